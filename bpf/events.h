@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every record that crosses a map or ring buffer between the kernel and the sensor.
+ *
+ * Fields are ordered largest first so no struct needs `packed` and the layout is the same for
+ * clang's BPF target and for ctypes. The one Python mirror is netwarden/sensor/bpf_records.py;
+ * tests/contract/test_btf_layout.py compares the two through the BTF of the built objects.
+ */
+#ifndef NETWARDEN_EVENTS_H
+#define NETWARDEN_EVENTS_H
+
+#define NW_ADDR_LEN 16
+#define NW_COMM_LEN 16
+#define NW_PATH_LEN 256
+#define NW_ARGS_LEN 256
+
+/*
+ * Key of the per-flow byte counters. One entry per socket (by its never-reused cookie), per
+ * process using it, per remote peer. The peer is part of the key because one unconnected UDP
+ * or raw socket talks to many peers; for a connected socket it is the socket's peer.
+ */
+struct flow_key {
+	__u64 sock_cookie;
+	__u32 tgid;
+	__u16 remote_port;   /* host byte order; 0 where the protocol has no ports */
+	__u16 _pad;
+	__u8 remote_addr[NW_ADDR_LEN]; /* IPv4 in the first 4 bytes, network byte order */
+};
+
+/* flow_value.flags */
+#define NW_FLOW_HAS_IDENTITY 1 /* this CPU's slot holds the identity fields below */
+
+/*
+ * Counters of one flow key in one drain window, plus the identity of the socket and process,
+ * filled once when the key is inserted. The map is per-CPU: counters are summed over CPUs by
+ * the sensor, identity is taken from the slot that has NW_FLOW_HAS_IDENTITY set.
+ */
+struct flow_value {
+	__u64 sent_bytes;
+	__u64 recv_bytes;
+	__u64 exe_ino;
+	__u64 cgroup_id;
+	__u32 sent_msgs;
+	__u32 recv_msgs;
+	__u32 exe_dev;       /* kernel dev_t: major << 20 | minor */
+	__u32 uid;
+	__u32 netns;         /* network namespace inode */
+	__u16 family;        /* AF_* */
+	__u16 protocol;      /* IPPROTO_* for IP sockets, ethertype (network order) for packet */
+	__u16 local_port;
+	__u8 sock_type;      /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, ... */
+	__u8 flags;
+	__u8 local_addr[NW_ADDR_LEN];
+};
+
+/* proc_event.kind */
+#define NW_PROC_EXEC 1
+#define NW_PROC_FORK 2
+#define NW_PROC_EXIT 3
+
+/* Process lifecycle, on the `proc_events` ring buffer. */
+struct proc_event {
+	__u64 timestamp_ns;  /* CLOCK_MONOTONIC */
+	__u64 exe_ino;
+	__u64 start_time_ns; /* task start (CLOCK_MONOTONIC); tells a reused pid apart */
+	__u32 kind;
+	__u32 pid;           /* tgid of the process */
+	__u32 ppid;          /* tgid of the real parent */
+	__u32 exe_dev;
+	__u32 uid;
+	__u32 args_len;      /* bytes of args[] used (NUL-separated argv) */
+	char comm[NW_COMM_LEN];
+	char filename[NW_PATH_LEN]; /* exec: the path given to execve (a script for #!) */
+	char args[NW_ARGS_LEN];
+};
+
+/* Indices of the per-CPU `health` counter array. */
+#define NW_HEALTH_FLOW_MAP_FULL 0      /* a new flow key could not be inserted */
+#define NW_HEALTH_BYTES_UNATTRIBUTED 1 /* bytes of those flows, counted here instead */
+#define NW_HEALTH_PROC_EVENTS_LOST 2   /* ring buffer full: a process event was dropped */
+#define NW_HEALTH_SOCK_STORAGE_FAIL 3  /* no per-socket state: a peer or TCP read was missed */
+#define NW_HEALTH_COUNTERS 4
+
+#endif /* NETWARDEN_EVENTS_H */

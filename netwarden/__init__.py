@@ -1,0 +1,1 @@
+"""netwarden: a host network monitor for Linux."""

@@ -1,0 +1,204 @@
+"""The `netwarden` command: one subcommand per process or task.
+
+Exit statuses follow sysexits.h so service managers and scripts can tell failures apart:
+64 usage, 69 kernel support missing, 74 store I/O, 77 not privileged, 78 configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from netwarden.config import (
+    DEFAULT_CONFIG_PATH, EXIT_CONFIG_ERROR, Config, ConfigError, describe_settings, load_config,
+    with_db_path,
+)
+
+EXIT_OK = 0
+EXIT_USAGE = 64
+EXIT_UNAVAILABLE = 69
+EXIT_IOERR = 74
+EXIT_NOPERM = 77
+
+log = logging.getLogger("netwarden")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = getattr(args, "config", None)
+    config = load_config(path, required=path is not None)
+    return with_db_path(config, getattr(args, "db", None))
+
+
+def _since(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since wants epoch seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("--since must not be negative")
+    return value
+
+
+# ---- sensor ----
+
+def cmd_sensor(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if os.geteuid() != 0:
+        print("netwarden sensor: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load "
+              "its kernel programs", file=sys.stderr)
+        return EXIT_NOPERM
+    from netwarden.model import Event, EventKind
+    from netwarden.sensor.loader import LoadFailure
+    from netwarden.sensor.service import Sensor
+    from netwarden.store.sqlite_writer import SqliteWriter
+    try:
+        store = SqliteWriter(config.db_path, int(time.time()), config.store.group or None)
+    except Exception as exc:
+        print(f"netwarden sensor: cannot open the store {config.db_path}: {exc}",
+              file=sys.stderr)
+        return EXIT_IOERR
+    sensor = Sensor(config)
+    try:
+        sensor.load_hooks()
+    except (LoadFailure, OSError) as exc:
+        print(f"netwarden sensor: {exc}", file=sys.stderr)
+        store.write([], [Event.of(time.time(), EventKind.SENSOR_ERROR, component="sensor",
+                                  state="not started", message=str(exc), required=True)],
+                    [], int(time.time()))
+        store.close()
+        return EXIT_UNAVAILABLE
+    for status in sensor.program_statuses:
+        level = logging.WARNING if status.is_failure else logging.INFO
+        log.log(level, "%s/%s: %s %s", status.object_name, status.program, status.state.value,
+                status.detail)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("sensor running; writing to %s every %d s", config.db_path,
+             config.sensor.write_interval_s)
+    try:
+        sensor.run(stop, store, ready=lambda: log.info("ready"))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+# ---- export / events ----
+
+def _open_store(config: Config):  # noqa: ANN202 - sqlite3.Connection, imported lazily
+    from netwarden.store.sqlite_db import open_readonly
+    return open_readonly(config.db_path)
+
+
+def _write_records(records: Iterable[Sequence[object]], fields: Sequence[str], fmt: str) -> None:
+    out = sys.stdout
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(fields)
+        for record in records:
+            writer.writerow(record)
+    else:
+        for record in records:
+            out.write(json.dumps(dict(zip(fields, record)), ensure_ascii=False) + "\n")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from netwarden.store.queries import EXPORT_FIELDS, export_flows
+    conn = _open_store(_config(args))
+    with conn:
+        _write_records(export_flows(conn, int(args.since)), EXPORT_FIELDS, args.format)
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from netwarden.store.queries import export_events
+    conn = _open_store(_config(args))
+    for _id, event in export_events(conn, args.since):
+        sys.stdout.write(json.dumps(event.as_record(), ensure_ascii=False) + "\n")
+    return EXIT_OK
+
+
+# ---- doctor ----
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from netwarden.sensor.doctor import run_doctor
+    report = run_doctor(_config(args), try_load=not args.no_load)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.render())
+    return EXIT_OK if report.ok else EXIT_UNAVAILABLE
+
+
+# ---- parser ----
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netwarden",
+        description="Which programs on this host talk to the network, how much, to whom.",
+        epilog="Settings (TOML, default file %s):\n  " % DEFAULT_CONFIG_PATH
+        + "\n  ".join(describe_settings()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
+            config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if config:
+            p.add_argument("--config", type=Path, metavar="PATH",
+                           help=f"TOML settings (default {DEFAULT_CONFIG_PATH}, if present)")
+            p.add_argument("--db", type=Path, metavar="PATH",
+                           help="the SQLite database (overrides [store] path)")
+        return p
+
+    add("sensor", cmd_sensor, "run the privileged sensor in the foreground (root)")
+    export = add("export", cmd_export, "print recorded flows, one record per flow row")
+    export.add_argument("--format", choices=("jsonl", "csv"), required=True)
+    export.add_argument("--since", type=_since, default=0.0, metavar="EPOCH",
+                        help="only rows whose window starts at or after this time")
+    events = add("events", cmd_events, "print recorded events (new programs, sensor errors)")
+    events.add_argument("--format", choices=("jsonl",), default="jsonl")
+    events.add_argument("--since", type=_since, default=0.0, metavar="EPOCH")
+    doctor = add("doctor", cmd_doctor,
+                 "say what this kernel supports, which hooks would be chosen and why")
+    doctor.add_argument("--json", action="store_true", help="machine-readable report")
+    doctor.add_argument("--no-load", action="store_true",
+                        help="only read kernel BTF; do not try loading the programs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"netwarden: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except BrokenPipeError:
+        # The reader went away (`export | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        from netwarden.store.sqlite_db import StoreUnavailable
+        if isinstance(exc, StoreUnavailable):
+            print(f"netwarden: {exc}", file=sys.stderr)
+            return EXIT_IOERR
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

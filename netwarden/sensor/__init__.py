@@ -1,0 +1,1 @@
+"""The privileged sensor: BPF loader, collectors, identity, hashing, aggregation, writer."""

@@ -1,0 +1,89 @@
+"""The one Python mirror of ``bpf/events.h``.
+
+Field names, types and order match the C structs; tests/contract/test_btf_layout.py checks them
+against the BTF of the built objects, so a change on one side without the other fails CI.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+ADDR_LEN = 16
+COMM_LEN = 16
+PATH_LEN = 256
+ARGS_LEN = 256
+
+FLOW_HAS_IDENTITY = 1
+
+PROC_EXEC = 1
+PROC_FORK = 2
+PROC_EXIT = 3
+
+HEALTH_FLOW_MAP_FULL = 0
+HEALTH_BYTES_UNATTRIBUTED = 1
+HEALTH_PROC_EVENTS_LOST = 2
+HEALTH_SOCK_STORAGE_FAIL = 3
+HEALTH_COUNTERS = 4
+
+#: Names under which each kernel health counter is written to the store.
+HEALTH_COUNTER_NAMES = {
+    HEALTH_FLOW_MAP_FULL: "flow_map_full",
+    HEALTH_BYTES_UNATTRIBUTED: "bytes_unattributed",
+    HEALTH_PROC_EVENTS_LOST: "proc_events_lost",
+    HEALTH_SOCK_STORAGE_FAIL: "sock_storage_fail",
+}
+
+
+class FlowKey(ctypes.Structure):
+    _fields_ = [
+        ("sock_cookie", ctypes.c_uint64),
+        ("tgid", ctypes.c_uint32),
+        ("remote_port", ctypes.c_uint16),
+        ("_pad", ctypes.c_uint16),
+        ("remote_addr", ctypes.c_uint8 * ADDR_LEN),
+    ]
+
+
+class FlowValue(ctypes.Structure):
+    _fields_ = [
+        ("sent_bytes", ctypes.c_uint64),
+        ("recv_bytes", ctypes.c_uint64),
+        ("exe_ino", ctypes.c_uint64),
+        ("cgroup_id", ctypes.c_uint64),
+        ("sent_msgs", ctypes.c_uint32),
+        ("recv_msgs", ctypes.c_uint32),
+        ("exe_dev", ctypes.c_uint32),
+        ("uid", ctypes.c_uint32),
+        ("netns", ctypes.c_uint32),
+        ("family", ctypes.c_uint16),
+        ("protocol", ctypes.c_uint16),
+        ("local_port", ctypes.c_uint16),
+        ("sock_type", ctypes.c_uint8),
+        ("flags", ctypes.c_uint8),
+        ("local_addr", ctypes.c_uint8 * ADDR_LEN),
+    ]
+
+
+class ProcEvent(ctypes.Structure):
+    _fields_ = [
+        ("timestamp_ns", ctypes.c_uint64),
+        ("exe_ino", ctypes.c_uint64),
+        ("start_time_ns", ctypes.c_uint64),
+        ("kind", ctypes.c_uint32),
+        ("pid", ctypes.c_uint32),
+        ("ppid", ctypes.c_uint32),
+        ("exe_dev", ctypes.c_uint32),
+        ("uid", ctypes.c_uint32),
+        ("args_len", ctypes.c_uint32),
+        ("comm", ctypes.c_char * COMM_LEN),
+        ("filename", ctypes.c_char * PATH_LEN),
+        ("args", ctypes.c_char * ARGS_LEN),
+    ]
+
+
+#: Every mirrored struct, by its C name (what the BTF contract test walks).
+MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
+    "flow_key": FlowKey,
+    "flow_value": FlowValue,
+    "proc_event": ProcEvent,
+}

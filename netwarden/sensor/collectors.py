@@ -1,0 +1,211 @@
+"""Read what the BPF programs collected: flow counters, process events, health counters."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from netwarden.model import AF_PACKET, format_address
+from netwarden.sensor import bpf_records as rec
+from netwarden.sensor import libbpf as lb
+
+log = logging.getLogger(__name__)
+
+_MEMBARRIER_CMD_GLOBAL = 1
+_SYS_MEMBARRIER = {"x86_64": 324, "aarch64": 283}
+
+
+def kernel_dev_to_st_dev(dev: int) -> int:
+    """The kernel's dev_t (major << 20 | minor) as stat()'s st_dev."""
+    return os.makedev(dev >> 20, dev & 0xFFFFF)
+
+
+class RcuSync:
+    """Wait until every BPF program that started before this call has returned.
+
+    membarrier(MEMBARRIER_CMD_GLOBAL) is synchronize_rcu() in the kernel, and tracepoint and
+    cgroup BPF programs run inside RCU read-side sections. Where membarrier is unavailable, a
+    50 ms sleep stands in (programs run for microseconds).
+    """
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._nr = _SYS_MEMBARRIER.get(os.uname().machine)
+        self.fallback_reason = "" if self._nr else "membarrier syscall number unknown"
+
+    def wait(self) -> None:
+        if self._nr is not None and self._libc.syscall(self._nr, _MEMBARRIER_CMD_GLOBAL, 0) == 0:
+            return
+        if not self.fallback_reason:
+            self.fallback_reason = f"membarrier failed: {os.strerror(ctypes.get_errno())}"
+            log.warning("%s; waiting 50 ms per drain instead", self.fallback_reason)
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class DrainedFlow:
+    """One flow key's counters over one drain, summed over CPUs."""
+
+    tgid: int
+    sock_cookie: int
+    exe_dev: int          # st_dev form
+    exe_ino: int
+    uid: int
+    netns: int
+    cgroup_id: int
+    family: int
+    sock_type: int
+    protocol: int
+    local_addr: str
+    local_port: int
+    remote_addr: str
+    remote_port: int
+    sent_bytes: int
+    recv_bytes: int
+    sent_msgs: int
+    recv_msgs: int
+
+
+def decode_flow(key: rec.FlowKey, slots: list[rec.FlowValue]) -> DrainedFlow:
+    """Merge one key's per-CPU values: counters add up, identity comes from a marked slot."""
+    ident = next((s for s in slots if s.flags & rec.FLOW_HAS_IDENTITY), slots[0])
+    family, local = format_address(ident.family, bytes(ident.local_addr))
+    _, remote = format_address(ident.family, bytes(key.remote_addr))
+    no_ports = ident.family == AF_PACKET
+    return DrainedFlow(
+        tgid=key.tgid, sock_cookie=key.sock_cookie,
+        exe_dev=kernel_dev_to_st_dev(ident.exe_dev), exe_ino=ident.exe_ino, uid=ident.uid,
+        netns=ident.netns, cgroup_id=ident.cgroup_id, family=family,
+        sock_type=ident.sock_type, protocol=ident.protocol,
+        local_addr=local, local_port=0 if no_ports else ident.local_port,
+        remote_addr=remote, remote_port=0 if no_ports else key.remote_port,
+        sent_bytes=sum(s.sent_bytes for s in slots), recv_bytes=sum(s.recv_bytes for s in slots),
+        sent_msgs=sum(s.sent_msgs for s in slots), recv_msgs=sum(s.recv_msgs for s in slots),
+    )
+
+
+class FlowDrainer:
+    """Flip the active flow table, wait out its writers, read and clear it."""
+
+    def __init__(self, slot_map: lb.Map, tables: tuple[lb.Map, lb.Map],
+                 rcu: RcuSync | None = None) -> None:
+        self._slot_fd = slot_map.fd
+        self._tables = tables
+        self._rcu = rcu or RcuSync()
+        self._cpus = lb.possible_cpus()
+        self._stride = (ctypes.sizeof(rec.FlowValue) + 7) // 8 * 8
+        self._active = self._read_slot()
+
+    def _read_slot(self) -> int:
+        value = ctypes.c_uint32()
+        lb.map_lookup(self._slot_fd, ctypes.c_uint32(0), value)
+        return value.value & 1
+
+    def drain(self) -> list[DrainedFlow]:
+        """Everything counted since the previous drain; no byte is lost or counted twice."""
+        idle = self._active
+        self._active ^= 1
+        lb.map_update(self._slot_fd, ctypes.c_uint32(0), ctypes.c_uint32(self._active))
+        self._rcu.wait()
+        return self.read_table(idle)
+
+    def drain_all(self) -> list[DrainedFlow]:
+        """At shutdown, after the programs are detached: both tables."""
+        self._rcu.wait()
+        return self.read_table(0) + self.read_table(1)
+
+    def read_table(self, index: int) -> list[DrainedFlow]:
+        flows = []
+        key_size = ctypes.sizeof(rec.FlowKey)
+        value_stride = self._stride * self._cpus
+        for keys, values, count in lb.map_drain_batches(self._tables[index].fd, key_size,
+                                                        value_stride):
+            for i in range(count):
+                key = rec.FlowKey.from_buffer_copy(keys, i * key_size)
+                slots = [rec.FlowValue.from_buffer_copy(values, i * value_stride + c * self._stride)
+                         for c in range(self._cpus)]
+                flows.append(decode_flow(key, slots))
+        return flows
+
+
+@dataclass(frozen=True)
+class ProcessEvent:
+    kind: int               # bpf_records.PROC_EXEC / PROC_FORK / PROC_EXIT
+    pid: int
+    ppid: int
+    uid: int
+    exe_dev: int            # st_dev form
+    exe_ino: int
+    start_time_ns: int
+    comm: str
+    filename: str
+    argv: tuple[str, ...]
+    argv_truncated: bool
+
+
+def decode_proc_event(raw: bytes) -> ProcessEvent:
+    event = rec.ProcEvent.from_buffer_copy(raw)
+    args_offset = rec.ProcEvent.args.offset
+    args = raw[args_offset: args_offset + min(event.args_len, rec.ARGS_LEN)]
+    argv = tuple(a.decode(errors="replace") for a in args.rstrip(b"\0").split(b"\0")) \
+        if args else ()
+    return ProcessEvent(
+        kind=event.kind, pid=event.pid, ppid=event.ppid, uid=event.uid,
+        exe_dev=kernel_dev_to_st_dev(event.exe_dev), exe_ino=event.exe_ino,
+        start_time_ns=event.start_time_ns, comm=event.comm.decode(errors="replace"),
+        filename=event.filename.decode(errors="replace"), argv=argv,
+        argv_truncated=event.args_len >= rec.ARGS_LEN,
+    )
+
+
+class ProcEventReader:
+    """Consumes the process-event ring buffer; ``handler`` runs in the polling thread."""
+
+    def __init__(self, ring_map: lb.Map, handler: Callable[[ProcessEvent], None]) -> None:
+        self._handler = handler
+        self.size_mismatches = 0
+        self._ring = lb.RingBuffer(ring_map.fd, self._on_record)
+
+    def _on_record(self, raw: bytes) -> None:
+        if len(raw) != ctypes.sizeof(rec.ProcEvent):
+            self.size_mismatches += 1
+            return
+        try:
+            self._handler(decode_proc_event(raw))
+        except Exception:  # a bad record must not stop the ring buffer thread
+            log.exception("process event handler failed")
+
+    def poll(self, timeout_ms: int) -> int:
+        return self._ring.poll(timeout_ms)
+
+    def close(self) -> None:
+        self._ring.close()
+
+
+class HealthCounters:
+    """Per-CPU health counters of one object; :meth:`deltas` says what moved since last read."""
+
+    def __init__(self, source: str, health_map: lb.Map) -> None:
+        self.source = source
+        self._fd = health_map.fd
+        self._cpus = lb.possible_cpus()
+        self._last = [0] * rec.HEALTH_COUNTERS
+
+    def totals(self) -> list[int]:
+        values = (ctypes.c_uint64 * self._cpus)()
+        totals = []
+        for index in range(rec.HEALTH_COUNTERS):
+            lb.map_lookup(self._fd, ctypes.c_uint32(index), values)
+            totals.append(sum(values))
+        return totals
+
+    def deltas(self) -> dict[str, int]:
+        totals = self.totals()
+        moved = {rec.HEALTH_COUNTER_NAMES[i]: totals[i] - self._last[i]
+                 for i in range(rec.HEALTH_COUNTERS) if totals[i] != self._last[i]}
+        self._last = totals
+        return moved

@@ -1,0 +1,95 @@
+"""`netwarden doctor`: what this kernel supports, which hooks would be chosen, and why."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from netwarden.config import Config
+from netwarden.sensor import hooks
+
+
+@dataclass
+class DoctorReport:
+    kernel: str
+    btf: bool
+    root: bool
+    cgroup2: str
+    hook_sets: list[str] = field(default_factory=list)
+    chosen: str = ""
+    programs: list[dict[str, object]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    loaded: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.chosen) and not any(p.get("required") and p.get("failed")
+                                             for p in self.programs)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kernel": self.kernel, "btf": self.btf, "root": self.root,
+                "cgroup2": self.cgroup2, "hook_sets": self.hook_sets, "chosen": self.chosen,
+                "load_tested": self.loaded is not None, "programs": self.programs,
+                "problems": self.problems, "ok": self.ok}
+
+    def render(self) -> str:
+        lines = [f"kernel       {self.kernel}",
+                 f"kernel BTF   {'present' if self.btf else 'MISSING (/sys/kernel/btf/vmlinux)'}",
+                 f"root         {'yes' if self.root else 'no (cannot test loading)'}",
+                 f"cgroup2      {self.cgroup2 or 'not mounted'}",
+                 "hook sets:"]
+        lines += [f"  {line}" for line in self.hook_sets]
+        if self.loaded is not None:
+            lines.append(f"chosen       {self.chosen or 'none'} (loaded and attached here)")
+        else:
+            lines.append(f"would choose {self.chosen or 'none'} (from kernel BTF; not loaded)")
+        if self.programs:
+            lines.append("programs:")
+            for p in self.programs:
+                detail = f" - {p['detail']}" if p["detail"] else ""
+                tag = " (required)" if p["required"] else ""
+                lines.append(f"  {p['object']}/{p['program']}: {p['state']}{tag}{detail}")
+        lines += [f"problem: {p}" for p in self.problems]
+        lines.append("verdict      " + ("OK" if self.ok else "NOT OK: bytes cannot be counted"))
+        return "\n".join(lines)
+
+
+def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
+    from netwarden.sensor.loader import (
+        LoadFailure, Loader, ObjectConfig, cgroup2_root, kernel_features,
+    )
+    report = DoctorReport(kernel=os.uname().release,
+                          btf=os.path.exists("/sys/kernel/btf/vmlinux"),
+                          root=os.geteuid() == 0, cgroup2="")
+    try:
+        report.cgroup2 = cgroup2_root()
+    except OSError as exc:
+        report.problems.append(str(exc))
+    if not report.btf:
+        report.problems.append("no kernel BTF: CO-RE programs cannot load on this kernel")
+        return report
+    features = kernel_features(hooks.OBJECTS)
+    choice = hooks.choose_hook_sets(features, config.sensor.hook_set)
+    report.hook_sets = choice.explain()
+    report.chosen = choice.candidates[0].name if choice.candidates else ""
+    if not (try_load and report.root):
+        return report
+    loader = Loader(features, report.cgroup2 or None)
+    report.loaded = True
+    report.chosen = ""
+    for spec in hooks.OBJECTS:
+        try:
+            loaded = loader.load(spec, ObjectConfig(), choice if spec.hook_sets else None)
+        except LoadFailure as exc:
+            report.problems.append(str(exc))
+            continue
+        try:
+            if loaded.hook_set is not None:
+                report.chosen = loaded.hook_set.name
+            report.programs += [{"object": s.object_name, "program": s.program,
+                                 "state": s.state.value, "required": s.required,
+                                 "failed": s.is_failure, "detail": s.detail}
+                                for s in loaded.statuses]
+        finally:
+            loaded.close()
+    return report

@@ -1,0 +1,116 @@
+"""sha256 of executables, cached by (device, inode) and checked against the file on each use.
+
+A cached hash is reused only while the file it came from still has the same size, mtime and
+ctime; otherwise it is computed again. Hashing runs in a worker thread fed by a bounded queue
+(prefetch at exec time, while /proc/PID/exe still exists); :meth:`HashCache.sha256` computes
+in the caller's thread when the prefetch has not happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import stat
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "Fingerprint":
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class HashedFile:
+    sha256: str
+    fingerprint: Fingerprint
+
+
+def hash_open_file(fd: int) -> str:
+    with os.fdopen(os.dup(fd), "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _open_matching(dev: int, ino: int, candidates: Sequence[str]) -> tuple[int, os.stat_result]:
+    """Open the first candidate that is the file (dev, ino); raise FileNotFoundError if none."""
+    for path in candidates:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
+        except OSError:
+            continue
+        st = os.fstat(fd)
+        if st.st_dev == dev and st.st_ino == ino and stat.S_ISREG(st.st_mode):
+            return fd, st
+        os.close(fd)
+    raise FileNotFoundError(f"no candidate is device {dev} inode {ino}: {list(candidates)}")
+
+
+class HashCache:
+    def __init__(self, prefetch_queue: int = 256) -> None:
+        self._cache: dict[tuple[int, int], HashedFile] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[int, int, tuple[str, ...]] | None] = \
+            queue.Queue(maxsize=prefetch_queue)
+        self._worker: threading.Thread | None = None
+        self.prefetch_dropped = 0
+        self.hashed_files = 0
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._run, name="hasher", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        if self._worker:
+            self._queue.put(None)
+            self._worker.join(timeout=5)
+            self._worker = None
+
+    def prefetch(self, dev: int, ino: int, candidates: Sequence[str]) -> None:
+        """Ask for a hash soon; when the queue is full the request is dropped and counted."""
+        try:
+            self._queue.put_nowait((dev, ino, tuple(candidates)))
+        except queue.Full:
+            self.prefetch_dropped += 1
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self.sha256(*item)
+
+    def cached(self, dev: int, ino: int) -> str:
+        with self._lock:
+            entry = self._cache.get((dev, ino))
+        return entry.sha256 if entry else ""
+
+    def sha256(self, dev: int, ino: int, candidates: Sequence[str]) -> str:
+        """The file's sha256, or the last known one if no candidate can be opened ('' if none)."""
+        try:
+            fd, st = _open_matching(dev, ino, candidates)
+        except FileNotFoundError:
+            return self.cached(dev, ino)
+        try:
+            fingerprint = Fingerprint.of(st)
+            with self._lock:
+                entry = self._cache.get((dev, ino))
+            if entry and entry.fingerprint == fingerprint:
+                return entry.sha256
+            digest = hash_open_file(fd)
+            with self._lock:
+                self._cache[(dev, ino)] = HashedFile(digest, fingerprint)
+                self.hashed_files += 1
+            return digest
+        except OSError as exc:
+            log.warning("cannot hash device %d inode %d: %s", dev, ino, exc)
+            return self.cached(dev, ino)
+        finally:
+            os.close(fd)

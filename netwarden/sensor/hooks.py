@@ -1,0 +1,190 @@
+"""The one registry of BPF objects, programs and maps, and the choice of byte-hook set.
+
+Selection is a pure function of what the running kernel offers (:class:`KernelFeatures`), so
+it is unit-tested with feature sets of kernels this machine cannot boot.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+
+class AttachKind(enum.Enum):
+    AUTO = "auto"        # tracing programs: libbpf attaches by section name
+    CGROUP = "cgroup"    # cgroup programs: attached to the cgroup2 root
+
+
+@dataclass(frozen=True)
+class ProgramSpec:
+    name: str
+    attach: AttachKind
+    required: bool = False
+    #: Kernel BTF names that must exist for this program to load (tracepoints or functions).
+    needs_tracepoints: tuple[str, ...] = ()
+    needs_functions: tuple[str, ...] = ()
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class HookSet:
+    """Alternative programs that count bytes sent and received."""
+
+    name: str
+    programs: tuple[ProgramSpec, ...]
+    description: str
+
+    @property
+    def program_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.programs)
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    name: str
+    filename: str
+    required: bool
+    programs: tuple[ProgramSpec, ...]
+    maps: tuple[str, ...]
+    hook_sets: tuple[HookSet, ...] = ()
+
+    def all_program_names(self) -> tuple[str, ...]:
+        names = [p.name for p in self.programs]
+        for hook_set in self.hook_sets:
+            names.extend(hook_set.program_names)
+        return tuple(names)
+
+
+TRACEPOINT_SET = HookSet(
+    name="tracepoint",
+    description="tp_btf sock_send_length/sock_recv_length: every send and receive path "
+                "(kernel >= 6.3)",
+    programs=(
+        ProgramSpec("tp_sock_send_length", AttachKind.AUTO, required=True,
+                    needs_tracepoints=("sock_send_length",), purpose="bytes sent"),
+        ProgramSpec("tp_sock_recv_length", AttachKind.AUTO, required=True,
+                    needs_tracepoints=("sock_recv_length",), purpose="bytes received"),
+    ),
+)
+
+FEXIT_SET = HookSet(
+    name="fexit",
+    description="fexit __sock_sendmsg/sock_recvmsg for kernels without the length "
+                "tracepoints (a hook on sock_sendmsg would load there and count nothing)",
+    programs=(
+        ProgramSpec("fexit_sock_sendmsg", AttachKind.AUTO, required=True,
+                    needs_functions=("__sock_sendmsg",), purpose="bytes sent"),
+        ProgramSpec("fexit_sock_recvmsg", AttachKind.AUTO, required=True,
+                    needs_functions=("sock_recvmsg",), purpose="bytes received"),
+    ),
+)
+
+NET_OBJECT = ObjectSpec(
+    name="net",
+    filename="net.bpf.o",
+    required=True,
+    hook_sets=(TRACEPOINT_SET, FEXIT_SET),
+    programs=(
+        ProgramSpec("tp_tcp_rcv_space_adjust", AttachKind.AUTO,
+                    needs_tracepoints=("tcp_rcv_space_adjust",),
+                    purpose="TCP bytes read outside recvmsg (splice)"),
+        ProgramSpec("tp_skb_copy_datagram_iovec", AttachKind.AUTO,
+                    needs_tracepoints=("skb_copy_datagram_iovec",),
+                    purpose="source of received datagrams"),
+        ProgramSpec("tp_net_dev_queue", AttachKind.AUTO, needs_tracepoints=("net_dev_queue",),
+                    purpose="destination of unconnected raw/ping sends"),
+        ProgramSpec("sockops_birth", AttachKind.CGROUP,
+                    purpose="marks TCP sockets opened while the sensor runs"),
+        ProgramSpec("cg_sendmsg4", AttachKind.CGROUP, purpose="UDP/IPv4 send destination"),
+        ProgramSpec("cg_sendmsg6", AttachKind.CGROUP, purpose="UDP/IPv6 send destination"),
+        ProgramSpec("cg_recvmsg4", AttachKind.CGROUP, purpose="UDP/IPv4 receive source"),
+        ProgramSpec("cg_recvmsg6", AttachKind.CGROUP, purpose="UDP/IPv6 receive source"),
+    ),
+    maps=("flows_a", "flows_b", "flow_tables", "flow_slot", "health", "sock_states",
+          "thread_recv_peer"),
+)
+
+EXEC_OBJECT = ObjectSpec(
+    name="exec",
+    filename="exec.bpf.o",
+    required=False,
+    programs=(
+        ProgramSpec("tp_sched_process_exec", AttachKind.AUTO,
+                    needs_tracepoints=("sched_process_exec",), purpose="exec events"),
+        ProgramSpec("tp_sched_process_fork", AttachKind.AUTO,
+                    needs_tracepoints=("sched_process_fork",), purpose="fork events"),
+        ProgramSpec("tp_sched_process_exit", AttachKind.AUTO,
+                    needs_tracepoints=("sched_process_exit",), purpose="exit events"),
+    ),
+    maps=("proc_events", "health"),
+)
+
+OBJECTS: tuple[ObjectSpec, ...] = (NET_OBJECT, EXEC_OBJECT)
+
+HOOK_SET_CHOICES = ("auto",) + tuple(s.name for s in NET_OBJECT.hook_sets)
+
+
+@dataclass(frozen=True)
+class KernelFeatures:
+    """What the running kernel's BTF offers (injected in tests)."""
+
+    has_tracepoint: Callable[[str], bool]
+    has_function: Callable[[str], bool]
+
+    @classmethod
+    def from_names(cls, tracepoints: Iterable[str], functions: Iterable[str]) -> "KernelFeatures":
+        tps, fns = frozenset(tracepoints), frozenset(functions)
+        return cls(has_tracepoint=tps.__contains__, has_function=fns.__contains__)
+
+
+def missing_for(program: ProgramSpec, features: KernelFeatures) -> list[str]:
+    """Kernel names a program needs that this kernel lacks (empty: it can load)."""
+    missing = [f"tracepoint {t}" for t in program.needs_tracepoints
+               if not features.has_tracepoint(t)]
+    missing += [f"function {f}" for f in program.needs_functions
+                if not features.has_function(f)]
+    return missing
+
+
+@dataclass(frozen=True)
+class HookSetVerdict:
+    hook_set: HookSet
+    usable: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class HookChoice:
+    """The hook sets in the order to try, with why each is or is not a candidate."""
+
+    candidates: tuple[HookSet, ...]
+    verdicts: tuple[HookSetVerdict, ...] = field(default=())
+
+    def explain(self) -> list[str]:
+        return [f"{v.hook_set.name}: {'usable' if v.usable else 'not usable'} ({v.reason})"
+                for v in self.verdicts]
+
+
+def choose_hook_sets(features: KernelFeatures, requested: str = "auto",
+                     hook_sets: tuple[HookSet, ...] = NET_OBJECT.hook_sets) -> HookChoice:
+    """Order the byte-hook sets to try on this kernel.
+
+    ``auto`` tries every set whose kernel names all exist, in preference order (tracepoints
+    first: they see every send path and need no trampoline). A named set is tried alone,
+    whatever the BTF says, so a user can force it and read the loader's error.
+    """
+    if requested != "auto" and requested not in {s.name for s in hook_sets}:
+        raise ValueError(f"unknown hook set {requested!r}")
+    verdicts = []
+    for hook_set in hook_sets:
+        missing = [m for p in hook_set.programs for m in missing_for(p, features)]
+        if missing:
+            verdicts.append(HookSetVerdict(hook_set, False, "kernel lacks " + ", ".join(missing)))
+        else:
+            verdicts.append(HookSetVerdict(hook_set, True, "all its hooks exist in kernel BTF"))
+    if requested != "auto":
+        chosen = tuple(s for s in hook_sets if s.name == requested)
+    else:
+        chosen = tuple(v.hook_set for v in verdicts if v.usable)
+    return HookChoice(candidates=chosen, verdicts=tuple(verdicts))

@@ -1,0 +1,266 @@
+"""Open, configure, load and attach the BPF objects named in :mod:`netwarden.sensor.hooks`.
+
+An optional program that fails to load or attach is reported and left out; the rest of its
+object loads without it. A required program (a byte hook) that fails makes the loader try the
+next hook set; only when no set works does loading fail, with every reason collected.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from netwarden.sensor import libbpf as lb
+from netwarden.sensor.hooks import (
+    AttachKind, HookChoice, HookSet, KernelFeatures, ObjectSpec, ProgramSpec, missing_for,
+)
+
+log = logging.getLogger(__name__)
+
+_FAILED_PROG = re.compile(r"prog '([^']+)': failed to load")
+
+
+class ProgramState(enum.Enum):
+    ATTACHED = "attached"
+    NOT_SELECTED = "not selected"      # belongs to a hook set that was not chosen
+    KERNEL_LACKS = "kernel lacks"      # a tracepoint or function it needs is absent
+    LOAD_FAILED = "load failed"
+    ATTACH_FAILED = "attach failed"
+
+
+@dataclass(frozen=True)
+class ProgramStatus:
+    object_name: str
+    program: str
+    state: ProgramState
+    required: bool
+    detail: str = ""
+
+    @property
+    def is_failure(self) -> bool:
+        return self.state in (ProgramState.LOAD_FAILED, ProgramState.ATTACH_FAILED,
+                              ProgramState.KERNEL_LACKS)
+
+
+class LoadFailure(RuntimeError):
+    """A required object could not be loaded with any hook set."""
+
+    def __init__(self, object_name: str, reasons: list[str]) -> None:
+        super().__init__(f"cannot load BPF object {object_name!r}: " + "; ".join(reasons))
+        self.reasons = reasons
+
+
+@dataclass
+class LoadedObject:
+    spec: ObjectSpec
+    obj: lb.BpfObject
+    links: list[lb.Link]
+    statuses: list[ProgramStatus]
+    hook_set: HookSet | None
+
+    def map(self, name: str) -> lb.Map:
+        if name not in self.spec.maps:
+            raise KeyError(f"map {name!r} is not in the registry of {self.spec.name!r}")
+        return self.obj.map(name)
+
+    def attached_programs(self) -> list[lb.Program]:
+        return [self.obj.program(s.program) for s in self.statuses
+                if s.state is ProgramState.ATTACHED]
+
+    def close(self) -> None:
+        for link in self.links:
+            link.destroy()
+        self.links.clear()
+        self.obj.close()
+
+
+@dataclass(frozen=True)
+class ObjectConfig:
+    """What the loader sets between open and load."""
+
+    rodata: dict[str, int] = field(default_factory=dict)
+    map_entries: dict[str, int] = field(default_factory=dict)
+
+
+def object_path(filename: str) -> Path:
+    """Where the packaged object lives (built by bpf/Makefile at package build time)."""
+    return Path(str(resources.files("netwarden.sensor") / "bpf_objects" / filename))
+
+
+def cgroup2_root(proc_root: str = "/proc") -> str:
+    """The cgroup2 mount point (``/sys/fs/cgroup`` on most systems, elsewhere on hybrids)."""
+    with open(os.path.join(proc_root, "mounts"), encoding="utf-8") as mounts:
+        for line in mounts:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "cgroup2":
+                return parts[1]
+    raise FileNotFoundError("no cgroup2 filesystem is mounted (see /proc/mounts)")
+
+
+class Loader:
+    def __init__(self, features: KernelFeatures, cgroup_root: str | None,
+                 objects_dir: Path | None = None) -> None:
+        self._features = features
+        self._cgroup_root = cgroup_root
+        self._objects_dir = objects_dir
+
+    def _path(self, spec: ObjectSpec) -> str:
+        if self._objects_dir is not None:
+            return str(self._objects_dir / spec.filename)
+        return str(object_path(spec.filename))
+
+    def load(self, spec: ObjectSpec, config: ObjectConfig,
+             choice: HookChoice | None = None) -> LoadedObject:
+        """Load one object, trying each candidate hook set in turn."""
+        candidates: tuple[HookSet | None, ...] = (None,)
+        if spec.hook_sets:
+            if choice is None or not choice.candidates:
+                reasons = choice.explain() if choice else ["no hook set was chosen"]
+                raise LoadFailure(spec.name, reasons)
+            candidates = choice.candidates
+        reasons: list[str] = []
+        for hook_set in candidates:
+            try:
+                return self._load_with(spec, config, hook_set)
+            except _HookSetFailed as exc:
+                reasons.append(str(exc))
+                log.warning("%s: hook set %s failed: %s", spec.name,
+                            hook_set.name if hook_set else "-", exc)
+        raise LoadFailure(spec.name, reasons)
+
+    def _load_with(self, spec: ObjectSpec, config: ObjectConfig,
+                   hook_set: HookSet | None) -> LoadedObject:
+        statuses: dict[str, ProgramStatus] = {}
+        wanted = list(spec.programs) + (list(hook_set.programs) if hook_set else [])
+        for other in spec.hook_sets:
+            if other is not hook_set:
+                for program in other.programs:
+                    statuses[program.name] = ProgramStatus(
+                        spec.name, program.name, ProgramState.NOT_SELECTED, False)
+        for program in wanted:
+            missing = missing_for(program, self._features)
+            if missing:
+                statuses[program.name] = ProgramStatus(
+                    spec.name, program.name, ProgramState.KERNEL_LACKS, program.required,
+                    "kernel lacks " + ", ".join(missing))
+        while True:
+            failed = self._try_load(spec, config, statuses)
+            if isinstance(failed, lb.BpfObject):
+                obj = failed
+                break
+            program = next((p for p in wanted if p.name == failed.program), None)
+            statuses[failed.program] = failed
+            if program is None or program.required:
+                raise _HookSetFailed(f"{failed.program}: {failed.detail}")
+        links, attach_statuses = self._attach(spec, obj, [p for p in wanted
+                                                           if p.name not in statuses])
+        statuses.update(attach_statuses)
+        broken = [s for s in attach_statuses.values() if s.required and s.is_failure]
+        if broken:
+            for link in links:
+                link.destroy()
+            obj.close()
+            raise _HookSetFailed("; ".join(f"{s.program}: {s.detail}" for s in broken))
+        ordered = [statuses[name] for name in spec.all_program_names() if name in statuses]
+        return LoadedObject(spec, obj, links, ordered, hook_set)
+
+    def _try_load(self, spec: ObjectSpec, config: ObjectConfig,
+                  statuses: dict[str, ProgramStatus]) -> lb.BpfObject | ProgramStatus:
+        """One open+load attempt with the programs in ``statuses`` left out.
+
+        Returns the loaded object, or the status of the program that failed (the object is
+        closed; the caller leaves that program out and tries again).
+        """
+        obj = lb.BpfObject(self._path(spec))
+        with ExitStack() as cleanup:
+            cleanup.callback(obj.close)
+            # The registry is checked against the object: a missing name fails here, loudly.
+            for name in spec.all_program_names():
+                obj.program(name).set_autoload(name not in statuses)
+            for name in spec.maps:
+                obj.map(name)
+            if config.rodata:
+                obj.set_rodata(config.rodata)
+            for map_name, entries in config.map_entries.items():
+                obj.map(map_name).set_max_entries(entries)
+            try:
+                obj.load()
+            except lb.LoadError as exc:
+                return self._failed_program(spec, exc)
+            cleanup.pop_all()
+        return obj
+
+    @staticmethod
+    def _failed_program(spec: ObjectSpec, exc: lb.LoadError) -> ProgramStatus:
+        names = [m.group(1) for line in exc.log for m in _FAILED_PROG.finditer(line)]
+        if not names:
+            raise _HookSetFailed(f"{exc} ({' | '.join(exc.log[-3:])})") from exc
+        name = names[-1]
+        # The verifier's verdict is the last line before libbpf's own summary lines.
+        verdict = _verifier_verdict(exc.log) or str(exc)
+        required = name in {p.name for s in spec.hook_sets for p in s.programs}
+        return ProgramStatus(spec.name, name, ProgramState.LOAD_FAILED, required, verdict)
+
+    def _attach(self, spec: ObjectSpec, obj: lb.BpfObject, programs: list[ProgramSpec]
+                ) -> tuple[list[lb.Link], dict[str, ProgramStatus]]:
+        links: list[lb.Link] = []
+        statuses: dict[str, ProgramStatus] = {}
+        cgroup_fd = -1
+        try:
+            for program in programs:
+                try:
+                    if program.attach is AttachKind.CGROUP:
+                        if cgroup_fd < 0:
+                            if self._cgroup_root is None:
+                                raise FileNotFoundError("no cgroup2 mount")
+                            cgroup_fd = os.open(self._cgroup_root, os.O_RDONLY | os.O_DIRECTORY)
+                        links.append(obj.program(program.name).attach_cgroup(cgroup_fd))
+                    else:
+                        links.append(obj.program(program.name).attach())
+                    state, detail = ProgramState.ATTACHED, ""
+                except OSError as exc:
+                    state, detail = ProgramState.ATTACH_FAILED, str(exc)
+                statuses[program.name] = ProgramStatus(spec.name, program.name, state,
+                                                       program.required, detail)
+        finally:
+            if cgroup_fd >= 0:
+                os.close(cgroup_fd)
+        return links, statuses
+
+
+class _HookSetFailed(Exception):
+    pass
+
+
+def _verifier_verdict(log_lines: list[str]) -> str:
+    for line in log_lines:
+        if "-- END PROG LOAD LOG --" in line:
+            body = [ln for ln in line.split("\n") if ln.strip()]
+            # ... "<verdict>", "processed N insns ...", "-- END PROG LOAD LOG --"
+            tail = [ln for ln in body if not ln.startswith(("processed ", "-- END"))]
+            if tail:
+                return tail[-1].strip()
+            return "the kernel refused the program (empty verifier log)"
+    return ""
+
+
+def kernel_features(objects: tuple[ObjectSpec, ...]) -> KernelFeatures:
+    """Ask the running kernel's BTF about every name the registry needs, then free it.
+
+    The parsed kernel BTF takes several MB; the sensor keeps only the answers.
+    """
+    programs = [p for spec in objects for p in spec.programs]
+    programs += [p for spec in objects for s in spec.hook_sets for p in s.programs]
+    btf = lb.KernelBtf()
+    try:
+        tracepoints = {t for p in programs for t in p.needs_tracepoints if btf.has_tracepoint(t)}
+        functions = {f for p in programs for f in p.needs_functions if btf.has_function(f)}
+    finally:
+        btf.close()
+    return KernelFeatures.from_names(tracepoints, functions)

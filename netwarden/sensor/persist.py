@@ -1,0 +1,163 @@
+"""The writer thread: closed windows in, hashed rows out to the store.
+
+Hashing happens here, not on the drain path, so a large new executable never delays reading
+the kernel's counters. A window that fails to write (disk full, database locked) is kept and
+retried; only past ``max_pending`` windows is the oldest dropped, and that drop is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from netwarden.model import Event, Executable, FlowRow, HealthSample, ProgramIdentity
+from netwarden.sensor.aggregator import ProgramRef, Window
+from netwarden.sensor.hashing import HashCache
+from netwarden.sensor.identity import ExeRef
+from netwarden.store.sqlite_writer import SqliteWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """Everything to write for one window."""
+
+    window: Window
+    events: tuple[Event, ...] = ()
+    health: tuple[HealthSample, ...] = ()
+
+
+@dataclass
+class WriterStats:
+    windows_written: int = 0
+    rows_written: int = 0
+    write_failures: int = 0
+    windows_dropped: int = 0
+    last_error: str = ""
+
+
+class ProgramResolver:
+    """ProgramRef (paths and inodes) -> ProgramIdentity (paths and sha256)."""
+
+    def __init__(self, hashes: HashCache) -> None:
+        self._hashes = hashes
+
+    def executable(self, ref: ExeRef) -> Executable:
+        if ref.ino == 0 or not ref.candidates():
+            return Executable(ref.path, self._hashes.cached(ref.dev, ref.ino))
+        return Executable(ref.path, self._hashes.sha256(ref.dev, ref.ino, ref.candidates()))
+
+    def _optional(self, ref: ExeRef | None) -> Executable | None:
+        return None if ref is None else self.executable(ref)
+
+    def identity(self, program: ProgramRef) -> ProgramIdentity:
+        return ProgramIdentity(
+            exe=self.executable(program.exe), name=program.name, cmdline=program.cmdline,
+            uid=program.uid, parent=self._optional(program.parent),
+            grandparent=self._optional(program.grandparent), script=self._optional(program.script))
+
+
+def window_rows(window: Window, resolver: ProgramResolver) -> list[FlowRow]:
+    identities: dict[ProgramRef, ProgramIdentity] = {}
+    rows = []
+    for group, (sent, recv) in window.counters.items():
+        identity = identities.get(group.program)
+        if identity is None:
+            identity = identities[group.program] = resolver.identity(group.program)
+        rows.append(FlowRow(
+            time=window.start, program=identity, family=group.family, protocol=group.protocol,
+            ip_protocol=group.ip_protocol, laddr=group.laddr, lport=group.lport,
+            raddr=group.raddr, rport=group.rport, sent=sent, recv=recv, netns=group.netns))
+    return rows
+
+
+class WindowWriter:
+    """Owns the store connection; runs in its own thread."""
+
+    def __init__(self, store: SqliteWriter, resolver: ProgramResolver, *, queue_size: int = 64,
+                 max_pending: int = 360, clock: Callable[[], float] = time.time,
+                 retry_delay_s: float = 2.0) -> None:
+        self._store = store
+        self._resolver = resolver
+        self._queue: queue.Queue[WindowBatch | None] = queue.Queue(maxsize=queue_size)
+        self._pending: deque[tuple[WindowBatch, list[FlowRow] | None]] = deque()
+        self._max_pending = max_pending
+        self._clock = clock
+        self._retry_delay = retry_delay_s
+        self.stats = WriterStats()
+        self._stats_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: WindowBatch) -> bool:
+        """Queue a window; False (and counted) if the writer is this far behind."""
+        try:
+            self._queue.put_nowait(batch)
+            return True
+        except queue.Full:
+            with self._stats_lock:
+                self.stats.windows_dropped += 1
+            return False
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Write everything queued, then end the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout=timeout_s)
+        self._thread = None
+
+    def take_stats(self) -> WriterStats:
+        with self._stats_lock:
+            stats, self.stats = self.stats, WriterStats(last_error=self.stats.last_error)
+        return stats
+
+    def _run(self) -> None:
+        stopping = False
+        while not (stopping and not self._pending):
+            try:
+                item = self._queue.get(timeout=self._retry_delay if self._pending else None)
+            except queue.Empty:
+                item = False  # type: ignore[assignment]
+            if item is None:
+                stopping = True
+            elif item:
+                self._pending.append((item, None))
+                while len(self._pending) > self._max_pending:
+                    self._pending.popleft()
+                    with self._stats_lock:
+                        self.stats.windows_dropped += 1
+            if not self._write_pending() and stopping:
+                log.error("store unavailable at shutdown; %d window(s) not written",
+                          len(self._pending))
+                return
+
+    def _write_pending(self) -> bool:
+        while self._pending:
+            batch, rows = self._pending[0]
+            try:
+                if rows is None:
+                    rows = window_rows(batch.window, self._resolver)
+                    self._pending[0] = (batch, rows)
+                self._store.write(rows, batch.events, batch.health,
+                                            int(self._clock()))
+            except Exception as exc:  # the store failed: keep the window, try again later
+                log.warning("writing window %d failed: %s", batch.window.start, exc)
+                with self._stats_lock:
+                    self.stats.write_failures += 1
+                    self.stats.last_error = str(exc)
+                return False
+            self._pending.popleft()
+            with self._stats_lock:
+                self.stats.windows_written += 1
+                self.stats.rows_written += len(rows)
+        return True

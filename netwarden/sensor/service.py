@@ -1,0 +1,271 @@
+"""The sensor process: load the hooks, then drain -> resolve -> aggregate -> write until stopped.
+
+Threads: the main thread drains the kernel's flow tables every ``drain_interval_s``; one thread
+polls the process-event ring buffer; one hashes executables; one writes windows to the store.
+On stop (SIGTERM/SIGINT) the programs are detached first, both tables are read to the last
+byte, and the current window is written before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from netwarden.config import Config
+from netwarden.model import Event, EventKind, HealthSample, protocol_label
+from netwarden.sensor import hooks
+from netwarden.sensor.aggregator import FlowGroup, ProgramRef, Window, WindowAggregator
+from netwarden.sensor.collectors import (
+    DrainedFlow, FlowDrainer, HealthCounters, ProcEventReader, ProcessEvent,
+)
+from netwarden.sensor.hashing import HashCache
+from netwarden.sensor.identity import ExeRef, ProcessTable, ProcFs
+from netwarden.sensor.loader import (
+    LoadedObject, LoadFailure, Loader, ObjectConfig, ProgramStatus, cgroup2_root,
+    kernel_features,
+)
+from netwarden.sensor.persist import ProgramResolver, WindowBatch, WindowWriter
+from netwarden.store.sqlite_writer import SqliteWriter
+
+log = logging.getLogger(__name__)
+
+_MAINTENANCE_INTERVAL_S = 30.0
+
+
+@dataclass
+class UserCounters:
+    """Health counters kept in user space, reported as deltas like the kernel's."""
+
+    values: dict[str, int] = field(default_factory=dict)
+    _last: dict[str, int] = field(default_factory=dict)
+
+    def set(self, name: str, total: int) -> None:
+        self.values[name] = total
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.values[name] = self.values.get(name, 0) + amount
+
+    def deltas(self) -> dict[str, int]:
+        moved = {k: v - self._last.get(k, 0) for k, v in self.values.items()
+                 if v != self._last.get(k, 0)}
+        self._last = dict(self.values)
+        return moved
+
+
+def failure_events(now: float, statuses: list[ProgramStatus]) -> list[Event]:
+    return [Event.of(now, EventKind.SENSOR_ERROR, component=f"{s.object_name}/{s.program}",
+                     state=s.state.value, message=s.detail, required=s.required)
+            for s in statuses if s.is_failure]
+
+
+class Sensor:
+    def __init__(self, config: Config, *, procfs: ProcFs | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._config = config
+        self._procfs = procfs or ProcFs()
+        self._clock = clock
+        self._hashes = HashCache()
+        self._table = ProcessTable(self._procfs, on_new_exe=self._prefetch_hash,
+                                   exit_grace_s=config.sensor.exit_grace_s)
+        self._aggregator = WindowAggregator(config.sensor.write_interval_s)
+        self._pending_events: list[Event] = []
+        self._pending_health: list[HealthSample] = []
+        self._events_lock = threading.Lock()
+        self._user_counters = UserCounters()
+        self._objects: list[LoadedObject] = []
+        self._net: LoadedObject | None = None
+        self._proc_reader: ProcEventReader | None = None
+        self._health: list[HealthCounters] = []
+        self._writer: WindowWriter | None = None
+
+    # ---- set-up ----
+
+    def _prefetch_hash(self, ref: ExeRef) -> None:
+        if ref.ino and ref.candidates():
+            self._hashes.prefetch(ref.dev, ref.ino, ref.candidates())
+
+    def _record_event(self, event: Event) -> None:
+        with self._events_lock:
+            self._pending_events.append(event)
+
+    def load_hooks(self) -> None:
+        """Load and attach; raises LoadFailure when bytes cannot be counted at all."""
+        cfg = self._config.sensor
+        features = kernel_features(hooks.OBJECTS)
+        choice = hooks.choose_hook_sets(features, cfg.hook_set)
+        for line in choice.explain():
+            log.info("hook set %s", line)
+        try:
+            cgroup_root: str | None = cgroup2_root(self._procfs.root)
+        except OSError as exc:
+            cgroup_root = None
+            log.warning("%s: peers of unconnected UDP sockets will be missing", exc)
+        loader = Loader(features, cgroup_root)
+        now = self._clock()
+        self._net = loader.load(hooks.NET_OBJECT, ObjectConfig(
+            rodata={"track_packet_sockets": int(cfg.track_packet_sockets)},
+            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries}),
+            choice)
+        self._objects.append(self._net)
+        self._health.append(HealthCounters("net", self._net.map("health")))
+        for event in failure_events(now, self._net.statuses):
+            self._record_event(event)
+        assert self._net.hook_set is not None
+        self._record_event(Event.of(now, EventKind.SENSOR_STARTED,
+                                    hook_set=self._net.hook_set.name,
+                                    reason=self._net.hook_set.description,
+                                    pid=os.getpid()))
+        try:
+            exec_obj = loader.load(hooks.EXEC_OBJECT, ObjectConfig(
+                map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024}))
+        except (LoadFailure, OSError) as exc:
+            log.warning("process events unavailable: %s", exc)
+            self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component="exec",
+                                        state="load failed", message=str(exc), required=False))
+            return
+        self._objects.append(exec_obj)
+        self._health.append(HealthCounters("exec", exec_obj.map("health")))
+        for event in failure_events(now, exec_obj.statuses):
+            self._record_event(event)
+        self._proc_reader = ProcEventReader(exec_obj.map("proc_events"), self._on_proc_event)
+
+    def _on_proc_event(self, event: ProcessEvent) -> None:
+        self._table.on_event(event)
+
+    # ---- the loop ----
+
+    def run(self, stop: threading.Event, store: SqliteWriter,
+            ready: Callable[[], None] | None = None) -> None:
+        """Drain until ``stop`` is set; hooks must be loaded. Writes everything before return."""
+        assert self._net is not None, "load_hooks() first"
+        drainer = FlowDrainer(self._net.map("flow_slot"),
+                              (self._net.map("flows_a"), self._net.map("flows_b")))
+        writer = self._writer = WindowWriter(store, ProgramResolver(self._hashes))
+        self._hashes.start()
+        writer.start()
+        poller = threading.Thread(target=self._poll_proc_events, args=(stop,),
+                                  name="proc-events", daemon=True)
+        poller.start()
+        if ready:
+            ready()
+        interval = self._config.sensor.drain_interval_s
+        next_drain = time.monotonic() + interval
+        next_maintenance = time.monotonic() + _MAINTENANCE_INTERVAL_S
+        try:
+            while not stop.wait(max(0.0, next_drain - time.monotonic())):
+                next_drain += interval
+                self._drain_once(drainer.drain(), writer)
+                if time.monotonic() >= next_maintenance:
+                    next_maintenance += _MAINTENANCE_INTERVAL_S
+                    self._table.sweep_dead()
+                    self._table.expire()
+        finally:
+            self._shutdown(drainer, writer, poller)
+
+    def _poll_proc_events(self, stop: threading.Event) -> None:
+        reader = self._proc_reader
+        if reader is None:
+            return
+        while not stop.is_set():
+            try:
+                reader.poll(100)
+            except OSError as exc:
+                log.error("process events: %s", exc)
+                self._user_counters.add("proc_poll_errors")
+                stop.wait(1.0)
+
+    def _shutdown(self, drainer: FlowDrainer, writer: WindowWriter,
+                  poller: threading.Thread) -> None:
+        now = self._clock()
+        # Detach first: after this no program writes, so both tables can be read completely.
+        for obj in self._objects:
+            for link in obj.links:
+                link.destroy()
+        flows = drainer.drain_all()
+        if self._proc_reader is not None:
+            poller.join(timeout=2)
+            self._proc_reader.poll(0)  # what arrived before detaching
+        self._drain_once(flows, writer, now=now)
+        self._record_event(Event.of(now, EventKind.SENSOR_STOPPED, pid=os.getpid()))
+        final = self._aggregator.flush()
+        if final is not None:
+            writer.submit(self._batch(final))
+        else:  # no traffic in this window, but the stop event must be written
+            writer.submit(self._batch(Window(self._aggregator.window_start(now))))
+        writer.stop()
+        self._hashes.stop()
+        if self._proc_reader is not None:
+            self._proc_reader.close()
+        for obj in self._objects:
+            obj.close()
+
+    def _drain_once(self, flows: list[DrainedFlow], writer: WindowWriter,
+                    now: float | None = None) -> None:
+        now = self._clock() if now is None else now
+        groups = self._resolve(flows)
+        self._collect_health(self._aggregator.window_start(now))
+        closed = self._aggregator.add(now, groups)
+        if closed is not None and not writer.submit(self._batch(closed)):
+            log.error("writer is behind: window %d dropped", closed.start)
+
+    def _batch(self, window: Window) -> WindowBatch:
+        with self._events_lock:
+            events, self._pending_events = tuple(self._pending_events), []
+            health, self._pending_health = tuple(self._pending_health), []
+        return WindowBatch(window=window, events=events, health=health)
+
+    def _resolve(self, flows: list[DrainedFlow]) -> list[tuple[FlowGroup, int, int]]:
+        programs: dict[tuple[int, int, int, int], ProgramRef] = {}
+        groups = []
+        for flow in flows:
+            key = (flow.tgid, flow.exe_dev, flow.exe_ino, flow.uid)
+            program = programs.get(key)
+            if program is None:
+                program = programs[key] = self._program(flow)
+            groups.append((FlowGroup(
+                program=program, family=flow.family,
+                protocol=protocol_label(flow.family, flow.sock_type, flow.protocol),
+                ip_protocol=flow.protocol, laddr=flow.local_addr, lport=flow.local_port,
+                raddr=flow.remote_addr, rport=flow.remote_port, netns=flow.netns),
+                flow.sent_bytes, flow.recv_bytes))
+        return groups
+
+    def _program(self, flow: DrainedFlow) -> ProgramRef:
+        record = self._table.lookup(flow.tgid, flow.exe_dev, flow.exe_ino, flow.uid)
+        parent, grandparent = self._table.ancestors(record)
+        return ProgramRef(exe=record.exe, name=record.name, cmdline=record.cmdline,
+                          uid=flow.uid, parent=parent.exe if parent else None,
+                          grandparent=grandparent.exe if grandparent else None,
+                          script=record.script)
+
+    def _collect_health(self, window_start: int) -> None:
+        samples = []
+        for counters in self._health:
+            for name, delta in counters.deltas().items():
+                samples.append(HealthSample(window_start, counters.source, name, delta))
+        if self._proc_reader is not None:
+            self._user_counters.set("ringbuf_size_mismatch", self._proc_reader.size_mismatches)
+        self._user_counters.set("hash_prefetch_dropped", self._hashes.prefetch_dropped)
+        if self._writer is not None:
+            stats = self._writer.take_stats()
+            self._user_counters.add("windows_dropped", stats.windows_dropped)
+            self._user_counters.add("store_write_failures", stats.write_failures)
+        for obj in self._objects:
+            for program in obj.attached_programs():
+                try:
+                    self._user_counters.set(f"recursion_misses:{program.name}",
+                                            program.recursion_misses())
+                except OSError:
+                    pass
+        for name, delta in self._user_counters.deltas().items():
+            samples.append(HealthSample(window_start, "sensor", name, delta))
+        with self._events_lock:
+            self._pending_health.extend(samples)
+
+    @property
+    def program_statuses(self) -> list[ProgramStatus]:
+        return [s for obj in self._objects for s in obj.statuses]

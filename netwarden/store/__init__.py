@@ -1,0 +1,1 @@
+"""All of netwarden's SQL: schema and migrations, the writer, read-only queries."""

@@ -1,0 +1,117 @@
+"""The store's schema: ordered migrations, each applied once, recorded in ``schema_version``.
+
+What repeats is normalised (executables with their hashes, addresses, process identities);
+the time series, ``flows``, stays narrow and is indexed by time. Migrations are plain SQL in
+the portable subset; a dialect table will translate the few differences for MariaDB and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from netwarden.store.sqlite_db import transaction
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "executables, processes, addresses, flows, events, health", (
+        """CREATE TABLE executables (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            first_seen INTEGER NOT NULL,
+            first_flow INTEGER,
+            UNIQUE (path, sha256))""",
+        """CREATE TABLE processes (
+            id INTEGER PRIMARY KEY,
+            exe_id INTEGER NOT NULL REFERENCES executables (id),
+            script_id INTEGER REFERENCES executables (id),
+            parent_exe_id INTEGER REFERENCES executables (id),
+            grandparent_exe_id INTEGER REFERENCES executables (id),
+            name TEXT NOT NULL,
+            cmdline TEXT NOT NULL,
+            uid INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL)""",
+        """CREATE UNIQUE INDEX processes_identity ON processes (
+            exe_id, IFNULL(script_id, 0), IFNULL(parent_exe_id, 0),
+            IFNULL(grandparent_exe_id, 0), name, cmdline, uid)""",
+        """CREATE TABLE addresses (
+            id INTEGER PRIMARY KEY,
+            addr TEXT NOT NULL UNIQUE)""",
+        """CREATE TABLE flows (
+            time INTEGER NOT NULL,
+            process_id INTEGER NOT NULL REFERENCES processes (id),
+            family INTEGER NOT NULL,
+            protocol TEXT NOT NULL,
+            ip_protocol INTEGER NOT NULL,
+            laddr_id INTEGER NOT NULL REFERENCES addresses (id),
+            lport INTEGER NOT NULL,
+            raddr_id INTEGER NOT NULL REFERENCES addresses (id),
+            rport INTEGER NOT NULL,
+            netns INTEGER NOT NULL,
+            sent INTEGER NOT NULL,
+            recv INTEGER NOT NULL)""",
+        "CREATE INDEX flows_time ON flows (time)",
+        "CREATE INDEX flows_process_time ON flows (process_id, time)",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time REAL NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL)""",
+        "CREATE INDEX events_time ON events (time)",
+        """CREATE TABLE health (
+            time INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            delta INTEGER NOT NULL)""",
+        "CREATE INDEX health_time ON health (time)",
+    )),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer netwarden; refusing to touch it."""
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                       "AND name = 'schema_version'").fetchone()
+    if row is None:
+        return 0
+    value = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    return int(value or 0)
+
+
+def migrate(conn: sqlite3.Connection, now: int) -> list[int]:
+    """Apply every migration newer than the database, each in its own transaction.
+
+    ``conn`` must be in autocommit mode (isolation_level=None) so DDL is transactional too.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                 "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+                 "applied INTEGER NOT NULL)")
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise SchemaTooNew(f"database schema {version} is newer than this netwarden "
+                           f"({LATEST_VERSION}); upgrade netwarden")
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version <= version:
+            continue
+        with transaction(conn):
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                         (migration.version, migration.description, now))
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,80 @@
+"""Opening SQLite the two ways netwarden does: one writer (WAL) and read-only readers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be opened; the message says why in words a user can act on."""
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (connection in autocommit mode)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def open_writer(path: Path, group: str | None = "netwarden") -> sqlite3.Connection:
+    """The sensor's connection: WAL so readers never block it, files private to a group.
+
+    The database is a record of who talked to whom: mode 0640 (0660 for the WAL index, which
+    readers must map), group ``netwarden`` when that group exists.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old_umask = os.umask(0o027)
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+                               timeout=30)
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        os.umask(old_umask)
+    # NORMAL in WAL mode: a committed window survives a crash of the sensor (not of power).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    _share_with_group(path, group)
+    return conn
+
+
+def _share_with_group(path: Path, group: str | None) -> None:
+    gid = -1
+    if group:
+        try:
+            import grp
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            gid = -1
+    for suffix, mode in (("", 0o640), ("-wal", 0o640), ("-shm", 0o660)):
+        target = Path(str(path) + suffix)
+        if target.exists():
+            os.chmod(target, mode)
+            if gid >= 0:
+                os.chown(target, -1, gid)
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A viewer's or exporter's connection: it cannot write, whoever runs it."""
+    if not path.exists():
+        raise StoreUnavailable(f"no database at {path} (is the sensor running? "
+                               "pass --db PATH to read another file)")
+    if not os.access(path, os.R_OK):
+        raise StoreUnavailable(f"cannot read {path}: permission denied (join the "
+                               "'netwarden' group or run as root)")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"cannot open {path}: {exc}") from exc
+    return conn

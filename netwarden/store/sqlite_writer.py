@@ -1,0 +1,120 @@
+"""The single writer of the SQLite store: one transaction per write window."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from netwarden.model import Event, EventKind, Executable, FlowRow, HealthSample, ProgramIdentity
+from netwarden.store.schema import migrate
+from netwarden.store.sqlite_db import open_writer, transaction
+
+
+class SqliteWriter:
+    def __init__(self, path: Path, now: int, group: str | None = "netwarden") -> None:
+        self.path = path
+        self._conn = open_writer(path, group)
+        migrate(self._conn, now)
+        self._exe_ids: dict[Executable, int] = {}
+        self._networked: set[int] = set()
+        self._address_ids: dict[str, int] = {}
+        self._process_ids: dict[ProgramIdentity, int] = {}
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def write(self, rows: Sequence[FlowRow], events: Sequence[Event],
+              health: Sequence[HealthSample], now: int) -> list[Event]:
+        """Write one window atomically. Returns the events it wrote, its own included."""
+        written = list(events)
+        try:
+            with transaction(self._conn):
+                flow_values = []
+                for row in rows:
+                    process_id = self._process_id(row.program, now)
+                    exe_id = self._exe_id(row.program.exe, now)
+                    if exe_id not in self._networked and self._mark_networked(exe_id, row.time):
+                        written.append(Event.of(row.time, EventKind.NEW_EXECUTABLE,
+                                                path=row.program.exe.path,
+                                                sha256=row.program.exe.sha256,
+                                                name=row.program.name, uid=row.program.uid))
+                    flow_values.append((
+                        row.time, process_id, row.family, row.protocol, row.ip_protocol,
+                        self._address_id(row.laddr), row.lport, self._address_id(row.raddr),
+                        row.rport, row.netns, row.sent, row.recv))
+                self._conn.executemany(
+                    "INSERT INTO flows (time, process_id, family, protocol, ip_protocol, "
+                    "laddr_id, lport, raddr_id, rport, netns, sent, recv) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
+                self._conn.executemany(
+                    "INSERT INTO events (time, kind, data) VALUES (?, ?, ?)",
+                    [(e.time, e.kind.value, json.dumps(e.field_dict(), sort_keys=True))
+                     for e in written])
+                self._conn.executemany(
+                    "INSERT INTO health (time, source, counter, delta) VALUES (?, ?, ?, ?)",
+                    [(h.time, h.source, h.counter, h.delta) for h in health])
+        except BaseException:
+            # Ids cached inside the rolled-back transaction no longer exist.
+            self._exe_ids.clear()
+            self._networked.clear()
+            self._address_ids.clear()
+            self._process_ids.clear()
+            raise
+        return written
+
+    def _exe_id(self, exe: Executable, now: int) -> int:
+        cached = self._exe_ids.get(exe)
+        if cached is not None:
+            return cached
+        self._conn.execute("INSERT OR IGNORE INTO executables (path, sha256, first_seen) "
+                           "VALUES (?, ?, ?)", (exe.path, exe.sha256, now))
+        exe_id, first_flow = self._conn.execute(
+            "SELECT id, first_flow FROM executables WHERE path = ? AND sha256 = ?",
+            (exe.path, exe.sha256)).fetchone()
+        if first_flow is not None:
+            self._networked.add(exe_id)
+        self._exe_ids[exe] = exe_id
+        return exe_id
+
+    def _mark_networked(self, exe_id: int, time: int) -> bool:
+        """Record the first flow of an executable; True if this was it."""
+        cursor = self._conn.execute(
+            "UPDATE executables SET first_flow = ? WHERE id = ? AND first_flow IS NULL",
+            (time, exe_id))
+        self._networked.add(exe_id)
+        return cursor.rowcount == 1
+
+    def _optional_exe_id(self, exe: Executable | None, now: int) -> int | None:
+        return None if exe is None else self._exe_id(exe, now)
+
+    def _address_id(self, address: str) -> int:
+        cached = self._address_ids.get(address)
+        if cached is not None:
+            return cached
+        self._conn.execute("INSERT OR IGNORE INTO addresses (addr) VALUES (?)", (address,))
+        (address_id,) = self._conn.execute("SELECT id FROM addresses WHERE addr = ?",
+                                           (address,)).fetchone()
+        self._address_ids[address] = address_id
+        return address_id
+
+    def _process_id(self, program: ProgramIdentity, now: int) -> int:
+        cached = self._process_ids.get(program)
+        if cached is not None:
+            return cached
+        ids = (self._exe_id(program.exe, now), self._optional_exe_id(program.script, now),
+               self._optional_exe_id(program.parent, now),
+               self._optional_exe_id(program.grandparent, now))
+        identity = ids + (program.name, program.cmdline, program.uid)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO processes (exe_id, script_id, parent_exe_id, "
+            "grandparent_exe_id, name, cmdline, uid, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            identity + (now,))
+        (process_id,) = self._conn.execute(
+            "SELECT id FROM processes WHERE exe_id = ? AND IFNULL(script_id, 0) = IFNULL(?, 0) "
+            "AND IFNULL(parent_exe_id, 0) = IFNULL(?, 0) "
+            "AND IFNULL(grandparent_exe_id, 0) = IFNULL(?, 0) "
+            "AND name = ? AND cmdline = ? AND uid = ?", identity).fetchone()
+        self._process_ids[program] = process_id
+        return process_id
+
