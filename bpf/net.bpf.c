@@ -42,6 +42,10 @@
 #define SOCK_STREAM 1
 #define TCP_ESTABLISHED 1
 #define TCP_TIME_WAIT 6
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
+#define TCP_LAST_ACK 9
+#define TCP_CLOSING 11
 #define TCP_NEW_SYN_RECV 12
 #define MSG_PEEK 2
 #define ETH_P_IP 0x0800
@@ -98,6 +102,7 @@ struct pending_peer {
 /* Per-socket state (freed with the socket). */
 struct sock_state {
 	u64 tcp_bytes_read; /* TCP payload already attributed on receive */
+	u16 local_port;     /* TCP: kept because closing releases the port (inet_num = 0) */
 	struct pending_peer send_peer;
 	struct pending_peer recv_peer;
 };
@@ -218,7 +223,15 @@ static __always_inline void fill_identity(struct flow_value *value, struct sock 
 	value->protocol = nw_sk_protocol(sk);
 	value->sock_type = (u8)nw_sk_type(sk);
 	if (family != AF_PACKET) {
-		value->local_port = sk->__sk_common.skc_num;
+		u16 port = sk->__sk_common.skc_num;
+
+		if (!port) { /* a closed TCP socket whose last bytes are being read */
+			struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+
+			if (state)
+				port = state->local_port;
+		}
+		value->local_port = port;
 		copy_addr(value->local_addr, sk, family, false);
 	}
 	value->flags = NW_FLOW_HAS_IDENTITY;
@@ -284,12 +297,23 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 {
 	/* The verifier types `sk` as struct sock, so tcp_sock fields go through probe reads. */
 	struct tcp_sock *tp = (void *)sk;
+	u32 copied = BPF_CORE_READ(tp, copied_seq);
+	u32 next = BPF_CORE_READ(tp, rcv_nxt);
 	u64 received = BPF_CORE_READ(tp, bytes_received);
-	u32 unread = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
+	u32 unread = next - copied;
 
 	if (received < unread)
 		return;
 	u64 consumed = received - unread;
+	u8 tcp_state = sk->__sk_common.skc_state;
+
+	/* tcp_rcv_nxt_update() counts the peer's FIN in bytes_received (it is one sequence
+	 * number) and reading it advances copied_seq: once the FIN is in and nothing is unread,
+	 * the reader has consumed it, and it is not a byte of data. */
+	if (unread == 0 && consumed > 0 &&
+	    (tcp_state == TCP_CLOSE_WAIT || tcp_state == TCP_LAST_ACK ||
+	     tcp_state == TCP_CLOSING || tcp_state == TCP_CLOSE))
+		consumed -= 1;
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 
 	if (!state) {
@@ -300,6 +324,7 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 			return;
 		}
 		state->tcp_bytes_read = consumed > known_new ? consumed - known_new : 0;
+		state->local_port = sk->__sk_common.skc_num;
 	}
 	for (int attempt = 0; attempt < 4; attempt++) {
 		u64 seen = state->tcp_bytes_read;
@@ -392,7 +417,11 @@ int sockops_birth(struct bpf_sock_ops *ops)
 		return 1;
 	if (ops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ||
 	    ops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
-		if (!bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE))
+		struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0,
+							      BPF_SK_STORAGE_GET_F_CREATE);
+		if (state)
+			state->local_port = (u16)ops->local_port;
+		else
 			health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
 	}
 	return 1;

@@ -56,6 +56,10 @@ def cmd_sensor(args: argparse.Namespace) -> int:
         print("netwarden sensor: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load "
               "its kernel programs", file=sys.stderr)
         return EXIT_NOPERM
+    # Handlers first: a SIGTERM while the hooks load still ends in an orderly stop.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     from netwarden.model import Event, EventKind
     from netwarden.sensor.loader import LoadFailure
     from netwarden.sensor.service import Sensor
@@ -80,9 +84,6 @@ def cmd_sensor(args: argparse.Namespace) -> int:
         level = logging.WARNING if status.is_failure else logging.INFO
         log.log(level, "%s/%s: %s %s", status.object_name, status.program, status.state.value,
                 status.detail)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     log.info("sensor running; writing to %s every %d s", config.db_path,
              config.sensor.write_interval_s)
     try:
@@ -124,6 +125,14 @@ def cmd_events(args: argparse.Namespace) -> int:
     conn = _open_store(_config(args))
     for _id, event in export_events(conn, args.since):
         sys.stdout.write(json.dumps(event.as_record(), ensure_ascii=False) + "\n")
+    return EXIT_OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from netwarden.store.queries import health_rows
+    conn = _open_store(_config(args))
+    for row in health_rows(conn, args.since):
+        sys.stdout.write(json.dumps(row._asdict()) + "\n")
     return EXIT_OK
 
 
@@ -170,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     events = add("events", cmd_events, "print recorded events (new programs, sensor errors)")
     events.add_argument("--format", choices=("jsonl",), default="jsonl")
     events.add_argument("--since", type=_since, default=0.0, metavar="EPOCH")
+    health = add("health", cmd_health,
+                  "print the sensor's health rows (drops, hook failures), one per counter move")
+    health.add_argument("--format", choices=("jsonl",), default="jsonl")
+    health.add_argument("--since", type=_since, default=0.0, metavar="EPOCH")
     doctor = add("doctor", cmd_doctor,
                  "say what this kernel supports, which hooks would be chosen and why")
     doctor.add_argument("--json", action="store_true", help="machine-readable report")

@@ -97,6 +97,7 @@ class FlowRow:
     sent: int
     recv: int
     netns: int = 0
+    first_seen: float = 0.0   # when the sensor first saw it in this window (not stored)
 
 
 class EventKind(enum.Enum):

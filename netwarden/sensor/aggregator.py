@@ -38,17 +38,24 @@ class FlowGroup:
 
 
 @dataclass
+class FlowTotals:
+    sent: int
+    recv: int
+    first_seen: float   # the drain that first saw this flow in the window
+
+
+@dataclass
 class Window:
     start: int
-    counters: dict[FlowGroup, list[int]] = field(default_factory=dict)  # [sent, recv]
+    counters: dict[FlowGroup, FlowTotals] = field(default_factory=dict)
 
-    def add(self, group: FlowGroup, sent: int, recv: int) -> None:
+    def add(self, group: FlowGroup, sent: int, recv: int, now: float) -> None:
         totals = self.counters.get(group)
         if totals is None:
-            self.counters[group] = [sent, recv]
+            self.counters[group] = FlowTotals(sent, recv, now)
         else:
-            totals[0] += sent
-            totals[1] += recv
+            totals.sent += sent
+            totals.recv += recv
 
 
 class WindowAggregator:
@@ -65,7 +72,7 @@ class WindowAggregator:
         if self._current is None:
             self._current = Window(self.window_start(now))
         for group, sent, recv in groups:
-            self._current.add(group, sent, recv)
+            self._current.add(group, sent, recv, now)
         return closed
 
     def roll(self, now: float) -> Window | None:

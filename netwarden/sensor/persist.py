@@ -66,14 +66,15 @@ class ProgramResolver:
 def window_rows(window: Window, resolver: ProgramResolver) -> list[FlowRow]:
     identities: dict[ProgramRef, ProgramIdentity] = {}
     rows = []
-    for group, (sent, recv) in window.counters.items():
+    for group, totals in window.counters.items():
         identity = identities.get(group.program)
         if identity is None:
             identity = identities[group.program] = resolver.identity(group.program)
         rows.append(FlowRow(
             time=window.start, program=identity, family=group.family, protocol=group.protocol,
             ip_protocol=group.ip_protocol, laddr=group.laddr, lport=group.lport,
-            raddr=group.raddr, rport=group.rport, sent=sent, recv=recv, netns=group.netns))
+            raddr=group.raddr, rport=group.rport, sent=totals.sent, recv=totals.recv,
+            netns=group.netns, first_seen=totals.first_seen))
     return rows
 
 

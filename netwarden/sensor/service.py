@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 _MAINTENANCE_INTERVAL_S = 30.0
 
+#: Counters whose movement means data was lost: each window where one moves also gets a
+#: `sensor_error` event, so the notifier (which follows events) hears of it.
+LOSS_COUNTERS = frozenset({
+    "flow_map_full", "bytes_unattributed", "proc_events_lost", "windows_dropped",
+    "ringbuf_size_mismatch", "store_write_failures", "sock_storage_fail",
+})
+
 
 @dataclass
 class UserCounters:
@@ -112,8 +119,7 @@ class Sensor:
             choice)
         self._objects.append(self._net)
         self._health.append(HealthCounters("net", self._net.map("health")))
-        for event in failure_events(now, self._net.statuses):
-            self._record_event(event)
+        self._report_failures(now, self._net.statuses)
         assert self._net.hook_set is not None
         self._record_event(Event.of(now, EventKind.SENSOR_STARTED,
                                     hook_set=self._net.hook_set.name,
@@ -126,12 +132,19 @@ class Sensor:
             log.warning("process events unavailable: %s", exc)
             self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component="exec",
                                         state="load failed", message=str(exc), required=False))
+            self._user_counters.add("hook_failed:exec")
             return
         self._objects.append(exec_obj)
         self._health.append(HealthCounters("exec", exec_obj.map("health")))
-        for event in failure_events(now, exec_obj.statuses):
-            self._record_event(event)
+        self._report_failures(now, exec_obj.statuses)
         self._proc_reader = ProcEventReader(exec_obj.map("proc_events"), self._on_proc_event)
+
+    def _report_failures(self, now: float, statuses: list[ProgramStatus]) -> None:
+        for event in failure_events(now, statuses):
+            self._record_event(event)
+        for status in statuses:
+            if status.is_failure:
+                self._user_counters.add(f"hook_failed:{status.object_name}/{status.program}")
 
     def _on_proc_event(self, event: ProcessEvent) -> None:
         self._table.on_event(event)
@@ -190,7 +203,7 @@ class Sensor:
             poller.join(timeout=2)
             self._proc_reader.poll(0)  # what arrived before detaching
         self._drain_once(flows, writer, now=now)
-        self._record_event(Event.of(now, EventKind.SENSOR_STOPPED, pid=os.getpid()))
+        self._record_event(Event.of(self._clock(), EventKind.SENSOR_STOPPED, pid=os.getpid()))
         final = self._aggregator.flush()
         if final is not None:
             writer.submit(self._batch(final))
@@ -263,8 +276,16 @@ class Sensor:
                     pass
         for name, delta in self._user_counters.deltas().items():
             samples.append(HealthSample(window_start, "sensor", name, delta))
+        losses = {f"{h.source}/{h.counter}": h.delta for h in samples
+                  if h.counter in LOSS_COUNTERS or h.counter.startswith("recursion_misses:")}
         with self._events_lock:
             self._pending_health.extend(samples)
+            if losses:
+                self._pending_events.append(Event.of(
+                    self._clock(), EventKind.SENSOR_ERROR, component="health", state="loss",
+                    message="data lost: " + ", ".join(f"{k} +{v}" for k, v in
+                                                     sorted(losses.items())),
+                    required=False, counters=losses))
 
     @property
     def program_statuses(self) -> list[ProgramStatus]:

@@ -84,6 +84,19 @@ def export_events(conn: sqlite3.Connection, since: float = 0,
         yield event_id, ExportedEvent(time, kind, json.loads(data))
 
 
+class HealthRow(NamedTuple):
+    time: int
+    source: str
+    counter: str
+    delta: int
+
+
+def health_rows(conn: sqlite3.Connection, since: float = 0) -> Iterator[HealthRow]:
+    for row in conn.execute("SELECT time, source, counter, delta FROM health WHERE time >= ? "
+                            "ORDER BY time, rowid", (since,)):
+        yield HealthRow(*row)
+
+
 class HealthTotal(NamedTuple):
     source: str
     counter: str

@@ -35,7 +35,8 @@ class SqliteWriter:
                     process_id = self._process_id(row.program, now)
                     exe_id = self._exe_id(row.program.exe, now)
                     if exe_id not in self._networked and self._mark_networked(exe_id, row.time):
-                        written.append(Event.of(row.time, EventKind.NEW_EXECUTABLE,
+                        written.append(Event.of(row.first_seen or row.time,
+                                                EventKind.NEW_EXECUTABLE,
                                                 path=row.program.exe.path,
                                                 sha256=row.program.exe.sha256,
                                                 name=row.program.name, uid=row.program.uid))
@@ -47,6 +48,7 @@ class SqliteWriter:
                     "INSERT INTO flows (time, process_id, family, protocol, ip_protocol, "
                     "laddr_id, lport, raddr_id, rport, netns, sent, recv) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
+                written.sort(key=lambda e: e.time)  # ids follow time within a window
                 self._conn.executemany(
                     "INSERT INTO events (time, kind, data) VALUES (?, ?, ?)",
                     [(e.time, e.kind.value, json.dumps(e.field_dict(), sort_keys=True))

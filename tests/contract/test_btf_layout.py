@@ -1,0 +1,41 @@
+"""events.h and its one Python mirror (bpf_records.py) must describe the same bytes."""
+
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+from netwarden.sensor import bpf_records
+from netwarden.sensor.hooks import OBJECTS
+from netwarden.sensor.loader import object_path
+from tests.contract.btf_layout import btf_layout, ctypes_layout, differences
+
+#: Which object carries which shared struct in its BTF (each is anchored by a global).
+CARRIERS = {"flow_key": "net.bpf.o", "flow_value": "net.bpf.o", "proc_event": "exec.bpf.o"}
+
+
+def test_every_mirrored_struct_has_a_carrier():
+    assert set(CARRIERS) == set(bpf_records.MIRRORED_STRUCTS)
+    assert set(CARRIERS.values()) <= {spec.filename for spec in OBJECTS}
+
+
+@pytest.mark.parametrize("struct", sorted(bpf_records.MIRRORED_STRUCTS))
+def test_mirror_matches_btf(struct: str):
+    btf = btf_layout(object_path(CARRIERS[struct]), struct)
+    mirror = ctypes_layout(bpf_records.MIRRORED_STRUCTS[struct])
+    assert differences(btf, mirror) == []
+
+
+def test_a_drifted_mirror_is_caught():
+    """Swap two fields of the Python mirror: the comparison must notice."""
+    fields = list(bpf_records.FlowValue._fields_)
+    fields[4], fields[5] = fields[5], fields[4]             # sent_msgs <-> recv_msgs: same size
+    fields[0], fields[2] = fields[2], fields[0]             # sent_bytes <-> exe_ino
+    drifted = type("DriftedFlowValue", (ctypes.Structure,), {"_fields_": fields})
+    btf = btf_layout(object_path("net.bpf.o"), "flow_value")
+    assert differences(btf, ctypes_layout(drifted)) != []
+    shorter = type("ShortFlowKey", (ctypes.Structure,),
+                   {"_fields_": bpf_records.FlowKey._fields_[:-1]})
+    assert differences(btf_layout(object_path("net.bpf.o"), "flow_key"),
+                       ctypes_layout(shorter)) != []

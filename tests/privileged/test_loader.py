@@ -1,0 +1,86 @@
+"""The loader on this kernel: hook fallback, optional programs failing alone, the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from netwarden.sensor import hooks
+from netwarden.sensor.hooks import AttachKind, HookChoice, ProgramSpec
+from netwarden.sensor.loader import (
+    LoadFailure, Loader, ObjectConfig, ProgramState, cgroup2_root, kernel_features,
+)
+
+
+@pytest.fixture(scope="module")
+def loader() -> Loader:
+    return Loader(kernel_features(hooks.OBJECTS), cgroup2_root())
+
+
+def test_auto_choice_on_this_kernel_loads_the_tracepoint_set(loader: Loader):
+    features = kernel_features(hooks.OBJECTS)
+    loaded = loader.load(hooks.NET_OBJECT, ObjectConfig(), hooks.choose_hook_sets(features))
+    try:
+        assert loaded.hook_set is hooks.TRACEPOINT_SET
+        states = {s.program: s.state for s in loaded.statuses}
+        assert states["tp_sock_send_length"] is ProgramState.ATTACHED
+        assert states["fexit_sock_sendmsg"] is ProgramState.NOT_SELECTED
+        assert all(s.state is ProgramState.ATTACHED for s in loaded.statuses
+                   if s.program not in hooks.FEXIT_SET.program_names)
+    finally:
+        loaded.close()
+
+
+def test_a_set_that_fails_to_load_falls_back_to_the_next(loader: Loader):
+    """fexit is refused here (no __sock_sendmsg in BTF, and fexit needs a trampoline this
+    sandbox denies): listed first, it must fail and the tracepoint set take over."""
+    choice = HookChoice(candidates=(hooks.FEXIT_SET, hooks.TRACEPOINT_SET))
+    loaded = loader.load(hooks.NET_OBJECT, ObjectConfig(), choice)
+    try:
+        assert loaded.hook_set is hooks.TRACEPOINT_SET
+    finally:
+        loaded.close()
+
+
+def test_only_an_unusable_set_is_a_load_failure_with_reasons(loader: Loader):
+    with pytest.raises(LoadFailure) as info:
+        loader.load(hooks.NET_OBJECT, ObjectConfig(), HookChoice(candidates=(hooks.FEXIT_SET,)))
+    message = str(info.value)
+    assert "fexit_sock_" in message and "Operation not permitted" in message
+
+
+def test_an_optional_program_that_fails_to_load_is_left_out(loader: Loader):
+    """Treat the fexit receive hook as an optional extra: it fails here, the rest loads."""
+    broken = ProgramSpec("fexit_sock_recvmsg", AttachKind.AUTO, purpose="test")
+    only_fexit_send = dataclasses.replace(hooks.FEXIT_SET, name="none", programs=())
+    spec = dataclasses.replace(
+        hooks.NET_OBJECT, programs=hooks.NET_OBJECT.programs + (broken,),
+        hook_sets=(hooks.TRACEPOINT_SET, dataclasses.replace(
+            only_fexit_send, programs=(hooks.FEXIT_SET.programs[0],))))
+    loaded = loader.load(spec, ObjectConfig(), HookChoice(candidates=(spec.hook_sets[0],)))
+    try:
+        status = next(s for s in loaded.statuses if s.program == "fexit_sock_recvmsg")
+        assert status.state is ProgramState.LOAD_FAILED and not status.required
+        assert status.detail
+        assert loaded.hook_set is hooks.TRACEPOINT_SET
+    finally:
+        loaded.close()
+
+
+def test_a_name_missing_from_the_object_fails_loudly(loader: Loader):
+    spec = dataclasses.replace(hooks.EXEC_OBJECT, maps=hooks.EXEC_OBJECT.maps + ("no_such_map",))
+    with pytest.raises(OSError, match="no_such_map"):
+        loader.load(spec, ObjectConfig())
+
+
+def test_read_only_globals_and_map_sizes_are_applied(loader: Loader):
+    loaded = loader.load(hooks.EXEC_OBJECT, ObjectConfig(
+        rodata={"wakeup_backlog_bytes": 4096}, map_entries={"proc_events": 1 << 16}))
+    try:
+        import subprocess
+        maps = subprocess.run(["bpftool", "map", "show", "name", "proc_events"],
+                              capture_output=True, text=True).stdout
+        assert "max_entries 65536" in maps
+    finally:
+        loaded.close()

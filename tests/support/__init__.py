@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: test networks, traffic generators, a running sensor."""

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from netwarden.sensor.hashing import HashCache
+
+
+def test_hash_is_cached_and_refreshed_when_the_file_changes(tmp_path: Path):
+    f = tmp_path / "prog"
+    f.write_bytes(b"v1" * 1000)
+    st = os.stat(f)
+    cache = HashCache()
+    first = cache.sha256(st.st_dev, st.st_ino, [str(f)])
+    assert first == hashlib.sha256(b"v1" * 1000).hexdigest()
+    assert cache.sha256(st.st_dev, st.st_ino, [str(f)]) == first
+    assert cache.hashed_files == 1
+    with open(f, "ab") as handle:        # modified in place: same inode, new size and mtime
+        handle.write(b"tail")
+    second = cache.sha256(st.st_dev, st.st_ino, [str(f)])
+    assert second == hashlib.sha256(b"v1" * 1000 + b"tail").hexdigest()
+    assert cache.hashed_files == 2
+
+
+def test_a_candidate_that_is_another_file_is_not_believed(tmp_path: Path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"a")
+    b.write_bytes(b"b")
+    st = os.stat(a)
+    cache = HashCache()
+    assert cache.sha256(st.st_dev, st.st_ino, [str(b)]) == ""
+    assert cache.sha256(st.st_dev, st.st_ino, [str(b), str(a)]) == hashlib.sha256(b"a").hexdigest()
+    os.unlink(a)                          # gone: the last known hash stands
+    assert cache.sha256(st.st_dev, st.st_ino, [str(a)]) == hashlib.sha256(b"a").hexdigest()
+
+
+def test_prefetch_worker(tmp_path: Path):
+    f = tmp_path / "p"
+    f.write_bytes(b"x")
+    st = os.stat(f)
+    cache = HashCache(prefetch_queue=1)
+    cache.prefetch(st.st_dev, st.st_ino, [str(f)])
+    cache.prefetch(st.st_dev, st.st_ino, [str(f)])   # the queue holds one: dropped, counted
+    assert cache.prefetch_dropped == 1
+    cache.start()
+    cache.stop()
+    assert cache.cached(st.st_dev, st.st_ino) == hashlib.sha256(b"x").hexdigest()
