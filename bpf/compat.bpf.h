@@ -12,16 +12,18 @@
 
 /*
  * sk_protocol and sk_type were bitfields until 5.6 (bf9765145b85 "sock: Make sk_protocol a
- * 16-bit value"). The PROBED bitfield read handles both layouts through CO-RE relocations.
+ * 16-bit value"). The CO-RE bitfield read handles both layouts. It is a direct load, valid in
+ * tracing programs whose `sk` is a BTF pointer (the PROBED variant costs a helper call per
+ * read, which the per-packet paths cannot afford).
  */
 static __always_inline u16 nw_sk_protocol(struct sock *sk)
 {
-	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	return BPF_CORE_READ_BITFIELD(sk, sk_protocol);
 }
 
 static __always_inline u16 nw_sk_type(struct sock *sk)
 {
-	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+	return BPF_CORE_READ_BITFIELD(sk, sk_type);
 }
 
 /*

@@ -16,8 +16,9 @@
 
 /*
  * Key of the per-flow byte counters. One entry per socket (by its never-reused cookie), per
- * process using it, per remote peer. The peer is part of the key because one unconnected UDP
- * or raw socket talks to many peers; for a connected socket it is the socket's peer.
+ * process using it, per remote peer. The peer is in the key only for unconnected sockets (one
+ * UDP or raw socket talks to many peers); a connected socket's peer is fixed, so its key
+ * leaves the peer zero and the value records it once.
  */
 struct flow_key {
 	__u64 sock_cookie;
@@ -48,9 +49,26 @@ struct flow_value {
 	__u16 family;        /* AF_* */
 	__u16 protocol;      /* IPPROTO_* for IP sockets, ethertype (network order) for packet */
 	__u16 local_port;
+	__u16 remote_port;
 	__u8 sock_type;      /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, ... */
 	__u8 flags;
 	__u8 local_addr[NW_ADDR_LEN];
+	__u8 remote_addr[NW_ADDR_LEN];
+};
+
+/* One flow's counters as the socket-drain iterator writes them (same meaning as the maps). */
+struct flow_record {
+	struct flow_key key;
+	struct flow_value value;
+};
+
+/* The single entry of the `control` array: what the sensor tells the programs at run time. */
+struct nw_control {
+	__u32 active_table;    /* which epoch the programs write: flows_a/b and socket counters */
+	__u32 tcp_read_hooked; /* tcp_rcv_space_adjust is attached: TCP reads are counted there */
+	__u32 socket_counters; /* sock_release and the drain iterator are attached: sockets with a
+	                        * fixed peer count in their own storage instead of a hash entry */
+	__u32 _pad;
 };
 
 /* proc_event.kind */

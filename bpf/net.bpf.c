@@ -2,28 +2,28 @@
 /*
  * Bytes per flow, summed in the kernel.
  *
- * Hot path: one tracepoint run per send or receive call adds the byte count to a per-CPU hash
- * entry keyed by (socket cookie, tgid, remote address, remote port). The identity of the socket
- * and process (executable inode, uid, netns, local address, protocol) is read only when a key is
- * first inserted in a drain window.
+ * Hot path: one program run per send or receive call adds the byte count to a per-CPU hash
+ * entry keyed by (socket cookie, tgid[, remote address and port for unconnected sockets]).
+ * Who the socket and process are (executable inode, uid, netns, addresses, protocol) is read
+ * only when a key is first inserted in a drain window.
  *
  * Draining without losing bytes: two tables, flows_a and flows_b, behind `flow_tables`; the
- * programs write to the one `flow_slot` selects. The sensor flips the slot, waits one RCU grace
- * period (every program that read the old slot has returned), then reads and clears the idle
- * table while nothing writes to it.
+ * programs write to the one `control.active_table` names. The sensor flips it, waits one RCU
+ * grace period (every program that read the old value has returned), then reads and clears the
+ * idle table while nothing writes to it.
  *
  * Hooks chosen at load time (the loader sets autoload):
  *   "tracepoint": tp_btf sock_send_length / sock_recv_length (kernel >= 6.3)
  *   "fexit":      fexit __sock_sendmsg / sock_recvmsg (older kernels)
- * Both share: tcp_rcv_space_adjust (TCP reads that bypass recvmsg, e.g. splice), the
- * sockops birth mark, and the peer hooks below.
+ * Shared by both: tcp_rcv_space_adjust (every TCP read, splice included), the sockops birth
+ * mark, and the peer hooks below.
  *
- * Peers of unconnected sockets are not in the socket, so they are remembered just before the
- * byte hook fires, in the same call:
- *   send, UDP:         cgroup sendmsg4/6 (the destination the caller passed)   -> socket state
- *   send, raw / ping:  net_dev_queue (the destination in the IP header)        -> socket state
- *   receive, any:      skb_copy_datagram_iovec (the source in the IP header)   -> thread state
- *   receive, UDP:      cgroup recvmsg4/6 (fallback when the copy path skips the tracepoint)
+ * Peers of unconnected sockets are not in the socket, so they are remembered in per-socket
+ * state just before the byte hook fires, in the same call:
+ *   send, UDP:          cgroup sendmsg4/6 (the destination the caller passed)
+ *   send, raw / ping:   net_dev_queue (the destination in the IP header)
+ *   receive, UDP:       cgroup recvmsg4/6 (the source, when the caller asked for it)
+ *   receive, raw/ping:  skb_copy_datagram_iovec (the source in the IP header)
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -57,9 +57,17 @@ char LICENSE[] SEC("license") = "GPL";
 /* Layout anchors: keep the shared records in this object's BTF for the contract test. */
 const volatile struct flow_key nw_btf_flow_key;
 const volatile struct flow_value nw_btf_flow_value;
+const volatile struct nw_control nw_btf_control;
+const volatile struct flow_record nw_btf_flow_record;
 
-/* Set by the loader: count AF_PACKET sockets (frame injection, sniffers) as well as IP. */
+/* Set by the loader. */
 const volatile bool track_packet_sockets = true;
+/*
+ * Tracepoint programs run with preemption disabled and never in interrupt context, so per-CPU
+ * counters need no atomic add. fexit trampolines only disable migration: there two tasks can
+ * interleave on one CPU, and the loader sets this for the fexit hook set.
+ */
+const volatile bool preemptible_hooks = false;
 
 struct flow_table {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -81,8 +89,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, u32);
-} flow_slot SEC(".maps");
+	__type(value, struct nw_control);
+} control SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -99,10 +107,23 @@ struct pending_peer {
 	u8 set;
 };
 
-/* Per-socket state (freed with the socket). */
+/*
+ * Per-socket state (freed with the socket; kernel-private). A socket with a fixed peer (or
+ * none known) counts its bytes here, in two epochs like the two flow tables, under the owner
+ * identity captured when the socket was first used by its current process: one storage
+ * lookup instead of hashing a flow key on every call. The counters leave through
+ * flush_socket_counters() (owner change, sock_release) or the drain iterator, each moving
+ * them with an atomic exchange so every byte is counted once.
+ */
 struct sock_state {
-	u64 tcp_bytes_read; /* TCP payload already attributed on receive */
-	u16 local_port;     /* TCP: kept because closing releases the port (inet_num = 0) */
+	struct flow_key key;        /* cookie and owner tgid; peer zero */
+	struct flow_value ident;    /* owner identity; its counters stay zero */
+	u64 sent[2];
+	u64 recv[2];
+	u64 msgs[2];                /* sent in the low 32 bits, received in the high 32 */
+	u64 tcp_bytes_read;         /* TCP payload already attributed on receive */
+	u16 local_port;             /* TCP: kept because closing releases the port (inet_num = 0) */
+	u8 owner_set;
 	struct pending_peer send_peer;
 	struct pending_peer recv_peer;
 };
@@ -114,24 +135,19 @@ struct {
 	__type(value, struct sock_state);
 } sock_states SEC(".maps");
 
-/*
- * Per-thread state: the source of the datagram this thread is receiving. A received UDP skb
- * has no owning socket (skb->sk is NULL once queued), so the thread is the link between the
- * copy and the byte count that follows it in the same recvmsg call.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_peer);
-} thread_recv_peer SEC(".maps");
-
 static __always_inline void health_add(u32 index, u64 amount)
 {
 	u64 *counter = bpf_map_lookup_elem(&health, &index);
 
 	if (counter)
 		__sync_fetch_and_add(counter, amount);
+}
+
+static __always_inline struct nw_control *get_control(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
 }
 
 static __always_inline bool tracked_family(u16 family)
@@ -146,9 +162,10 @@ static __always_inline bool is_tcp(struct sock *sk)
 }
 
 /* True for sockets whose peer is fixed in the socket: TCP, and connected UDP/raw/ping. */
-static __always_inline bool has_fixed_peer(struct sock *sk)
+static __always_inline bool has_fixed_peer(struct sock *sk, u16 family)
 {
-	return sk->__sk_common.skc_state == TCP_ESTABLISHED || nw_sk_type(sk) == SOCK_STREAM;
+	return family == AF_PACKET || sk->__sk_common.skc_state == TCP_ESTABLISHED ||
+	       nw_sk_type(sk) == SOCK_STREAM;
 }
 
 static __always_inline void copy_addr(u8 *dst, struct sock *sk, u16 family, bool remote)
@@ -165,6 +182,7 @@ static __always_inline void copy_addr(u8 *dst, struct sock *sk, u16 family, bool
 	}
 }
 
+/* Move a remembered peer into a flow key (consuming it). */
 static __always_inline void take_peer(struct flow_key *key, struct pending_peer *peer,
 				      u16 family)
 {
@@ -180,36 +198,10 @@ static __always_inline void take_peer(struct flow_key *key, struct pending_peer 
 	peer->set = 0;
 }
 
-static __always_inline void fill_peer(struct flow_key *key, struct sock *sk, u16 family,
-				      bool is_send)
-{
-	if (family == AF_PACKET)
-		return;
-	if (has_fixed_peer(sk)) {
-		copy_addr(key->remote_addr, sk, family, true);
-		key->remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
-		return;
-	}
-	if (!is_send) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		struct pending_peer *peer = bpf_task_storage_get(&thread_recv_peer, task, 0, 0);
-
-		if (peer && peer->set) {
-			take_peer(key, peer, family);
-			return;
-		}
-	}
-	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
-
-	if (!state)
-		return;
-	if (is_send && state->send_peer.set)
-		take_peer(key, &state->send_peer, family);
-	else if (!is_send && state->recv_peer.set)
-		take_peer(key, &state->recv_peer, family);
-}
-
-static __always_inline void fill_identity(struct flow_value *value, struct sock *sk, u16 family)
+/* Who is using the socket and what it is: read once per flow key (or socket owner). */
+static __always_inline void fill_identity(struct flow_value *value, struct sock *sk, u16 family,
+					  const struct flow_key *key, bool fixed_peer,
+					  struct sock_state *state)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct inode *exe = task->mm->exe_file->f_inode; /* NULL-safe: faulting loads read 0 */
@@ -222,84 +214,225 @@ static __always_inline void fill_identity(struct flow_value *value, struct sock 
 	value->family = family;
 	value->protocol = nw_sk_protocol(sk);
 	value->sock_type = (u8)nw_sk_type(sk);
-	if (family != AF_PACKET) {
-		u16 port = sk->__sk_common.skc_num;
-
-		if (!port) { /* a closed TCP socket whose last bytes are being read */
-			struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
-
-			if (state)
-				port = state->local_port;
-		}
-		value->local_port = port;
-		copy_addr(value->local_addr, sk, family, false);
-	}
 	value->flags = NW_FLOW_HAS_IDENTITY;
-}
+	if (family == AF_PACKET)
+		return;
+	u16 port = sk->__sk_common.skc_num;
 
-static __always_inline void add_bytes(struct flow_value *value, u64 bytes, bool is_send)
-{
-	if (is_send) {
-		__sync_fetch_and_add(&value->sent_bytes, bytes);
-		__sync_fetch_and_add(&value->sent_msgs, 1);
+	if (!port && state) /* a closed TCP socket whose last bytes are being read */
+		port = state->local_port;
+	value->local_port = port;
+	copy_addr(value->local_addr, sk, family, false);
+	if (fixed_peer) {
+		copy_addr(value->remote_addr, sk, family, true);
+		value->remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	} else {
-		__sync_fetch_and_add(&value->recv_bytes, bytes);
-		__sync_fetch_and_add(&value->recv_msgs, 1);
+		__builtin_memcpy(value->remote_addr, key->remote_addr, NW_ADDR_LEN);
+		value->remote_port = key->remote_port;
 	}
 }
 
-static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool is_send)
+static __always_inline void add_counts(struct flow_value *value, u64 sent, u64 recv,
+				       u32 sent_msgs, u32 recv_msgs)
 {
-	struct flow_key key = {};
-	struct flow_value *value;
-	u32 zero = 0;
+	if (preemptible_hooks) {
+		__sync_fetch_and_add(&value->sent_bytes, sent);
+		__sync_fetch_and_add(&value->recv_bytes, recv);
+		__sync_fetch_and_add(&value->sent_msgs, sent_msgs);
+		__sync_fetch_and_add(&value->recv_msgs, recv_msgs);
+	} else {
+		value->sent_bytes += sent;
+		value->recv_bytes += recv;
+		value->sent_msgs += sent_msgs;
+		value->recv_msgs += recv_msgs;
+	}
+}
 
-	u32 *slot = bpf_map_lookup_elem(&flow_slot, &zero);
-	if (!slot)
-		return;
-	u32 index = *slot & 1;
-	void *table = bpf_map_lookup_elem(&flow_tables, &index);
+static __always_inline void *active_table(struct nw_control *ctl)
+{
+	u32 index = ctl->active_table & 1;
+
+	return bpf_map_lookup_elem(&flow_tables, &index);
+}
+
+/*
+ * Add counts to `key` in the active flow table. On a miss the entry is created from
+ * `identity` (already filled, counters zero) and the counts.
+ */
+static __always_inline void table_add(struct nw_control *ctl, const struct flow_key *key,
+				      struct flow_value *identity, u64 sent, u64 recv,
+				      u32 sent_msgs, u32 recv_msgs)
+{
+	void *table = active_table(ctl);
+	struct flow_value *value;
+
 	if (!table)
 		return;
-
-	key.sock_cookie = nw_sock_id(sk);
-	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	fill_peer(&key, sk, family, is_send);
-
-	value = bpf_map_lookup_elem(table, &key);
+	value = bpf_map_lookup_elem(table, key);
 	if (!value) {
-		struct flow_value fresh = {};
+		identity->sent_bytes = sent;
+		identity->recv_bytes = recv;
+		identity->sent_msgs = sent_msgs;
+		identity->recv_msgs = recv_msgs;
+		long err = bpf_map_update_elem(table, key, identity, BPF_NOEXIST);
 
-		fill_identity(&fresh, sk, family);
-		add_bytes(&fresh, bytes, is_send);
-		long err = bpf_map_update_elem(table, &key, &fresh, BPF_NOEXIST);
+		identity->sent_bytes = identity->recv_bytes = 0;
+		identity->sent_msgs = identity->recv_msgs = 0;
 		if (!err)
 			return;
 		/* Another CPU inserted the key first: add to this CPU's slot of it. */
-		value = err == -EEXIST ? bpf_map_lookup_elem(table, &key) : NULL;
+		value = err == -EEXIST ? bpf_map_lookup_elem(table, key) : NULL;
 		if (!value) {
 			health_add(NW_HEALTH_FLOW_MAP_FULL, 1);
-			health_add(NW_HEALTH_BYTES_UNATTRIBUTED, bytes);
+			health_add(NW_HEALTH_BYTES_UNATTRIBUTED, sent + recv);
 			return;
 		}
 	}
-	add_bytes(value, bytes, is_send);
+	add_counts(value, sent, recv, sent_msgs, recv_msgs);
+}
+
+/* Take one epoch's counters out of a socket's state, exactly once (atomic exchange). */
+static __always_inline bool take_epoch(struct sock_state *state, u32 epoch, u64 *sent,
+				       u64 *recv, u64 *msgs)
+{
+	epoch &= 1;
+	*sent = __sync_lock_test_and_set(&state->sent[epoch], 0);
+	*recv = __sync_lock_test_and_set(&state->recv[epoch], 0);
+	*msgs = __sync_lock_test_and_set(&state->msgs[epoch], 0);
+	return *sent || *recv;
+}
+
+/* Hand a socket's counters (both epochs) to the active flow table under its owner. */
+static __always_inline void flush_socket_counters(struct nw_control *ctl,
+						  struct sock_state *state)
+{
+	u64 sent, recv, msgs;
+
+	if (!state->owner_set)
+		return;
+	for (u32 epoch = 0; epoch < 2; epoch++) {
+		if (take_epoch(state, epoch, &sent, &recv, &msgs)) {
+			struct flow_value identity = state->ident;
+
+			table_add(ctl, &state->key, &identity, sent, recv, (u32)msgs,
+				  (u32)(msgs >> 32));
+		}
+	}
+}
+
+/* Hash path: a flow keyed by peer (unconnected sockets) or a socket without counters. */
+static __always_inline void account_in_table(struct nw_control *ctl, struct sock *sk,
+					     u16 family, struct flow_key *key, bool fixed_peer,
+					     struct sock_state *state, u64 bytes, bool is_send)
+{
+	void *table = active_table(ctl);
+	struct flow_value *value;
+
+	if (!table)
+		return;
+	value = bpf_map_lookup_elem(table, key);
+	if (value) {
+		add_counts(value, is_send ? bytes : 0, is_send ? 0 : bytes, is_send, !is_send);
+		return;
+	}
+	struct flow_value fresh = {};
+
+	fill_identity(&fresh, sk, family, key, fixed_peer, state);
+	table_add(ctl, key, &fresh, is_send ? bytes : 0, is_send ? 0 : bytes, is_send, !is_send);
+}
+
+/*
+ * Fast path: count in the socket's own state. A new owner (another process now uses the
+ * socket) or a new peer (a UDP socket connected elsewhere) first hands the counters so far
+ * to the table under the old identity.
+ */
+static __always_inline void account_in_socket(struct nw_control *ctl, struct sock *sk,
+					      u16 family, struct sock_state *state, u32 tgid,
+					      bool fixed_peer, u64 bytes, bool is_send)
+{
+	u16 dport = bpf_ntohs(sk->__sk_common.skc_dport);
+
+	if (!state->owner_set || state->key.tgid != tgid || state->ident.remote_port != dport) {
+		flush_socket_counters(ctl, state);
+		__builtin_memset(&state->key, 0, sizeof(state->key));
+		__builtin_memset(&state->ident, 0, sizeof(state->ident));
+		state->key.sock_cookie = nw_sock_id(sk);
+		state->key.tgid = tgid;
+		fill_identity(&state->ident, sk, family, &state->key, fixed_peer, state);
+		state->owner_set = 1;
+	}
+	u32 epoch = ctl->active_table & 1;
+
+	if (preemptible_hooks) {
+		if (is_send) {
+			__sync_fetch_and_add(&state->sent[epoch], bytes);
+			__sync_fetch_and_add(&state->msgs[epoch], 1);
+		} else {
+			__sync_fetch_and_add(&state->recv[epoch], bytes);
+			__sync_fetch_and_add(&state->msgs[epoch], 1ULL << 32);
+		}
+	} else if (is_send) {
+		state->sent[epoch] += bytes;
+		state->msgs[epoch] += 1;
+	} else {
+		state->recv[epoch] += bytes;
+		state->msgs[epoch] += 1ULL << 32;
+	}
+}
+
+static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool is_send,
+				    struct sock_state *state)
+{
+	struct nw_control *ctl = get_control();
+
+	if (!ctl)
+		return;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	bool fixed_peer = has_fixed_peer(sk, family);
+	bool counters = ctl->socket_counters && family != AF_PACKET;
+
+	if (!state && (counters || !fixed_peer))
+		state = bpf_sk_storage_get(&sock_states, sk, 0,
+					   counters ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+	struct pending_peer *peer = NULL;
+
+	if (!fixed_peer && state) {
+		peer = is_send ? &state->send_peer : &state->recv_peer;
+		if (!peer->set)
+			peer = NULL;
+	}
+	if (counters && state && !peer) {
+		account_in_socket(ctl, sk, family, state, tgid, fixed_peer, bytes, is_send);
+		return;
+	}
+	struct flow_key key = {};
+
+	key.sock_cookie = nw_sock_id(sk);
+	key.tgid = tgid;
+	if (peer)
+		take_peer(&key, peer, family);
+	account_in_table(ctl, sk, family, &key, fixed_peer, state, bytes, is_send);
 }
 
 /*
  * TCP receive: attribute the growth of "payload the application has consumed", i.e.
  * bytes_received minus what still waits in the queue (rcv_nxt - copied_seq). Every path that
- * consumes TCP data (recvmsg, splice, zero-copy receive) advances copied_seq, so both TCP
- * hooks can call this and each byte is counted once. `known_new` is the size of the read in
- * progress when the caller knows it; it sets the baseline for sockets born before the sensor.
+ * consumes TCP data (recvmsg, splice, zero-copy receive) advances copied_seq and then calls
+ * tcp_rcv_space_adjust(), so counting there sees each byte once whichever way it was read.
+ * `known_new` is the size of the read in progress when the caller knows it; it sets the
+ * baseline for sockets born before the sensor. `locked`: the caller holds the socket lock
+ * (tcp_rcv_space_adjust does), so no other reader can race the update.
  */
-static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 known_new)
+static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 known_new,
+					     bool locked)
 {
-	/* The verifier types `sk` as struct sock, so tcp_sock fields go through probe reads. */
-	struct tcp_sock *tp = (void *)sk;
-	u32 copied = BPF_CORE_READ(tp, copied_seq);
-	u32 next = BPF_CORE_READ(tp, rcv_nxt);
-	u64 received = BPF_CORE_READ(tp, bytes_received);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	if (!tp)
+		return;
+	u32 copied = tp->copied_seq;
+	u32 next = tp->rcv_nxt;
+	u64 received = tp->bytes_received;
 	u32 unread = next - copied;
 
 	if (received < unread)
@@ -326,13 +459,22 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 		state->tcp_bytes_read = consumed > known_new ? consumed - known_new : 0;
 		state->local_port = sk->__sk_common.skc_num;
 	}
+	if (locked) {
+		u64 seen = state->tcp_bytes_read;
+
+		if (consumed > seen) {
+			state->tcp_bytes_read = consumed;
+			account(sk, family, consumed - seen, false, state);
+		}
+		return;
+	}
 	for (int attempt = 0; attempt < 4; attempt++) {
 		u64 seen = state->tcp_bytes_read;
 
 		if (consumed <= seen)
 			return;
 		if (__sync_val_compare_and_swap(&state->tcp_bytes_read, seen, consumed) == seen) {
-			account(sk, family, consumed - seen, false);
+			account(sk, family, consumed - seen, false, state);
 			return;
 		}
 	}
@@ -345,7 +487,7 @@ static __always_inline void on_send(struct sock *sk, int ret)
 	u16 family = sk->__sk_common.skc_family;
 
 	if (tracked_family(family))
-		account(sk, family, ret, true);
+		account(sk, family, ret, true, NULL);
 }
 
 static __always_inline void on_recv(struct sock *sk, int ret, int flags)
@@ -356,10 +498,15 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 
 	if (!tracked_family(family))
 		return;
-	if (family != AF_PACKET && is_tcp(sk))
-		account_tcp_read(sk, family, ret);
-	else
-		account(sk, family, ret, false);
+	if (family != AF_PACKET && is_tcp(sk)) {
+		struct nw_control *ctl = get_control();
+
+		/* Counted by tp_tcp_rcv_space_adjust, unless that hook could not attach. */
+		if (ctl && !ctl->tcp_read_hooked)
+			account_tcp_read(sk, family, ret, false);
+		return;
+	}
+	account(sk, family, ret, false, NULL);
 }
 
 /* ---- byte hooks, set "tracepoint" (kernel >= 6.3) ---- */
@@ -396,14 +543,14 @@ int BPF_PROG(fexit_sock_recvmsg, struct socket *sock, struct msghdr *msg, int fl
 
 /* ---- shared ---- */
 
-/* TCP data consumed outside recvmsg (splice, tcp_read_sock users) still ends here. */
+/* Every TCP read ends here after copied_seq moved: recvmsg, splice, tcp_read_sock users. */
 SEC("tp_btf/tcp_rcv_space_adjust")
 int BPF_PROG(tp_tcp_rcv_space_adjust, struct sock *sk)
 {
 	u16 family = sk->__sk_common.skc_family;
 
 	if (family == AF_INET || family == AF_INET6)
-		account_tcp_read(sk, family, 0);
+		account_tcp_read(sk, family, 0, true);
 	return 0;
 }
 
@@ -425,6 +572,49 @@ int sockops_birth(struct bpf_sock_ops *ops)
 			health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
 	}
 	return 1;
+}
+
+/* The socket is closing: no call can add to it any more, so hand its counters over. */
+SEC("cgroup/sock_release")
+int cg_sock_release(struct bpf_sock *sk)
+{
+	struct nw_control *ctl = get_control();
+	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+
+	if (ctl && state)
+		flush_socket_counters(ctl, state);
+	return 1;
+}
+
+/*
+ * Drain: for every socket with state, write the idle epoch's counters (the sensor flipped
+ * the epoch and waited an RCU grace period first, so nothing adds to them now).
+ */
+SEC("iter/bpf_sk_storage_map")
+int iter_drain_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct nw_control *ctl = get_control();
+	struct sock *sk = ctx->sk;
+
+	if (!ctl || !sk)
+		return 0;
+	/* Through the map, not ctx->value: atomic exchanges need a map value pointer. */
+	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	struct flow_record record;
+	u64 sent, recv, msgs;
+
+	if (!state || !state->owner_set)
+		return 0;
+	if (!take_epoch(state, ctl->active_table ^ 1, &sent, &recv, &msgs))
+		return 0;
+	record.key = state->key;
+	record.value = state->ident;
+	record.value.sent_bytes = sent;
+	record.value.recv_bytes = recv;
+	record.value.sent_msgs = (u32)msgs;
+	record.value.recv_msgs = (u32)(msgs >> 32);
+	bpf_seq_write(ctx->meta->seq, &record, sizeof(record));
+	return 0;
 }
 
 static __always_inline void remember_sock_peer(struct bpf_sock *sk, bool is_send, u16 family,
@@ -499,7 +689,7 @@ static __always_inline bool read_packet_peer(const struct sk_buff *skb, bool wan
 	u16 ethertype = bpf_ntohs(skb->protocol);
 	u8 first = 0, next_proto = 0;
 
-	/* Only IP packets carry the headers below (unix and netlink skbs pass here too). */
+	/* Only IP packets carry the headers below. */
 	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6)
 		return false;
 	if (bpf_probe_read_kernel(&first, 1, head + nh))
@@ -516,8 +706,6 @@ static __always_inline bool read_packet_peer(const struct sk_buff *skb, bool wan
 	} else {
 		return false;
 	}
-	if (next_proto == IPPROTO_TCP)
-		return false;
 	peer->port = 0;
 	if (next_proto == IPPROTO_UDP || next_proto == IPPROTO_UDPLITE) {
 		__be16 port = 0;
@@ -529,23 +717,52 @@ static __always_inline bool read_packet_peer(const struct sk_buff *skb, bool wan
 	return true;
 }
 
-/* A datagram (UDP, raw, ping) is being copied to the reading thread: remember its source. */
+/*
+ * A datagram socket (not TCP, not connected) that can take a peer from a packet: the
+ * datagram and send-path hooks below run for every packet, so this check must stay cheap.
+ */
+static __always_inline bool wants_packet_peer(struct sock *sk)
+{
+	u8 state = sk->__sk_common.skc_state;
+	u16 family = sk->__sk_common.skc_family;
+
+	/* Request and timewait minisocks end after sock_common: check before reading more. */
+	if (state == TCP_ESTABLISHED || state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
+		return false;
+	return (family == AF_INET || family == AF_INET6) && nw_sk_type(sk) != SOCK_STREAM;
+}
+
+static __always_inline void remember_packet_peer(struct sock *sk, const struct sk_buff *skb,
+						 bool want_source)
+{
+	struct pending_peer peer = {};
+
+	if (!read_packet_peer(skb, want_source, &peer))
+		return;
+	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0,
+						      BPF_SK_STORAGE_GET_F_CREATE);
+	if (!state) {
+		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+		return;
+	}
+	if (want_source)
+		state->recv_peer = peer;
+	else
+		state->send_peer = peer;
+}
+
+/*
+ * A datagram is being copied to a reader: remember its source. Raw and ping sockets own
+ * their queued skbs (skb->sk); UDP skbs have none once queued, and small ones are copied
+ * without this tracepoint anyway, so UDP peers come from the cgroup recvmsg hooks.
+ */
 SEC("tp_btf/skb_copy_datagram_iovec")
 int BPF_PROG(tp_skb_copy_datagram_iovec, const struct sk_buff *skb, int len)
 {
-	struct pending_peer peer = {};
-	struct task_struct *task;
-	struct pending_peer *slot;
+	struct sock *sk = skb->sk;
 
-	if (!read_packet_peer(skb, true, &peer))
-		return 0;
-	task = bpf_get_current_task_btf();
-	slot = bpf_task_storage_get(&thread_recv_peer, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!slot) {
-		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
-		return 0;
-	}
-	*slot = peer;
+	if (sk && wants_packet_peer(sk))
+		remember_packet_peer(sk, skb, true);
 	return 0;
 }
 
@@ -554,30 +771,13 @@ SEC("tp_btf/net_dev_queue")
 int BPF_PROG(tp_net_dev_queue, struct sk_buff *skb)
 {
 	struct sock *sk = skb->sk;
-	struct pending_peer peer = {};
 
-	if (!sk)
-		return 0;
-	u8 state = sk->__sk_common.skc_state;
-	u16 family = sk->__sk_common.skc_family;
-
-	/* Request and timewait minisocks end after sock_common: check before reading more. */
-	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV || state == TCP_ESTABLISHED)
-		return 0;
-	if ((family != AF_INET && family != AF_INET6) || nw_sk_type(sk) == SOCK_STREAM)
+	if (!sk || !wants_packet_peer(sk))
 		return 0;
 	u16 protocol = nw_sk_protocol(sk);
 
 	if (protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE)
 		return 0; /* the cgroup sendmsg hooks already saw the destination */
-	if (!read_packet_peer(skb, false, &peer))
-		return 0;
-	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, 0,
-						   BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st) {
-		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
-		return 0;
-	}
-	st->send_peer = peer;
+	remember_packet_peer(sk, skb, false);
 	return 0;
 }

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -57,9 +56,10 @@ def cmd_sensor(args: argparse.Namespace) -> int:
               "its kernel programs", file=sys.stderr)
         return EXIT_NOPERM
     # Handlers first: a SIGTERM while the hooks load still ends in an orderly stop.
-    stop = threading.Event()
+    from netwarden.stopper import Stopper
+    stop = Stopper()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, stop.request)
     from netwarden.model import Event, EventKind
     from netwarden.sensor.loader import LoadFailure
     from netwarden.sensor.service import Sensor

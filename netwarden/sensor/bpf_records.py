@@ -58,9 +58,31 @@ class FlowValue(ctypes.Structure):
         ("family", ctypes.c_uint16),
         ("protocol", ctypes.c_uint16),
         ("local_port", ctypes.c_uint16),
+        ("remote_port", ctypes.c_uint16),
         ("sock_type", ctypes.c_uint8),
         ("flags", ctypes.c_uint8),
         ("local_addr", ctypes.c_uint8 * ADDR_LEN),
+        ("remote_addr", ctypes.c_uint8 * ADDR_LEN),
+    ]
+
+
+class Control(ctypes.Structure):
+    """struct nw_control: the one entry of the `control` array map."""
+
+    _fields_ = [
+        ("active_table", ctypes.c_uint32),
+        ("tcp_read_hooked", ctypes.c_uint32),
+        ("socket_counters", ctypes.c_uint32),
+        ("_pad", ctypes.c_uint32),
+    ]
+
+
+class FlowRecord(ctypes.Structure):
+    """struct flow_record: what the socket-drain iterator writes, one per socket and drain."""
+
+    _fields_ = [
+        ("key", FlowKey),
+        ("value", FlowValue),
     ]
 
 
@@ -86,4 +108,6 @@ MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "flow_key": FlowKey,
     "flow_value": FlowValue,
     "proc_event": ProcEvent,
+    "nw_control": Control,
+    "flow_record": FlowRecord,
 }

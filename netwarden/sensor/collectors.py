@@ -74,7 +74,7 @@ def decode_flow(key: rec.FlowKey, slots: list[rec.FlowValue]) -> DrainedFlow:
     """Merge one key's per-CPU values: counters add up, identity comes from a marked slot."""
     ident = next((s for s in slots if s.flags & rec.FLOW_HAS_IDENTITY), slots[0])
     family, local = format_address(ident.family, bytes(ident.local_addr))
-    _, remote = format_address(ident.family, bytes(key.remote_addr))
+    _, remote = format_address(ident.family, bytes(ident.remote_addr))
     no_ports = ident.family == AF_PACKET
     return DrainedFlow(
         tgid=key.tgid, sock_cookie=key.sock_cookie,
@@ -82,41 +82,67 @@ def decode_flow(key: rec.FlowKey, slots: list[rec.FlowValue]) -> DrainedFlow:
         netns=ident.netns, cgroup_id=ident.cgroup_id, family=family,
         sock_type=ident.sock_type, protocol=ident.protocol,
         local_addr=local, local_port=0 if no_ports else ident.local_port,
-        remote_addr=remote, remote_port=0 if no_ports else key.remote_port,
+        remote_addr=remote, remote_port=0 if no_ports else ident.remote_port,
         sent_bytes=sum(s.sent_bytes for s in slots), recv_bytes=sum(s.recv_bytes for s in slots),
         sent_msgs=sum(s.sent_msgs for s in slots), recv_msgs=sum(s.recv_msgs for s in slots),
     )
 
 
-class FlowDrainer:
-    """Flip the active flow table, wait out its writers, read and clear it."""
+class ControlBlock:
+    """The `control` map's one entry, owned by the sensor: written whole on every change."""
 
-    def __init__(self, slot_map: lb.Map, tables: tuple[lb.Map, lb.Map],
-                 rcu: RcuSync | None = None) -> None:
-        self._slot_fd = slot_map.fd
+    def __init__(self, control_map: lb.Map) -> None:
+        self._fd = control_map.fd
+        self.value = rec.Control()
+        lb.map_lookup(self._fd, ctypes.c_uint32(0), self.value)
+
+    def update(self, **fields: int) -> None:
+        for name, value in fields.items():
+            setattr(self.value, name, value)
+        lb.map_update(self._fd, ctypes.c_uint32(0), self.value)
+
+
+class FlowDrainer:
+    """Flip the active epoch, wait out its writers, then read and clear what it counted.
+
+    An epoch's counts live in two places: its flow table (flows keyed by peer) and, when the
+    socket-counter programs are attached, in each socket's state (read by the iterator).
+    """
+
+    def __init__(self, control: ControlBlock, tables: tuple[lb.Map, lb.Map],
+                 socket_iterator: lb.Link | None = None, rcu: RcuSync | None = None) -> None:
+        self._control = control
         self._tables = tables
+        self._iterator = socket_iterator
         self._rcu = rcu or RcuSync()
         self._cpus = lb.possible_cpus()
         self._stride = (ctypes.sizeof(rec.FlowValue) + 7) // 8 * 8
-        self._active = self._read_slot()
-
-    def _read_slot(self) -> int:
-        value = ctypes.c_uint32()
-        lb.map_lookup(self._slot_fd, ctypes.c_uint32(0), value)
-        return value.value & 1
 
     def drain(self) -> list[DrainedFlow]:
         """Everything counted since the previous drain; no byte is lost or counted twice."""
-        idle = self._active
-        self._active ^= 1
-        lb.map_update(self._slot_fd, ctypes.c_uint32(0), ctypes.c_uint32(self._active))
+        idle = self._control.value.active_table & 1
+        self._control.update(active_table=idle ^ 1)
         self._rcu.wait()
-        return self.read_table(idle)
+        return self.read_table(idle) + self.read_sockets()
 
     def drain_all(self) -> list[DrainedFlow]:
-        """At shutdown, after the programs are detached: both tables."""
-        self._rcu.wait()
-        return self.read_table(0) + self.read_table(1)
+        """At shutdown, after the byte hooks are detached: both epochs."""
+        return self.drain() + self.drain()
+
+    def read_sockets(self) -> list[DrainedFlow]:
+        """The idle epoch's counters kept in sockets (the iterator takes them)."""
+        if self._iterator is None:
+            return []
+        raw = self._iterator.read_iterator()
+        size = ctypes.sizeof(rec.FlowRecord)
+        if len(raw) % size:
+            raise ValueError(f"socket iterator wrote {len(raw)} bytes, not whole "
+                             f"{size}-byte records")
+        flows = []
+        for offset in range(0, len(raw), size):
+            record = rec.FlowRecord.from_buffer_copy(raw, offset)
+            flows.append(decode_flow(record.key, [record.value]))
+        return flows
 
     def read_table(self, index: int) -> list[DrainedFlow]:
         flows = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 class AttachKind(enum.Enum):
     AUTO = "auto"        # tracing programs: libbpf attaches by section name
     CGROUP = "cgroup"    # cgroup programs: attached to the cgroup2 root
+    MAP_ITER = "map iterator"  # an iterator over the map named in ProgramSpec.iter_map
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ProgramSpec:
     needs_tracepoints: tuple[str, ...] = ()
     needs_functions: tuple[str, ...] = ()
     purpose: str = ""
+    iter_map: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class HookSet:
     name: str
     programs: tuple[ProgramSpec, ...]
     description: str
+    #: Its programs can be preempted mid-run (fexit trampolines): counters need atomic adds.
+    preemptible: bool = False
 
     @property
     def program_names(self) -> tuple[str, ...]:
@@ -72,6 +76,7 @@ FEXIT_SET = HookSet(
     name="fexit",
     description="fexit __sock_sendmsg/sock_recvmsg for kernels without the length "
                 "tracepoints (a hook on sock_sendmsg would load there and count nothing)",
+    preemptible=True,
     programs=(
         ProgramSpec("fexit_sock_sendmsg", AttachKind.AUTO, required=True,
                     needs_functions=("__sock_sendmsg",), purpose="bytes sent"),
@@ -88,7 +93,7 @@ NET_OBJECT = ObjectSpec(
     programs=(
         ProgramSpec("tp_tcp_rcv_space_adjust", AttachKind.AUTO,
                     needs_tracepoints=("tcp_rcv_space_adjust",),
-                    purpose="TCP bytes read outside recvmsg (splice)"),
+                    purpose="TCP bytes read, by any path (recvmsg, splice)"),
         ProgramSpec("tp_skb_copy_datagram_iovec", AttachKind.AUTO,
                     needs_tracepoints=("skb_copy_datagram_iovec",),
                     purpose="source of received datagrams"),
@@ -100,9 +105,12 @@ NET_OBJECT = ObjectSpec(
         ProgramSpec("cg_sendmsg6", AttachKind.CGROUP, purpose="UDP/IPv6 send destination"),
         ProgramSpec("cg_recvmsg4", AttachKind.CGROUP, purpose="UDP/IPv4 receive source"),
         ProgramSpec("cg_recvmsg6", AttachKind.CGROUP, purpose="UDP/IPv6 receive source"),
+        ProgramSpec("cg_sock_release", AttachKind.CGROUP,
+                    purpose="hands a closing socket's counters over"),
+        ProgramSpec("iter_drain_sockets", AttachKind.MAP_ITER, iter_map="sock_states",
+                    purpose="reads the counters kept in sockets at each drain"),
     ),
-    maps=("flows_a", "flows_b", "flow_tables", "flow_slot", "health", "sock_states",
-          "thread_recv_peer"),
+    maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states"),
 )
 
 EXEC_OBJECT = ObjectSpec(

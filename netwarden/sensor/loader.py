@@ -63,20 +63,48 @@ class LoadedObject:
     links: list[lb.Link]
     statuses: list[ProgramStatus]
     hook_set: HookSet | None
+    cgroup_root: str | None = None
 
     def map(self, name: str) -> lb.Map:
         if name not in self.spec.maps:
             raise KeyError(f"map {name!r} is not in the registry of {self.spec.name!r}")
         return self.obj.map(name)
 
+    def is_attached(self, program: str) -> bool:
+        return any(s.program == program and s.state is ProgramState.ATTACHED
+                   for s in self.statuses)
+
+    def link(self, program: str) -> lb.Link:
+        for link in self.links:
+            if link.name == program:
+                return link
+        raise KeyError(f"{program} is not attached")
+
     def attached_programs(self) -> list[lb.Program]:
         return [self.obj.program(s.program) for s in self.statuses
                 if s.state is ProgramState.ATTACHED]
 
-    def close(self) -> None:
+    def detach(self, keep: frozenset[str] = frozenset()) -> None:
+        """Detach every program but those named in ``keep`` (the maps stay loaded)."""
         for link in self.links:
-            link.destroy()
-        self.links.clear()
+            if link.name not in keep:
+                link.destroy()
+        self.links = [link for link in self.links if link.name in keep]
+
+    def reattach(self) -> None:
+        """Attach again what was attached before :meth:`detach`."""
+        linked = {link.name for link in self.links}
+        programs = [p for p in self.spec.programs + (self.hook_set.programs if self.hook_set
+                                                     else ())
+                    if self.is_attached(p.name) and p.name not in linked]
+        links, statuses = attach_programs(self.spec, self.obj, programs, self.cgroup_root)
+        self.links += links
+        failed = [s for s in statuses.values() if s.is_failure]
+        if failed:
+            raise OSError(f"re-attaching {failed[0].program}: {failed[0].detail}")
+
+    def close(self) -> None:
+        self.detach()
         self.obj.close()
 
 
@@ -149,6 +177,10 @@ class Loader:
                 statuses[program.name] = ProgramStatus(
                     spec.name, program.name, ProgramState.KERNEL_LACKS, program.required,
                     "kernel lacks " + ", ".join(missing))
+        if hook_set is not None:
+            config = ObjectConfig(
+                rodata={**config.rodata, "preemptible_hooks": int(hook_set.preemptible)},
+                map_entries=config.map_entries)
         while True:
             failed = self._try_load(spec, config, statuses)
             if isinstance(failed, lb.BpfObject):
@@ -158,8 +190,9 @@ class Loader:
             statuses[failed.program] = failed
             if program is None or program.required:
                 raise _HookSetFailed(f"{failed.program}: {failed.detail}")
-        links, attach_statuses = self._attach(spec, obj, [p for p in wanted
-                                                           if p.name not in statuses])
+        links, attach_statuses = attach_programs(spec, obj, [p for p in wanted
+                                                              if p.name not in statuses],
+                                                 self._cgroup_root)
         statuses.update(attach_statuses)
         broken = [s for s in attach_statuses.values() if s.required and s.is_failure]
         if broken:
@@ -168,7 +201,7 @@ class Loader:
             obj.close()
             raise _HookSetFailed("; ".join(f"{s.program}: {s.detail}" for s in broken))
         ordered = [statuses[name] for name in spec.all_program_names() if name in statuses]
-        return LoadedObject(spec, obj, links, ordered, hook_set)
+        return LoadedObject(spec, obj, links, ordered, hook_set, self._cgroup_root)
 
     def _try_load(self, spec: ObjectSpec, config: ObjectConfig,
                   statuses: dict[str, ProgramStatus]) -> lb.BpfObject | ProgramStatus:
@@ -207,31 +240,35 @@ class Loader:
         required = name in {p.name for s in spec.hook_sets for p in s.programs}
         return ProgramStatus(spec.name, name, ProgramState.LOAD_FAILED, required, verdict)
 
-    def _attach(self, spec: ObjectSpec, obj: lb.BpfObject, programs: list[ProgramSpec]
-                ) -> tuple[list[lb.Link], dict[str, ProgramStatus]]:
-        links: list[lb.Link] = []
-        statuses: dict[str, ProgramStatus] = {}
-        cgroup_fd = -1
-        try:
-            for program in programs:
-                try:
-                    if program.attach is AttachKind.CGROUP:
-                        if cgroup_fd < 0:
-                            if self._cgroup_root is None:
-                                raise FileNotFoundError("no cgroup2 mount")
-                            cgroup_fd = os.open(self._cgroup_root, os.O_RDONLY | os.O_DIRECTORY)
-                        links.append(obj.program(program.name).attach_cgroup(cgroup_fd))
-                    else:
-                        links.append(obj.program(program.name).attach())
-                    state, detail = ProgramState.ATTACHED, ""
-                except OSError as exc:
-                    state, detail = ProgramState.ATTACH_FAILED, str(exc)
-                statuses[program.name] = ProgramStatus(spec.name, program.name, state,
-                                                       program.required, detail)
-        finally:
-            if cgroup_fd >= 0:
-                os.close(cgroup_fd)
-        return links, statuses
+def attach_programs(spec: ObjectSpec, obj: lb.BpfObject, programs: list[ProgramSpec],
+                    cgroup_root: str | None) -> tuple[list[lb.Link], dict[str, ProgramStatus]]:
+    """Attach each program its own way; a failure is a status, not an exception."""
+    links: list[lb.Link] = []
+    statuses: dict[str, ProgramStatus] = {}
+    cgroup_fd = -1
+    try:
+        for program in programs:
+            try:
+                if program.attach is AttachKind.MAP_ITER:
+                    links.append(obj.program(program.name).attach_map_iterator(
+                        obj.map(program.iter_map).fd))
+                elif program.attach is AttachKind.CGROUP:
+                    if cgroup_fd < 0:
+                        if cgroup_root is None:
+                            raise FileNotFoundError("no cgroup2 mount")
+                        cgroup_fd = os.open(cgroup_root, os.O_RDONLY | os.O_DIRECTORY)
+                    links.append(obj.program(program.name).attach_cgroup(cgroup_fd))
+                else:
+                    links.append(obj.program(program.name).attach())
+                state, detail = ProgramState.ATTACHED, ""
+            except OSError as exc:
+                state, detail = ProgramState.ATTACH_FAILED, str(exc)
+            statuses[program.name] = ProgramStatus(spec.name, program.name, state,
+                                                   program.required, detail)
+    finally:
+        if cgroup_fd >= 0:
+            os.close(cgroup_fd)
+    return links, statuses
 
 
 class _HookSetFailed(Exception):

@@ -20,7 +20,7 @@ from netwarden.model import Event, EventKind, HealthSample, protocol_label
 from netwarden.sensor import hooks
 from netwarden.sensor.aggregator import FlowGroup, ProgramRef, Window, WindowAggregator
 from netwarden.sensor.collectors import (
-    DrainedFlow, FlowDrainer, HealthCounters, ProcEventReader, ProcessEvent,
+    ControlBlock, DrainedFlow, FlowDrainer, HealthCounters, ProcEventReader, ProcessEvent,
 )
 from netwarden.sensor.hashing import HashCache
 from netwarden.sensor.identity import ExeRef, ProcessTable, ProcFs
@@ -29,11 +29,15 @@ from netwarden.sensor.loader import (
     kernel_features,
 )
 from netwarden.sensor.persist import ProgramResolver, WindowBatch, WindowWriter
+from netwarden.stopper import Stopper
 from netwarden.store.sqlite_writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 
 _MAINTENANCE_INTERVAL_S = 30.0
+
+#: Programs detached only after the final drain (see _shutdown).
+DETACH_LAST = frozenset({"cg_sock_release", "iter_drain_sockets"})
 
 #: Counters whose movement means data was lost: each window where one moves also gets a
 #: `sensor_error` event, so the notifier (which follows events) hears of it.
@@ -151,12 +155,15 @@ class Sensor:
 
     # ---- the loop ----
 
-    def run(self, stop: threading.Event, store: SqliteWriter,
+    def run(self, stop: Stopper, store: SqliteWriter,
             ready: Callable[[], None] | None = None) -> None:
         """Drain until ``stop`` is set; hooks must be loaded. Writes everything before return."""
         assert self._net is not None, "load_hooks() first"
-        drainer = FlowDrainer(self._net.map("flow_slot"),
-                              (self._net.map("flows_a"), self._net.map("flows_b")))
+        control = self._control()
+        iterator = (self._net.link("iter_drain_sockets") if control.value.socket_counters
+                    else None)
+        drainer = FlowDrainer(control, (self._net.map("flows_a"), self._net.map("flows_b")),
+                              iterator)
         writer = self._writer = WindowWriter(store, ProgramResolver(self._hashes))
         self._hashes.start()
         writer.start()
@@ -179,7 +186,20 @@ class Sensor:
         finally:
             self._shutdown(drainer, writer, poller)
 
-    def _poll_proc_events(self, stop: threading.Event) -> None:
+    def _control(self) -> ControlBlock:
+        assert self._net is not None
+        net = self._net
+        control = ControlBlock(net.map("control"))
+        # TCP reads are counted in tcp_rcv_space_adjust (it sees splice too); where that hook
+        # did not attach, the receive byte hook counts them instead. Counters kept in sockets
+        # need both ways out: the release hook and the drain iterator.
+        control.update(
+            tcp_read_hooked=int(net.is_attached("tp_tcp_rcv_space_adjust")),
+            socket_counters=int(net.is_attached("cg_sock_release")
+                                and net.is_attached("iter_drain_sockets")))
+        return control
+
+    def _poll_proc_events(self, stop: Stopper) -> None:
         reader = self._proc_reader
         if reader is None:
             return
@@ -194,10 +214,11 @@ class Sensor:
     def _shutdown(self, drainer: FlowDrainer, writer: WindowWriter,
                   poller: threading.Thread) -> None:
         now = self._clock()
-        # Detach first: after this no program writes, so both tables can be read completely.
+        # Detach the counting hooks first: then both epochs can be read completely. The
+        # release hook stays until after that read (a socket closing meanwhile still hands
+        # its counts over), and so does the iterator that does the reading.
         for obj in self._objects:
-            for link in obj.links:
-                link.destroy()
+            obj.detach(keep=DETACH_LAST)
         flows = drainer.drain_all()
         if self._proc_reader is not None:
             poller.join(timeout=2)

@@ -19,6 +19,9 @@
  *   packet-send  ifname= count= size= [ethertype=0x88b5]
  *   flood-udp    host= port= seconds= size=    (sender and receiver threads; for benchmarks)
  *   flood-tcp    host= port= seconds= size=    (sender and receiver threads; for benchmarks)
+ *   pingpong-udp seconds= size=                 (one thread: send, then receive it; steadier;
+ *                                                seconds may be fractional)
+ *   pingpong-tcp seconds= size=                 (one thread: send, then read it all back)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -75,6 +78,13 @@ static long long opt_num(const char *key, long long fallback)
 	return v ? strtoll(v, NULL, 0) : fallback;
 }
 
+static double opt_float(const char *key, double fallback)
+{
+	const char *v = opt(key, NULL);
+
+	return v ? strtod(v, NULL) : fallback;
+}
+
 static void report(void)
 {
 	printf("{\"sent\": %lld, \"recv\": %lld, \"pid\": %d}\n", (long long)total_sent,
@@ -93,6 +103,15 @@ static double now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU time this process used (all threads, user and system). */
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -785,7 +804,7 @@ static int mode_flood(int tcp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	char *buf = payload(f.size);
-	double start = now_s();
+	double start = now_s(), cpu_start = cpu_s();
 
 	while (1) {
 		if ((sends & 1023) == 0 && now_s() > f.until)
@@ -803,8 +822,67 @@ static int mode_flood(int tcp)
 
 	close(fd);
 	pthread_join(rx, NULL);
-	printf("{\"sent\": %lld, \"recv\": %lld, \"pid\": %d, \"sends\": %lld, \"seconds\": %.3f}\n",
-	       (long long)total_sent, (long long)total_recv, getpid(), sends, elapsed);
+	printf("{\"sent\": %lld, \"recv\": %lld, \"pid\": %d, \"sends\": %lld, \"seconds\": %.3f, "
+	       "\"cpu_seconds\": %.4f}\n", (long long)total_sent, (long long)total_recv, getpid(),
+	       sends, elapsed, cpu_s() - cpu_start);
+	return 0;
+}
+
+/* One thread sends `size` bytes on one end of a loopback connection and reads them back
+ * from the other: no second thread, no cross-CPU wakeups, so run-to-run noise is small. */
+static int mode_pingpong(int tcp)
+{
+	size_t size = (size_t)opt_num("size", 16);
+	double seconds = opt_float("seconds", 3);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int family = make_addr("127.0.0.1", 0, &ss, &len);
+	int lfd = socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0), a, b;
+	char *buf = payload(size), *in = malloc(size);
+	long long rounds = 0;
+
+	if (bind(lfd, (void *)&ss, len))
+		die("bind");
+	getsockname(lfd, (void *)&ss, &len);
+	a = socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	if (tcp) {
+		int one = 1;
+
+		listen(lfd, 1);
+		if (connect(a, (void *)&ss, len))
+			die("connect");
+		b = accept(lfd, NULL, NULL);
+		setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	} else {
+		if (connect(a, (void *)&ss, len))
+			die("connect");
+		b = lfd;
+	}
+	double start = now_s(), until = start + seconds, cpu_start = cpu_s();
+
+	while (1) {
+		if ((rounds & 255) == 0 && now_s() > until)
+			break;
+		ssize_t n = send(a, buf, size, 0);
+
+		if (n <= 0)
+			die("send");
+		total_sent += n;
+		for (ssize_t got = 0; got < n;) {
+			ssize_t r = recv(b, in, size - got, 0);
+
+			if (r <= 0)
+				die("recv");
+			got += r;
+			total_recv += r;
+		}
+		rounds++;
+	}
+	double elapsed = now_s() - start, cpu = cpu_s() - cpu_start;
+
+	printf("{\"sent\": %lld, \"recv\": %lld, \"pid\": %d, \"sends\": %lld, \"seconds\": %.3f, "
+	       "\"cpu_seconds\": %.4f}\n", (long long)total_sent, (long long)total_recv, getpid(),
+	       rounds, elapsed, cpu);
 	return 0;
 }
 
@@ -841,6 +919,10 @@ int main(int argc, char **argv)
 		return mode_flood(0);
 	if (!strcmp(mode, "flood-tcp"))
 		return mode_flood(1);
+	if (!strcmp(mode, "pingpong-udp"))
+		return mode_pingpong(0);
+	if (!strcmp(mode, "pingpong-tcp"))
+		return mode_pingpong(1);
 	fprintf(stderr, "trafficgen: unknown mode %s\n", mode);
 	return 64;
 }

@@ -122,3 +122,13 @@ def test_bad_config_exits_78_without_starting(workdir: Path, text: str, key: str
     assert done.returncode == 78
     assert key in done.stderr and "configuration error" in done.stderr
     assert not (workdir / "bad.db").exists(), "nothing may start on a bad config"
+
+
+def test_a_storm_of_sigterms_still_stops_cleanly(workdir: Path):
+    sensor = SensorProcess.write_config(workdir / "storm")
+    sensor.start()
+    assert sensor.proc is not None
+    for _ in range(50):
+        sensor.proc.send_signal(signal.SIGTERM)
+    assert sensor.proc.wait(timeout=20) == 0
+    assert [e["kind"] for e in sensor.events()][-1] == "sensor_stopped"
