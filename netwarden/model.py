@@ -79,6 +79,7 @@ class ProgramIdentity:
     parent: Executable | None = None
     grandparent: Executable | None = None
     script: Executable | None = None   # for #! scripts: exe is the interpreter
+    container: str = ""                # container id/name; "" on the host
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class FlowRow:
     sent: int
     recv: int
     netns: int = 0
+    domain: str = ""          # the name raddr was resolved from, "" if unknown
     first_seen: float = 0.0   # when the sensor first saw it in this window (not stored)
 
 

@@ -22,7 +22,11 @@ class Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "executables, processes, addresses, flows, events, health", (
+    Migration(1, "hosts, executables, processes, addresses, domains, flows, events, health", (
+        # One row per sensor host; a shared server holds many.
+        """CREATE TABLE hosts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE)""",
         """CREATE TABLE executables (
             id INTEGER PRIMARY KEY,
             path TEXT NOT NULL,
@@ -39,15 +43,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             name TEXT NOT NULL,
             cmdline TEXT NOT NULL,
             uid INTEGER NOT NULL,
+            container TEXT NOT NULL DEFAULT '',
             first_seen INTEGER NOT NULL)""",
         """CREATE UNIQUE INDEX processes_identity ON processes (
             exe_id, IFNULL(script_id, 0), IFNULL(parent_exe_id, 0),
-            IFNULL(grandparent_exe_id, 0), name, cmdline, uid)""",
+            IFNULL(grandparent_exe_id, 0), name, cmdline, uid, container)""",
         """CREATE TABLE addresses (
             id INTEGER PRIMARY KEY,
             addr TEXT NOT NULL UNIQUE)""",
+        # Names remote addresses were resolved from (learnt from DNS answers).
+        """CREATE TABLE domains (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE)""",
         """CREATE TABLE flows (
             time INTEGER NOT NULL,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
             process_id INTEGER NOT NULL REFERENCES processes (id),
             family INTEGER NOT NULL,
             protocol TEXT NOT NULL,
@@ -56,6 +66,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             lport INTEGER NOT NULL,
             raddr_id INTEGER NOT NULL REFERENCES addresses (id),
             rport INTEGER NOT NULL,
+            domain_id INTEGER REFERENCES domains (id),
             netns INTEGER NOT NULL,
             sent INTEGER NOT NULL,
             recv INTEGER NOT NULL)""",
@@ -64,11 +75,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         """CREATE TABLE events (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             time REAL NOT NULL,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
             kind TEXT NOT NULL,
             data TEXT NOT NULL)""",
         "CREATE INDEX events_time ON events (time)",
         """CREATE TABLE health (
             time INTEGER NOT NULL,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
             source TEXT NOT NULL,
             counter TEXT NOT NULL,
             delta INTEGER NOT NULL)""",

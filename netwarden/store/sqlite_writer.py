@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,13 +13,22 @@ from netwarden.store.sqlite_db import open_writer, transaction
 
 
 class SqliteWriter:
-    def __init__(self, path: Path, now: int, group: str | None = "netwarden") -> None:
+    """Writes one host's rows (``host``: this machine's name unless told otherwise)."""
+
+    def __init__(self, path: Path, now: int, group: str | None = "netwarden",
+                 host: str | None = None) -> None:
         self.path = path
         self._conn = open_writer(path, group)
         migrate(self._conn, now)
+        self.host = host or socket.gethostname()
+        with transaction(self._conn):
+            self._conn.execute("INSERT OR IGNORE INTO hosts (name) VALUES (?)", (self.host,))
+        (self._host_id,) = self._conn.execute("SELECT id FROM hosts WHERE name = ?",
+                                              (self.host,)).fetchone()
         self._exe_ids: dict[Executable, int] = {}
         self._networked: set[int] = set()
         self._address_ids: dict[str, int] = {}
+        self._domain_ids: dict[str, int] = {}
         self._process_ids: dict[ProgramIdentity, int] = {}
 
     def close(self) -> None:
@@ -41,26 +51,29 @@ class SqliteWriter:
                                                 sha256=row.program.exe.sha256,
                                                 name=row.program.name, uid=row.program.uid))
                     flow_values.append((
-                        row.time, process_id, row.family, row.protocol, row.ip_protocol,
-                        self._address_id(row.laddr), row.lport, self._address_id(row.raddr),
-                        row.rport, row.netns, row.sent, row.recv))
+                        row.time, self._host_id, process_id, row.family, row.protocol,
+                        row.ip_protocol, self._address_id(row.laddr), row.lport,
+                        self._address_id(row.raddr), row.rport, self._domain_id(row.domain),
+                        row.netns, row.sent, row.recv))
                 self._conn.executemany(
-                    "INSERT INTO flows (time, process_id, family, protocol, ip_protocol, "
-                    "laddr_id, lport, raddr_id, rport, netns, sent, recv) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
+                    "INSERT INTO flows (time, host_id, process_id, family, protocol, "
+                    "ip_protocol, laddr_id, lport, raddr_id, rport, domain_id, netns, sent, "
+                    "recv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
                 written.sort(key=lambda e: e.time)  # ids follow time within a window
                 self._conn.executemany(
-                    "INSERT INTO events (time, kind, data) VALUES (?, ?, ?)",
-                    [(e.time, e.kind.value, json.dumps(e.field_dict(), sort_keys=True))
-                     for e in written])
+                    "INSERT INTO events (time, host_id, kind, data) VALUES (?, ?, ?, ?)",
+                    [(e.time, self._host_id, e.kind.value,
+                      json.dumps(e.field_dict(), sort_keys=True)) for e in written])
                 self._conn.executemany(
-                    "INSERT INTO health (time, source, counter, delta) VALUES (?, ?, ?, ?)",
-                    [(h.time, h.source, h.counter, h.delta) for h in health])
+                    "INSERT INTO health (time, host_id, source, counter, delta) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(h.time, self._host_id, h.source, h.counter, h.delta) for h in health])
         except BaseException:
             # Ids cached inside the rolled-back transaction no longer exist.
             self._exe_ids.clear()
             self._networked.clear()
             self._address_ids.clear()
+            self._domain_ids.clear()
             self._process_ids.clear()
             raise
         return written
@@ -100,6 +113,18 @@ class SqliteWriter:
         self._address_ids[address] = address_id
         return address_id
 
+    def _domain_id(self, name: str) -> int | None:
+        if not name:
+            return None
+        cached = self._domain_ids.get(name)
+        if cached is not None:
+            return cached
+        self._conn.execute("INSERT OR IGNORE INTO domains (name) VALUES (?)", (name,))
+        (domain_id,) = self._conn.execute("SELECT id FROM domains WHERE name = ?",
+                                          (name,)).fetchone()
+        self._domain_ids[name] = domain_id
+        return domain_id
+
     def _process_id(self, program: ProgramIdentity, now: int) -> int:
         cached = self._process_ids.get(program)
         if cached is not None:
@@ -107,16 +132,16 @@ class SqliteWriter:
         ids = (self._exe_id(program.exe, now), self._optional_exe_id(program.script, now),
                self._optional_exe_id(program.parent, now),
                self._optional_exe_id(program.grandparent, now))
-        identity = ids + (program.name, program.cmdline, program.uid)
+        identity = ids + (program.name, program.cmdline, program.uid, program.container)
         self._conn.execute(
             "INSERT OR IGNORE INTO processes (exe_id, script_id, parent_exe_id, "
-            "grandparent_exe_id, name, cmdline, uid, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            identity + (now,))
+            "grandparent_exe_id, name, cmdline, uid, container, first_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", identity + (now,))
         (process_id,) = self._conn.execute(
             "SELECT id FROM processes WHERE exe_id = ? AND IFNULL(script_id, 0) = IFNULL(?, 0) "
             "AND IFNULL(parent_exe_id, 0) = IFNULL(?, 0) "
             "AND IFNULL(grandparent_exe_id, 0) = IFNULL(?, 0) "
-            "AND name = ? AND cmdline = ? AND uid = ?", identity).fetchone()
+            "AND name = ? AND cmdline = ? AND uid = ? AND container = ?", identity).fetchone()
         self._process_ids[program] = process_id
         return process_id
 
