@@ -10,6 +10,7 @@ import enum
 import ipaddress
 import socket
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
@@ -103,7 +104,8 @@ class FlowRow:
 
 
 class EventKind(enum.Enum):
-    NEW_EXECUTABLE = "new_executable"     # first flow of an executable (path + sha256)
+    NEW_EXECUTABLE = "new_executable"     # first flow of a program (path never networked)
+    EXE_MODIFIED = "exe_modified"         # a path's executable now hashes differently
     SENSOR_ERROR = "sensor_error"         # a hook or part of the sensor failed
     SENSOR_STARTED = "sensor_started"
     SENSOR_STOPPED = "sensor_stopped"
@@ -123,6 +125,18 @@ class Event:
 
     def field_dict(self) -> dict[str, object]:
         return dict(self.fields)
+
+
+class HashRecord(NamedTuple):
+    """A persisted sha256 cache entry: valid while the file keeps this size/mtime/ctime."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    sha256: str
+    path: str
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
 """sha256 of executables, cached by (device, inode) and checked against the file on each use.
 
-A cached hash is reused only while the file it came from still has the same size, mtime and
-ctime; otherwise it is computed again. Hashing runs in a worker thread fed by a bounded queue
-(prefetch at exec time, while /proc/PID/exe still exists); :meth:`HashCache.sha256` computes
-in the caller's thread when the prefetch has not happened.
+A cached hash is reused only while the file still has the same size, mtime and ctime (and, being
+keyed by inode, the same inode); otherwise it is computed again. fanotify invalidates entries
+as files change (:meth:`HashCache.invalidate`); the fingerprint check also catches what changed
+while nobody watched (the sensor was down: the cache is persisted and reloaded).
+
+Hashing runs in a worker thread fed by a bounded queue (prefetch at exec time, while
+/proc/PID/exe still exists); :meth:`HashCache.sha256` computes in the caller's thread when the
+prefetch has not happened.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from netwarden.model import HashRecord
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,8 @@ class Fingerprint:
 @dataclass(frozen=True)
 class HashedFile:
     sha256: str
-    fingerprint: Fingerprint
+    fingerprint: Fingerprint | None   # None: invalidated, hash again before trusting it
+    path: str = ""
 
 
 def hash_open_file(fd: int) -> str:
@@ -42,7 +49,8 @@ def hash_open_file(fd: int) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _open_matching(dev: int, ino: int, candidates: Sequence[str]) -> tuple[int, os.stat_result]:
+def _open_matching(dev: int, ino: int, candidates: Sequence[str]
+                   ) -> tuple[int, os.stat_result, str]:
     """Open the first candidate that is the file (dev, ino); raise FileNotFoundError if none."""
     for path in candidates:
         try:
@@ -51,18 +59,23 @@ def _open_matching(dev: int, ino: int, candidates: Sequence[str]) -> tuple[int, 
             continue
         st = os.fstat(fd)
         if st.st_dev == dev and st.st_ino == ino and stat.S_ISREG(st.st_mode):
-            return fd, st
+            return fd, st, path
         os.close(fd)
     raise FileNotFoundError(f"no candidate is device {dev} inode {ino}: {list(candidates)}")
 
 
 class HashCache:
-    def __init__(self, prefetch_queue: int = 256) -> None:
+    """``on_hashed(dev, ino, path)`` runs after a file is hashed anew (e.g. to watch it)."""
+
+    def __init__(self, prefetch_queue: int = 256,
+                 on_hashed: Callable[[int, int, str], None] | None = None) -> None:
         self._cache: dict[tuple[int, int], HashedFile] = {}
+        self._dirty: set[tuple[int, int]] = set()
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[int, int, tuple[str, ...]] | None] = \
             queue.Queue(maxsize=prefetch_queue)
         self._worker: threading.Thread | None = None
+        self._on_hashed = on_hashed or (lambda _dev, _ino, _path: None)
         self.prefetch_dropped = 0
         self.hashed_files = 0
 
@@ -75,6 +88,37 @@ class HashCache:
             self._queue.put(None)
             self._worker.join(timeout=5)
             self._worker = None
+
+    def load(self, records: Iterable[HashRecord]) -> int:
+        """Entries persisted by an earlier run; each is checked against its file on first use."""
+        count = 0
+        with self._lock:
+            for r in records:
+                self._cache[(r.dev, r.ino)] = HashedFile(
+                    r.sha256, Fingerprint(r.size, r.mtime_ns, r.ctime_ns), r.path)
+                count += 1
+        return count
+
+    def take_dirty(self) -> list[HashRecord]:
+        """Entries hashed since the last call, to persist."""
+        records = []
+        with self._lock:
+            for dev, ino in self._dirty:
+                entry = self._cache.get((dev, ino))
+                if entry is not None and entry.fingerprint is not None:
+                    f = entry.fingerprint
+                    records.append(HashRecord(dev, ino, f.size, f.mtime_ns, f.ctime_ns,
+                                              entry.sha256, entry.path))
+            self._dirty.clear()
+        return records
+
+    def invalidate(self, dev: int, ino: int) -> None:
+        """The file changed: hash it again before its hash is used (the old one is kept as
+        the last known, for a file that can no longer be opened)."""
+        with self._lock:
+            entry = self._cache.get((dev, ino))
+            if entry is not None:
+                self._cache[(dev, ino)] = HashedFile(entry.sha256, None, entry.path)
 
     def prefetch(self, dev: int, ino: int, candidates: Sequence[str]) -> None:
         """Ask for a hash soon; when the queue is full the request is dropped and counted."""
@@ -95,7 +139,7 @@ class HashCache:
     def sha256(self, dev: int, ino: int, candidates: Sequence[str]) -> str:
         """The file's sha256, or the last known one if no candidate can be opened ('' if none)."""
         try:
-            fd, st = _open_matching(dev, ino, candidates)
+            fd, st, opened = _open_matching(dev, ino, candidates)
         except FileNotFoundError:
             return self.cached(dev, ino)
         try:
@@ -105,12 +149,15 @@ class HashCache:
             if entry and entry.fingerprint == fingerprint:
                 return entry.sha256
             digest = hash_open_file(fd)
+            path = next((c for c in candidates if not c.startswith("/proc/")), opened)
             with self._lock:
-                self._cache[(dev, ino)] = HashedFile(digest, fingerprint)
+                self._cache[(dev, ino)] = HashedFile(digest, fingerprint, path)
+                self._dirty.add((dev, ino))
                 self.hashed_files += 1
-            return digest
         except OSError as exc:
             log.warning("cannot hash device %d inode %d: %s", dev, ino, exc)
             return self.cached(dev, ino)
         finally:
             os.close(fd)
+        self._on_hashed(dev, ino, opened)
+        return digest

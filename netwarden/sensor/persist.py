@@ -8,6 +8,7 @@ retried; only past ``max_pending`` windows is the oldest dropped, and that drop 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -15,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netwarden.model import Event, Executable, FlowRow, HealthSample, ProgramIdentity
+from netwarden.model import Event, EventKind, Executable, FlowRow, HealthSample, ProgramIdentity
 from netwarden.sensor.aggregator import ProgramRef, Window
 from netwarden.sensor.hashing import HashCache
 from netwarden.sensor.identity import ExeRef
@@ -43,24 +44,51 @@ class WriterStats:
 
 
 class ProgramResolver:
-    """ProgramRef (paths and inodes) -> ProgramIdentity (paths and sha256)."""
+    """ProgramRef (paths and inodes) -> ProgramIdentity (paths and sha256).
 
-    def __init__(self, hashes: HashCache) -> None:
-        self._hashes = hashes
+    Remembers each path's last sha256: when a path hashes differently than before (modified
+    in place, replaced, or changed while the sensor was down) it records an exe_modified
+    event, taken by :meth:`take_events`.
+    """
 
-    def executable(self, ref: ExeRef) -> Executable:
+    def __init__(self, hashes: HashCache, history: dict[str, str] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.hashes = hashes
+        self._history = dict(history or {})
+        self._events: list[Event] = []
+        self._clock = clock
+
+    def executable(self, ref: ExeRef, name: str = "") -> Executable:
         if ref.ino == 0 or not ref.candidates():
-            return Executable(ref.path, self._hashes.cached(ref.dev, ref.ino))
-        return Executable(ref.path, self._hashes.sha256(ref.dev, ref.ino, ref.candidates()))
+            sha = self.hashes.cached(ref.dev, ref.ino)
+        else:
+            sha = self.hashes.sha256(ref.dev, ref.ino, ref.candidates())
+        self._note(ref.path, sha, name)
+        return Executable(ref.path, sha)
+
+    def _note(self, path: str, sha: str, name: str) -> None:
+        if not sha or path.startswith("["):
+            return
+        before = self._history.get(path)
+        self._history[path] = sha
+        if before and before != sha:
+            self._events.append(Event.of(self._clock(), EventKind.EXE_MODIFIED, path=path,
+                                         old_sha256=before, new_sha256=sha,
+                                         name=name or os.path.basename(path)))
+
+    def take_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
 
     def _optional(self, ref: ExeRef | None) -> Executable | None:
         return None if ref is None else self.executable(ref)
 
     def identity(self, program: ProgramRef) -> ProgramIdentity:
         return ProgramIdentity(
-            exe=self.executable(program.exe), name=program.name, cmdline=program.cmdline,
-            uid=program.uid, parent=self._optional(program.parent),
-            grandparent=self._optional(program.grandparent), script=self._optional(program.script))
+            exe=self.executable(program.exe, program.name), name=program.name,
+            cmdline=program.cmdline, uid=program.uid, parent=self._optional(program.parent),
+            grandparent=self._optional(program.grandparent),
+            script=self._optional(program.script))
 
 
 def window_rows(window: Window, resolver: ProgramResolver) -> list[FlowRow]:
@@ -148,9 +176,12 @@ class WindowWriter:
             try:
                 if rows is None:
                     rows = window_rows(batch.window, self._resolver)
+                    batch = WindowBatch(batch.window,
+                                        batch.events + tuple(self._resolver.take_events()),
+                                        batch.health)
                     self._pending[0] = (batch, rows)
-                self._store.write(rows, batch.events, batch.health,
-                                            int(self._clock()))
+                self._store.write(rows, batch.events, batch.health, int(self._clock()),
+                                  hashes=self._resolver.hashes.take_dirty())
             except Exception as exc:  # the store failed: keep the window, try again later
                 log.warning("writing window %d failed: %s", batch.window.start, exc)
                 with self._stats_lock:

@@ -22,6 +22,7 @@ from netwarden.sensor.aggregator import FlowGroup, ProgramRef, Window, WindowAgg
 from netwarden.sensor.collectors import (
     ControlBlock, DrainedFlow, FlowDrainer, HealthCounters, ProcEventReader, ProcessEvent,
 )
+from netwarden.sensor.fanotify import ExecutableWatch, FanotifyUnavailable, FileChange
 from netwarden.sensor.hashing import HashCache
 from netwarden.sensor.identity import ExeRef, ProcessTable, ProcFs
 from netwarden.sensor.loader import (
@@ -43,7 +44,7 @@ DETACH_LAST = frozenset({"cg_sock_release", "iter_drain_sockets"})
 #: `sensor_error` event, so the notifier (which follows events) hears of it.
 LOSS_COUNTERS = frozenset({
     "flow_map_full", "bytes_unattributed", "proc_events_lost", "windows_dropped",
-    "ringbuf_size_mismatch", "store_write_failures", "sock_storage_fail",
+    "ringbuf_size_mismatch", "store_write_failures", "sock_storage_fail", "fanotify_overflows",
 })
 
 
@@ -79,7 +80,8 @@ class Sensor:
         self._config = config
         self._procfs = procfs or ProcFs()
         self._clock = clock
-        self._hashes = HashCache()
+        self._watch: ExecutableWatch | None = None
+        self._hashes = HashCache(on_hashed=self._watch_executable)
         self._table = ProcessTable(self._procfs, on_new_exe=self._prefetch_hash,
                                    exit_grace_s=config.sensor.exit_grace_s)
         self._aggregator = WindowAggregator(config.sensor.write_interval_s)
@@ -94,6 +96,23 @@ class Sensor:
         self._writer: WindowWriter | None = None
 
     # ---- set-up ----
+
+    def _watch_executable(self, dev: int, ino: int, path: str) -> None:
+        if self._watch is not None:
+            self._watch.watch(path, dev, ino)
+
+    def _on_file_change(self, change: FileChange) -> None:
+        self._hashes.invalidate(change.dev, change.ino)
+
+    def _start_watch(self, now: float) -> None:
+        try:
+            self._watch = ExecutableWatch(self._on_file_change)
+        except FanotifyUnavailable as exc:
+            log.warning("executables will not be watched: %s", exc)
+            self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component="fanotify",
+                                        state="unavailable", message=str(exc), required=False))
+            return
+        self._watch.start()
 
     def _prefetch_hash(self, ref: ExeRef) -> None:
         if ref.ino and ref.candidates():
@@ -164,7 +183,10 @@ class Sensor:
                     else None)
         drainer = FlowDrainer(control, (self._net.map("flows_a"), self._net.map("flows_b")),
                               iterator)
-        writer = self._writer = WindowWriter(store, ProgramResolver(self._hashes))
+        self._start_watch(self._clock())
+        log.info("%d executable hashes reloaded", self._hashes.load(store.load_hash_cache()))
+        resolver = ProgramResolver(self._hashes, store.latest_hash_by_path(), self._clock)
+        writer = self._writer = WindowWriter(store, resolver)
         self._hashes.start()
         writer.start()
         poller = threading.Thread(target=self._poll_proc_events, args=(stop,),
@@ -232,6 +254,8 @@ class Sensor:
             writer.submit(self._batch(Window(self._aggregator.window_start(now))))
         writer.stop()
         self._hashes.stop()
+        if self._watch is not None:
+            self._watch.stop()
         if self._proc_reader is not None:
             self._proc_reader.close()
         for obj in self._objects:
@@ -284,6 +308,9 @@ class Sensor:
         if self._proc_reader is not None:
             self._user_counters.set("ringbuf_size_mismatch", self._proc_reader.size_mismatches)
         self._user_counters.set("hash_prefetch_dropped", self._hashes.prefetch_dropped)
+        if self._watch is not None:
+            self._user_counters.set("fanotify_overflows", self._watch.overflows)
+            self._user_counters.set("fanotify_mark_failures", self._watch.mark_failures)
         if self._writer is not None:
             stats = self._writer.take_stats()
             self._user_counters.add("windows_dropped", stats.windows_dropped)

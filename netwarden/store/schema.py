@@ -87,6 +87,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             delta INTEGER NOT NULL)""",
         "CREATE INDEX health_time ON health (time)",
     )),
+    # Version 2 is LAN discovery's (devices and sightings).
+    Migration(3, "persisted executable hashes; every-exec records", (
+        # The sensor's sha256 cache: reused after a restart only while the file still has this
+        # size, mtime and ctime (checked on first use).
+        """CREATE TABLE hash_cache (
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            dev INTEGER NOT NULL,
+            ino INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            ctime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            path TEXT NOT NULL,
+            PRIMARY KEY (host_id, dev, ino))""",
+        # One row per exec, in "every executable" mode ([sensor] record_every_exec).
+        """CREATE TABLE execs (
+            time REAL NOT NULL,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            process_id INTEGER NOT NULL REFERENCES processes (id),
+            pid INTEGER NOT NULL)""",
+        "CREATE INDEX execs_time ON execs (time)",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -96,30 +118,36 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer netwarden; refusing to touch it."""
 
 
-def current_version(conn: sqlite3.Connection) -> int:
+def applied_versions(conn: sqlite3.Connection) -> set[int]:
     row = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                        "AND name = 'schema_version'").fetchone()
     if row is None:
-        return 0
-    value = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-    return int(value or 0)
+        return set()
+    return {int(v) for (v,) in conn.execute("SELECT version FROM schema_version")}
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return max(applied_versions(conn), default=0)
 
 
 def migrate(conn: sqlite3.Connection, now: int) -> list[int]:
-    """Apply every migration newer than the database, each in its own transaction.
+    """Apply every migration the database lacks, in order, each in its own transaction.
 
+    Missing versions are applied even below the highest one present: migrations written on
+    parallel branches may be numbered out of the order they reach a database in.
     ``conn`` must be in autocommit mode (isolation_level=None) so DDL is transactional too.
     """
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
                  "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
                  "applied INTEGER NOT NULL)")
-    version = current_version(conn)
-    if version > LATEST_VERSION:
-        raise SchemaTooNew(f"database schema {version} is newer than this netwarden "
-                           f"({LATEST_VERSION}); upgrade netwarden")
+    present = applied_versions(conn)
+    unknown = present - {m.version for m in MIGRATIONS}
+    if unknown:
+        raise SchemaTooNew(f"database schema has version(s) {sorted(unknown)} unknown to "
+                           f"this netwarden (latest {LATEST_VERSION}); upgrade netwarden")
     applied = []
     for migration in MIGRATIONS:
-        if migration.version <= version:
+        if migration.version in present:
             continue
         with transaction(conn):
             for statement in migration.statements:

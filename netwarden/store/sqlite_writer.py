@@ -7,7 +7,9 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-from netwarden.model import Event, EventKind, Executable, FlowRow, HealthSample, ProgramIdentity
+from netwarden.model import (
+    Event, EventKind, Executable, FlowRow, HashRecord, HealthSample, ProgramIdentity,
+)
 from netwarden.store.schema import migrate
 from netwarden.store.sqlite_db import open_writer, transaction
 
@@ -34,12 +36,27 @@ class SqliteWriter:
     def close(self) -> None:
         self._conn.close()
 
+    def load_hash_cache(self) -> list[HashRecord]:
+        return [HashRecord(*row) for row in self._conn.execute(
+            "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256, path FROM hash_cache "
+            "WHERE host_id = ?", (self._host_id,))]
+
+    def latest_hash_by_path(self) -> dict[str, str]:
+        """Each executable path's most recently recorded sha256 (to notice changes)."""
+        return {path: sha for path, sha in self._conn.execute(
+            "SELECT path, sha256 FROM executables WHERE sha256 != '' ORDER BY id")}
+
     def write(self, rows: Sequence[FlowRow], events: Sequence[Event],
-              health: Sequence[HealthSample], now: int) -> list[Event]:
+              health: Sequence[HealthSample], now: int,
+              hashes: Sequence[HashRecord] = ()) -> list[Event]:
         """Write one window atomically. Returns the events it wrote, its own included."""
         written = list(events)
         try:
             with transaction(self._conn):
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO hash_cache (host_id, dev, ino, size, mtime_ns, "
+                    "ctime_ns, sha256, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(self._host_id,) + tuple(h) for h in hashes])
                 flow_values = []
                 for row in rows:
                     process_id = self._process_id(row.program, now)
@@ -93,12 +110,18 @@ class SqliteWriter:
         return exe_id
 
     def _mark_networked(self, exe_id: int, time: int) -> bool:
-        """Record the first flow of an executable; True if this was it."""
+        """Record the first flow of an executable; True if no executable at its path had
+        networked before (a new program, not a new version: that is exe_modified's news)."""
         cursor = self._conn.execute(
             "UPDATE executables SET first_flow = ? WHERE id = ? AND first_flow IS NULL",
             (time, exe_id))
         self._networked.add(exe_id)
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        earlier = self._conn.execute(
+            "SELECT 1 FROM executables WHERE path = (SELECT path FROM executables WHERE id = ?) "
+            "AND id != ? AND first_flow IS NOT NULL LIMIT 1", (exe_id, exe_id)).fetchone()
+        return earlier is None
 
     def _optional_exe_id(self, exe: Executable | None, now: int) -> int | None:
         return None if exe is None else self._exe_id(exe, now)

@@ -36,6 +36,17 @@ def test_migrations_apply_once(tmp_path: Path):
     assert schema.current_version(conn) == schema.LATEST_VERSION
 
 
+def test_a_migration_merged_below_the_highest_is_still_applied(tmp_path: Path, monkeypatch):
+    conn = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    later = schema.Migration(90, "late branch", ("CREATE TABLE late_a (x INTEGER)",))
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + (later,))
+    schema.migrate(conn, 1)
+    earlier = schema.Migration(80, "merged later", ("CREATE TABLE late_b (x INTEGER)",))
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:-1] + (earlier, later))
+    assert schema.migrate(conn, 2) == [80]
+    conn.execute("SELECT x FROM late_b").fetchall()
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "db", isolation_level=None)
     schema.migrate(conn, 1)
@@ -78,9 +89,14 @@ def test_new_executable_survives_a_writer_restart(tmp_path: Path):
     SqliteWriter(tmp_path / "nw.db", now=1, group=None).write([row(0, PROGRAM, 1, 1)], [], [], 1)
     again = SqliteWriter(tmp_path / "nw.db", now=2, group=None)
     assert again.write([row(10, PROGRAM, 1, 1)], [], [], 2) == []
+    # A new version of a known program is exe_modified's news, not a new program ...
     changed = ProgramIdentity(exe=Executable("/usr/bin/curl", "d" * 64), name="curl",
                               cmdline="curl", uid=0)
-    assert [e.kind for e in again.write([row(20, changed, 1, 1)], [], [], 3)] == \
+    assert again.write([row(20, changed, 1, 1)], [], [], 3) == []
+    # ... a program at a new path is.
+    other = ProgramIdentity(exe=Executable("/usr/bin/wget", "e" * 64), name="wget",
+                            cmdline="wget", uid=0)
+    assert [e.kind for e in again.write([row(30, other, 1, 1)], [], [], 4)] == \
         [EventKind.NEW_EXECUTABLE]
 
 

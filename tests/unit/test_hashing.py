@@ -46,3 +46,32 @@ def test_prefetch_worker(tmp_path: Path):
     cache.start()
     cache.stop()
     assert cache.cached(st.st_dev, st.st_ino) == hashlib.sha256(b"x").hexdigest()
+
+
+def test_a_reloaded_cache_is_trusted_only_while_the_file_is_unchanged(tmp_path: Path):
+    f = tmp_path / "prog"
+    f.write_bytes(b"v1")
+    st = os.stat(f)
+    first = HashCache()
+    sha = first.sha256(st.st_dev, st.st_ino, [str(f)])
+    records = first.take_dirty()
+    assert [r.sha256 for r in records] == [sha] and first.take_dirty() == []
+    reloaded = HashCache()
+    assert reloaded.load(records) == 1
+    assert reloaded.sha256(st.st_dev, st.st_ino, [str(f)]) == sha
+    assert reloaded.hashed_files == 0                 # unchanged: not hashed again
+    f.write_bytes(b"v2!")                             # changed while "down"
+    assert reloaded.sha256(st.st_dev, st.st_ino, [str(f)]) == hashlib.sha256(b"v2!").hexdigest()
+    assert reloaded.hashed_files == 1
+
+
+def test_invalidate_forces_a_new_hash_and_reports_it(tmp_path: Path):
+    f = tmp_path / "prog"
+    f.write_bytes(b"same")
+    st = os.stat(f)
+    hashed = []
+    cache = HashCache(on_hashed=lambda dev, ino, path: hashed.append(path))
+    cache.sha256(st.st_dev, st.st_ino, [str(f)])
+    cache.invalidate(st.st_dev, st.st_ino)
+    cache.sha256(st.st_dev, st.st_ino, [str(f)])
+    assert cache.hashed_files == 2 and hashed == [str(f), str(f)]
