@@ -22,6 +22,7 @@ class ProgramRef:
     parent: ExeRef | None
     grandparent: ExeRef | None
     script: ExeRef | None
+    container: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from netwarden.sensor import bpf_records as rec
 from netwarden.sensor.collectors import ProcessEvent
+from netwarden.sensor.containers import cgroup_path_from_proc
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class ProcessRecord:
     script: ExeRef | None = None
     start_time_ns: int = 0
     exited_at: float | None = None
+    cgroup: str | None = None   # cgroup path when last seen alive (None: unknown)
 
 
 def unknown_exe_label(dev: int, ino: int) -> str:
@@ -92,6 +94,13 @@ class ProcFs:
         except OSError:
             return None
         return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+    def cgroup(self, pid: int) -> str | None:
+        try:
+            with open(self.path(pid, "cgroup"), encoding="utf-8") as handle:
+                return cgroup_path_from_proc(handle.read())
+        except OSError:
+            return None
 
     def cwd(self, pid: int) -> str | None:
         try:
@@ -138,7 +147,7 @@ class ProcessTable:
         record = ProcessRecord(
             pid=event.pid, ppid=event.ppid, exe=exe, name=event.comm, cmdline=cmdline,
             uid=event.uid, script=self._resolve_script(event, exe),
-            start_time_ns=event.start_time_ns)
+            start_time_ns=event.start_time_ns, cgroup=self._proc.cgroup(event.pid))
         with self._lock:
             self._records[event.pid] = record
         self._on_new_exe(exe)
@@ -229,7 +238,7 @@ class ProcessTable:
         return ProcessRecord(
             pid=pid, ppid=int(status.get("PPid", "0") or 0), exe=exe,
             name=status.get("Name", ""), cmdline=self._proc.cmdline(pid) or "",
-            uid=int(uid_field[0]) if uid_field else 0)
+            uid=int(uid_field[0]) if uid_field else 0, cgroup=self._proc.cgroup(pid))
 
     def lookup(self, pid: int, dev: int | None = None, ino: int | None = None,
                uid: int | None = None) -> ProcessRecord:

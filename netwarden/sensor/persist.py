@@ -88,7 +88,7 @@ class ProgramResolver:
             exe=self.executable(program.exe, program.name), name=program.name,
             cmdline=program.cmdline, uid=program.uid, parent=self._optional(program.parent),
             grandparent=self._optional(program.grandparent),
-            script=self._optional(program.script))
+            script=self._optional(program.script), container=program.container)
 
 
 def window_rows(window: Window, resolver: ProgramResolver) -> list[FlowRow]:

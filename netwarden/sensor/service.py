@@ -19,6 +19,7 @@ from netwarden.config import Config
 from netwarden.model import Event, EventKind, HealthSample, protocol_label
 from netwarden.sensor import hooks
 from netwarden.sensor.aggregator import FlowGroup, ProgramRef, Window, WindowAggregator
+from netwarden.sensor.containers import ContainerResolver
 from netwarden.sensor.collectors import (
     ControlBlock, DrainedFlow, FlowDrainer, HealthCounters, ProcEventReader, ProcessEvent,
 )
@@ -85,6 +86,7 @@ class Sensor:
         self._table = ProcessTable(self._procfs, on_new_exe=self._prefetch_hash,
                                    exit_grace_s=config.sensor.exit_grace_s)
         self._aggregator = WindowAggregator(config.sensor.write_interval_s)
+        self._containers = ContainerResolver(self._procfs.root)
         self._pending_events: list[Event] = []
         self._pending_health: list[HealthSample] = []
         self._events_lock = threading.Lock()
@@ -134,6 +136,7 @@ class Sensor:
         except OSError as exc:
             cgroup_root = None
             log.warning("%s: peers of unconnected UDP sockets will be missing", exc)
+        self._containers = ContainerResolver(self._procfs.root, cgroup_root)
         loader = Loader(features, cgroup_root)
         now = self._clock()
         self._net = loader.load(hooks.NET_OBJECT, ObjectConfig(
@@ -277,10 +280,10 @@ class Sensor:
         return WindowBatch(window=window, events=events, health=health)
 
     def _resolve(self, flows: list[DrainedFlow]) -> list[tuple[FlowGroup, int, int]]:
-        programs: dict[tuple[int, int, int, int], ProgramRef] = {}
+        programs: dict[tuple[int, int, int, int, int], ProgramRef] = {}
         groups = []
         for flow in flows:
-            key = (flow.tgid, flow.exe_dev, flow.exe_ino, flow.uid)
+            key = (flow.tgid, flow.exe_dev, flow.exe_ino, flow.uid, flow.cgroup_id)
             program = programs.get(key)
             if program is None:
                 program = programs[key] = self._program(flow)
@@ -298,7 +301,9 @@ class Sensor:
         return ProgramRef(exe=record.exe, name=record.name, cmdline=record.cmdline,
                           uid=flow.uid, parent=parent.exe if parent else None,
                           grandparent=grandparent.exe if grandparent else None,
-                          script=record.script)
+                          script=record.script,
+                          container=self._containers.container(flow.tgid, flow.cgroup_id,
+                                                               record.cgroup))
 
     def _collect_health(self, window_start: int) -> None:
         samples = []

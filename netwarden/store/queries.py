@@ -32,6 +32,7 @@ class ExportedFlow(NamedTuple):
     grandparent_sha256: str
     ip_protocol: int
     netns: int
+    container: str
 
 
 #: The fields of `netwarden export`, in order. The first sixteen are a contract (issue #2);
@@ -43,7 +44,7 @@ SELECT f.time, e.path, e.sha256, p.name, p.cmdline,
        IFNULL(pe.path, ''), IFNULL(pe.sha256, ''), p.uid,
        f.family, f.protocol, la.addr, f.lport, ra.addr, f.rport, f.sent, f.recv,
        IFNULL(se.path, ''), IFNULL(se.sha256, ''),
-       IFNULL(ge.path, ''), IFNULL(ge.sha256, ''), f.ip_protocol, f.netns
+       IFNULL(ge.path, ''), IFNULL(ge.sha256, ''), f.ip_protocol, f.netns, p.container
 FROM flows f
 JOIN processes p ON p.id = f.process_id
 JOIN executables e ON e.id = p.exe_id

@@ -269,16 +269,19 @@ def test_short_lived_processes(sensor, peer, gen_factory):
 
 
 def test_process_in_own_netns_and_cgroup(sensor, peer, gen_factory, tmp_path):
-    """A 'container': its own network namespace and its own cgroup."""
+    """A container: its own network namespace and its own cgroup, named as systemd-nspawn
+    names a machine's scope."""
     from netwarden.sensor.loader import cgroup2_root
-    cgroup = Path(cgroup2_root()) / f"nwtest-ctr-{os.getpid()}"
-    cgroup.mkdir(exist_ok=True)
+    machine = f"nwtest-{os.getpid()}"
+    cgroup = Path(cgroup2_root()) / "machine.slice" / \
+        f"machine-{machine.replace('-', chr(92) + 'x2d')}.scope"
+    cgroup.mkdir(parents=True, exist_ok=True)
     server, client = gen_factory("ctr-server"), gen_factory("ctr-client")
     port = next_port()
     listener = server.start_listener("tcp-listen", port=port, send=300_000)
     try:
         # The shell joins the cgroup, then becomes the client inside the namespace.
-        wrapper = ["sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "sh",
+        wrapper = ["sh", "-c", f"echo $$ > '{cgroup}/cgroup.procs' && exec \"$@\"", "sh",
                    *peer.exec_prefix()]
         c = client.run("tcp-connect", prefix=wrapper, host=peer.host_v4, port=port,
                        send=400_000)
@@ -288,3 +291,6 @@ def test_process_in_own_netns_and_cgroup(sensor, peer, gen_factory, tmp_path):
         subprocess.run(["rmdir", str(cgroup)], check=False)
     totals = check(sensor, client, c)
     assert {r["netns"] for r in totals.rows} == {peer.inode()}
+    assert {r["container"] for r in totals.rows} == {f"nspawn:{machine}"}
+    # ... and a process on the host is in no container.
+    assert {r["container"] for r in sensor.totals(server.path).rows} == {""}
