@@ -128,6 +128,13 @@ def cmd_events(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_execs(args: argparse.Namespace) -> int:
+    from netwarden.store.queries import ExportedExec, export_execs
+    conn = _open_store(_config(args))
+    _write_records(export_execs(conn, args.since), ExportedExec._fields, args.format)
+    return EXIT_OK
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     from netwarden.store.queries import health_rows
     conn = _open_store(_config(args))
@@ -179,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     events = add("events", cmd_events, "print recorded events (new programs, sensor errors)")
     events.add_argument("--format", choices=("jsonl",), default="jsonl")
     events.add_argument("--since", type=_since, default=0.0, metavar="EPOCH")
+    execs = add("execs", cmd_execs, "print every exec recorded ([sensor] record_every_exec)")
+    execs.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    execs.add_argument("--since", type=_since, default=0.0, metavar="EPOCH")
     health = add("health", cmd_health,
                   "print the sensor's health rows (drops, hook failures), one per counter move")
     health.add_argument("--format", choices=("jsonl",), default="jsonl")

@@ -10,10 +10,15 @@ RestartPreventExitStatus: a typo stops the service once, it never crash-loops.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 DEFAULT_CONFIG_PATH = Path("/etc/netwarden/config.toml")
 DEFAULT_DB_PATH = Path("/var/lib/netwarden/netwarden.db")
@@ -29,11 +34,45 @@ class ConfigError(ValueError):
         self.allowed = allowed
 
 
+ItemCheck = Callable[[object], str | None]
+
+
 def _setting(default: Any, *, minimum: float | None = None, maximum: float | None = None,
-             choices: tuple[str, ...] = (), power_of_two: bool = False, doc: str = "") -> Any:
+             choices: tuple[str, ...] = (), power_of_two: bool = False, doc: str = "",
+             item_check: ItemCheck | None = None) -> Any:
+    """A setting; list settings are tuples whose items ``item_check`` validates (it returns
+    what is wrong with an item, or None)."""
     return field(default=default, metadata={
         "minimum": minimum, "maximum": maximum, "choices": choices,
-        "power_of_two": power_of_two, "doc": doc})
+        "power_of_two": power_of_two, "doc": doc, "item_check": item_check})
+
+
+def _check_cidr(item: object) -> str | None:
+    if not isinstance(item, str):
+        return "must be a string like \"10.0.0.0/8\" or \"fd00::/8\""
+    try:
+        ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        return "is not a CIDR subnet like \"10.0.0.0/8\" or \"fd00::/8\""
+    return None
+
+
+def _check_port(item: object) -> str | None:
+    if isinstance(item, bool) or not isinstance(item, int) or not 0 < item < 65536:
+        return "must be a port number from 1 to 65535"
+    return None
+
+
+def _check_domain(item: object) -> str | None:
+    if not isinstance(item, str) or not item.strip(".") or " " in item:
+        return "must be a domain name like \"example.com\""
+    return None
+
+
+def _check_executable(item: object) -> str | None:
+    if isinstance(item, str) and (item.startswith("/") or SHA256_RE.fullmatch(item)):
+        return None
+    return "must be an absolute path or a sha256 (64 hex digits)"
 
 
 @dataclass(frozen=True)
@@ -52,6 +91,8 @@ class SensorConfig:
         "auto", choices=("auto", "tracepoint", "fexit"),
         doc="which kernel hooks count bytes; auto picks the best this kernel has")
     track_packet_sockets: bool = _setting(True, doc="count AF_PACKET sockets too")
+    record_every_exec: bool = _setting(
+        False, doc="record every exec (the execs table), not only programs that network")
     exit_grace_s: float = _setting(
         60.0, minimum=0, maximum=86400, doc="how long an exited process is remembered")
 
@@ -60,12 +101,42 @@ class SensorConfig:
 class StoreConfig:
     path: str = _setting(str(DEFAULT_DB_PATH), doc="the SQLite database file")
     group: str = _setting("netwarden", doc="group allowed to read the database")
+    retention_days: int = _setting(
+        0, minimum=0, maximum=36500,
+        doc="delete rows older than this many days (0 keeps everything)")
+
+
+@dataclass(frozen=True)
+class IgnoreConfig:
+    """Traffic matching any rule is not stored as flows (its executable is still recorded)."""
+
+    executables: tuple[str, ...] = _setting(
+        (), item_check=_check_executable, doc="absolute paths or sha256 values")
+    domains: tuple[str, ...] = _setting(
+        (), item_check=_check_domain, doc="domain suffixes: \"example.com\" also matches "
+                                          "\"a.example.com\"")
+    subnets: tuple[str, ...] = _setting(
+        (), item_check=_check_cidr, doc="remote addresses in these CIDR subnets")
+    ports: tuple[int, ...] = _setting(
+        (), item_check=_check_port, doc="flows with this local or remote port")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    csv_path: str = _setting("", doc="also append every stored flow row to this CSV file "
+                                     "(\"\" for none)")
+    csv_max_bytes: int = _setting(10 << 20, minimum=4096, maximum=1 << 40,
+                                  doc="rotate the CSV file when it grows past this")
+    csv_backups: int = _setting(5, minimum=0, maximum=1000,
+                                doc="rotated CSV files kept (file.1 is the newest)")
 
 
 @dataclass(frozen=True)
 class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     @property
     def db_path(self) -> Path:
@@ -79,7 +150,20 @@ def _type_name(kind: type) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
 
 
+def _check_list(source: str, key: str, spec: dataclasses.Field[Any], value: object) -> object:
+    if not isinstance(value, list):
+        raise ConfigError(source, key, value, "must be a list, e.g. [] or [\"a\", \"b\"]")
+    check = spec.metadata["item_check"]
+    for item in value:
+        problem = check(item) if check else None
+        if problem:
+            raise ConfigError(source, key, value, f"item {item!r} {problem}")
+    return tuple(value)
+
+
 def _check_value(source: str, key: str, spec: dataclasses.Field[Any], value: object) -> object:
+    if str(spec.type).startswith("tuple["):
+        return _check_list(source, key, spec, value)
     kind = {"int": int, "float": float, "bool": bool, "str": str}[str(spec.type)]
     meta = spec.metadata
     # TOML booleans are not numbers here, and an integer is a fine float.

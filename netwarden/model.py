@@ -127,6 +127,15 @@ class Event:
         return dict(self.fields)
 
 
+@dataclass(frozen=True)
+class ExecRow:
+    """An exec, as stored in "every executable" mode."""
+
+    time: float
+    pid: int
+    program: ProgramIdentity
+
+
 class HashRecord(NamedTuple):
     """A persisted sha256 cache entry: valid while the file keeps this size/mtime/ctime."""
 

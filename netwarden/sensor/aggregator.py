@@ -26,6 +26,15 @@ class ProgramRef:
 
 
 @dataclass(frozen=True)
+class ExecSighting:
+    """One exec, recorded in "every executable" mode."""
+
+    time: float
+    pid: int
+    program: ProgramRef
+
+
+@dataclass(frozen=True)
 class FlowGroup:
     program: ProgramRef
     family: int
@@ -36,6 +45,7 @@ class FlowGroup:
     raddr: str
     rport: int
     netns: int
+    domain: str = ""
 
 
 @dataclass

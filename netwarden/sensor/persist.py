@@ -7,6 +7,7 @@ retried; only past ``max_pending`` windows is the oldest dropped, and that drop 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -16,9 +17,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netwarden.model import Event, EventKind, Executable, FlowRow, HealthSample, ProgramIdentity
-from netwarden.sensor.aggregator import ProgramRef, Window
+from netwarden.model import (
+    Event, EventKind, ExecRow, Executable, FlowRow, HealthSample, ProgramIdentity,
+)
+from netwarden.sensor.aggregator import ExecSighting, ProgramRef, Window
+from netwarden.sensor.csvlog import CsvLog
 from netwarden.sensor.hashing import HashCache
+from netwarden.sensor.ignore import IgnoreRules
 from netwarden.sensor.identity import ExeRef
 from netwarden.store.sqlite_writer import SqliteWriter
 
@@ -32,6 +37,7 @@ class WindowBatch:
     window: Window
     events: tuple[Event, ...] = ()
     health: tuple[HealthSample, ...] = ()
+    execs: tuple[ExecSighting, ...] = ()
 
 
 @dataclass
@@ -40,6 +46,8 @@ class WriterStats:
     rows_written: int = 0
     write_failures: int = 0
     windows_dropped: int = 0
+    rows_ignored: int = 0
+    csv_failures: int = 0
     last_error: str = ""
 
 
@@ -102,8 +110,18 @@ def window_rows(window: Window, resolver: ProgramResolver) -> list[FlowRow]:
             time=window.start, program=identity, family=group.family, protocol=group.protocol,
             ip_protocol=group.ip_protocol, laddr=group.laddr, lport=group.lport,
             raddr=group.raddr, rport=group.rport, sent=totals.sent, recv=totals.recv,
-            netns=group.netns, first_seen=totals.first_seen))
+            netns=group.netns, domain=group.domain, first_seen=totals.first_seen))
     return rows
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Delete rows older than ``days``, ``batch`` rows per table per transaction, for at most
+    ``budget_s`` after each window (the rest waits for the next window)."""
+
+    days: int
+    batch: int = 5000
+    budget_s: float = 0.2
 
 
 class WindowWriter:
@@ -111,9 +129,13 @@ class WindowWriter:
 
     def __init__(self, store: SqliteWriter, resolver: ProgramResolver, *, queue_size: int = 64,
                  max_pending: int = 360, clock: Callable[[], float] = time.time,
-                 retry_delay_s: float = 2.0) -> None:
+                 retry_delay_s: float = 2.0, ignore: IgnoreRules | None = None,
+                 csv_log: CsvLog | None = None, retention: Retention | None = None) -> None:
         self._store = store
         self._resolver = resolver
+        self._ignore = ignore
+        self._csv_log = csv_log
+        self._retention = retention
         self._queue: queue.Queue[WindowBatch | None] = queue.Queue(maxsize=queue_size)
         self._pending: deque[tuple[WindowBatch, list[FlowRow] | None]] = deque()
         self._max_pending = max_pending
@@ -176,12 +198,15 @@ class WindowWriter:
             try:
                 if rows is None:
                     rows = window_rows(batch.window, self._resolver)
-                    batch = WindowBatch(batch.window,
-                                        batch.events + tuple(self._resolver.take_events()),
-                                        batch.health)
+                    batch = dataclasses.replace(
+                        batch, events=batch.events + tuple(self._resolver.take_events()))
                     self._pending[0] = (batch, rows)
-                self._store.write(rows, batch.events, batch.health, int(self._clock()),
-                                  hashes=self._resolver.hashes.take_dirty())
+                kept, ignored = self._split_ignored(rows)
+                execs = [ExecRow(e.time, e.pid, self._resolver.identity(e.program))
+                         for e in batch.execs]
+                self._store.write(kept, batch.events, batch.health, int(self._clock()),
+                                  hashes=self._resolver.hashes.take_dirty(),
+                                  seen=[r.program.exe for r in ignored], execs=execs)
             except Exception as exc:  # the store failed: keep the window, try again later
                 log.warning("writing window %d failed: %s", batch.window.start, exc)
                 with self._stats_lock:
@@ -191,5 +216,34 @@ class WindowWriter:
             self._pending.popleft()
             with self._stats_lock:
                 self.stats.windows_written += 1
-                self.stats.rows_written += len(rows)
+                self.stats.rows_written += len(kept)
+                self.stats.rows_ignored += len(ignored)
+            self._after_write(kept)
         return True
+
+    def _split_ignored(self, rows: list[FlowRow]) -> tuple[list[FlowRow], list[FlowRow]]:
+        if not self._ignore:
+            return rows, []
+        kept, ignored = [], []
+        for row in rows:
+            (ignored if self._ignore.matches(row) else kept).append(row)
+        return kept, ignored
+
+    def _after_write(self, rows: list[FlowRow]) -> None:
+        """Work that may fail or wait without risking the window: text log, retention."""
+        if self._csv_log is not None:
+            try:
+                self._csv_log.append(rows)
+            except OSError as exc:
+                log.warning("CSV connection log %s: %s", self._csv_log.path, exc)
+                with self._stats_lock:
+                    self.stats.csv_failures += 1
+        if self._retention is not None and self._retention.days > 0:
+            cutoff = self._clock() - self._retention.days * 86400
+            deadline = time.monotonic() + self._retention.budget_s
+            try:
+                while (self._store.prune_before(cutoff, self._retention.batch)
+                       and time.monotonic() < deadline):
+                    pass
+            except Exception as exc:  # the store is busy or failing: prune next time
+                log.warning("retention: %s", exc)

@@ -12,31 +12,40 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from netwarden.config import Config
 from netwarden.model import Event, EventKind, HealthSample, protocol_label
 from netwarden.sensor import hooks
-from netwarden.sensor.aggregator import FlowGroup, ProgramRef, Window, WindowAggregator
+from netwarden.sensor.aggregator import (
+    ExecSighting, FlowGroup, ProgramRef, Window, WindowAggregator,
+)
+from netwarden.sensor.bpf_records import PROC_EXEC
 from netwarden.sensor.containers import ContainerResolver
 from netwarden.sensor.collectors import (
     ControlBlock, DrainedFlow, FlowDrainer, HealthCounters, ProcEventReader, ProcessEvent,
 )
 from netwarden.sensor.fanotify import ExecutableWatch, FanotifyUnavailable, FileChange
 from netwarden.sensor.hashing import HashCache
-from netwarden.sensor.identity import ExeRef, ProcessTable, ProcFs
+from netwarden.sensor.identity import ExeRef, ProcessRecord, ProcessTable, ProcFs
 from netwarden.sensor.loader import (
     LoadedObject, LoadFailure, Loader, ObjectConfig, ProgramStatus, cgroup2_root,
     kernel_features,
 )
-from netwarden.sensor.persist import ProgramResolver, WindowBatch, WindowWriter
+from netwarden.sensor.csvlog import CsvLog
+from netwarden.sensor.ignore import IgnoreRules
+from netwarden.sensor.persist import ProgramResolver, Retention, WindowBatch, WindowWriter
 from netwarden.stopper import Stopper
 from netwarden.store.sqlite_writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 
 _MAINTENANCE_INTERVAL_S = 30.0
+#: Exec records waiting for the next window, in "every executable" mode; more are dropped
+#: and counted (a fork bomb must not eat the sensor's memory).
+MAX_PENDING_EXECS = 100_000
 
 #: Programs detached only after the final drain (see _shutdown).
 DETACH_LAST = frozenset({"cg_sock_release", "iter_drain_sockets"})
@@ -46,6 +55,7 @@ DETACH_LAST = frozenset({"cg_sock_release", "iter_drain_sockets"})
 LOSS_COUNTERS = frozenset({
     "flow_map_full", "bytes_unattributed", "proc_events_lost", "windows_dropped",
     "ringbuf_size_mismatch", "store_write_failures", "sock_storage_fail", "fanotify_overflows",
+    "execs_dropped",
 })
 
 
@@ -89,6 +99,7 @@ class Sensor:
         self._containers = ContainerResolver(self._procfs.root)
         self._pending_events: list[Event] = []
         self._pending_health: list[HealthSample] = []
+        self._pending_execs: list[ExecSighting] = []
         self._events_lock = threading.Lock()
         self._user_counters = UserCounters()
         self._objects: list[LoadedObject] = []
@@ -174,6 +185,15 @@ class Sensor:
 
     def _on_proc_event(self, event: ProcessEvent) -> None:
         self._table.on_event(event)
+        if event.kind == PROC_EXEC and self._config.sensor.record_every_exec:
+            record = self._table.lookup(event.pid, event.exe_dev, event.exe_ino, event.uid)
+            sighting = ExecSighting(self._clock(), event.pid, self._program_ref(
+                record, event.uid, self._containers.container(event.pid, 0, record.cgroup)))
+            with self._events_lock:
+                if len(self._pending_execs) >= MAX_PENDING_EXECS:
+                    self._user_counters.add("execs_dropped")
+                else:
+                    self._pending_execs.append(sighting)
 
     # ---- the loop ----
 
@@ -189,7 +209,12 @@ class Sensor:
         self._start_watch(self._clock())
         log.info("%d executable hashes reloaded", self._hashes.load(store.load_hash_cache()))
         resolver = ProgramResolver(self._hashes, store.latest_hash_by_path(), self._clock)
-        writer = self._writer = WindowWriter(store, resolver)
+        cfg = self._config
+        csv_log = (CsvLog(Path(cfg.log.csv_path), cfg.log.csv_max_bytes, cfg.log.csv_backups)
+                   if cfg.log.csv_path else None)
+        writer = self._writer = WindowWriter(
+            store, resolver, ignore=IgnoreRules.from_config(cfg.ignore), csv_log=csv_log,
+            retention=Retention(cfg.store.retention_days))
         self._hashes.start()
         writer.start()
         poller = threading.Thread(target=self._poll_proc_events, args=(stop,),
@@ -277,7 +302,8 @@ class Sensor:
         with self._events_lock:
             events, self._pending_events = tuple(self._pending_events), []
             health, self._pending_health = tuple(self._pending_health), []
-        return WindowBatch(window=window, events=events, health=health)
+            execs, self._pending_execs = tuple(self._pending_execs), []
+        return WindowBatch(window=window, events=events, health=health, execs=execs)
 
     def _resolve(self, flows: list[DrainedFlow]) -> list[tuple[FlowGroup, int, int]]:
         programs: dict[tuple[int, int, int, int, int], ProgramRef] = {}
@@ -297,13 +323,15 @@ class Sensor:
 
     def _program(self, flow: DrainedFlow) -> ProgramRef:
         record = self._table.lookup(flow.tgid, flow.exe_dev, flow.exe_ino, flow.uid)
+        return self._program_ref(record, flow.uid, self._containers.container(
+            flow.tgid, flow.cgroup_id, record.cgroup))
+
+    def _program_ref(self, record: ProcessRecord, uid: int, container: str) -> ProgramRef:
         parent, grandparent = self._table.ancestors(record)
-        return ProgramRef(exe=record.exe, name=record.name, cmdline=record.cmdline,
-                          uid=flow.uid, parent=parent.exe if parent else None,
+        return ProgramRef(exe=record.exe, name=record.name, cmdline=record.cmdline, uid=uid,
+                          parent=parent.exe if parent else None,
                           grandparent=grandparent.exe if grandparent else None,
-                          script=record.script,
-                          container=self._containers.container(flow.tgid, flow.cgroup_id,
-                                                               record.cgroup))
+                          script=record.script, container=container)
 
     def _collect_health(self, window_start: int) -> None:
         samples = []
@@ -320,6 +348,7 @@ class Sensor:
             stats = self._writer.take_stats()
             self._user_counters.add("windows_dropped", stats.windows_dropped)
             self._user_counters.add("store_write_failures", stats.write_failures)
+            self._user_counters.add("csv_log_failures", stats.csv_failures)
         for obj in self._objects:
             for program in obj.attached_programs():
                 try:

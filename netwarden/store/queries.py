@@ -65,6 +65,35 @@ def export_flows(conn: sqlite3.Connection, since: int = 0) -> Iterator[ExportedF
         yield ExportedFlow(*values)
 
 
+class ExportedExec(NamedTuple):
+    time: float
+    pid: int
+    exe: str
+    sha256: str
+    name: str
+    cmdline: str
+    parent_exe: str
+    parent_sha256: str
+    uid: int
+    script: str
+    container: str
+
+
+def export_execs(conn: sqlite3.Connection, since: float = 0) -> Iterator[ExportedExec]:
+    """Execs recorded in "every executable" mode, oldest first."""
+    for row in conn.execute(
+            """SELECT x.time, x.pid, e.path, e.sha256, p.name, p.cmdline,
+                      IFNULL(pe.path, ''), IFNULL(pe.sha256, ''), p.uid, IFNULL(se.path, ''),
+                      p.container
+               FROM execs x
+               JOIN processes p ON p.id = x.process_id
+               JOIN executables e ON e.id = p.exe_id
+               LEFT JOIN executables pe ON pe.id = p.parent_exe_id
+               LEFT JOIN executables se ON se.id = p.script_id
+               WHERE x.time >= ? ORDER BY x.time, x.rowid""", (since,)):
+        yield ExportedExec(*row)
+
+
 class ExportedEvent(NamedTuple):
     time: float
     kind: str

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from netwarden.model import (
-    Event, EventKind, Executable, FlowRow, HashRecord, HealthSample, ProgramIdentity,
+    Event, EventKind, ExecRow, Executable, FlowRow, HashRecord, HealthSample, ProgramIdentity,
 )
 from netwarden.store.schema import migrate
 from netwarden.store.sqlite_db import open_writer, transaction
@@ -48,11 +48,21 @@ class SqliteWriter:
 
     def write(self, rows: Sequence[FlowRow], events: Sequence[Event],
               health: Sequence[HealthSample], now: int,
-              hashes: Sequence[HashRecord] = ()) -> list[Event]:
-        """Write one window atomically. Returns the events it wrote, its own included."""
+              hashes: Sequence[HashRecord] = (),
+              seen: Sequence[Executable] = (), execs: Sequence[ExecRow] = ()) -> list[Event]:
+        """Write one window atomically. Returns the events it wrote, its own included.
+
+        ``seen``: executables to record although none of their flows is stored (ignored).
+        """
         written = list(events)
         try:
             with transaction(self._conn):
+                for exe in seen:
+                    self._exe_id(exe, now)
+                self._conn.executemany(
+                    "INSERT INTO execs (time, host_id, process_id, pid) VALUES (?, ?, ?, ?)",
+                    [(e.time, self._host_id, self._process_id(e.program, now), e.pid)
+                     for e in execs])
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO hash_cache (host_id, dev, ino, size, mtime_ns, "
                     "ctime_ns, sha256, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -94,6 +104,21 @@ class SqliteWriter:
             self._process_ids.clear()
             raise
         return written
+
+    #: Tables whose old rows retention deletes, with their time column.
+    PRUNED_TABLES = ("flows", "events", "health", "execs")
+
+    def prune_before(self, cutoff: float, batch: int) -> int:
+        """Delete up to ``batch`` rows older than ``cutoff`` from each time-series table, in
+        one short transaction; returns how many went (call again while it is > 0)."""
+        deleted = 0
+        with transaction(self._conn):
+            for table in self.PRUNED_TABLES:
+                cursor = self._conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - fixed table names
+                    f"(SELECT rowid FROM {table} WHERE time < ? LIMIT ?)", (cutoff, batch))
+                deleted += cursor.rowcount
+        return deleted
 
     def _exe_id(self, exe: Executable, now: int) -> int:
         cached = self._exe_ids.get(exe)
