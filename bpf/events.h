@@ -92,11 +92,23 @@ struct proc_event {
 	char args[NW_ARGS_LEN];
 };
 
+#define NW_DNS_MAX 1536 /* DNS payload bytes copied; longer answers are parsed as far as kept */
+
+/* A DNS response as it arrived (UDP payload, or a TCP segment's payload with its length
+ * prefix), on the `dns_events` ring buffer. */
+struct dns_event {
+	__u16 length;        /* bytes of payload[] used */
+	__u8 transport;      /* IPPROTO_UDP or IPPROTO_TCP */
+	__u8 truncated;      /* the packet held more than NW_DNS_MAX bytes */
+	__u8 payload[NW_DNS_MAX];
+};
+
 /* Indices of the per-CPU `health` counter array. */
 #define NW_HEALTH_FLOW_MAP_FULL 0      /* a new flow key could not be inserted */
 #define NW_HEALTH_BYTES_UNATTRIBUTED 1 /* bytes of those flows, counted here instead */
 #define NW_HEALTH_PROC_EVENTS_LOST 2   /* ring buffer full: a process event was dropped */
 #define NW_HEALTH_SOCK_STORAGE_FAIL 3  /* no per-socket state: a peer or TCP read was missed */
-#define NW_HEALTH_COUNTERS 4
+#define NW_HEALTH_DNS_EVENTS_LOST 4    /* ring buffer full: a DNS answer was dropped */
+#define NW_HEALTH_COUNTERS 5
 
 #endif /* NETWARDEN_EVENTS_H */

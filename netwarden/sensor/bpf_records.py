@@ -23,7 +23,9 @@ HEALTH_FLOW_MAP_FULL = 0
 HEALTH_BYTES_UNATTRIBUTED = 1
 HEALTH_PROC_EVENTS_LOST = 2
 HEALTH_SOCK_STORAGE_FAIL = 3
-HEALTH_COUNTERS = 4
+HEALTH_DNS_EVENTS_LOST = 4
+HEALTH_COUNTERS = 5
+DNS_MAX = 1536
 
 #: Names under which each kernel health counter is written to the store.
 HEALTH_COUNTER_NAMES = {
@@ -31,6 +33,7 @@ HEALTH_COUNTER_NAMES = {
     HEALTH_BYTES_UNATTRIBUTED: "bytes_unattributed",
     HEALTH_PROC_EVENTS_LOST: "proc_events_lost",
     HEALTH_SOCK_STORAGE_FAIL: "sock_storage_fail",
+    HEALTH_DNS_EVENTS_LOST: "dns_events_lost",
 }
 
 
@@ -63,6 +66,15 @@ class FlowValue(ctypes.Structure):
         ("flags", ctypes.c_uint8),
         ("local_addr", ctypes.c_uint8 * ADDR_LEN),
         ("remote_addr", ctypes.c_uint8 * ADDR_LEN),
+    ]
+
+
+class DnsEvent(ctypes.Structure):
+    _fields_ = [
+        ("length", ctypes.c_uint16),
+        ("transport", ctypes.c_uint8),
+        ("truncated", ctypes.c_uint8),
+        ("payload", ctypes.c_uint8 * DNS_MAX),
     ]
 
 
@@ -110,4 +122,5 @@ MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "proc_event": ProcEvent,
     "nw_control": Control,
     "flow_record": FlowRecord,
+    "dns_event": DnsEvent,
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import select
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -188,28 +190,54 @@ def decode_proc_event(raw: bytes) -> ProcessEvent:
     )
 
 
-class ProcEventReader:
-    """Consumes the process-event ring buffer; ``handler`` runs in the polling thread."""
+class EventRings:
+    """The sensor's ring buffers (process events, DNS answers) behind one epoll fd.
 
-    def __init__(self, ring_map: lb.Map, handler: Callable[[ProcessEvent], None]) -> None:
-        self._handler = handler
+    One thread waits on them (:meth:`wait`); any thread may :meth:`consume`, serialised here,
+    so the drain can take records that arrived just before it (a DNS answer before the
+    connection it led to).
+    """
+
+    def __init__(self) -> None:
+        self._rings: lb.RingBuffer | None = None
+        self._lock = threading.Lock()
         self.size_mismatches = 0
-        self._ring = lb.RingBuffer(ring_map.fd, self._on_record)
 
-    def _on_record(self, raw: bytes) -> None:
-        if len(raw) != ctypes.sizeof(rec.ProcEvent):
-            self.size_mismatches += 1
-            return
-        try:
-            self._handler(decode_proc_event(raw))
-        except Exception:  # a bad record must not stop the ring buffer thread
-            log.exception("process event handler failed")
+    def add(self, ring_map: lb.Map, record: type[ctypes.Structure],
+            handler: Callable[[bytes], None]) -> None:
+        """Records of ``ring_map`` must be exactly ``record``'s size; ``handler`` gets them."""
+        size = ctypes.sizeof(record)
 
-    def poll(self, timeout_ms: int) -> int:
-        return self._ring.poll(timeout_ms)
+        def checked(raw: bytes) -> None:
+            if len(raw) != size:
+                self.size_mismatches += 1
+                return
+            try:
+                handler(raw)
+            except Exception:  # a bad record must not stop the ring buffer thread
+                log.exception("%s handler failed", record.__name__)
+        with self._lock:
+            if self._rings is None:
+                self._rings = lb.RingBuffer(ring_map.fd, checked)
+            else:
+                self._rings.add(ring_map.fd, checked)
+
+    def __bool__(self) -> bool:
+        return self._rings is not None
+
+    def wait(self, timeout_s: float) -> None:
+        if self._rings is not None:
+            select.select([self._rings.epoll_fd], [], [], timeout_s)
+
+    def consume(self) -> int:
+        with self._lock:
+            return self._rings.consume() if self._rings is not None else 0
 
     def close(self) -> None:
-        self._ring.close()
+        with self._lock:
+            if self._rings is not None:
+                self._rings.close()
+                self._rings = None
 
 
 class HealthCounters:

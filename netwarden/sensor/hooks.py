@@ -128,7 +128,18 @@ EXEC_OBJECT = ObjectSpec(
     maps=("proc_events", "health"),
 )
 
-OBJECTS: tuple[ObjectSpec, ...] = (NET_OBJECT, EXEC_OBJECT)
+DNS_OBJECT = ObjectSpec(
+    name="dns",
+    filename="dns.bpf.o",
+    required=False,
+    programs=(
+        ProgramSpec("dns_ingress", AttachKind.CGROUP,
+                    purpose="DNS answers received by any socket -> names of remote addresses"),
+    ),
+    maps=("dns_events", "health"),
+)
+
+OBJECTS: tuple[ObjectSpec, ...] = (NET_OBJECT, EXEC_OBJECT, DNS_OBJECT)
 
 HOOK_SET_CHOICES = ("auto",) + tuple(s.name for s in NET_OBJECT.hook_sets)
 

@@ -94,6 +94,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ring_buffer__new": (_P, [ctypes.c_int, _SAMPLE_FN, _P, _P]),
     "ring_buffer__poll": (ctypes.c_int, [_P, ctypes.c_int]),
     "ring_buffer__consume": (ctypes.c_int, [_P]),
+    "ring_buffer__add": (ctypes.c_int, [_P, ctypes.c_int, _SAMPLE_FN, _P]),
+    "ring_buffer__epoll_fd": (ctypes.c_int, [_P]),
     "ring_buffer__free": (None, [_P]),
     "btf__load_vmlinux_btf": (_P, []),
     "btf__free": (None, [_P]),
@@ -366,27 +368,43 @@ class LoadError(LibbpfError):
 
 
 class RingBuffer:
-    """A libbpf ring buffer over one map; ``handler(bytes)`` runs for every record."""
+    """libbpf ring buffers over one or more maps; ``handler(bytes)`` runs for every record.
+
+    Not thread-safe in libbpf: callers serialise :meth:`consume` (the sensor does, so its
+    drain can take pending records before it reads flows).
+    """
 
     def __init__(self, map_fd: int, handler: Callable[[bytes], None]) -> None:
-        self._handler = handler
-        # ctypes callbacks must outlive the ring buffer: keep the reference on self.
-        self._callback = _SAMPLE_FN(self._on_sample)
-        ptr = libbpf().ring_buffer__new(map_fd, self._callback, None, None)
+        # ctypes callbacks must outlive the ring buffer: keep the references on self.
+        self._callbacks = [_SAMPLE_FN(self._wrap(handler))]
+        ptr = libbpf().ring_buffer__new(map_fd, self._callbacks[0], None, None)
         self._ptr: int | None = _check_ptr("ring_buffer__new", ptr)
 
-    def _on_sample(self, _ctx: int, data: int, size: int) -> int:
-        self._handler(ctypes.string_at(data, size))
-        return 0
+    @staticmethod
+    def _wrap(handler: Callable[[bytes], None]) -> Callable[[int, int, int], int]:
+        def on_sample(_ctx: int, data: int, size: int) -> int:
+            handler(ctypes.string_at(data, size))
+            return 0
+        return on_sample
 
-    def poll(self, timeout_ms: int) -> int:
-        """Consume ready records, waiting up to ``timeout_ms``; EINTR counts as 0 records."""
+    def add(self, map_fd: int, handler: Callable[[bytes], None]) -> None:
+        callback = _SAMPLE_FN(self._wrap(handler))
+        self._callbacks.append(callback)
+        _check_int("ring_buffer__add", libbpf().ring_buffer__add(self._ptr, map_fd, callback,
+                                                                  None))
+
+    @property
+    def epoll_fd(self) -> int:
+        return _check_int("ring_buffer__epoll_fd", libbpf().ring_buffer__epoll_fd(self._ptr))
+
+    def consume(self) -> int:
+        """Handle every record available now, without waiting."""
         if not self._ptr:
             return 0
-        ret = libbpf().ring_buffer__poll(self._ptr, timeout_ms)
+        ret = libbpf().ring_buffer__consume(self._ptr)
         if ret == -errno.EINTR:
             return 0
-        return _check_int("ring_buffer__poll", ret)
+        return _check_int("ring_buffer__consume", ret)
 
     def close(self) -> None:
         if self._ptr:

@@ -22,11 +22,13 @@ from netwarden.sensor import hooks
 from netwarden.sensor.aggregator import (
     ExecSighting, FlowGroup, ProgramRef, Window, WindowAggregator,
 )
-from netwarden.sensor.bpf_records import PROC_EXEC
+from netwarden.sensor.bpf_records import DNS_MAX, PROC_EXEC, DnsEvent, ProcEvent
 from netwarden.sensor.containers import ContainerResolver
 from netwarden.sensor.collectors import (
-    ControlBlock, DrainedFlow, FlowDrainer, HealthCounters, ProcEventReader, ProcessEvent,
+    ControlBlock, DrainedFlow, EventRings, FlowDrainer, HealthCounters, ProcessEvent,
+    decode_proc_event,
 )
+from netwarden.sensor.dns import DnsNames
 from netwarden.sensor.fanotify import ExecutableWatch, FanotifyUnavailable, FileChange
 from netwarden.sensor.hashing import HashCache
 from netwarden.sensor.identity import ExeRef, ProcessRecord, ProcessTable, ProcFs
@@ -42,6 +44,7 @@ from netwarden.store.sqlite_writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 
+IPPROTO_TCP = 6
 _MAINTENANCE_INTERVAL_S = 30.0
 #: Exec records waiting for the next window, in "every executable" mode; more are dropped
 #: and counted (a fork bomb must not eat the sensor's memory).
@@ -104,7 +107,8 @@ class Sensor:
         self._user_counters = UserCounters()
         self._objects: list[LoadedObject] = []
         self._net: LoadedObject | None = None
-        self._proc_reader: ProcEventReader | None = None
+        self._rings = EventRings()
+        self._dns = DnsNames()
         self._health: list[HealthCounters] = []
         self._writer: WindowWriter | None = None
 
@@ -162,19 +166,35 @@ class Sensor:
                                     hook_set=self._net.hook_set.name,
                                     reason=self._net.hook_set.description,
                                     pid=os.getpid()))
+        exec_obj = self._load_optional(loader, hooks.EXEC_OBJECT, ObjectConfig(
+            map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024}), now)
+        if exec_obj is not None:
+            self._rings.add(exec_obj.map("proc_events"), ProcEvent,
+                            lambda raw: self._on_proc_event(decode_proc_event(raw)))
+        dns_obj = self._load_optional(loader, hooks.DNS_OBJECT, ObjectConfig(), now)
+        if dns_obj is not None and dns_obj.is_attached("dns_ingress"):
+            self._rings.add(dns_obj.map("dns_events"), DnsEvent, self._on_dns_event)
+
+    def _load_optional(self, loader: Loader, spec: hooks.ObjectSpec, config: ObjectConfig,
+                       now: float) -> LoadedObject | None:
+        """Load an object the sensor can run without; a failure is reported, not raised."""
         try:
-            exec_obj = loader.load(hooks.EXEC_OBJECT, ObjectConfig(
-                map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024}))
+            loaded = loader.load(spec, config)
         except (LoadFailure, OSError) as exc:
-            log.warning("process events unavailable: %s", exc)
-            self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component="exec",
+            log.warning("%s unavailable: %s", spec.name, exc)
+            self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component=spec.name,
                                         state="load failed", message=str(exc), required=False))
-            self._user_counters.add("hook_failed:exec")
-            return
-        self._objects.append(exec_obj)
-        self._health.append(HealthCounters("exec", exec_obj.map("health")))
-        self._report_failures(now, exec_obj.statuses)
-        self._proc_reader = ProcEventReader(exec_obj.map("proc_events"), self._on_proc_event)
+            self._user_counters.add(f"hook_failed:{spec.name}")
+            return None
+        self._objects.append(loaded)
+        self._health.append(HealthCounters(spec.name, loaded.map("health")))
+        self._report_failures(now, loaded.statuses)
+        return loaded
+
+    def _on_dns_event(self, raw: bytes) -> None:
+        event = DnsEvent.from_buffer_copy(raw)
+        payload = bytes(event.payload[: min(event.length, DNS_MAX)])
+        self._dns.learn(payload, tcp=event.transport == IPPROTO_TCP)
 
     def _report_failures(self, now: float, statuses: list[ProgramStatus]) -> None:
         for event in failure_events(now, statuses):
@@ -217,8 +237,8 @@ class Sensor:
             retention=Retention(cfg.store.retention_days))
         self._hashes.start()
         writer.start()
-        poller = threading.Thread(target=self._poll_proc_events, args=(stop,),
-                                  name="proc-events", daemon=True)
+        poller = threading.Thread(target=self._poll_rings, args=(stop,),
+                                  name="rings", daemon=True)
         poller.start()
         if ready:
             ready()
@@ -249,16 +269,16 @@ class Sensor:
                                 and net.is_attached("iter_drain_sockets")))
         return control
 
-    def _poll_proc_events(self, stop: Stopper) -> None:
-        reader = self._proc_reader
-        if reader is None:
+    def _poll_rings(self, stop: Stopper) -> None:
+        if not self._rings:
             return
         while not stop.is_set():
             try:
-                reader.poll(100)
+                self._rings.wait(0.1)
+                self._rings.consume()
             except OSError as exc:
-                log.error("process events: %s", exc)
-                self._user_counters.add("proc_poll_errors")
+                log.error("ring buffers: %s", exc)
+                self._user_counters.add("ring_poll_errors")
                 stop.wait(1.0)
 
     def _shutdown(self, drainer: FlowDrainer, writer: WindowWriter,
@@ -270,9 +290,8 @@ class Sensor:
         for obj in self._objects:
             obj.detach(keep=DETACH_LAST)
         flows = drainer.drain_all()
-        if self._proc_reader is not None:
-            poller.join(timeout=2)
-            self._proc_reader.poll(0)  # what arrived before detaching
+        poller.join(timeout=2)
+        self._rings.consume()  # what arrived before detaching
         self._drain_once(flows, writer, now=now)
         self._record_event(Event.of(self._clock(), EventKind.SENSOR_STOPPED, pid=os.getpid()))
         final = self._aggregator.flush()
@@ -284,14 +303,15 @@ class Sensor:
         self._hashes.stop()
         if self._watch is not None:
             self._watch.stop()
-        if self._proc_reader is not None:
-            self._proc_reader.close()
+        self._rings.close()
         for obj in self._objects:
             obj.close()
 
     def _drain_once(self, flows: list[DrainedFlow], writer: WindowWriter,
                     now: float | None = None) -> None:
         now = self._clock() if now is None else now
+        # Answers and execs that arrived before these bytes were counted come first.
+        self._rings.consume()
         groups = self._resolve(flows)
         self._collect_health(self._aggregator.window_start(now))
         closed = self._aggregator.add(now, groups)
@@ -317,7 +337,8 @@ class Sensor:
                 program=program, family=flow.family,
                 protocol=protocol_label(flow.family, flow.sock_type, flow.protocol),
                 ip_protocol=flow.protocol, laddr=flow.local_addr, lport=flow.local_port,
-                raddr=flow.remote_addr, rport=flow.remote_port, netns=flow.netns),
+                raddr=flow.remote_addr, rport=flow.remote_port, netns=flow.netns,
+                domain=self._dns.name_for(flow.remote_addr) if flow.remote_addr else ""),
                 flow.sent_bytes, flow.recv_bytes))
         return groups
 
@@ -338,8 +359,8 @@ class Sensor:
         for counters in self._health:
             for name, delta in counters.deltas().items():
                 samples.append(HealthSample(window_start, counters.source, name, delta))
-        if self._proc_reader is not None:
-            self._user_counters.set("ringbuf_size_mismatch", self._proc_reader.size_mismatches)
+        self._user_counters.set("ringbuf_size_mismatch", self._rings.size_mismatches)
+        self._user_counters.set("dns_malformed", self._dns.malformed)
         self._user_counters.set("hash_prefetch_dropped", self._hashes.prefetch_dropped)
         if self._watch is not None:
             self._user_counters.set("fanotify_overflows", self._watch.overflows)

@@ -33,6 +33,7 @@ class ExportedFlow(NamedTuple):
     ip_protocol: int
     netns: int
     container: str
+    domain: str
 
 
 #: The fields of `netwarden export`, in order. The first sixteen are a contract (issue #2);
@@ -44,8 +45,10 @@ SELECT f.time, e.path, e.sha256, p.name, p.cmdline,
        IFNULL(pe.path, ''), IFNULL(pe.sha256, ''), p.uid,
        f.family, f.protocol, la.addr, f.lport, ra.addr, f.rport, f.sent, f.recv,
        IFNULL(se.path, ''), IFNULL(se.sha256, ''),
-       IFNULL(ge.path, ''), IFNULL(ge.sha256, ''), f.ip_protocol, f.netns, p.container
+       IFNULL(ge.path, ''), IFNULL(ge.sha256, ''), f.ip_protocol, f.netns, p.container,
+       IFNULL(d.name, '')
 FROM flows f
+LEFT JOIN domains d ON d.id = f.domain_id
 JOIN processes p ON p.id = f.process_id
 JOIN executables e ON e.id = p.exe_id
 LEFT JOIN executables pe ON pe.id = p.parent_exe_id

@@ -13,7 +13,8 @@ from tests.contract.btf_layout import btf_layout, ctypes_layout, differences
 
 #: Which object carries which shared struct in its BTF (each is anchored by a global).
 CARRIERS = {"flow_key": "net.bpf.o", "flow_value": "net.bpf.o", "nw_control": "net.bpf.o",
-            "flow_record": "net.bpf.o", "proc_event": "exec.bpf.o"}
+            "flow_record": "net.bpf.o", "proc_event": "exec.bpf.o",
+            "dns_event": "dns.bpf.o"}
 
 
 def test_every_mirrored_struct_has_a_carrier():

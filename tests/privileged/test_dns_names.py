@@ -1,0 +1,117 @@
+"""The name each remote address was resolved from, learnt from DNS answers on the wire, for
+two unrelated resolvers: glibc (getent) and dnspython (pure Python, over TCP)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.netns import PeerNamespace, run
+from tests.support.sensor_proc import REPO, SensorProcess
+from tests.support.traffic import Generator
+
+WEB_IP, API_IP, IGNORED_IP, V6_IP = "10.77.0.4", "10.77.0.5", "10.77.0.6", "fd77:1::4"
+ZONE = [
+    f"web.nwtest.example=A:{WEB_IP}",
+    "api.nwtest.example=CNAME:edge.cdn.nwtest.example",
+    f"edge.cdn.nwtest.example=A:{API_IP}",
+    f"v6.nwtest.example=AAAA:{V6_IP}",
+    f"x.ignored.nwtest.example=A:{IGNORED_IP}",
+]
+DNSPYTHON_CLIENT = """
+import sys, dns.message, dns.query
+q = dns.message.make_query(sys.argv[2], "A")
+r = dns.query.tcp(q, sys.argv[1], timeout=5)
+print(" ".join(rd.address for rrset in r.answer for rd in rrset if rrset.rdtype == 1))
+"""
+
+
+@pytest.fixture(scope="module")
+def dns_lan(peer: PeerNamespace) -> Iterator[PeerNamespace]:
+    """Extra host addresses for the answers, a DNS server, and the peer's resolv.conf."""
+    for address in (WEB_IP, API_IP, IGNORED_IP):
+        run("ip", "addr", "add", f"{address}/24", "dev", peer.host_if, check=False)
+    run("ip", "-6", "addr", "add", f"{V6_IP}/64", "dev", peer.host_if, "nodad", check=False)
+    conf = Path(f"/etc/netns/{peer.name}")
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "resolv.conf").write_text(f"nameserver {peer.host_v4}\noptions timeout:2\n")
+    server = subprocess.Popen([sys.executable, "-m", "tests.support.dns_server", peer.host_v4,
+                               "53", *ZONE], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    yield peer
+    server.kill()
+    server.wait()
+    (conf / "resolv.conf").unlink()
+    conf.rmdir()
+    for address in (WEB_IP, API_IP, IGNORED_IP):
+        run("ip", "addr", "del", f"{address}/24", "dev", peer.host_if, check=False)
+    run("ip", "-6", "addr", "del", f"{V6_IP}/64", "dev", peer.host_if, check=False)
+
+
+@pytest.fixture(scope="module")
+def dns_sensor(workdir: Path) -> Iterator[SensorProcess]:
+    proc = SensorProcess.write_config(workdir / "dns",
+                                      extra='[ignore]\ndomains = ["ignored.nwtest.example"]\n')
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def resolve_glibc(peer: PeerNamespace, name: str, family: str = "ahostsv4") -> str:
+    out = subprocess.run([*peer.exec_prefix(), "getent", family, name], capture_output=True,
+                         text=True, check=True).stdout
+    return out.split()[0]
+
+
+def resolve_dnspython(peer: PeerNamespace, name: str) -> str:
+    out = subprocess.run([*peer.exec_prefix(), sys.executable, "-c", DNSPYTHON_CLIENT,
+                          peer.host_v4, name], capture_output=True, text=True, check=True)
+    return out.stdout.split()[0]
+
+
+def connect(peer: PeerNamespace, gen_factory, address: str, port: int) -> tuple[Generator,
+                                                                                float]:
+    server, client = gen_factory("dns-server-side"), gen_factory("dns-client")
+    listener = server.start_listener("tcp-listen", host="::" if ":" in address else "0.0.0.0",
+                                     port=port, send=5000)
+    try:
+        client.run("tcp-connect", prefix=peer.exec_prefix(), host=address, port=port,
+                   send=3000)
+        listener.result()
+    finally:
+        listener.kill()
+    return client, time.time()
+
+
+def domains(sensor: SensorProcess, client: Generator, ended: float) -> set[str]:
+    return {r["domain"] for r in sensor.settled_totals(client.path, ended).rows}
+
+
+def test_glibc_resolver(dns_sensor, dns_lan, gen_factory):
+    assert resolve_glibc(dns_lan, "web.nwtest.example") == WEB_IP
+    client, ended = connect(dns_lan, gen_factory, WEB_IP, 25001)
+    assert domains(dns_sensor, client, ended) == {"web.nwtest.example"}
+
+
+def test_python_resolver_over_tcp_through_a_cname_chain(dns_sensor, dns_lan, gen_factory):
+    assert resolve_dnspython(dns_lan, "api.nwtest.example") == API_IP
+    client, ended = connect(dns_lan, gen_factory, API_IP, 25002)
+    assert domains(dns_sensor, client, ended) == {"api.nwtest.example"}
+
+
+def test_aaaa_answer(dns_sensor, dns_lan, gen_factory):
+    assert resolve_glibc(dns_lan, "v6.nwtest.example", "ahostsv6") == V6_IP
+    client, ended = connect(dns_lan, gen_factory, V6_IP, 25003)
+    assert domains(dns_sensor, client, ended) == {"v6.nwtest.example"}
+
+
+def test_ignored_domain(dns_sensor, dns_lan, gen_factory):
+    assert resolve_glibc(dns_lan, "x.ignored.nwtest.example") == IGNORED_IP
+    client, ended = connect(dns_lan, gen_factory, IGNORED_IP, 25004)
+    time.sleep(2.5)
+    assert dns_sensor.totals(client.path).rows == ()
