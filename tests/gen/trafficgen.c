@@ -92,9 +92,21 @@ static void report(void)
 	fflush(stdout);
 }
 
-static void ready(void)
+/* "ready PORT": the listener is bound (to PORT, which the caller may have left to the
+ * kernel with port=0; 0 for sockets without ports). */
+static void ready(int fd)
 {
-	printf("ready\n");
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int port = 0;
+
+	if (fd >= 0 && getsockname(fd, (void *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	printf("ready %d\n", port);
 	fflush(stdout);
 }
 
@@ -345,7 +357,7 @@ static int mode_tcp_listen(void)
 
 	if (listen(fd, 128))
 		die("listen");
-	ready();
+	ready(fd);
 	for (long long i = 0; i < conns; i++) {
 		int c = accept(fd, NULL, NULL);
 
@@ -394,7 +406,7 @@ static int mode_udp_listen(void)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (uring && io_uring_queue_init(8, &ring, 0))
 		die("io_uring_queue_init");
-	ready();
+	ready(fd);
 	while (expect < 0 || got < expect) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int r = poll(&p, 1, got ? quiet : 30000);
@@ -636,7 +648,7 @@ static int quiet_receive(int fd, long long expect, int quiet)
 	char buf[65536];
 	long long got = 0;
 
-	ready();
+	ready(-1);
 	while (expect < 0 || got < expect) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 

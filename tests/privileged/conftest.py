@@ -46,7 +46,6 @@ def gen_factory(trafficgen: Path, workdir: Path, request: pytest.FixtureRequest)
 @pytest.fixture(scope="session")
 def peer() -> Iterator[PeerNamespace]:
     ns = default_peer(0)
-    ns.create()
     yield ns
     ns.delete()
 

@@ -7,7 +7,6 @@ within 5% of what the generator's own send and receive calls returned.
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import time
@@ -20,11 +19,6 @@ from tests.support.sensor_proc import SensorProcess, Totals
 from tests.support.traffic import GenResult, Generator
 
 TOLERANCE = 0.05
-_ports = itertools.count(21000)
-
-
-def next_port() -> int:
-    return next(_ports)
 
 
 def within(measured: int, expected: int) -> bool:
@@ -49,13 +43,13 @@ def tcp_pair(sensor: SensorProcess, peer: PeerNamespace, gen_factory, *, server_
              client_opts: dict[str, object] | None = None,
              server_opts: dict[str, object] | None = None) -> tuple[Totals, Totals]:
     server, client = gen_factory("server"), gen_factory("client")
-    port = next_port()
     prefix = peer.exec_prefix() if server_in_peer else None
-    listener = server.start_listener("tcp-listen", prefix=prefix, port=port, send=server_send,
+    listener = server.start_listener("tcp-listen", prefix=prefix, port=0, send=server_send,
                                      host="::" if host and ":" in host else "0.0.0.0",
                                      **(server_opts or {}))
     try:
-        c = client.run("tcp-connect", host=host or peer.peer_v4, port=port, send=client_send,
+        c = client.run("tcp-connect", host=host or peer.peer_v4, port=listener.port,
+                       send=client_send,
                        **(client_opts or {}))
         s = listener.result()
     finally:
@@ -69,12 +63,12 @@ def udp_pair(sensor: SensorProcess, gen_factory, *, host: str, listen_host: str,
              send_opts: dict[str, object] | None = None,
              listen_opts: dict[str, object] | None = None) -> tuple[Totals, Totals]:
     sender, receiver = gen_factory("sender"), gen_factory("receiver")
-    port = port or next_port()
     listener = receiver.start_listener("udp-listen", prefix=listener_prefix, host=listen_host,
-                                       port=port, expect=count, quiet_ms=1500,
+                                       port=port or 0, expect=count, quiet_ms=1500,
                                        **(listen_opts or {}))
     try:
-        s = sender.run("udp-send", prefix=sender_prefix, host=host, port=port, count=count,
+        s = sender.run("udp-send", prefix=sender_prefix, host=host, port=listener.port,
+                       count=count,
                        size=size, **(send_opts or {}))
         r = listener.result()
     finally:
@@ -253,10 +247,10 @@ def test_af_packet_frame_injection(sensor, peer, gen_factory):
 
 def test_short_lived_processes(sensor, peer, gen_factory):
     sender, receiver = gen_factory("short"), gen_factory("short-receiver")
-    port = next_port()
     runs, count, size = 25, 3, 500
-    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=port,
+    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=0,
                                        expect=runs * count, quiet_ms=2000)
+    port = listener.port
     total_sent = 0
     try:
         for _ in range(runs):
@@ -277,8 +271,8 @@ def test_process_in_own_netns_and_cgroup(sensor, peer, gen_factory, tmp_path):
         f"machine-{machine.replace('-', chr(92) + 'x2d')}.scope"
     cgroup.mkdir(parents=True, exist_ok=True)
     server, client = gen_factory("ctr-server"), gen_factory("ctr-client")
-    port = next_port()
-    listener = server.start_listener("tcp-listen", port=port, send=300_000)
+    listener = server.start_listener("tcp-listen", port=0, send=300_000)
+    port = listener.port
     try:
         # The shell joins the cgroup, then becomes the client inside the namespace.
         wrapper = ["sh", "-c", f"echo $$ > '{cgroup}/cgroup.procs' && exec \"$@\"", "sh",

@@ -3,6 +3,7 @@ two unrelated resolvers: glibc (getent) and dnspython (pure Python, over TCP).""
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import sys
 import time
@@ -15,14 +16,7 @@ from tests.support.netns import PeerNamespace, run
 from tests.support.sensor_proc import REPO, SensorProcess
 from tests.support.traffic import Generator
 
-WEB_IP, API_IP, IGNORED_IP, V6_IP = "10.77.0.4", "10.77.0.5", "10.77.0.6", "fd77:1::4"
-ZONE = [
-    f"web.nwtest.example=A:{WEB_IP}",
-    "api.nwtest.example=CNAME:edge.cdn.nwtest.example",
-    f"edge.cdn.nwtest.example=A:{API_IP}",
-    f"v6.nwtest.example=AAAA:{V6_IP}",
-    f"x.ignored.nwtest.example=A:{IGNORED_IP}",
-]
+NAMES = {"web": 4, "api": 5, "ignored": 6}   # each answer: another address on the host side
 DNSPYTHON_CLIENT = """
 import sys, dns.message, dns.query
 q = dns.message.make_query(sys.argv[2], "A")
@@ -31,26 +25,41 @@ print(" ".join(rd.address for rrset in r.answer for rd in rrset if rrset.rdtype 
 """
 
 
+def v6_answer(peer: PeerNamespace) -> str:
+    return str(ipaddress.IPv6Address(peer.host_v6) + 3)
+
+
+def zone(peer: PeerNamespace) -> list[str]:
+    a = {name: peer.host_address(octet) for name, octet in NAMES.items()}
+    return [f"web.nwtest.example=A:{a['web']}",
+            "api.nwtest.example=CNAME:edge.cdn.nwtest.example",
+            f"edge.cdn.nwtest.example=A:{a['api']}",
+            f"v6.nwtest.example=AAAA:{v6_answer(peer)}",
+            f"x.ignored.nwtest.example=A:{a['ignored']}"]
+
+
 @pytest.fixture(scope="module")
 def dns_lan(peer: PeerNamespace) -> Iterator[PeerNamespace]:
     """Extra host addresses for the answers, a DNS server, and the peer's resolv.conf."""
-    for address in (WEB_IP, API_IP, IGNORED_IP):
-        run("ip", "addr", "add", f"{address}/24", "dev", peer.host_if, check=False)
-    run("ip", "-6", "addr", "add", f"{V6_IP}/64", "dev", peer.host_if, "nodad", check=False)
+    for octet in NAMES.values():
+        run("ip", "addr", "add", f"{peer.host_address(octet)}/24", "dev", peer.host_if)
+    run("ip", "-6", "addr", "add", f"{v6_answer(peer)}/64", "dev", peer.host_if, "nodad")
     conf = Path(f"/etc/netns/{peer.name}")
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "resolv.conf").write_text(f"nameserver {peer.host_v4}\noptions timeout:2\n")
     server = subprocess.Popen([sys.executable, "-m", "tests.support.dns_server", peer.host_v4,
-                               "53", *ZONE], cwd=REPO, stdout=subprocess.PIPE, text=True)
+                               "53", *zone(peer)], cwd=REPO, stdout=subprocess.PIPE,
+                              text=True)
     assert server.stdout is not None and server.stdout.readline().strip() == "ready"
     yield peer
     server.kill()
     server.wait()
     (conf / "resolv.conf").unlink()
     conf.rmdir()
-    for address in (WEB_IP, API_IP, IGNORED_IP):
-        run("ip", "addr", "del", f"{address}/24", "dev", peer.host_if, check=False)
-    run("ip", "-6", "addr", "del", f"{V6_IP}/64", "dev", peer.host_if, check=False)
+    for octet in NAMES.values():
+        run("ip", "addr", "del", f"{peer.host_address(octet)}/24", "dev", peer.host_if,
+            check=False)
+    run("ip", "-6", "addr", "del", f"{v6_answer(peer)}/64", "dev", peer.host_if, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +83,11 @@ def resolve_dnspython(peer: PeerNamespace, name: str) -> str:
     return out.stdout.split()[0]
 
 
-def connect(peer: PeerNamespace, gen_factory, address: str, port: int) -> tuple[Generator,
-                                                                                float]:
+def connect(peer: PeerNamespace, gen_factory, address: str) -> tuple[Generator, float]:
     server, client = gen_factory("dns-server-side"), gen_factory("dns-client")
-    listener = server.start_listener("tcp-listen", host="::" if ":" in address else "0.0.0.0",
-                                     port=port, send=5000)
+    listener = server.start_listener("tcp-listen", host=address, port=0, send=5000)
     try:
-        client.run("tcp-connect", prefix=peer.exec_prefix(), host=address, port=port,
+        client.run("tcp-connect", prefix=peer.exec_prefix(), host=address, port=listener.port,
                    send=3000)
         listener.result()
     finally:
@@ -93,25 +100,29 @@ def domains(sensor: SensorProcess, client: Generator, ended: float) -> set[str]:
 
 
 def test_glibc_resolver(dns_sensor, dns_lan, gen_factory):
-    assert resolve_glibc(dns_lan, "web.nwtest.example") == WEB_IP
-    client, ended = connect(dns_lan, gen_factory, WEB_IP, 25001)
+    address = resolve_glibc(dns_lan, "web.nwtest.example")
+    assert address == dns_lan.host_address(NAMES["web"])
+    client, ended = connect(dns_lan, gen_factory, address)
     assert domains(dns_sensor, client, ended) == {"web.nwtest.example"}
 
 
 def test_python_resolver_over_tcp_through_a_cname_chain(dns_sensor, dns_lan, gen_factory):
-    assert resolve_dnspython(dns_lan, "api.nwtest.example") == API_IP
-    client, ended = connect(dns_lan, gen_factory, API_IP, 25002)
+    address = resolve_dnspython(dns_lan, "api.nwtest.example")
+    assert address == dns_lan.host_address(NAMES["api"])
+    client, ended = connect(dns_lan, gen_factory, address)
     assert domains(dns_sensor, client, ended) == {"api.nwtest.example"}
 
 
 def test_aaaa_answer(dns_sensor, dns_lan, gen_factory):
-    assert resolve_glibc(dns_lan, "v6.nwtest.example", "ahostsv6") == V6_IP
-    client, ended = connect(dns_lan, gen_factory, V6_IP, 25003)
+    address = resolve_glibc(dns_lan, "v6.nwtest.example", "ahostsv6")
+    assert address == v6_answer(dns_lan)
+    client, ended = connect(dns_lan, gen_factory, address)
     assert domains(dns_sensor, client, ended) == {"v6.nwtest.example"}
 
 
 def test_ignored_domain(dns_sensor, dns_lan, gen_factory):
-    assert resolve_glibc(dns_lan, "x.ignored.nwtest.example") == IGNORED_IP
-    client, ended = connect(dns_lan, gen_factory, IGNORED_IP, 25004)
+    address = resolve_glibc(dns_lan, "x.ignored.nwtest.example")
+    assert address == dns_lan.host_address(NAMES["ignored"])
+    client, ended = connect(dns_lan, gen_factory, address)
     time.sleep(2.5)
     assert dns_sensor.totals(client.path).rows == ()

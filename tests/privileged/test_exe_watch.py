@@ -12,10 +12,10 @@ from tests.support.traffic import Generator, sha256_of
 
 
 def send_once(gen: Generator, receiver: Generator, peer: PeerNamespace, port: int) -> float:
-    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=port,
+    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=port or 0,
                                        expect=5, quiet_ms=800)
     try:
-        gen.run("udp-send", host=peer.peer_v4, port=port, count=5, size=300)
+        gen.run("udp-send", host=peer.peer_v4, port=listener.port, count=5, size=300)
         listener.result()
     finally:
         listener.kill()

@@ -18,10 +18,11 @@ from tests.support.traffic import Generator
 
 def udp_burst(gen: Generator, peer: PeerNamespace, receiver: Generator, port: int,
               count: int, size: int = 1000) -> int:
-    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=port,
+    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=port or 0,
                                        expect=count, quiet_ms=1000)
     try:
-        sent = gen.run("udp-send", host=peer.peer_v4, port=port, count=count, size=size).sent
+        sent = gen.run("udp-send", host=peer.peer_v4, port=listener.port, count=count,
+                       size=size).sent
         listener.result()
     finally:
         listener.kill()

@@ -27,7 +27,6 @@ OLD = time.time() - 10 * 86400
 def far_peer() -> Iterator[PeerNamespace]:
     """A second test host whose whole subnet is ignored."""
     ns = default_peer(5)
-    ns.create()
     yield ns
     ns.delete()
 
@@ -60,7 +59,7 @@ def sensor(workdir: Path, gens: dict[str, Generator], far_peer: PeerNamespace
         f'subnets = ["{far_peer.peer_v4}/24"]\n'
         f"ports = [{IGNORED_PORT}]\n"
         "[log]\n"
-        f'csv_path = "{directory / "flows.csv"}"\ncsv_max_bytes = 4096\ncsv_backups = 2\n'))
+        f'csv_path = "{directory / "flows.csv"}"\ncsv_max_bytes = 65536\ncsv_backups = 2\n'))
     proc.start()
     yield proc
     proc.stop()
@@ -68,10 +67,10 @@ def sensor(workdir: Path, gens: dict[str, Generator], far_peer: PeerNamespace
 
 def udp(gen: Generator, receiver: Generator, peer: PeerNamespace, port: int,
         count: int = 20) -> float:
-    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=port,
+    listener = receiver.start_listener("udp-listen", prefix=peer.exec_prefix(), port=port or 0,
                                        expect=count, quiet_ms=800)
     try:
-        gen.run("udp-send", host=peer.peer_v4, port=port, count=count, size=200)
+        gen.run("udp-send", host=peer.peer_v4, port=listener.port, count=count, size=200)
         listener.result()
     finally:
         listener.kill()
@@ -121,27 +120,33 @@ def test_retention_removed_the_old_rows_and_kept_new_ones(sensor, peer, gens):
     assert [r for r in sensor.export() if r["exe"] == "/usr/bin/ancient"] == []
 
 
-def test_csv_log_rotates(sensor, peer, gens):
+def test_csv_log_is_written_and_rotated(sensor, peer, gens):
+    """Rotation sizes are unit-tested (test_csvlog.py); here: the sensor writes its rows there
+    and rotates. Other tests' traffic on this host lands in the log too."""
     log = Path(sensor.config.parent / "flows.csv")
-    port = 24910
-    # The sensor logs all of this host's traffic (other tests' too): send until the log has
-    # rotated twice, then check that only two old files are kept.
-    while not Path(f"{log}.2").exists() and port < 24990:
-        udp(gens["kept"], gens["receiver"], peer, port, count=2)
-        sensor.settled_totals(gens["kept"].path, time.time())
-        port += 1
-    for _ in range(3):                    # and rotate some more: still only two
-        udp(gens["kept"], gens["receiver"], peer, port, count=2)
-        port += 1
+    ended = udp(gens["kept"], gens["receiver"], peer, 24910)
+    sensor.settled_totals(gens["kept"].path, ended)
+    rows = []
+    for path in (log, Path(f"{log}.1"), Path(f"{log}.2")):   # it may have rotated already
+        if path.exists():
+            with open(path, newline="") as handle:
+                rows += list(csv.DictReader(handle))
+    assert any(r["exe"] == str(gens["kept"].path) and r["sha256"] == gens["kept"].sha256
+               and r["raddr"] == peer.peer_v4 for r in rows)
+    # The log rotates when a window's rows would take it past 64 KiB: four windows of 600
+    # rows (one per connection and side, ~200 B each) rotate it four times.
+    for batch in range(4):
+        port = 24911 + batch
+        listener = gens["receiver"].start_listener("tcp-listen", prefix=peer.exec_prefix(),
+                                                   port=port, conns=300)
+        try:
+            gens["kept"].run("tcp-connect", host=peer.peer_v4, port=port, conns=300, send=10)
+            listener.result()
+        finally:
+            listener.kill()
+        time.sleep(1.5)     # the next batch lands in another write window
     sensor.settled_totals(gens["kept"].path, time.time())
     assert Path(f"{log}.2").exists() and not Path(f"{log}.3").exists()
-    rows = []
-    for path in (log, Path(f"{log}.1"), Path(f"{log}.2")):
-        with open(path, newline="") as handle:
-            rows += list(csv.DictReader(handle))
-    assert rows and {"exe", "sha256", "sent", "recv", "raddr", "domain"} <= set(rows[0])
-    assert any(r["exe"] == str(gens["kept"].path) and r["sha256"] == gens["kept"].sha256
-               for r in rows)
 
 
 def test_every_exec_is_recorded(sensor, gens):

@@ -66,12 +66,12 @@ class Generator:
         proc = subprocess.Popen(self.command(mode, prefix, **options), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if line != "ready":
+        words = proc.stdout.readline().split()
+        if len(words) != 2 or words[0] != "ready":
             proc.kill()
-            raise RuntimeError(f"{self.path.name} {mode} did not start: {line!r} "
+            raise RuntimeError(f"{self.path.name} {mode} did not start: {words!r} "
                                f"{proc.stderr.read() if proc.stderr else ''}")
-        return Listener(proc, f"{self.path.name} {mode}")
+        return Listener(proc, f"{self.path.name} {mode}", int(words[1]))
 
 
 def parse_result(stdout: str) -> GenResult:
@@ -83,6 +83,7 @@ def parse_result(stdout: str) -> GenResult:
 class Listener:
     proc: subprocess.Popen[str]
     label: str
+    port: int          # where it listens (pass port=0 to let the kernel choose one)
 
     def result(self, timeout: float = 60) -> GenResult:
         out, err = self.proc.communicate(timeout=timeout)
