@@ -91,6 +91,12 @@ class SensorConfig:
         "auto", choices=("auto", "tracepoint", "fexit"),
         doc="which kernel hooks count bytes; auto picks the best this kernel has")
     track_packet_sockets: bool = _setting(True, doc="count AF_PACKET sockets too")
+    silent_zero_after_s: float = _setting(
+        120.0, minimum=0, maximum=86400,
+        doc="alarm when interfaces move bytes but none are attributed for this long (0: off)")
+    silent_zero_min_bytes: int = _setting(
+        1 << 20, minimum=1, maximum=1 << 40,
+        doc="bytes the interfaces must move in that time before silence counts")
     record_every_exec: bool = _setting(
         False, doc="record every exec (the execs table), not only programs that network")
     exit_grace_s: float = _setting(

@@ -39,6 +39,7 @@ from netwarden.sensor.loader import (
 from netwarden.sensor.csvlog import CsvLog
 from netwarden.sensor.ignore import IgnoreRules
 from netwarden.sensor.persist import ProgramResolver, Retention, WindowBatch, WindowWriter
+from netwarden.sensor.silent_zero import SilentZeroDetector, read_interface_totals
 from netwarden.stopper import Stopper
 from netwarden.store.sqlite_writer import SqliteWriter
 
@@ -100,6 +101,8 @@ class Sensor:
                                    exit_grace_s=config.sensor.exit_grace_s)
         self._aggregator = WindowAggregator(config.sensor.write_interval_s)
         self._containers = ContainerResolver(self._procfs.root)
+        self._silent_zero = SilentZeroDetector(config.sensor.silent_zero_after_s,
+                                               config.sensor.silent_zero_min_bytes)
         self._pending_events: list[Event] = []
         self._pending_health: list[HealthSample] = []
         self._pending_execs: list[ExecSighting] = []
@@ -312,11 +315,28 @@ class Sensor:
         now = self._clock() if now is None else now
         # Answers and execs that arrived before these bytes were counted come first.
         self._rings.consume()
+        self._check_silence(now, flows)
         groups = self._resolve(flows)
         self._collect_health(self._aggregator.window_start(now))
         closed = self._aggregator.add(now, groups)
         if closed is not None and not writer.submit(self._batch(closed)):
             log.error("writer is behind: window %d dropped", closed.start)
+
+    def _check_silence(self, now: float, flows: list[DrainedFlow]) -> None:
+        try:
+            totals = read_interface_totals(self._procfs.root)
+        except OSError:
+            return
+        attributed = (sum(f.sent_bytes for f in flows), sum(f.recv_bytes for f in flows))
+        for silence in self._silent_zero.observe(now, totals, attributed):
+            log.error("silent zero: %s", silence)
+            self._record_event(Event.of(
+                now, EventKind.SENSOR_ERROR, component="silent-zero", state="silent",
+                direction=silence.direction, interface_bytes=silence.interface_bytes,
+                required=True, message=(
+                    f"the interfaces moved {silence.interface_bytes} bytes in "
+                    f"{silence.period_s:g} s but no {silence.direction} was attributed: the "
+                    f"{silence.direction} hook counts nothing (see `netwarden doctor`)")))
 
     def _batch(self, window: Window) -> WindowBatch:
         with self._events_lock:
