@@ -10,7 +10,10 @@ RestartPreventExitStatus: a typo stops the service once, it never crash-loops.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,12 @@ class ConfigError(ValueError):
 
 
 def _setting(default: Any, *, minimum: float | None = None, maximum: float | None = None,
-             choices: tuple[str, ...] = (), power_of_two: bool = False, doc: str = "") -> Any:
+             choices: tuple[str, ...] = (), power_of_two: bool = False, doc: str = "",
+             convert: Callable[[str, str, object], object] | None = None) -> Any:
+    """``convert(source, key, value)`` validates settings that are not plain scalars (lists)."""
     return field(default=default, metadata={
         "minimum": minimum, "maximum": maximum, "choices": choices,
-        "power_of_two": power_of_two, "doc": doc})
+        "power_of_two": power_of_two, "doc": doc, "convert": convert})
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,130 @@ class SensorConfig:
 class StoreConfig:
     path: str = _setting(str(DEFAULT_DB_PATH), doc="the SQLite database file")
     group: str = _setting("netwarden", doc="group allowed to read the database")
+    owner: str = _setting(
+        "netwarden", doc="user that owns the database and may write it (the discovery "
+        "service runs as it); root keeps ownership when no such user exists")
+
+
+DISCOVERY_METHODS = ("neighbours", "arp", "icmp", "mdns", "ssdp", "netbios", "tcp")
+DEFAULT_SCAN_PORTS = (21, 22, 23, 53, 80, 139, 443, 445, 515, 548, 554, 631, 1883, 3389,
+                      5000, 8080, 8443, 9100)
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def normalise_mac(text: str) -> str | None:
+    """'B8-27-EB-12-34-56' -> 'b8:27:eb:12:34:56'; None when it is not a MAC address."""
+    mac = text.strip().lower().replace("-", ":")
+    return mac if _MAC_RE.match(mac) else None
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    """A device the owner has named; ``trusted`` ones are expected on the network."""
+
+    mac: str
+    name: str = ""
+    trusted: bool = False
+
+
+def _list_of(kind: type, what: str) -> Callable[[str, str, object], tuple[Any, ...]]:
+    def convert(source: str, key: str, value: object) -> tuple[Any, ...]:
+        if not isinstance(value, list) or not all(
+                isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            raise ConfigError(source, key, value, f"must be a list of {what}")
+        return tuple(value)
+    return convert
+
+
+def _subnets(source: str, key: str, value: object) -> tuple[str, ...]:
+    items = _list_of(str, "CIDR strings like \"192.168.1.0/24\"")(source, key, value)
+    for item in items:
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(source, key, item, "is not a CIDR subnet like "
+                              "\"192.168.1.0/24\"") from None
+        if network.version != 4:
+            raise ConfigError(source, key, item, "only IPv4 subnets can be swept (IPv6 "
+                              "neighbours are found from the neighbour table)")
+    return items
+
+
+def _ports(source: str, key: str, value: object) -> tuple[int, ...]:
+    items = _list_of(int, "TCP port numbers")(source, key, value)
+    for port in items:
+        if not 1 <= port <= 65535:
+            raise ConfigError(source, key, port, "a port must be from 1 to 65535")
+    return tuple(sorted(set(items)))
+
+
+def _methods(source: str, key: str, value: object) -> tuple[str, ...]:
+    items = _list_of(str, "method names")(source, key, value)
+    for item in items:
+        if item not in DISCOVERY_METHODS:
+            raise ConfigError(source, key, item, "must be one of " + ", ".join(
+                repr(m) for m in DISCOVERY_METHODS))
+    return items
+
+
+def _known_devices(source: str, key: str, value: object) -> tuple[KnownDevice, ...]:
+    allowed = "must be a list of tables like { mac = \"b8:27:eb:12:34:56\", name = " \
+              "\"kitchen pi\", trusted = true }"
+    if not isinstance(value, list):
+        raise ConfigError(source, key, value, allowed)
+    devices = []
+    for item in value:
+        if not isinstance(item, dict) or not set(item) <= {"mac", "name", "trusted"}:
+            raise ConfigError(source, key, item, allowed)
+        mac = normalise_mac(str(item.get("mac", "")))
+        name, trusted = item.get("name", ""), item.get("trusted", False)
+        if mac is None or not isinstance(name, str) or not isinstance(trusted, bool):
+            raise ConfigError(source, key, item, allowed)
+        devices.append(KnownDevice(mac, name, trusted))
+    return tuple(devices)
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    interfaces: tuple[str, ...] = _setting(
+        (), convert=_list_of(str, "interface names"),
+        doc="interfaces to scan; empty: the interface of the default route")
+    subnets: tuple[str, ...] = _setting(
+        (), convert=_subnets,
+        doc="IPv4 subnets to sweep; empty: each scanned interface's own subnets")
+    methods: tuple[str, ...] = _setting(
+        DISCOVERY_METHODS, convert=_methods, doc="discovery methods to run")
+    ports: tuple[int, ...] = _setting(
+        DEFAULT_SCAN_PORTS, convert=_ports, doc="TCP ports probed on each live device")
+    interval_s: int = _setting(300, minimum=1, maximum=86400,
+                               doc="seconds between two discovery passes")
+    presence_gap_s: int = _setting(
+        900, minimum=1, maximum=7 * 86400,
+        doc="a presence window closes when a device is unseen this long")
+    max_subnet_size: int = _setting(
+        1024, minimum=1, maximum=1 << 20, doc="largest subnet (addresses) a sweep accepts")
+    probe_rate: int = _setting(
+        500, minimum=1, maximum=100000, doc="ARP/ICMP probes sent per second")
+    reply_wait_s: float = _setting(
+        1.0, minimum=0.05, maximum=30, doc="how long a sweep waits for late replies")
+    tcp_concurrency: int = _setting(64, minimum=1, maximum=4096,
+                                    doc="TCP connects in flight at once")
+    tcp_rate: int = _setting(200, minimum=1, maximum=100000,
+                             doc="TCP connects started per second")
+    tcp_timeout_s: float = _setting(1.0, minimum=0.05, maximum=30,
+                                    doc="a port that has not answered by then is not open")
+    listen_s: float = _setting(2.0, minimum=0.1, maximum=60,
+                               doc="how long mDNS, SSDP and NetBIOS wait for answers")
+    known: tuple[KnownDevice, ...] = _setting(
+        (), convert=_known_devices,
+        doc="known devices: [{ mac = \"..\", name = \"..\", trusted = true }]")
 
 
 @dataclass(frozen=True)
 class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
     @property
     def db_path(self) -> Path:
@@ -80,6 +203,8 @@ def _type_name(kind: type) -> str:
 
 
 def _check_value(source: str, key: str, spec: dataclasses.Field[Any], value: object) -> object:
+    if spec.metadata.get("convert") is not None:
+        return spec.metadata["convert"](source, key, value)
     kind = {"int": int, "float": float, "bool": bool, "str": str}[str(spec.type)]
     meta = spec.metadata
     # TOML booleans are not numbers here, and an integer is a fine float.
@@ -130,6 +255,9 @@ def config_from_dict(data: dict[str, object], source: str = "") -> Config:
     if config.sensor.drain_interval_s > config.sensor.write_interval_s:
         raise ConfigError(source, "[sensor] drain_interval_s", config.sensor.drain_interval_s,
                           f"must not exceed write_interval_s ({config.sensor.write_interval_s})")
+    if config.discovery.presence_gap_s < config.discovery.interval_s:
+        raise ConfigError(source, "[discovery] presence_gap_s", config.discovery.presence_gap_s,
+                          f"must be at least interval_s ({config.discovery.interval_s})")
     return config
 
 
