@@ -82,6 +82,8 @@ class ArpSweep:
                     frame = sock.recv(2048)
                 except BlockingIOError:
                     return
+                except OSError:   # an ICMP error queued on the socket
+                    continue
                 reply = parse_arp_reply(frame)
                 if reply is not None and reply.ip in wanted and reply.ip not in found:
                     found[reply.ip] = Sighting(self.name, reply.ip, self.clock(), reply.mac)

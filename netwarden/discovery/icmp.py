@@ -115,6 +115,8 @@ class IcmpSweep:
                         packet, (source, _port) = sock.recvfrom(2048)
                     except BlockingIOError:
                         return
+                    except OSError:   # an ICMP error queued on the socket
+                        continue
                     if source in wanted and is_echo_reply(packet, raw, ident if raw else None):
                         found.setdefault(source, Sighting(self.name, source, self.clock()))
 
@@ -145,6 +147,8 @@ class IcmpSweep:
                         packet, address = sock.recvfrom(2048)
                     except BlockingIOError:
                         return
+                    except OSError:   # an ICMP error queued on the socket
+                        continue
                     source = address[0].split("%")[0]
                     if source not in own and is_echo_reply(packet, False,
                                                            ident if raw else None, v6=True):
@@ -154,7 +158,8 @@ class IcmpSweep:
             def send(_: int) -> None:
                 sock.sendto(echo_request(ident, 1, v6=True), ("ff02::1", 0, 0, target.ifindex))
 
-            paced_sweep([0], send, read_ready, sock.fileno(), self.rate, self.wait_s)
+            # One multicast probe; answers from the link come within milliseconds.
+            paced_sweep([0], send, read_ready, sock.fileno(), self.rate, min(self.wait_s, 1.0))
         return f"{replies} replies"
 
 

@@ -121,7 +121,7 @@ class NetbiosQuery:
                         packet, (ip, _port) = sock.recvfrom(2048)
                     except BlockingIOError:
                         return
-                    except ConnectionRefusedError:   # an ICMP port unreachable came back
+                    except OSError:   # port or host unreachable, queued on the socket
                         continue
                     if ip in addresses and ip not in answered:
                         self._answer(packet, ip, answered, findings)

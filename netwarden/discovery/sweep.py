@@ -19,7 +19,9 @@ def paced_sweep(targets: Sequence[T], send: Callable[[T], None], read_ready: Cal
                 clock: Callable[[], float] = time.monotonic) -> int:
     """Send to every target at ``rate`` per second; returns the number of probes sent.
 
-    ``read_ready`` is called whenever the socket is readable; it must not block.
+    ``read_ready`` is called whenever the socket is readable; it must not block. A probe the
+    kernel refuses (an earlier probe's "host unreachable" reported on this socket, a full
+    neighbour queue) is skipped, not fatal: the sweep goes on.
     """
     interval = 1.0 / rate
     start = clock()
@@ -27,14 +29,16 @@ def paced_sweep(targets: Sequence[T], send: Callable[[T], None], read_ready: Cal
     for index, item in enumerate(targets):
         due = start + index * interval
         _read_until(due, read_ready, fileno, clock)
-        try:
-            send(item)
-            sent += 1
-        except BlockingIOError:
-            # The socket's send buffer is full: let it drain, then try once more.
-            _read_until(clock() + 0.01, read_ready, fileno, clock)
-            send(item)
-            sent += 1
+        for _attempt in range(2):
+            try:
+                send(item)
+                sent += 1
+                break
+            except BlockingIOError:
+                # The socket's send buffer is full: let it drain, then try once more.
+                _read_until(clock() + 0.01, read_ready, fileno, clock)
+            except OSError:
+                break
     _read_until(clock() + wait_s, read_ready, fileno, clock)
     return sent
 
