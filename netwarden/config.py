@@ -287,10 +287,19 @@ def with_db_path(config: Config, db: Path | None) -> Config:
     return dataclasses.replace(config, store=dataclasses.replace(config.store, path=str(db)))
 
 
+def _shown(default: object) -> str:
+    """A default as it is written in TOML where that differs from Python (lists)."""
+    if isinstance(default, tuple):
+        return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v)
+                               for v in default) + "]"
+    return repr(default)
+
+
 def describe_settings() -> list[str]:
     """One line per setting with its default and meaning (for --help and docs)."""
     lines = []
     for name, cls in _SECTIONS.items():
         for spec in dataclasses.fields(cls):
-            lines.append(f"[{name}] {spec.name} = {spec.default!r}  # {spec.metadata['doc']}")
+            lines.append(f"[{name}] {spec.name} = {_shown(spec.default)}  "
+                         f"# {spec.metadata['doc']}")
     return lines
