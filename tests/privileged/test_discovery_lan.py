@@ -209,15 +209,29 @@ def _wait_for(condition, timeout: float, what: str) -> None:  # noqa: ANN001
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_presence_windows_and_new_device_events(lan: Lan):
-    phone_mac, known_mac = DEVICES["d4"][0], DEVICES["d1"][0]
+def _events(db: Path, config: Path) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "netwarden", "events", "--config", str(config), "--db", str(db)],
+        capture_output=True, text=True, cwd=REPO, check=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_presence_windows_and_device_events(lan: Lan):
+    """The service: a device leaves and returns (two windows); each unknown MAC is announced
+    once, devices known from the config or the CLI never; a new open port is a change."""
+    phone_mac, known_mac, cli_known, nas_mac = (DEVICES[k][0] for k in ("d4", "d1", "d3", "d5"))
     with tempfile.TemporaryDirectory(prefix="nwd-presence-") as tmp:
         db, config = Path(tmp) / "nw.db", Path(tmp) / "config.toml"
         config.write_text(
-            '[store]\ngroup = ""\nowner = ""\n[discovery]\nmethods = ["arp"]\n'
-            'interval_s = 1\npresence_gap_s = 3\nreply_wait_s = 0.3\nprobe_rate = 2000\n'
+            '[store]\ngroup = ""\nowner = ""\n[discovery]\nmethods = ["arp", "tcp"]\n'
+            'ports = [5301]\ninterval_s = 1\npresence_gap_s = 3\nreply_wait_s = 0.3\n'
+            'probe_rate = 2000\ntcp_timeout_s = 0.3\n'
             f'known = [{{ mac = "{known_mac}", name = "kitchen pi", trusted = true }}]\n')
         env = dict(os.environ, PYTHONPATH=str(REPO))
+        named = in_scanner("known", "set", cli_known, "--name", "printer", "--config",
+                           str(config), "--db", str(db))
+        assert named.returncode == 0, named.stderr
         service = subprocess.Popen(
             ["ip", "netns", "exec", "nwd-scan", sys.executable, "-m", "netwarden", "discovery",
              "--config", str(config), "--db", str(db), "--interface", SCAN_IF],
@@ -229,6 +243,12 @@ def test_presence_windows_and_new_device_events(lan: Lan):
                       "the phone's window to close")
             lan.set_link("d4", up=True)
             _wait_for(lambda: len(_windows(db, phone_mac)) == 2, 30, "a second window")
+            listener = lan.start_host_services("d5", "--ip", "10.78.0.15", "--tcp", "5301")
+            _wait_for(lambda: any(e["kind"] == "device_changed" for e in _events(db, config)),
+                      30, "a device_changed event")
+            listener.kill()
+            _wait_for(lambda: sum(e["kind"] == "device_changed" for e in _events(db, config))
+                      == 2, 30, "the port's closing")
             time.sleep(1.5)   # one more pass: nothing new may be announced
         finally:
             service.send_signal(signal.SIGTERM)
@@ -242,15 +262,36 @@ def test_presence_windows_and_new_device_events(lan: Lan):
         others = _windows(db, DEVICES["d2"][0])
         assert len(others) == 1 and others[0][2] is None           # never left: one window
 
-        events = subprocess.run(
-            [sys.executable, "-m", "netwarden", "events", "--config", str(config), "--db",
-             str(db)], capture_output=True, text=True, env=env, cwd=REPO, check=True)
-        records = [json.loads(line) for line in events.stdout.splitlines()]
+        records = _events(db, config)
         announced = sorted(r["mac"] for r in records if r["kind"] == "new_device")
-        # Every unknown MAC exactly once (the phone's return is not new); the known one never.
+        # Every unknown MAC exactly once (the phone's return is not new); known ones never.
         assert announced == sorted(mac for key, (mac, _o, _s) in DEVICES.items()
-                                   if key != "d1")
+                                   if key not in ("d1", "d3"))
+        changed = [r for r in records if r["kind"] == "device_changed"]
+        assert changed[0] == {"time": changed[0]["time"], "kind": "device_changed",
+                              "mac": nas_mac, "ip": "10.78.0.15",
+                              "vendor": "Synology Incorporated", "name": "",
+                              "added_ports": [5301], "removed_ports": []}
+        # Its listener was killed: the port closing is a change too, and the last one.
+        assert len(changed) == 2
+        assert (changed[1]["added_ports"], changed[1]["removed_ports"]) == ([], [5301])
         phone = next(r for r in records if r["mac"] == phone_mac)
         assert phone == {"time": phone["time"], "kind": "new_device", "mac": phone_mac,
                          "ip": "10.78.0.14", "vendor": "", "name": "", "interface": SCAN_IF,
                          "randomized": True}
+
+
+def test_the_test_lan_is_closed(lan: Lan):
+    """Nothing of the LAN can reach the VM's network: the hosts have on-link routes only
+    and the switch namespace holds only the bridge and the hosts' ports."""
+    for host in lan.hosts.values():
+        routes = subprocess.run([*host.exec_prefix(), "ip", "-j", "route", "show", "table",
+                                 "all"], capture_output=True, text=True, check=True)
+        for route in json.loads(routes.stdout):
+            assert route.get("gateway") is None, route
+            assert route["dst"] != "default", route
+            assert route.get("dev") in (host.ifname, "lo"), route
+    links = subprocess.run(["ip", "netns", "exec", lan.switch, "ip", "-j", "link"],
+                           capture_output=True, text=True, check=True)
+    names = {link["ifname"] for link in json.loads(links.stdout)}
+    assert names == {"lo", lan.bridge} | {f"nwd-{key}p" for key in lan.hosts}
