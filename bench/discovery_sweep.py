@@ -2,11 +2,12 @@
 
     sudo python3 bench/discovery_sweep.py [--hosts 20] [--runs 3]
 
-Builds a LAN like the tests' (a bridge in its own namespace, ``nwdb-*`` namespaces, 10.78.1.0/24,
-nothing in the VM's own network namespace), then runs `netwarden scan` from the scanner
-namespace: the ARP sweep alone, the ICMP sweep alone, and a full pass (every method, the
-default port list), after a start-up baseline (`scan --help`). Prints the wall time and the CPU (user + system) of the scan process for
-each run, measured in this run; figures, not assertions.
+Builds a LAN like the tests' (a bridge in its own namespace, ``nwdb-*`` namespaces,
+10.78.1.0/24, nothing in the VM's own network namespace), then runs `netwarden scan` from the
+scanner namespace: a start-up baseline (`scan --help`), the ARP sweep alone, the ICMP sweep
+alone, and a full pass (every method, the default port list). Prints the wall time and the CPU
+(user + system) of the scan process for each run, measured in this run; figures, not
+assertions.
 """
 
 from __future__ import annotations

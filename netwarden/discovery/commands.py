@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from netwarden.config import (
     DISCOVERY_METHODS, EXIT_CONFIG_ERROR, Config, KnownDevice, load_config, normalise_mac,
@@ -253,7 +252,8 @@ def cmd_known(args: argparse.Namespace) -> int:
         return writer
     try:
         if args.action == "set":
-            writer.set_known(KnownDevice(mac, args.name or "", args.trusted), time.time())  # type: ignore[attr-defined]
+            known = KnownDevice(mac, args.name or "", args.trusted)
+            writer.set_known(known, time.time())  # type: ignore[attr-defined]
         elif not writer.remove_known(mac):  # type: ignore[attr-defined]
             return _fail("known", f"{mac} is not in the store's known devices", EXIT_USAGE)
     finally:

@@ -11,11 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from netwarden.discovery.backend import MethodOutput
 from netwarden.discovery.records import (
     Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
 )
+
+if TYPE_CHECKING:
+    from zeroconf import Zeroconf
 
 RESOLVE_TIMEOUT_MS = 1000
 
@@ -61,11 +65,11 @@ class MdnsBrowse:
         return MethodOutput(findings, f"{len(types)} service types, {len(instances)} "
                                       "instances")
 
-    def _service_types(self, zc: "Zeroconf") -> tuple[str, ...]:  # type: ignore[name-defined]  # noqa: F821
+    def _service_types(self, zc: Zeroconf) -> tuple[str, ...]:
         from zeroconf import ZeroconfServiceTypes
         return tuple(sorted(ZeroconfServiceTypes.find(zc=zc, timeout=self.listen_s / 2)))
 
-    def _browse(self, zc: "Zeroconf", types: tuple[str, ...]) -> list[tuple[str, str]]:  # type: ignore[name-defined]  # noqa: F821
+    def _browse(self, zc: Zeroconf, types: tuple[str, ...]) -> list[tuple[str, str]]:
         if not types:
             return []
         from zeroconf import ServiceBrowser
@@ -83,7 +87,7 @@ class MdnsBrowse:
         with lock:
             return sorted(found)
 
-    def _resolve(self, zc: "Zeroconf", instances: list[tuple[str, str]],  # type: ignore[name-defined]  # noqa: F821
+    def _resolve(self, zc: Zeroconf, instances: list[tuple[str, str]],
                  target: ScanTarget) -> list[Finding]:
         findings: list[Finding] = []
         for service_type, name in instances:

@@ -49,7 +49,8 @@ def read_link_state() -> LinkState:
             if not text or addr["index"] not in links:
                 continue
             iface = ipaddress.ip_interface(f"{text}/{addr['prefixlen']}")
-            (v4 if iface.version == 4 else v6)[addr["index"]].append(iface)  # type: ignore[arg-type]
+            family = v4 if iface.version == 4 else v6
+            family[addr["index"]].append(iface)  # type: ignore[arg-type]
         default = None
         for route in ipr.get_default_routes(family=2):
             oif = route.get_attr("RTA_OIF")

@@ -295,3 +295,17 @@ def test_the_test_lan_is_closed(lan: Lan):
                            capture_output=True, text=True, check=True)
     names = {link["ifname"] for link in json.loads(links.stdout)}
     assert names == {"lo", lan.bridge} | {f"nwd-{key}p" for key in lan.hosts}
+
+
+def test_scan_record_writes_the_pass_to_the_store(lan: Lan):
+    with tempfile.TemporaryDirectory(prefix="nwd-record-") as tmp:
+        db, config = Path(tmp) / "nw.db", Path(tmp) / "config.toml"
+        config.write_text('[store]\ngroup = ""\nowner = ""\n')
+        done = in_scanner("scan", "--interface", SCAN_IF, "--methods", "arp", "--record",
+                          "--config", str(config), "--db", str(db))
+        assert done.returncode == 0, done.stderr
+        listed = in_scanner("devices", "--json", "--config", str(config), "--db", str(db))
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert {r["mac"] for r in rows} == {mac for mac, _o, _s in DEVICES.values()}
+        assert all(r["present"] for r in rows)
+        assert len([e for e in _events(db, config) if e["kind"] == "new_device"]) == 5
