@@ -194,6 +194,25 @@ def _open_writer(config: Config) -> object:
 
 # ---- devices / presence / known (read the store; `known set` writes it) ----
 
+EXIT_IOERR = 74
+
+
+def _readable_store(command: str, func: Callable[[argparse.Namespace], int]
+                    ) -> Callable[[argparse.Namespace], int]:
+    """A database written before discovery existed has no device tables: say so."""
+    def run(args: argparse.Namespace) -> int:
+        import sqlite3
+        try:
+            return func(args)
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return _fail(command, "the database has no discovery tables yet (it was written "
+                         "by an older netwarden); run `netwarden discovery --once` or the "
+                         "sensor once to upgrade it", EXIT_IOERR)
+    return run
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from netwarden.discovery.present import device_table_lines, row_from_store
     from netwarden.store.queries import devices
@@ -301,16 +320,16 @@ def add_commands(add: AddCommand) -> None:
     disc.add_argument("--interface", action="append", metavar="IF",
                       help="interface to scan (repeatable; default: [discovery] interfaces)")
     disc.add_argument("--once", action="store_true", help="one pass, then exit")
-    devs = add("devices", cmd_devices, "print the devices discovery has recorded")
+    devs = add("devices", _readable_store("devices", cmd_devices), "print the devices discovery has recorded")
     devs.add_argument("--json", action="store_true", help="one JSON record per device")
-    pres = add("presence", cmd_presence,
+    pres = add("presence", _readable_store("presence", cmd_presence),
                "print presence windows (start, last_seen, end): when a device was here")
     pres.add_argument("mac", nargs="?", help="only this device")
     pres.add_argument("--since", type=_epoch, default=0.0, metavar="EPOCH",
                       help="windows still going at or after this time")
     pres.add_argument("--at", type=_epoch, metavar="EPOCH",
                       help="instead: the devices that were here at this time")
-    known = add("known", cmd_known,
+    known = add("known", _readable_store("known", cmd_known),
                 "list, set or remove known devices (a named MAC raises no new_device event)")
     known.add_argument("action", choices=("list", "set", "remove"))
     known.add_argument("mac", nargs="?", help="the device's MAC address (set, remove)")

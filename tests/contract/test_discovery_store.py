@@ -196,3 +196,15 @@ def test_cli_events_devices_presence_known(tmp_path: Path):
     assert windows == [{"mac": PI, "start": 1000.0, "last_seen": 1000.0, "end": None}]
     at = netwarden("presence", "--at", "1000", *base).stdout.splitlines()
     assert [json.loads(line)["mac"] for line in at] == [PI]
+
+
+def test_a_database_from_before_discovery_is_explained(tmp_path: Path):
+    import sqlite3
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for statement in schema.MIGRATIONS[0].statements:      # version 1 only
+        conn.execute(statement)
+    conn.close()
+    done = netwarden("devices", "--db", str(db))
+    assert done.returncode == 74
+    assert done.stderr.startswith("netwarden devices: the database has no discovery tables")
