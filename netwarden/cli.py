@@ -65,7 +65,8 @@ def cmd_sensor(args: argparse.Namespace) -> int:
     from netwarden.sensor.service import Sensor
     from netwarden.store.sqlite_writer import SqliteWriter
     try:
-        store = SqliteWriter(config.db_path, int(time.time()), config.store.group or None)
+        store = SqliteWriter(config.db_path, int(time.time()), config.store.group or None,
+                             owner=config.store.owner or None)
     except Exception as exc:
         print(f"netwarden sensor: cannot open the store {config.db_path}: {exc}",
               file=sys.stderr)
@@ -198,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable report")
     doctor.add_argument("--no-load", action="store_true",
                         help="only read kernel BTF; do not try loading the programs")
+    from netwarden.discovery.commands import add_commands
+    add_commands(add)   # scan, discovery, devices, presence, known (LAN discovery)
     return parser
 
 

@@ -34,17 +34,27 @@ class ConfigError(ValueError):
         self.allowed = allowed
 
 
-ItemCheck = Callable[[object], str | None]
-
-
 def _setting(default: Any, *, minimum: float | None = None, maximum: float | None = None,
              choices: tuple[str, ...] = (), power_of_two: bool = False, doc: str = "",
-             item_check: ItemCheck | None = None) -> Any:
-    """A setting; list settings are tuples whose items ``item_check`` validates (it returns
-    what is wrong with an item, or None)."""
+             convert: Callable[[str, str, object], object] | None = None) -> Any:
+    """``convert(source, key, value)`` validates settings that are not plain scalars (lists)."""
     return field(default=default, metadata={
         "minimum": minimum, "maximum": maximum, "choices": choices,
-        "power_of_two": power_of_two, "doc": doc, "item_check": item_check})
+        "power_of_two": power_of_two, "doc": doc, "convert": convert})
+
+
+def _items(check: Callable[[object], str | None]) -> Callable[[str, str, object],
+                                                              tuple[Any, ...]]:
+    """A list whose items ``check`` validates (it says what is wrong with an item)."""
+    def convert(source: str, key: str, value: object) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise ConfigError(source, key, value, "must be a list, e.g. [] or [\"a\", \"b\"]")
+        for item in value:
+            problem = check(item)
+            if problem:
+                raise ConfigError(source, key, value, f"item {item!r} {problem}")
+        return tuple(value)
+    return convert
 
 
 def _check_cidr(item: object) -> str | None:
@@ -110,6 +120,123 @@ class StoreConfig:
     retention_days: int = _setting(
         0, minimum=0, maximum=36500,
         doc="delete rows older than this many days (0 keeps everything)")
+    owner: str = _setting(
+        "netwarden", doc="user that owns the database and may write it (the discovery "
+        "service runs as it); root keeps ownership when no such user exists")
+
+
+DISCOVERY_METHODS = ("neighbours", "arp", "icmp", "mdns", "ssdp", "netbios", "tcp")
+DEFAULT_SCAN_PORTS = (21, 22, 23, 53, 80, 139, 443, 445, 515, 548, 554, 631, 1883, 3389,
+                      5000, 8080, 8443, 9100)
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def normalise_mac(text: str) -> str | None:
+    """'B8-27-EB-12-34-56' -> 'b8:27:eb:12:34:56'; None when it is not a MAC address."""
+    mac = text.strip().lower().replace("-", ":")
+    return mac if _MAC_RE.match(mac) else None
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    """A device the owner has named; ``trusted`` ones are expected on the network."""
+
+    mac: str
+    name: str = ""
+    trusted: bool = False
+
+
+def _list_of(kind: type, what: str) -> Callable[[str, str, object], tuple[Any, ...]]:
+    def convert(source: str, key: str, value: object) -> tuple[Any, ...]:
+        if not isinstance(value, list) or not all(
+                isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            raise ConfigError(source, key, value, f"must be a list of {what}")
+        return tuple(value)
+    return convert
+
+
+def _subnets(source: str, key: str, value: object) -> tuple[str, ...]:
+    items = _list_of(str, "CIDR strings like \"192.168.1.0/24\"")(source, key, value)
+    for item in items:
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(source, key, item, "is not a CIDR subnet like "
+                              "\"192.168.1.0/24\"") from None
+        if network.version != 4:
+            raise ConfigError(source, key, item, "only IPv4 subnets can be swept (IPv6 "
+                              "neighbours are found from the neighbour table)")
+    return items
+
+
+def _ports(source: str, key: str, value: object) -> tuple[int, ...]:
+    items = _list_of(int, "TCP port numbers")(source, key, value)
+    for port in items:
+        if not 1 <= port <= 65535:
+            raise ConfigError(source, key, port, "a port must be from 1 to 65535")
+    return tuple(sorted(set(items)))
+
+
+def _methods(source: str, key: str, value: object) -> tuple[str, ...]:
+    items = _list_of(str, "method names")(source, key, value)
+    for item in items:
+        if item not in DISCOVERY_METHODS:
+            raise ConfigError(source, key, item, "must be one of " + ", ".join(
+                repr(m) for m in DISCOVERY_METHODS))
+    return items
+
+
+def _known_devices(source: str, key: str, value: object) -> tuple[KnownDevice, ...]:
+    allowed = "must be a list of tables like { mac = \"b8:27:eb:12:34:56\", name = " \
+              "\"kitchen pi\", trusted = true }"
+    if not isinstance(value, list):
+        raise ConfigError(source, key, value, allowed)
+    devices = []
+    for item in value:
+        if not isinstance(item, dict) or not set(item) <= {"mac", "name", "trusted"}:
+            raise ConfigError(source, key, item, allowed)
+        mac = normalise_mac(str(item.get("mac", "")))
+        name, trusted = item.get("name", ""), item.get("trusted", False)
+        if mac is None or not isinstance(name, str) or not isinstance(trusted, bool):
+            raise ConfigError(source, key, item, allowed)
+        devices.append(KnownDevice(mac, name, trusted))
+    return tuple(devices)
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    interfaces: tuple[str, ...] = _setting(
+        (), convert=_list_of(str, "interface names"),
+        doc="interfaces to scan; empty: the interface of the default route")
+    subnets: tuple[str, ...] = _setting(
+        (), convert=_subnets,
+        doc="IPv4 subnets to sweep; empty: each scanned interface's own subnets")
+    methods: tuple[str, ...] = _setting(
+        DISCOVERY_METHODS, convert=_methods, doc="discovery methods to run")
+    ports: tuple[int, ...] = _setting(
+        DEFAULT_SCAN_PORTS, convert=_ports, doc="TCP ports probed on each live device")
+    interval_s: int = _setting(300, minimum=1, maximum=86400,
+                               doc="seconds between two discovery passes")
+    presence_gap_s: int = _setting(
+        900, minimum=1, maximum=7 * 86400,
+        doc="a presence window closes when a device is unseen this long")
+    max_subnet_size: int = _setting(
+        1024, minimum=1, maximum=1 << 20, doc="largest subnet (addresses) a sweep accepts")
+    probe_rate: int = _setting(
+        500, minimum=1, maximum=100000, doc="ARP/ICMP probes sent per second")
+    reply_wait_s: float = _setting(
+        1.0, minimum=0.05, maximum=30, doc="how long a sweep waits for late replies")
+    tcp_concurrency: int = _setting(64, minimum=1, maximum=4096,
+                                    doc="TCP connects in flight at once")
+    tcp_rate: int = _setting(200, minimum=1, maximum=100000,
+                             doc="TCP connects started per second")
+    tcp_timeout_s: float = _setting(1.0, minimum=0.05, maximum=30,
+                                    doc="a port that has not answered by then is not open")
+    listen_s: float = _setting(2.0, minimum=0.1, maximum=60,
+                               doc="how long mDNS, SSDP and NetBIOS wait for answers")
+    known: tuple[KnownDevice, ...] = _setting(
+        (), convert=_known_devices,
+        doc="known devices: [{ mac = \"..\", name = \"..\", trusted = true }]")
 
 
 @dataclass(frozen=True)
@@ -117,14 +244,14 @@ class IgnoreConfig:
     """Traffic matching any rule is not stored as flows (its executable is still recorded)."""
 
     executables: tuple[str, ...] = _setting(
-        (), item_check=_check_executable, doc="absolute paths or sha256 values")
+        (), convert=_items(_check_executable), doc="absolute paths or sha256 values")
     domains: tuple[str, ...] = _setting(
-        (), item_check=_check_domain, doc="domain suffixes: \"example.com\" also matches "
+        (), convert=_items(_check_domain), doc="domain suffixes: \"example.com\" also matches "
                                           "\"a.example.com\"")
     subnets: tuple[str, ...] = _setting(
-        (), item_check=_check_cidr, doc="remote addresses in these CIDR subnets")
+        (), convert=_items(_check_cidr), doc="remote addresses in these CIDR subnets")
     ports: tuple[int, ...] = _setting(
-        (), item_check=_check_port, doc="flows with this local or remote port")
+        (), convert=_items(_check_port), doc="flows with this local or remote port")
 
 
 @dataclass(frozen=True)
@@ -141,6 +268,7 @@ class LogConfig:
 class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -156,20 +284,9 @@ def _type_name(kind: type) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
 
 
-def _check_list(source: str, key: str, spec: dataclasses.Field[Any], value: object) -> object:
-    if not isinstance(value, list):
-        raise ConfigError(source, key, value, "must be a list, e.g. [] or [\"a\", \"b\"]")
-    check = spec.metadata["item_check"]
-    for item in value:
-        problem = check(item) if check else None
-        if problem:
-            raise ConfigError(source, key, value, f"item {item!r} {problem}")
-    return tuple(value)
-
-
 def _check_value(source: str, key: str, spec: dataclasses.Field[Any], value: object) -> object:
-    if str(spec.type).startswith("tuple["):
-        return _check_list(source, key, spec, value)
+    if spec.metadata.get("convert") is not None:
+        return spec.metadata["convert"](source, key, value)
     kind = {"int": int, "float": float, "bool": bool, "str": str}[str(spec.type)]
     meta = spec.metadata
     # TOML booleans are not numbers here, and an integer is a fine float.
@@ -220,6 +337,9 @@ def config_from_dict(data: dict[str, object], source: str = "") -> Config:
     if config.sensor.drain_interval_s > config.sensor.write_interval_s:
         raise ConfigError(source, "[sensor] drain_interval_s", config.sensor.drain_interval_s,
                           f"must not exceed write_interval_s ({config.sensor.write_interval_s})")
+    if config.discovery.presence_gap_s < config.discovery.interval_s:
+        raise ConfigError(source, "[discovery] presence_gap_s", config.discovery.presence_gap_s,
+                          f"must be at least interval_s ({config.discovery.interval_s})")
     return config
 
 
@@ -249,10 +369,19 @@ def with_db_path(config: Config, db: Path | None) -> Config:
     return dataclasses.replace(config, store=dataclasses.replace(config.store, path=str(db)))
 
 
+def _shown(default: object) -> str:
+    """A default as it is written in TOML where that differs from Python (lists)."""
+    if isinstance(default, tuple):
+        return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v)
+                               for v in default) + "]"
+    return repr(default)
+
+
 def describe_settings() -> list[str]:
     """One line per setting with its default and meaning (for --help and docs)."""
     lines = []
     for name, cls in _SECTIONS.items():
         for spec in dataclasses.fields(cls):
-            lines.append(f"[{name}] {spec.name} = {spec.default!r}  # {spec.metadata['doc']}")
+            lines.append(f"[{name}] {spec.name} = {_shown(spec.default)}  "
+                         f"# {spec.metadata['doc']}")
     return lines

@@ -109,6 +109,8 @@ class EventKind(enum.Enum):
     SENSOR_ERROR = "sensor_error"         # a hook or part of the sensor failed
     SENSOR_STARTED = "sensor_started"
     SENSOR_STOPPED = "sensor_stopped"
+    NEW_DEVICE = "new_device"             # discovery saw a MAC it never saw and nobody named
+    DEVICE_CHANGED = "device_changed"     # a known device's open ports changed
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,79 @@ MIGRATIONS: tuple[Migration, ...] = (
             delta INTEGER NOT NULL)""",
         "CREATE INDEX health_time ON health (time)",
     )),
-    # Version 2 is LAN discovery's (devices and sightings).
+    # LAN discovery (issue 5), written by `netwarden discovery` through DiscoveryWriter.
+    Migration(2, "LAN devices, their addresses, names, services, presence windows; scans; "
+                 "known devices", (
+        # One row per MAC seen by one host's discovery. open_ports: JSON list of the TCP
+        # ports open at the last scan that probed it (NULL: never probed).
+        """CREATE TABLE devices (
+            id INTEGER PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            mac TEXT NOT NULL,
+            vendor TEXT NOT NULL,
+            randomized INTEGER NOT NULL,
+            device_type TEXT NOT NULL,
+            type_reasons TEXT NOT NULL,
+            interface TEXT NOT NULL,
+            last_ip TEXT NOT NULL,
+            open_ports TEXT,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            UNIQUE (host_id, mac))""",
+        # Every address a device used, so IP changes stay visible.
+        """CREATE TABLE device_addresses (
+            device_id INTEGER NOT NULL REFERENCES devices (id),
+            addr TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            PRIMARY KEY (device_id, addr))""",
+        """CREATE TABLE device_names (
+            device_id INTEGER NOT NULL REFERENCES devices (id),
+            name TEXT NOT NULL,
+            method TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            PRIMARY KEY (device_id, name, method))""",
+        # detail: JSON object (UPnP manufacturer/model/location, NetBIOS workgroup, ...).
+        """CREATE TABLE device_services (
+            device_id INTEGER NOT NULL REFERENCES devices (id),
+            method TEXT NOT NULL,
+            service TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            instance TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            PRIMARY KEY (device_id, method, service, port, instance))""",
+        # When a device was here: end is NULL while the window is open; it closes (end =
+        # last_seen) once the device has been unseen for [discovery] presence_gap_s.
+        """CREATE TABLE presence (
+            id INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL REFERENCES devices (id),
+            start REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            end REAL)""",
+        "CREATE INDEX presence_device_start ON presence (device_id, start)",
+        "CREATE INDEX presence_times ON presence (start, last_seen)",
+        # One row per pass: what ran, what could not and why (JSON), how many devices.
+        """CREATE TABLE scans (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            interface TEXT NOT NULL,
+            subnets TEXT NOT NULL,
+            methods TEXT NOT NULL,
+            devices INTEGER NOT NULL,
+            duration REAL NOT NULL)""",
+        "CREATE INDEX scans_time ON scans (time)",
+        # Devices named from the CLI (`netwarden known set`); the config's [discovery] known
+        # list is merged with these at run time.
+        """CREATE TABLE known_devices (
+            mac TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            trusted INTEGER NOT NULL,
+            updated REAL NOT NULL)""",
+    )),
     Migration(3, "persisted executable hashes; every-exec records", (
         # The sensor's sha256 cache: reused after a restart only while the file still has this
         # size, mtime and ctime (checked on first use).

@@ -26,11 +26,15 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def open_writer(path: Path, group: str | None = "netwarden") -> sqlite3.Connection:
-    """The sensor's connection: WAL so readers never block it, files private to a group.
+def open_writer(path: Path, group: str | None = "netwarden",
+                owner: str | None = None) -> sqlite3.Connection:
+    """A writer's connection: WAL so readers never block it, files private to a group.
 
     The database is a record of who talked to whom: mode 0640 (0660 for the WAL index, which
-    readers must map), group ``netwarden`` when that group exists.
+    readers must map), group ``netwarden`` when that group exists. ``owner`` (when root opens
+    it and that user exists) owns the files, so the unprivileged discovery service, running
+    as that user, can write the same database; SQLite itself gives the journal files it
+    creates as root the database file's owner.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     old_umask = os.umask(0o027)
@@ -43,11 +47,11 @@ def open_writer(path: Path, group: str | None = "netwarden") -> sqlite3.Connecti
     # NORMAL in WAL mode: a committed window survives a crash of the sensor (not of power).
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    _share_with_group(path, group)
+    _share_with_group(path, group, owner)
     return conn
 
 
-def _share_with_group(path: Path, group: str | None) -> None:
+def _share_with_group(path: Path, group: str | None, owner: str | None = None) -> None:
     gid = -1
     if group:
         try:
@@ -55,12 +59,27 @@ def _share_with_group(path: Path, group: str | None) -> None:
             gid = grp.getgrnam(group).gr_gid
         except KeyError:
             gid = -1
+    uid = _owner_uid(owner)
     for suffix, mode in (("", 0o640), ("-wal", 0o640), ("-shm", 0o660)):
         target = Path(str(path) + suffix)
-        if target.exists():
-            os.chmod(target, mode)
-            if gid >= 0:
-                os.chown(target, -1, gid)
+        if not target.exists():
+            continue
+        if os.geteuid() != 0 and os.stat(target).st_uid != os.geteuid():
+            continue   # another writer's file: it set the mode and group already
+        os.chmod(target, mode)
+        if gid >= 0 or uid >= 0:
+            os.chown(target, uid, gid)
+
+
+def _owner_uid(owner: str | None) -> int:
+    """The uid to hand the files to: only root can, and only to a user that exists."""
+    if not owner or os.geteuid() != 0:
+        return -1
+    try:
+        import pwd
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        return -1
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:

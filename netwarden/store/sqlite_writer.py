@@ -18,9 +18,9 @@ class SqliteWriter:
     """Writes one host's rows (``host``: this machine's name unless told otherwise)."""
 
     def __init__(self, path: Path, now: int, group: str | None = "netwarden",
-                 host: str | None = None) -> None:
+                 host: str | None = None, owner: str | None = None) -> None:
         self.path = path
-        self._conn = open_writer(path, group)
+        self._conn = open_writer(path, group, owner)
         migrate(self._conn, now)
         self.host = host or socket.gethostname()
         with transaction(self._conn):

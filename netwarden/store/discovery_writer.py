@@ -1,0 +1,189 @@
+"""LAN discovery's writer: devices, sightings, presence windows and events, in the sensor's DB.
+
+Its own connection to the same SQLite file (WAL: two writers take turns; BEGIN IMMEDIATE
+with a busy timeout). Each pass is one transaction: a crash never leaves a device without its
+events. ``new_device`` is written for a MAC this host never recorded that nobody named;
+``device_changed`` when a device's open TCP ports differ from the last pass that probed it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from netwarden.config import KnownDevice
+from netwarden.discovery.presence import Action, Window, on_sighting
+from netwarden.discovery.records import Device, MethodState, ScanResult
+from netwarden.model import Event, EventKind, HealthSample
+from netwarden.store.schema import migrate
+from netwarden.store.sqlite_db import open_writer, transaction
+
+
+class DiscoveryWriter:
+    def __init__(self, path: Path, now: float, group: str | None = "netwarden",
+                 owner: str | None = None, host: str | None = None) -> None:
+        self.path = path
+        self._conn = open_writer(path, group, owner)
+        migrate(self._conn, int(now))
+        self.host = host or socket.gethostname()
+        with transaction(self._conn):
+            self._conn.execute("INSERT OR IGNORE INTO hosts (name) VALUES (?)", (self.host,))
+        (self._host_id,) = self._conn.execute("SELECT id FROM hosts WHERE name = ?",
+                                              (self.host,)).fetchone()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ---- passes ----
+
+    def record_scan(self, result: ScanResult, gap: float,
+                    known: Mapping[str, KnownDevice]) -> list[Event]:
+        """Write one pass; returns the events written (new_device, device_changed)."""
+        events: list[Event] = []
+        with transaction(self._conn):
+            for device in result.devices:
+                events.extend(self._record_device(device, gap, known))
+            methods = [r.as_record() for r in result.reports]
+            duration = sum(r.duration_s for r in result.reports)
+            self._conn.execute(
+                "INSERT INTO scans (time, host_id, interface, subnets, methods, devices, "
+                "duration) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (result.time, self._host_id, result.target.interface,
+                 json.dumps([str(s) for s in result.target.subnets]), json.dumps(methods),
+                 len(result.devices), duration))
+            self._insert_events(events)
+            self._insert_health([
+                HealthSample(int(result.time), "discovery", f"{r.method}_{r.state.value}", 1)
+                for r in result.reports if r.state is not MethodState.RAN])
+        return events
+
+    def close_stale(self, now: float, gap: float) -> int:
+        """Close the windows of devices unseen for more than ``gap``; returns how many."""
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "UPDATE presence SET end = last_seen WHERE end IS NULL AND last_seen < ? AND "
+                "device_id IN (SELECT id FROM devices WHERE host_id = ?)",
+                (now - gap, self._host_id))
+        return cursor.rowcount
+
+    def _record_device(self, device: Device, gap: float,
+                       known: Mapping[str, KnownDevice]) -> list[Event]:
+        seen = device.last_seen
+        ports = None if device.open_ports is None else json.dumps(list(device.open_ports))
+        values = (device.vendor, int(device.randomized), device.device_type.kind,
+                  json.dumps(list(device.device_type.reasons)), device.interface, device.ip)
+        row = self._conn.execute("SELECT id, open_ports FROM devices WHERE host_id = ? AND "
+                                 "mac = ?", (self._host_id, device.mac)).fetchone()
+        events = []
+        if row is None:
+            cursor = self._conn.execute(
+                "INSERT INTO devices (host_id, mac, vendor, randomized, device_type, "
+                "type_reasons, interface, last_ip, open_ports, first_seen, last_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self._host_id, device.mac) + values + (ports, seen, seen))
+            device_id = int(cursor.lastrowid or 0)
+            if device.mac not in known:
+                events.append(Event.of(seen, EventKind.NEW_DEVICE, mac=device.mac,
+                                       ip=device.ip, vendor=device.vendor, name=device.name,
+                                       interface=device.interface,
+                                       randomized=device.randomized))
+        else:
+            device_id, old_ports = row
+            self._conn.execute(
+                "UPDATE devices SET vendor = ?, randomized = ?, device_type = ?, "
+                "type_reasons = ?, interface = ?, last_ip = ?, "
+                "open_ports = COALESCE(?, open_ports), last_seen = MAX(last_seen, ?) "
+                "WHERE id = ?", values + (ports, seen, device_id))
+            change = _port_change(old_ports, device.open_ports)
+            if change is not None:
+                name = known[device.mac].name if device.mac in known else ""
+                events.append(Event.of(seen, EventKind.DEVICE_CHANGED, mac=device.mac,
+                                       ip=device.ip, vendor=device.vendor,
+                                       name=name or device.name, added_ports=change[0],
+                                       removed_ports=change[1]))
+        self._record_details(device_id, device)
+        self._record_presence(device_id, seen, gap)
+        return events
+
+    def _record_details(self, device_id: int, device: Device) -> None:
+        seen = device.last_seen
+        self._conn.executemany(
+            "INSERT INTO device_addresses (device_id, addr, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (device_id, addr) DO UPDATE SET "
+            "last_seen = MAX(last_seen, excluded.last_seen)",
+            [(device_id, ip, seen, seen) for ip in device.ips])
+        self._conn.executemany(
+            "INSERT INTO device_names (device_id, name, method, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, name, method) DO UPDATE SET "
+            "last_seen = MAX(last_seen, excluded.last_seen)",
+            [(device_id, n.name, n.method, seen, seen) for n in device.names])
+        self._conn.executemany(
+            "INSERT INTO device_services (device_id, method, service, port, instance, detail, "
+            "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (device_id, method, service, port, instance) DO UPDATE SET "
+            "detail = excluded.detail, last_seen = MAX(last_seen, excluded.last_seen)",
+            [(device_id, s.method, s.service, s.port, s.instance,
+              json.dumps(dict(s.detail), sort_keys=True), seen, seen)
+             for s in device.services])
+
+    def _record_presence(self, device_id: int, seen: float, gap: float) -> None:
+        row = self._conn.execute("SELECT id, start, last_seen, end FROM presence WHERE "
+                                 "device_id = ? ORDER BY start DESC LIMIT 1",
+                                 (device_id,)).fetchone()
+        latest = None if row is None else Window(row[1], row[2], row[3])
+        action = on_sighting(latest, seen, gap)
+        if action is Action.EXTEND:
+            self._conn.execute("UPDATE presence SET last_seen = ? WHERE id = ?", (seen, row[0]))
+        elif action is Action.OPEN:
+            if latest is not None and latest.is_open:
+                self._conn.execute("UPDATE presence SET end = last_seen WHERE id = ?",
+                                   (row[0],))
+            self._conn.execute("INSERT INTO presence (device_id, start, last_seen) "
+                               "VALUES (?, ?, ?)", (device_id, seen, seen))
+
+    def _insert_events(self, events: Sequence[Event]) -> None:
+        self._conn.executemany(
+            "INSERT INTO events (time, host_id, kind, data) VALUES (?, ?, ?, ?)",
+            [(e.time, self._host_id, e.kind.value, json.dumps(e.field_dict(), sort_keys=True))
+             for e in sorted(events, key=lambda e: e.time)])
+
+    def _insert_health(self, samples: Sequence[HealthSample]) -> None:
+        self._conn.executemany(
+            "INSERT INTO health (time, host_id, source, counter, delta) VALUES (?, ?, ?, ?, ?)",
+            [(h.time, self._host_id, h.source, h.counter, h.delta) for h in samples])
+
+    # ---- known devices (set from the CLI) ----
+
+    def set_known(self, device: KnownDevice, now: float) -> None:
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO known_devices (mac, name, trusted, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (mac) DO UPDATE SET name = excluded.name, "
+                "trusted = excluded.trusted, updated = excluded.updated",
+                (device.mac, device.name, int(device.trusted), now))
+
+    def remove_known(self, mac: str) -> bool:
+        with transaction(self._conn):
+            cursor = self._conn.execute("DELETE FROM known_devices WHERE mac = ?", (mac,))
+        return cursor.rowcount == 1
+
+    def known_devices(self) -> dict[str, KnownDevice]:
+        return read_known(self._conn)
+
+
+def read_known(conn: sqlite3.Connection) -> dict[str, KnownDevice]:
+    return {mac: KnownDevice(mac, name, bool(trusted)) for mac, name, trusted in
+            conn.execute("SELECT mac, name, trusted FROM known_devices ORDER BY mac")}
+
+
+def _port_change(old_json: str | None,
+                 new: tuple[int, ...] | None) -> tuple[list[int], list[int]] | None:
+    """(added, removed) when both passes probed the device and its ports differ."""
+    if old_json is None or new is None:
+        return None
+    old = set(json.loads(old_json))
+    added, removed = sorted(set(new) - old), sorted(old - set(new))
+    return (added, removed) if added or removed else None
