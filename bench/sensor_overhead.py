@@ -6,7 +6,8 @@ next, far more than the effect measured, so comparisons are paired and short: ea
 a workload for --slice seconds with the sensor's kernel programs attached and for --slice
 seconds without (order alternating), and the slowdown is the median over --pairs pairs of
 (1 - rate_with / rate_without), with a bootstrap 95% interval. The programs are the sensor's
-own objects, loaded by its loader with its default configuration, and a drain thread reads
+own objects (all of them: bytes, processes, DNS), loaded by its loader with its default
+configuration, and a drain thread reads
 them every second as the sensor does; only attach/detach is done here, because restarting
 the sensor process for every pair would take longer than the pair.
 
@@ -92,16 +93,15 @@ class AttachedPrograms:
         from netwarden.config import Config
         from netwarden.sensor import hooks
         from netwarden.sensor.collectors import ControlBlock, FlowDrainer
-        from netwarden.sensor.loader import Loader, ObjectConfig, cgroup2_root, kernel_features
+        from netwarden.sensor.loader import Loader, cgroup2_root, kernel_features
+        from netwarden.sensor.service import object_config
         cfg = Config().sensor
         features = kernel_features(hooks.OBJECTS)
         loader = Loader(features, cgroup2_root())
-        self.net = loader.load(hooks.NET_OBJECT, ObjectConfig(
-            rodata={"track_packet_sockets": 1},
-            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries}),
-            hooks.choose_hook_sets(features))
-        self.exec = loader.load(hooks.EXEC_OBJECT, ObjectConfig(
-            map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024}))
+        self.objects = [loader.load(spec, object_config(spec, cfg),
+                                    hooks.choose_hook_sets(features) if spec.hook_sets else None)
+                        for spec in hooks.OBJECTS]
+        self.net = self.objects[0]
         control = ControlBlock(self.net.map("control"))
         control.update(tcp_read_hooked=1, socket_counters=1)
         self._drainer = FlowDrainer(control, (self.net.map("flows_a"), self.net.map("flows_b")),
@@ -119,7 +119,7 @@ class AttachedPrograms:
     def set_attached(self, attached: bool) -> None:
         from netwarden.sensor.service import DETACH_LAST
         with self._lock:
-            for obj in (self.net, self.exec):
+            for obj in self.objects:
                 if attached:
                     obj.reattach()
                 else:
@@ -129,8 +129,8 @@ class AttachedPrograms:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-        self.net.close()
-        self.exec.close()
+        for obj in self.objects:
+            obj.close()
 
 
 def measure_slowdown(work: Path, binary: Path, pairs: int, slice_s: float) -> list[Slowdown]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from netwarden.config import Config
+from netwarden.config import Config, SensorConfig
 from netwarden.model import Event, EventKind, HealthSample, protocol_label
 from netwarden.sensor import hooks
 from netwarden.sensor.aggregator import (
@@ -81,6 +81,17 @@ class UserCounters:
                  if v != self._last.get(k, 0)}
         self._last = dict(self.values)
         return moved
+
+
+def object_config(spec: hooks.ObjectSpec, cfg: SensorConfig) -> ObjectConfig:
+    """What the sensor sets in each object before load (also used by the benchmark)."""
+    if spec is hooks.NET_OBJECT:
+        return ObjectConfig(
+            rodata={"track_packet_sockets": int(cfg.track_packet_sockets)},
+            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries})
+    if spec is hooks.EXEC_OBJECT:
+        return ObjectConfig(map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024})
+    return ObjectConfig()
 
 
 def failure_events(now: float, statuses: list[ProgramStatus]) -> list[Event]:
@@ -157,10 +168,7 @@ class Sensor:
         self._containers = ContainerResolver(self._procfs.root, cgroup_root)
         loader = Loader(features, cgroup_root)
         now = self._clock()
-        self._net = loader.load(hooks.NET_OBJECT, ObjectConfig(
-            rodata={"track_packet_sockets": int(cfg.track_packet_sockets)},
-            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries}),
-            choice)
+        self._net = loader.load(hooks.NET_OBJECT, object_config(hooks.NET_OBJECT, cfg), choice)
         self._objects.append(self._net)
         self._health.append(HealthCounters("net", self._net.map("health")))
         self._report_failures(now, self._net.statuses)
@@ -169,12 +177,13 @@ class Sensor:
                                     hook_set=self._net.hook_set.name,
                                     reason=self._net.hook_set.description,
                                     pid=os.getpid()))
-        exec_obj = self._load_optional(loader, hooks.EXEC_OBJECT, ObjectConfig(
-            map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024}), now)
+        exec_obj = self._load_optional(loader, hooks.EXEC_OBJECT,
+                                       object_config(hooks.EXEC_OBJECT, cfg), now)
         if exec_obj is not None:
             self._rings.add(exec_obj.map("proc_events"), ProcEvent,
                             lambda raw: self._on_proc_event(decode_proc_event(raw)))
-        dns_obj = self._load_optional(loader, hooks.DNS_OBJECT, ObjectConfig(), now)
+        dns_obj = self._load_optional(loader, hooks.DNS_OBJECT,
+                                      object_config(hooks.DNS_OBJECT, cfg), now)
         if dns_obj is not None and dns_obj.is_attached("dns_ingress"):
             self._rings.add(dns_obj.map("dns_events"), DnsEvent, self._on_dns_event)
 
