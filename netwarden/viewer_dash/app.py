@@ -1,0 +1,386 @@
+"""`create_app(settings)`: the Dash page, the executable page and the JSON API on one server.
+
+Callbacks are thin: read the store through netwarden.store.queries, shape with figures.py.
+Every request opens its own read-only connection (the server is threaded; opening costs well
+under a millisecond), and a store that cannot be read becomes a message on the page.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode
+
+import dash
+from dash import Input, Output, State, dash_table, dcc, html
+from flask import Response, jsonify, redirect, request
+
+from netwarden.store import queries
+from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
+from netwarden.view.labels import display_value, explain_unavailable, format_time
+from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
+from netwarden.view.units import format_bytes
+from netwarden.viewer_dash import figures
+from netwarden.viewer_dash.api import (
+    TOKEN_COOKIE, ApiError, parse_events_query, parse_flows_query, parse_view, token_matches,
+)
+from netwarden.viewer_dash.geo import GeoSource, country_totals, open_country_lookup
+
+
+@dataclass(frozen=True)
+class DashSettings:
+    db_path: Path
+    token: str = ""
+    geoip_mmdb: str = ""
+    default_range: str = "hour"
+    top_n: int = 10
+    refresh_s: int = 10
+    clock: Callable[[], float] = time.time
+    tz: tzinfo | None = None
+
+
+class StoreProblem(RuntimeError):
+    """The store cannot answer; the message says why in words."""
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        conn = open_readonly(path, timeout=2)
+    except StoreUnavailable as exc:
+        raise StoreProblem(explain_unavailable(exc)) from None
+    except OSError as exc:   # e.g. a directory on the path we may not enter
+        raise StoreProblem(f"cannot read {path}: {exc.strerror} (join the 'netwarden' "
+                           "group, or pass --db PATH)") from None
+    try:
+        if queries.schema_version(conn) == 0:
+            raise StoreProblem(f"{path} holds no netwarden data yet (no schema). "
+                               "Is the sensor writing here?")
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise StoreProblem(f"cannot read {path}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _filters(include: list[str] | None, exclude: list[str] | None) -> tuple[Filter, ...]:
+    """Multi-select values are 'DIM=VALUE'."""
+    result = []
+    for values, excluded in ((include or [], False), (exclude or [], True)):
+        for item in values:
+            dimension, _, value = item.partition("=")
+            result.append(Filter(dimension, value, excluded))
+    return tuple(result)
+
+
+def _option(dimension: str, value: object) -> dict[str, str]:
+    return {"label": f"{DIMENSIONS[dimension].title}: {display_value(dimension, value)}",
+            "value": f"{dimension}={value}"}
+
+
+def _controls(settings: DashSettings) -> html.Div:
+    ranges = [{"label": f"last {r.label}" if r is not TimeRange.ALL else "all time",
+               "value": r.label} for r in TimeRange]
+    resolutions = [{"label": "auto", "value": 0}] + [
+        {"label": figures._duration(s), "value": s} for s in RESOLUTIONS]
+    groupings = [{"label": d.title, "value": d.name} for d in DIMENSIONS.values()]
+
+    def labelled(text: str, control: object, width: str) -> html.Label:
+        return html.Label([html.Span(text, className="nw-label"), control],
+                          style={"display": "inline-block", "width": width,
+                                 "marginRight": "12px", "verticalAlign": "top"})
+    return html.Div([
+        html.Div([
+            labelled("Group by", dcc.Dropdown(id="group", options=groupings, value="exe",
+                                              clearable=False), "180px"),
+            labelled("Time range", dcc.Dropdown(id="range", options=ranges,
+                                                value=settings.default_range,
+                                                clearable=False), "150px"),
+            labelled("Resolution", dcc.Dropdown(id="resolution", options=resolutions,
+                                                value=0, clearable=False), "120px"),
+            labelled("Top N", dcc.Input(id="top-n", type="number", min=1, max=100,
+                                        value=settings.top_n, debounce=True), "80px"),
+            labelled("Bytes", dcc.RadioItems(id="direction", value="total", inline=True,
+                                             options=[{"label": d, "value": d}
+                                                      for d in figures.DIRECTIONS]), "220px"),
+        ]),
+        html.Div([
+            labelled("Include", dcc.Dropdown(id="include", multi=True, options=[],
+                                             placeholder="only these ..."), "45%"),
+            labelled("Exclude", dcc.Dropdown(id="exclude", multi=True, options=[],
+                                             placeholder="all but these ..."), "45%"),
+        ], style={"marginTop": "8px"}),
+    ])
+
+
+def _layout(settings: DashSettings) -> html.Div:
+    table_columns = [{"name": n, "id": i, "presentation": "markdown"} if i == "value" else
+                     {"name": n, "id": i} for n, i in (
+                         ("value", "value"), ("sent", "sent"), ("received", "recv"),
+                         ("total", "total"), ("first seen", "first_seen"),
+                         ("last seen", "last_seen"))]
+    main = html.Div(id="main-page", children=[
+        _controls(settings),
+        dcc.Graph(id="traffic-chart", config={"displaylogo": False}),
+        html.H3("Top entries"),
+        dash_table.DataTable(id="top-table", columns=table_columns, data=[],
+                             markdown_options={"link_target": "_self"},
+                             style_cell={"textAlign": "left", "fontFamily": "monospace",
+                                         "maxWidth": "520px", "overflow": "hidden",
+                                         "textOverflow": "ellipsis"}),
+        html.H3("Remote countries"),
+        html.Div(id="geoip-note", className="nw-note"),
+        dcc.Graph(id="countries-chart", config={"displaylogo": False},
+                  style={"display": "none"}),
+    ])
+    return html.Div([
+        dcc.Location(id="url"),
+        html.Div([html.A("netwarden", href="/", style={"fontWeight": "bold"}),
+                  html.Span(" - which programs talk to the network, how much, to whom")]),
+        html.Div(id="store-status", style={"color": "#b00020", "margin": "6px 0"}),
+        main,
+        html.Div(id="exe-page", style={"display": "none"}),
+        dcc.Interval(id="refresh", interval=max(1, settings.refresh_s) * 1000,
+                     disabled=settings.refresh_s == 0),
+    ], style={"fontFamily": "sans-serif", "margin": "12px"})
+
+
+class Views:
+    """What the callbacks compute, given the settings (kept apart from Dash's wiring)."""
+
+    def __init__(self, settings: DashSettings, geo: GeoSource) -> None:
+        self.settings = settings
+        self.geo = geo
+
+    def main(self, group: str, range_label: str, resolution: int, top_n: int | None,
+             direction: str, include: list[str] | None, exclude: list[str] | None):
+        """(chart, table rows, countries chart, its style, geoip note, problem)."""
+        now = self.settings.clock()
+        win = window(TimeRange.parse(range_label), 0, now)
+        view = TrafficView(win.since, win.until, _filters(include, exclude))
+        with reading(self.settings.db_path) as conn:
+            totals = queries.traffic_totals(conn, group, view)
+            origin, span = self._span(conn, win, now)
+            bucket = int(resolution) or auto_bucket(span)
+            points = queries.traffic_series(conn, group, view, origin, bucket)
+            by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
+                else []
+        keep = figures.top_values(totals, int(top_n or self.settings.top_n), direction)
+        frame = figures.series_frame(points, group, keep, direction, self.settings.tz)
+        title = (f"Bytes ({direction}) by {DIMENSIONS[group].title}, "
+                 f"{'all time' if win.since is None else 'last ' + range_label}")
+        chart = figures.traffic_figure(frame, bucket, title)
+        table = figures.totals_table(totals, group, 50, self.settings.tz)
+        if self.geo.lookup is None:
+            return chart, table, {}, {"display": "none"}, self.geo.note, ""
+        countries = figures.countries_figure(country_totals(by_address, self.geo.lookup))
+        return chart, table, countries, {"display": "block"}, self.geo.note, ""
+
+    @staticmethod
+    def _span(conn: sqlite3.Connection, win, now: float) -> tuple[int, int]:
+        if win.since is not None:
+            return win.since, win.until - win.since
+        bounds = queries.flow_time_bounds(conn)
+        if bounds is None:
+            return int(now), 60
+        return bounds[0], max(60, bounds[1] - bounds[0] + 1)
+
+    def options(self, group: str, range_label: str, selected: list[str]) -> list[dict]:
+        win = window(TimeRange.parse(range_label), 0, self.settings.clock())
+        with reading(self.settings.db_path) as conn:
+            totals = queries.traffic_totals(conn, group, TrafficView(win.since, win.until))
+        options = [_option(group, row.value) for row in totals[:200]]
+        known = {o["value"] for o in options}
+        for item in selected:
+            if item not in known:
+                dimension, _, value = item.partition("=")
+                options.append(_option(dimension, value))
+        return options
+
+    def executable(self, path: str) -> list:
+        tz = self.settings.tz
+        with reading(self.settings.db_path) as conn:
+            versions = queries.executable_versions(conn, path)
+            view = TrafficView(filters=(Filter("exe", path),))
+            sections = {name: queries.traffic_totals(conn, name, view)
+                        for name in ("parent", "user", "domain", "name")}
+            by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
+                else []
+            events = queries.view_events(conn, path=path, limit=200)
+        if not versions:
+            return [html.H2(path), html.P("This executable is not in the store.",
+                                          id="exe-missing")]
+        first_seen = min(v.first_seen for v in versions)
+        content = [
+            html.H2(path, id="exe-title"),
+            html.P(f"First seen {format_time(first_seen, tz)}; "
+                   f"{len(versions)} version(s) by sha256.", id="exe-first-seen"),
+            dcc.Graph(id="exe-versions-chart", figure=figures.versions_figure(versions, tz)),
+            _table("exe-versions", ["sha256", "first seen", "first traffic", "last traffic",
+                                    "sent", "received"],
+                   [[v.sha256, format_time(v.first_seen, tz), format_time(v.first_traffic, tz),
+                     format_time(v.last_traffic, tz), format_bytes(v.sent),
+                     format_bytes(v.recv)] for v in versions]),
+        ]
+        for name, title in (("parent", "Parents"), ("user", "Users"), ("domain", "Domains"),
+                            ("name", "Process names")):
+            content += [html.H3(title), _table(
+                f"exe-{name}", [DIMENSIONS[name].title, "sent", "received", "last seen"],
+                [[display_value(name, r.value), format_bytes(r.sent), format_bytes(r.recv),
+                  format_time(r.last_seen, tz)] for r in sections[name][:50]])]
+        content.append(html.H3("Remote countries"))
+        if self.geo.lookup is None:
+            content.append(html.P(self.geo.note, className="nw-note"))
+        else:
+            content.append(dcc.Graph(id="exe-countries-chart", figure=figures.countries_figure(
+                country_totals(by_address, self.geo.lookup))))
+        content += [html.H3("Modifications and first network use"), _table(
+            "exe-events", ["time", "kind", "details"],
+            [[format_time(e.time, tz), e.kind, ", ".join(
+                f"{k}={v}" for k, v in sorted(e.fields.items()) if k != "path")]
+             for e in events])]
+        return content
+
+
+def _table(table_id: str, header: list[str], rows: list[list[str]]) -> html.Table:
+    if not rows:
+        return html.Table(id=table_id, children=[html.Tr(html.Td("none recorded"))])
+    return html.Table(id=table_id, className="nw-table", children=[
+        html.Thead(html.Tr([html.Th(h) for h in header])),
+        html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows])])
+
+
+def _register_callbacks(app: dash.Dash, views: Views) -> None:
+    @app.callback(Output("main-page", "style"), Output("exe-page", "style"),
+                  Output("exe-page", "children"),
+                  Input("url", "pathname"), Input("url", "search"))
+    def route(pathname: str | None, search: str | None):
+        if pathname == "/exe":
+            path = (parse_qs((search or "").lstrip("?")).get("path") or [""])[0]
+            try:
+                body = views.executable(path)
+            except StoreProblem as exc:
+                body = [html.P(str(exc))]
+            back = html.P(html.A("<- back to the overview", href="/"))
+            return {"display": "none"}, {"display": "block"}, [back, *body]
+        return {"display": "block"}, {"display": "none"}, []
+
+    @app.callback(Output("include", "options"), Output("exclude", "options"),
+                  Input("group", "value"), Input("range", "value"),
+                  Input("refresh", "n_intervals"),
+                  State("include", "value"), State("exclude", "value"))
+    def filter_options(group, range_label, _tick, include, exclude):
+        try:
+            options = views.options(group, range_label, (include or []) + (exclude or []))
+        except StoreProblem:
+            options = []
+        return options, options
+
+    @app.callback(Output("traffic-chart", "figure"), Output("top-table", "data"),
+                  Output("countries-chart", "figure"), Output("countries-chart", "style"),
+                  Output("geoip-note", "children"), Output("store-status", "children"),
+                  Input("group", "value"), Input("range", "value"),
+                  Input("resolution", "value"), Input("top-n", "value"),
+                  Input("direction", "value"), Input("include", "value"),
+                  Input("exclude", "value"), Input("refresh", "n_intervals"))
+    def update(group, range_label, resolution, top_n, direction, include, exclude, _tick):
+        try:
+            return views.main(group, range_label, resolution, top_n, direction, include,
+                              exclude)
+        except (StoreProblem, QueryError) as exc:
+            empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
+            return empty, [], {}, {"display": "none"}, views.geo.note, str(exc)
+
+
+def _register_api(app: dash.Dash, settings: DashSettings) -> None:
+    server = app.server
+
+    @server.before_request
+    def require_token():  # type: ignore[no-untyped-def]
+        if not settings.token:
+            return None
+        offered = request.args.get("token")
+        if offered is not None and request.method == "GET" and \
+                not request.path.startswith("/api/") and token_matches(settings.token, None,
+                                                                       offered):
+            # A page link with ?token=T sets the cookie once and drops T from the address.
+            rest = {k: v for k, v in request.args.items(multi=True) if k != "token"}
+            target = request.path + ("?" + urlencode(rest) if rest else "")
+            response = redirect(target)
+            response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="Strict")
+            return response
+        if token_matches(settings.token, request.headers.get("Authorization"),
+                         request.cookies.get(TOKEN_COOKIE)):
+            return None
+        response = jsonify(error="a bearer token is required (Authorization: Bearer TOKEN; "
+                                 "for the page, open it once with ?token=TOKEN)")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="netwarden"'
+        return response
+
+    def answer(build: Callable[[sqlite3.Connection], object]) -> Response:
+        try:
+            with reading(settings.db_path) as conn:
+                return jsonify(build(conn))
+        except (ApiError, QueryError) as exc:
+            response = jsonify(error=str(exc))
+            response.status_code = 400
+            return response
+        except StoreProblem as exc:
+            response = jsonify(error=str(exc))
+            response.status_code = 503
+            return response
+
+    def args() -> dict[str, list[str]]:
+        return {key: request.args.getlist(key) for key in request.args}
+
+    @server.route("/api/v1/flows")
+    def api_flows() -> Response:
+        def build(conn: sqlite3.Connection) -> object:
+            query = parse_flows_query(args(), settings.clock())
+            meta = {"since": query.view.since, "until": query.view.until,
+                    "filters": [f.__dict__ for f in query.view.filters]}
+            if query.group:
+                rows = queries.traffic_totals(conn, query.group, query.view)
+                page = rows[query.page * query.limit:(query.page + 1) * query.limit]
+                return {**meta, "group": query.group, "rows": [
+                    {"value": r.value, "sent": r.sent, "recv": r.recv,
+                     "first_seen": r.first_seen, "last_seen": r.last_seen} for r in page]}
+            flows = queries.view_flows(conn, query.view, query.limit,
+                                       query.page * query.limit)
+            return {**meta, "rows": [f._asdict() for f in flows]}
+        return answer(build)
+
+    @server.route("/api/v1/executables")
+    def api_executables() -> Response:
+        def build(conn: sqlite3.Connection) -> object:
+            view = parse_view(args(), settings.clock())
+            return {"since": view.since, "until": view.until,
+                    "rows": [r._asdict() for r in queries.view_executables(conn, view)]}
+        return answer(build)
+
+    @server.route("/api/v1/events")
+    def api_events() -> Response:
+        def build(conn: sqlite3.Connection) -> object:
+            query = parse_events_query(args())
+            rows = queries.view_events(conn, query.since, query.until, query.kinds, query.path,
+                                       query.limit, query.after_id)
+            return {"rows": [r._asdict() for r in rows]}
+        return answer(build)
+
+
+def create_app(settings: DashSettings) -> dash.Dash:
+    """A Dash app over `settings.db_path`; `app.server` is the Flask server to run."""
+    app = dash.Dash(__name__, title="netwarden", update_title=None,
+                    serve_locally=True)
+    app.layout = _layout(settings)
+    views = Views(settings, open_country_lookup(settings.geoip_mmdb))
+    _register_callbacks(app, views)
+    _register_api(app, settings)
+    return app
