@@ -65,7 +65,7 @@ def traffic_view(win: Window, filters: tuple[Filter, ...] = ()) -> TrafficView:
 
 
 #: Chart resolutions offered, in seconds; "auto" picks from these.
-RESOLUTIONS: tuple[int, ...] = (10, 60, 300, 900, 3600, 4 * 3600, 86400)
+RESOLUTIONS: tuple[int, ...] = (10, 60, 300, 900, 3600, 4 * 3600, 6 * 3600, 86400)
 
 
 def auto_bucket(span_s: int, points: int = 120) -> int:

@@ -45,6 +45,10 @@ class DashSettings:
     tz: tzinfo | None = None
 
 
+#: A chosen resolution that would give more points than this falls back to auto.
+MAX_BUCKETS = 2000
+
+
 class StoreProblem(RuntimeError):
     """The store cannot answer; the message says why in words."""
 
@@ -167,12 +171,15 @@ class Views:
         with reading(self.settings.db_path) as conn:
             totals = queries.traffic_totals(conn, group, view)
             origin, span = self._span(conn, win, now)
-            bucket = int(resolution) or auto_bucket(span)
+            bucket = int(resolution or 0)
+            if not bucket or span // bucket > MAX_BUCKETS:
+                bucket = auto_bucket(span)
             points = queries.traffic_series(conn, group, view, origin, bucket)
             by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
                 else []
         keep = figures.top_values(totals, int(top_n or self.settings.top_n), direction)
-        frame = figures.series_frame(points, group, keep, direction, self.settings.tz)
+        frame = figures.series_frame(points, group, keep, direction, self.settings.tz,
+                                     figures.bucket_starts(origin, span, bucket))
         title = (f"Bytes ({direction}) by {DIMENSIONS[group].title}, "
                  f"{'all time' if win.since is None else 'last ' + range_label}")
         chart = figures.traffic_figure(frame, bucket, title)

@@ -25,6 +25,11 @@ def _when(epoch: float, tz: tzinfo | None) -> datetime:
     return datetime.fromtimestamp(epoch, tz).replace(tzinfo=None)
 
 
+def bucket_starts(origin: int, span_s: int, bucket_s: int) -> list[int]:
+    """Every bucket's start in [origin, origin + span_s)."""
+    return list(range(origin, origin + span_s, bucket_s))
+
+
 def top_values(totals: Sequence[TrafficTotal], n: int, direction: str = "total") -> list[object]:
     """The `n` largest values by the chosen direction, largest first."""
     key: Callable[[TrafficTotal], int] = {
@@ -34,14 +39,21 @@ def top_values(totals: Sequence[TrafficTotal], n: int, direction: str = "total")
 
 
 def series_frame(points: Sequence[SeriesPoint], dimension: str, keep: Sequence[object],
-                 direction: str = "total", tz: tzinfo | None = None) -> pd.DataFrame:
+                 direction: str = "total", tz: tzinfo | None = None,
+                 buckets: Sequence[int] = ()) -> pd.DataFrame:
     """One row per (bucket, series): the kept values by name, everything else as '(other)'.
 
     Columns: time (naive local datetime), series (display label), bytes. Series keep the
-    order of `keep`, with '(other)' last.
+    order of `keep`, with '(other)' last. Every series gets a row (0 bytes) for each of
+    `buckets` it has no traffic in, so stacked areas drop to zero instead of bridging gaps.
     """
     kept = set(keep)
     records: dict[tuple[int, str], int] = {}
+    names = {display_value(dimension, point.value) if point.value in kept else OTHER
+             for point in points}
+    for name in names:
+        for bucket in buckets:
+            records[(bucket, name)] = 0
     for point in points:
         name = display_value(dimension, point.value) if point.value in kept else OTHER
         amount = {"total": point.sent + point.recv, "sent": point.sent,

@@ -117,7 +117,7 @@ def _footer(screen: Screen, shown: int) -> str:
         return f"search: {state.prompt}_   (Enter applies, Esc cancels)"
     count = ("no data" if screen.problem else "1 entry" if shown == 1
              else f"{shown} entries")
-    hint = "Enter drill e exclude t range u unit g group ? keys q quit"
+    hint = "Enter drill e excl t range u unit g group ?help q quit"
     return "  ".join(p for p in (screen.message, count, hint) if p)
 
 
