@@ -45,4 +45,6 @@ def explain_unavailable(exc: Exception) -> str:
         # user who may create that file next to it.
         return (f"{text}: the sensor is not running and its shared-memory file is missing; "
                 "start the sensor, or read a copy of the database with --db")
+    if "locked" in text:
+        return f"{text}: another program holds a lock on it; r tries again"
     return text

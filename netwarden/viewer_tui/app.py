@@ -183,6 +183,10 @@ class TuiApp:
 
 def run_tui(options: TuiOptions) -> int:
     os.environ.setdefault("ESCDELAY", "25")   # Esc cancels a search at once
+    # Size from the terminal, never from LINES/COLUMNS left in the environment (a shell or a
+    # test runner exports them): with them set, ncurses ignores every resize.
+    for name in ("LINES", "COLUMNS"):
+        os.environ.pop(name, None)
     app = TuiApp(options)
     try:
         curses.wrapper(app.run)
