@@ -123,3 +123,51 @@ def tmux_pane(name: str) -> Iterator[TmuxPane]:
         yield pane
     finally:
         pane.kill()
+
+
+@dataclass
+class DashServer:
+    """`netwarden dash` as a subprocess on a port of the viewers' test range (5200-5299)."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_dash(db: Path, port: int, directory: Path, config: str = "",
+               extra: tuple[str, ...] = ()) -> DashServer:
+    config_path = directory / f"dash-{port}.toml"
+    config_path.write_text(config)
+    os.chmod(config_path, 0o644)
+    log = directory / f"dash-{port}.log"
+    out = open(log, "w")
+    proc = subprocess.Popen(
+        viewer_args("dash", "--db", str(db), "--config", str(config_path), "--port", str(port),
+                    *extra),
+        stdout=out, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        env=dict(os.environ, TZ="UTC", PYTHONPATH=str(REPO)))
+    server = DashServer(proc, port, log)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"dash exited {proc.returncode}: {log.read_text()}")
+        return "serving http" in log.read_text()
+    try:
+        wait_until(ready, 60, "netwarden dash to serve", log.read_text)
+    except BaseException:
+        server.stop()
+        raise
+    return server
