@@ -7,6 +7,7 @@ under a millisecond), and a store that cannot be read becomes a message on the p
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -123,7 +124,11 @@ def _controls(settings: DashSettings) -> html.Div:
     ])
 
 
-def _layout(settings: DashSettings) -> html.Div:
+def _layout(settings: DashSettings, views: "Views") -> html.Div:
+    """The page, with the overview already drawn: the first chart arrives with the layout
+    instead of one callback round trip later (the update callback skips its initial call)."""
+    chart, table, countries, countries_style, note, problem = views.main_or_problem(
+        "exe", settings.default_range, 0, settings.top_n, "total", [], [])
     table_columns = [{"name": n, "id": i, "presentation": "markdown"} if i == "value" else
                      {"name": n, "id": i} for n, i in (
                          ("value", "value"), ("sent", "sent"), ("received", "recv"),
@@ -131,23 +136,23 @@ def _layout(settings: DashSettings) -> html.Div:
                          ("last seen", "last_seen"))]
     main = html.Div(id="main-page", children=[
         _controls(settings),
-        dcc.Graph(id="traffic-chart", config={"displaylogo": False}),
+        dcc.Graph(id="traffic-chart", figure=chart, config={"displaylogo": False}),
         html.H3("Top entries"),
-        dash_table.DataTable(id="top-table", columns=table_columns, data=[],
+        dash_table.DataTable(id="top-table", columns=table_columns, data=table,
                              markdown_options={"link_target": "_self"},
                              style_cell={"textAlign": "left", "fontFamily": "monospace",
                                          "maxWidth": "520px", "overflow": "hidden",
                                          "textOverflow": "ellipsis"}),
         html.H3("Remote countries"),
-        html.Div(id="geoip-note", className="nw-note"),
-        dcc.Graph(id="countries-chart", config={"displaylogo": False},
-                  style={"display": "none"}),
+        html.Div(note, id="geoip-note", className="nw-note"),
+        dcc.Graph(id="countries-chart", figure=countries, config={"displaylogo": False},
+                  style=countries_style),
     ])
     return html.Div([
         dcc.Location(id="url"),
         html.Div([html.A("netwarden", href="/", style={"fontWeight": "bold"}),
                   html.Span(" - which programs talk to the network, how much, to whom")]),
-        html.Div(id="store-status", style={"color": "#b00020", "margin": "6px 0"}),
+        html.Div(problem, id="store-status", style={"color": "#b00020", "margin": "6px 0"}),
         main,
         html.Div(id="exe-page", style={"display": "none"}),
         dcc.Interval(id="refresh", interval=max(1, settings.refresh_s) * 1000,
@@ -188,6 +193,17 @@ class Views:
             return chart, table, {}, {"display": "none"}, self.geo.note, ""
         countries = figures.countries_figure(country_totals(by_address, self.geo.lookup))
         return chart, table, countries, {"display": "block"}, self.geo.note, ""
+
+    def main_or_problem(self, group: str, range_label: str, resolution: int,
+                        top_n: int | None, direction: str, include: list[str] | None,
+                        exclude: list[str] | None):
+        """main(), or an empty page saying what is wrong with the store."""
+        try:
+            return self.main(group, range_label, resolution, top_n, direction, include,
+                             exclude)
+        except (StoreProblem, QueryError) as exc:
+            empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
+            return empty, [], {}, {"display": "none"}, self.geo.note, str(exc)
 
     @staticmethod
     def _span(conn: sqlite3.Connection, win, now: float) -> tuple[int, int]:
@@ -295,14 +311,11 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
                   Input("group", "value"), Input("range", "value"),
                   Input("resolution", "value"), Input("top-n", "value"),
                   Input("direction", "value"), Input("include", "value"),
-                  Input("exclude", "value"), Input("refresh", "n_intervals"))
+                  Input("exclude", "value"), Input("refresh", "n_intervals"),
+                  prevent_initial_call=True)
     def update(group, range_label, resolution, top_n, direction, include, exclude, _tick):
-        try:
-            return views.main(group, range_label, resolution, top_n, direction, include,
-                              exclude)
-        except (StoreProblem, QueryError) as exc:
-            empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
-            return empty, [], {}, {"display": "none"}, views.geo.note, str(exc)
+        return views.main_or_problem(group, range_label, resolution, top_n, direction,
+                                     include, exclude)
 
 
 def _register_api(app: dash.Dash, settings: DashSettings) -> None:
@@ -384,10 +397,9 @@ def _register_api(app: dash.Dash, settings: DashSettings) -> None:
 
 def create_app(settings: DashSettings) -> dash.Dash:
     """A Dash app over `settings.db_path`; `app.server` is the Flask server to run."""
-    app = dash.Dash(__name__, title="netwarden", update_title=None,
-                    serve_locally=True)
-    app.layout = _layout(settings)
+    app = dash.Dash(__name__, title="netwarden", update_title=None, serve_locally=True)
     views = Views(settings, open_country_lookup(settings.geoip_mmdb))
+    app.layout = functools.partial(_layout, settings, views)   # drawn anew for each visit
     _register_callbacks(app, views)
     _register_api(app, settings)
     return app

@@ -11,7 +11,9 @@ from __future__ import annotations
 import curses
 import dataclasses
 import os
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +75,12 @@ class StoreReader:
             self._drop()
             return [], f"{self.path} is not a readable netwarden database: {exc}"
 
+    def interrupt(self) -> None:
+        """Stop the running query, if any (from another thread); it ends as a problem."""
+        conn = self._conn
+        if conn is not None:
+            conn.interrupt()
+
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = open_readonly(self.path, timeout=self._timeout)
@@ -109,38 +117,119 @@ def key_name(key: int | str) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    serial: int
+    dimension: str
+    window: Window
+    state: BrowserState
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    serial: int
+    rows: list[TrafficTotal]
+    problem: str
+
+
+class BackgroundReader:
+    """Runs the store's queries in a thread, so keys work while a long range is summed.
+
+    One request waits at most (a newer one replaces it, and interrupts the running query);
+    results carry the request's serial so the screen ignores superseded ones.
+    """
+
+    def __init__(self, reader: StoreReader) -> None:
+        self.reader = reader
+        self._requests: queue.Queue[LoadRequest | None] = queue.Queue(maxsize=1)
+        self.results: queue.Queue[LoadResult] = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="tui-reader", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: LoadRequest) -> None:
+        try:
+            self._requests.get_nowait()
+        except queue.Empty:
+            pass
+        self._requests.put_nowait(request)
+        self.reader.interrupt()
+
+    def _run(self) -> None:
+        while (request := self._requests.get()) is not None:
+            rows, problem = self.reader.totals(request.dimension, request.window,
+                                               request.state)
+            try:
+                self.results.put(LoadResult(request.serial, rows, problem), timeout=5)
+            except queue.Full:   # the screen is gone or stuck; a newer result will come
+                pass
+
+    def stop(self) -> None:
+        self.reader.interrupt()
+        try:
+            self._requests.get_nowait()
+        except queue.Empty:
+            pass
+        self._requests.put_nowait(None)
+
+
 class TuiApp:
     def __init__(self, options: TuiOptions) -> None:
         self.options = options
         self.state = BrowserState(time_range=options.time_range)
         self.reader = StoreReader(options.db_path, options.busy_timeout_s)
+        self.background = BackgroundReader(self.reader)
         self.rows: list[TrafficTotal] = []
         self.problem = ""
         self.message = ""
         self.window = Window(None, None)
-        self.loaded_at = 0.0
+        self.requested_at = 0.0
+        self.serial = 0          # of the latest request
+        self.shown_serial = 0    # of the rows on screen
+        self.shown_query: tuple[object, ...] = ()
 
-    def load(self) -> None:
+    def request(self) -> None:
+        """Ask for the rows of the current state; the screen says it is reading."""
         now = self.options.clock()
         self.window = window(self.state.time_range, self.state.offset, now)
-        self.rows, self.problem = self.reader.totals(self.state.dimension, self.window,
-                                                     self.state)
-        self.loaded_at = time.monotonic()
-        self.message = f"read {format_time(now, self.options.tz, with_date=False)}"
-        shown = len(visible_rows(self.state, self.rows))
-        if self.state.cursor >= shown:
-            self.state = dataclasses.replace(self.state, cursor=max(0, shown - 1))
+        query = (self.state.dimension, self.state.filters, self.state.time_range,
+                 self.state.offset)
+        if query != self.shown_query:   # other rows: do not show the old ones meanwhile
+            self.rows, self.problem, self.shown_query = [], "", query
+        self.serial += 1
+        self.requested_at = time.monotonic()
+        self.message = "reading the store ..."
+        self.background.submit(LoadRequest(self.serial, self.state.dimension, self.window,
+                                           self.state))
+
+    def collect(self) -> bool:
+        """Apply the newest finished result; True when the screen changed."""
+        changed = False
+        while True:
+            try:
+                result = self.background.results.get_nowait()
+            except queue.Empty:
+                return changed
+            if result.serial != self.serial:
+                continue
+            self.rows, self.problem, self.shown_serial = result.rows, result.problem, \
+                result.serial
+            self.message = f"read {format_time(self.options.clock(), self.options.tz, False)}"
+            shown = len(visible_rows(self.state, self.rows))
+            if self.state.cursor >= shown:
+                self.state = dataclasses.replace(self.state, cursor=max(0, shown - 1))
+            changed = True
+
+    @property
+    def loading(self) -> bool:
+        return self.shown_serial != self.serial
 
     def screen(self) -> Screen:
         return Screen(self.state, self.rows, window_text(self.window, self.options.tz),
-                      self.problem, self.message)
+                      self.problem, self.message, self.loading)
 
-    def draw(self, stdscr: curses.window, message: str | None = None) -> None:
+    def draw(self, stdscr: curses.window) -> None:
         height, width = stdscr.getmaxyx()
-        screen = self.screen()
-        if message is not None:
-            screen = dataclasses.replace(screen, message=message)
-        frame = render(screen, width, height, self.options.tz, system_user_name)
+        frame = render(self.screen(), width, height, self.options.tz, system_user_name)
         stdscr.erase()
         for y, line in enumerate(frame.lines[:height]):
             attr = curses.A_REVERSE if y == frame.highlight or y == 0 else curses.A_NORMAL
@@ -153,17 +242,18 @@ class TuiApp:
     def run(self, stdscr: curses.window) -> None:
         curses.curs_set(0)
         stdscr.keypad(True)
-        stdscr.timeout(250)
-        self.draw(stdscr, "reading the store ...")
-        self.load()
+        stdscr.timeout(100)
+        self.request()
         self.draw(stdscr)
         while True:
+            if self.collect():
+                self.draw(stdscr)
             try:
                 key: int | str = stdscr.get_wch()
             except curses.error:   # no key within the timeout
-                if self.state.live and (time.monotonic() - self.loaded_at
-                                        >= self.options.live_interval_s):
-                    self.load()
+                if self.state.live and not self.loading and (
+                        time.monotonic() - self.requested_at >= self.options.live_interval_s):
+                    self.request()
                     self.draw(stdscr)
                 continue
             if key == curses.KEY_RESIZE:
@@ -176,8 +266,7 @@ class TuiApp:
             if action is Action.QUIT:
                 return
             if action is Action.QUERY:
-                self.draw(stdscr, "reading the store ...")
-                self.load()
+                self.request()
             self.draw(stdscr)
 
 
@@ -191,5 +280,5 @@ def run_tui(options: TuiOptions) -> int:
     try:
         curses.wrapper(app.run)
     finally:
-        app.reader.close()
+        app.background.stop()
     return 0

@@ -31,6 +31,7 @@ class Screen:
     window_text: str              # the time window, as the title shows it
     problem: str = ""             # what is wrong with the store; replaces the table
     message: str = ""             # one line for the footer (e.g. 'refreshed 10:00:02')
+    loading: bool = False         # a query is running; an empty table is not yet known empty
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ def _footer(screen: Screen, shown: int) -> str:
     state = screen.state
     if state.mode is Mode.SEARCH:
         return f"search: {state.prompt}_   (Enter applies, Esc cancels)"
-    count = ("no data" if screen.problem else "1 entry" if shown == 1
-             else f"{shown} entries")
+    count = ("no data" if screen.problem else "" if screen.loading
+             else "1 entry" if shown == 1 else f"{shown} entries")
     hint = "Enter drill e excl t range u unit g group ?help q quit"
     return "  ".join(p for p in (screen.message, count, hint) if p)
 
@@ -139,6 +140,8 @@ def render(screen: Screen, width: int, height: int, tz: tzinfo | None = None,
     if screen.problem:
         body = textwrap.wrap(screen.problem, width - 2)[:page]
         lines += [_fit("  " + line, width) for line in body]
+    elif not rows and screen.loading:
+        lines.append(_fit("  reading the store ...", width))
     elif not rows:
         lines += [_fit("  " + line, width) for line in textwrap.wrap(
             "no traffic here (t changes the range, [ steps back in time, Backspace drops "

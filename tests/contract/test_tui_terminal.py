@@ -13,6 +13,7 @@ from tests.support.viewer_data import seed_store
 from tests.support.viewer_proc import share, tmux_pane, viewer_args, viewer_dir
 
 ENV = {"TZ": "UTC", "LANG": "C.UTF-8"}
+READING = "reading the store"
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def rows_of(screen: str) -> list[str]:
 def test_browse_filter_exclude_range_and_units(store: Path):
     with tmux_pane("tui") as pane:
         pane.start(viewer_args("tui", "--db", str(store)), env=ENV)
-        first = pane.wait_for("/usr/bin/curl")
+        first = pane.wait_for("/usr/bin/curl", unless=READING)
         assert first.splitlines()[0].startswith("netwarden: executable | hour ")
         assert rows_of(first) == ["/usr/lib/firefox/firefox", "/usr/sbin/nginx",
                                   "/usr/sbin/sshd", "/usr/bin/curl"]
@@ -41,38 +42,38 @@ def test_browse_filter_exclude_range_and_units(store: Path):
 
         # Enter on curl: filter on it, drill into its domains.
         pane.keys("Down", "Down", "Down", "Enter")
-        drilled = pane.wait_for("filters: +executable=/usr/bin/curl")
+        drilled = pane.wait_for("filters: +executable=/usr/bin/curl", unless=READING)
         assert "DOMAIN" in drilled.splitlines()[2]
         assert rows_of(drilled) == ["example.org", "(unknown)"]
 
         # e on example.org: excluded; only the unknown-domain traffic (DNS) is left.
         pane.keys("e")
-        excluded = pane.wait_for("-domain=example.org")
+        excluded = pane.wait_for("-domain=example.org", unless=READING)
         assert rows_of(excluded) == ["(unknown)"]
         assert "60 B" in excluded and "120 B" in excluded
 
         # Units: auto -> B -> KiB.
         pane.keys("u", "u")
-        kib = pane.wait_for("unit KiB")
+        kib = pane.wait_for("unit KiB", unless=READING)
         assert "0.1 KiB" in kib
 
         # Backspace twice: no filters, executables again; then the range grows to a week.
         pane.keys("BSpace", "BSpace")
-        pane.wait_for("filters: none")
+        pane.wait_for("filters: none", unless=READING)
         pane.keys("u", "u", "u", "t")
-        day = pane.wait_for("| day ")
+        day = pane.wait_for("| day ", unless=READING)
         assert "/usr/bin/apt" not in day and "unit auto" in day
         pane.keys("t")
-        week = pane.wait_for("| week ")
+        week = pane.wait_for("| week ", unless=READING)
         assert rows_of(week)[0] == "/usr/bin/apt" and "8.6 MiB" in week
 
         # History: one week back holds nothing.
         pane.keys("[")
-        back = pane.wait_for("(-1)")
+        back = pane.wait_for("(-1)", unless=READING)
         assert "no traffic here" in back
 
         pane.keys("]", "/", "f", "i", "r", "e", "Enter")
-        searched = pane.wait_for("search:fire")
+        searched = pane.wait_for("search:fire", unless=READING)
         assert rows_of(searched) == ["/usr/lib/firefox/firefox"]
 
         pane.keys("?")
@@ -84,9 +85,9 @@ def test_browse_filter_exclude_range_and_units(store: Path):
 def test_redraws_on_resize(store: Path):
     with tmux_pane("tuiresize") as pane:
         pane.start(viewer_args("tui", "--db", str(store)), env=ENV)
-        assert "TOTAL" not in pane.wait_for("/usr/bin/curl")
+        assert "TOTAL" not in pane.wait_for("/usr/bin/curl", unless=READING)
         pane.resize(120, 30)
-        wide = pane.wait_for("TOTAL")
+        wide = pane.wait_for("TOTAL", unless=READING)
         assert max(len(line) for line in wide.splitlines()) > 100
         pane.keys("q")
         pane.wait_for("EXITED 0")

@@ -99,10 +99,11 @@ class TmuxPane:
             self.tmux("send-keys", "-t", self.session, key)
             time.sleep(0.05)
 
-    def wait_for(self, text: str, timeout: float = 20) -> str:
+    def wait_for(self, text: str, timeout: float = 20, unless: str = "") -> str:
+        """The screen once it shows `text` (and not `unless`)."""
         def seen() -> str:
             screen = self.screen()
-            return screen if text in screen else ""
+            return screen if text in screen and not (unless and unless in screen) else ""
         return str(wait_until(seen, timeout, repr(text), self.screen))
 
     def resize(self, width: int, height: int) -> None:
