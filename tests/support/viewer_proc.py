@@ -7,6 +7,7 @@ current user. `tmux` gives the TUI a real terminal to draw in and be read from.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import pwd
@@ -29,9 +30,26 @@ def as_root() -> bool:
     return os.geteuid() == 0
 
 
+@functools.lru_cache(maxsize=1)
+def _viewer_user_can_run_us() -> None:
+    """Under root the viewers run as nobody: the interpreter and the code must be theirs too."""
+    probe = subprocess.run(["runuser", "-u", VIEWER_USER, "--", sys.executable, "-c",
+                            "import sys; sys.path.insert(0, sys.argv[1]); import netwarden.cli",
+                            str(REPO)], capture_output=True, text=True, cwd="/")
+    if probe.returncode != 0:
+        raise AssertionError(
+            f"the viewers' tests run the viewers as '{VIEWER_USER}' (they refuse root), who "
+            f"cannot run {sys.executable} on {REPO}: {probe.stderr.strip()[-300:]}. Run the "
+            "suite with a Python and a checkout that user may read (scripts/bootstrap test "
+            "makes .venv from /usr/bin/python3).")
+
+
 def viewer_args(*args: str) -> list[str]:
     """`python -m netwarden ARGS`, with `--user nobody` when started as root."""
-    extra = ["--user", VIEWER_USER] if as_root() else []
+    extra = []
+    if as_root():
+        _viewer_user_can_run_us()
+        extra = ["--user", VIEWER_USER]
     return [sys.executable, "-m", "netwarden", *args, *extra]
 
 
@@ -88,8 +106,9 @@ class TmuxPane:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         line = (f"cd {shlex.quote(str(REPO))} && env {exports} TERM=xterm-256color "
                 f"{shlex.join(command)}; echo EXITED $?; sleep 600")
+        # No status line: the pane is the whole width x height terminal.
         self.tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(width),
-                  "-y", str(height), line)
+                  "-y", str(height), line, ";", "set-option", "-t", self.session, "status", "off")
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", self.session, check=False)
