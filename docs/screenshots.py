@@ -63,7 +63,7 @@ def main() -> int:
         server = start_dash(db, 5295, directory,
                             f'[dash]\ngeoip_mmdb = "{mmdb}"\nrefresh_s = 0\n')
         try:
-            with chromium(790, 560) as driver:
+            with chromium(790, 620) as driver:
                 driver.get(page.as_uri())
                 driver.save_screenshot(str(args.out / "tui.png"))
             with chromium(1280, 1300) as driver:
