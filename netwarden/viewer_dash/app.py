@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import dash
-from dash import Input, Output, State, dash_table, dcc, html
+from dash import Input, Output, State, dcc, html
 from flask import Response, jsonify, redirect, request
 
 from netwarden.store import queries
@@ -129,20 +129,11 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
     instead of one callback round trip later (the update callback skips its initial call)."""
     chart, table, countries, countries_style, note, problem = views.main_or_problem(
         "exe", settings.default_range, 0, settings.top_n, "total", [], [])
-    table_columns = [{"name": n, "id": i, "presentation": "markdown"} if i == "value" else
-                     {"name": n, "id": i} for n, i in (
-                         ("value", "value"), ("sent", "sent"), ("received", "recv"),
-                         ("total", "total"), ("first seen", "first_seen"),
-                         ("last seen", "last_seen"))]
     main = html.Div(id="main-page", children=[
         _controls(settings),
         dcc.Graph(id="traffic-chart", figure=chart, config={"displaylogo": False}),
         html.H3("Top entries"),
-        dash_table.DataTable(id="top-table", columns=table_columns, data=table,
-                             markdown_options={"link_target": "_self"},
-                             style_cell={"textAlign": "left", "fontFamily": "monospace",
-                                         "maxWidth": "520px", "overflow": "hidden",
-                                         "textOverflow": "ellipsis"}),
+        html.Table(id="top-table", className="nw-table", children=table),
         html.H3("Remote countries"),
         html.Div(note, id="geoip-note", className="nw-note"),
         dcc.Graph(id="countries-chart", figure=countries, config={"displaylogo": False},
@@ -188,7 +179,7 @@ class Views:
         title = (f"Bytes ({direction}) by {DIMENSIONS[group].title}, "
                  f"{'all time' if win.since is None else 'last ' + range_label}")
         chart = figures.traffic_figure(frame, bucket, title)
-        table = figures.totals_table(totals, group, 50, self.settings.tz)
+        table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
         if self.geo.lookup is None:
             return chart, table, {}, {"display": "none"}, self.geo.note, ""
         countries = figures.countries_figure(country_totals(by_address, self.geo.lookup))
@@ -203,7 +194,7 @@ class Views:
                              exclude)
         except (StoreProblem, QueryError) as exc:
             empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
-            return empty, [], {}, {"display": "none"}, self.geo.note, str(exc)
+            return empty, _top_table([]), {}, {"display": "none"}, self.geo.note, str(exc)
 
     @staticmethod
     def _span(conn: sqlite3.Connection, win, now: float) -> tuple[int, int]:
@@ -271,6 +262,21 @@ class Views:
         return content
 
 
+#: The top-entries table's columns: (heading, key of figures.totals_table's rows).
+TOP_COLUMNS = (("value", "value"), ("sent", "sent"), ("received", "recv"), ("total", "total"),
+               ("first seen", "first_seen"), ("last seen", "last_seen"))
+
+
+def _top_table(rows: list[dict[str, object]]) -> list:
+    """A plain HTML table: Dash's DataTable would add ~630 KB of script to the first load."""
+    def cell(row: dict[str, object], key: str) -> html.Td:
+        if key == "value" and row["link"]:
+            return html.Td(html.A(str(row["value"]), href=str(row["link"])), className="nw-value")
+        return html.Td(str(row[key]), className="nw-value" if key == "value" else "nw-num")
+    return [html.Thead(html.Tr([html.Th(title) for title, _ in TOP_COLUMNS])),
+            html.Tbody([html.Tr([cell(row, key) for _, key in TOP_COLUMNS]) for row in rows])]
+
+
 def _table(table_id: str, header: list[str], rows: list[list[str]]) -> html.Table:
     if not rows:
         return html.Table(id=table_id, children=[html.Tr(html.Td("none recorded"))])
@@ -305,7 +311,7 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
             options = []
         return options, options
 
-    @app.callback(Output("traffic-chart", "figure"), Output("top-table", "data"),
+    @app.callback(Output("traffic-chart", "figure"), Output("top-table", "children"),
                   Output("countries-chart", "figure"), Output("countries-chart", "style"),
                   Output("geoip-note", "children"), Output("store-status", "children"),
                   Input("group", "value"), Input("range", "value"),
@@ -396,7 +402,13 @@ def _register_api(app: dash.Dash, settings: DashSettings) -> None:
 
 
 def create_app(settings: DashSettings) -> dash.Dash:
-    """A Dash app over `settings.db_path`; `app.server` is the Flask server to run."""
+    """A Dash app over `settings.db_path`; `app.server` is the Flask server to run.
+
+    assets/ holds plotly.js's 'basic' bundle (scatter, bar, pie; 1.2 MB, from the npm package
+    plotly.js-basic-dist-min at the version the pinned plotly ships): loaded with the page, it
+    sets window.Plotly, so dcc.Graph never fetches the full 4.8 MB bundle, whose compilation
+    was most of a first visit's wait. Every chart here is scatter or bar.
+    """
     app = dash.Dash(__name__, title="netwarden", update_title=None, serve_locally=True)
     views = Views(settings, open_country_lookup(settings.geoip_mmdb))
     app.layout = functools.partial(_layout, settings, views)   # drawn anew for each visit

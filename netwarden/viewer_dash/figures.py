@@ -96,13 +96,12 @@ def _duration(seconds: int) -> str:
 
 def totals_table(totals: Sequence[TrafficTotal], dimension: str, limit: int,
                  tz: tzinfo | None = None) -> list[dict[str, object]]:
-    """Rows for the top-entries table; executables link to their page."""
+    """Rows for the top-entries table; executables link to their page (`link`)."""
     rows = []
     for row in totals[:limit]:
-        label = display_value(dimension, row.value)
-        if dimension == "exe":
-            label = f"[{label}](/exe?path={quote(str(row.value), safe='')})"
-        rows.append({"value": label, "sent": format_bytes(row.sent),
+        link = f"/exe?path={quote(str(row.value), safe='')}" if dimension == "exe" else ""
+        rows.append({"value": display_value(dimension, row.value), "link": link,
+                     "sent": format_bytes(row.sent),
                      "recv": format_bytes(row.recv), "total": format_bytes(row.total),
                      "first_seen": format_time(row.first_seen, tz),
                      "last_seen": format_time(row.last_seen, tz)})

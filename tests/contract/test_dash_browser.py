@@ -82,7 +82,7 @@ def test_chart_filter_table_countries_and_executable_page(server: DashServer, br
     browser.get(server.url + "/")
     wait_chart(browser, HOUR_EXES)
     table = wait_until(lambda: [c.text for c in browser.find_elements(
-        By.CSS_SELECTOR, "#top-table td[data-dash-column='value']")], 10, "the table")
+        By.CSS_SELECTOR, "#top-table td.nw-value")], 10, "the table")
     assert table == HOUR_EXES
     countries = wait_until(lambda: browser.execute_script(
         "const p = document.querySelector('#countries-chart .js-plotly-plot');"

@@ -59,11 +59,11 @@ def test_bucket_starts_cover_the_span():
 
 def test_table_rows_link_executables_to_their_page():
     rows = figures.totals_table(TOTALS, "exe", 2, UTC)
-    assert rows[0]["value"] == "[/a](/exe?path=%2Fa)"
+    assert (rows[0]["value"], rows[0]["link"]) == ("/a", "/exe?path=%2Fa")
     assert rows[0]["total"] == "1000 B" and rows[0]["last_seen"] == "01-01 00:01"
     assert len(rows) == 2
-    assert figures.totals_table([TrafficTotal("", 1, 1, 0, 0)], "domain", 5)[0]["value"] \
-        == "(unknown)"
+    unknown = figures.totals_table([TrafficTotal("", 1, 1, 0, 0)], "domain", 5)[0]
+    assert (unknown["value"], unknown["link"]) == ("(unknown)", "")
 
 
 def test_countries_and_versions_figures():
