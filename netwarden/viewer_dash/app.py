@@ -89,7 +89,7 @@ def _option(dimension: str, value: object) -> dict[str, str]:
             "value": f"{dimension}={value}"}
 
 
-def _controls(settings: DashSettings) -> html.Div:
+def _controls(settings: DashSettings, options: list[dict[str, str]]) -> html.Div:
     ranges = [{"label": f"last {r.label}" if r is not TimeRange.ALL else "all time",
                "value": r.label} for r in TimeRange]
     resolutions = [{"label": "auto", "value": 0}] + [
@@ -116,9 +116,9 @@ def _controls(settings: DashSettings) -> html.Div:
                                                       for d in figures.DIRECTIONS]), "220px"),
         ]),
         html.Div([
-            labelled("Include", dcc.Dropdown(id="include", multi=True, options=[],
+            labelled("Include", dcc.Dropdown(id="include", multi=True, options=options,
                                              placeholder="only these ..."), "45%"),
-            labelled("Exclude", dcc.Dropdown(id="exclude", multi=True, options=[],
+            labelled("Exclude", dcc.Dropdown(id="exclude", multi=True, options=options,
                                              placeholder="all but these ..."), "45%"),
         ], style={"marginTop": "8px"}),
     ])
@@ -127,17 +127,19 @@ def _controls(settings: DashSettings) -> html.Div:
 def _layout(settings: DashSettings, views: "Views") -> html.Div:
     """The page, with the overview already drawn: the first chart arrives with the layout
     instead of one callback round trip later (the update callback skips its initial call)."""
-    chart, table, countries, countries_style, note, problem = views.main_or_problem(
+    chart, table, countries, problem = views.main_or_problem(
         "exe", settings.default_range, 0, settings.top_n, "total", [], [])
+    try:
+        options = views.options("exe", settings.default_range, [])
+    except StoreProblem:
+        options = []
     main = html.Div(id="main-page", children=[
-        _controls(settings),
+        _controls(settings, options),
         dcc.Graph(id="traffic-chart", figure=chart, config={"displaylogo": False}),
         html.H3("Top entries"),
         html.Table(id="top-table", className="nw-table", children=table),
         html.H3("Remote countries"),
-        html.Div(note, id="geoip-note", className="nw-note"),
-        dcc.Graph(id="countries-chart", figure=countries, config={"displaylogo": False},
-                  style=countries_style),
+        html.Div(countries, id="countries"),
     ])
     return html.Div([
         dcc.Location(id="url"),
@@ -160,7 +162,7 @@ class Views:
 
     def main(self, group: str, range_label: str, resolution: int, top_n: int | None,
              direction: str, include: list[str] | None, exclude: list[str] | None):
-        """(chart, table rows, countries chart, its style, geoip note, problem)."""
+        """(chart, top table, countries section, problem)."""
         now = self.settings.clock()
         win = window(TimeRange.parse(range_label), 0, now)
         view = TrafficView(win.since, win.until, _filters(include, exclude))
@@ -180,10 +182,16 @@ class Views:
                  f"{'all time' if win.since is None else 'last ' + range_label}")
         chart = figures.traffic_figure(frame, bucket, title)
         table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
+        return chart, table, self._countries(by_address), ""
+
+    def _countries(self, by_address: list) -> list:
+        """The GeoIP note, and the chart when there is a database (no hidden empty chart)."""
+        note = html.P(self.geo.note, className="nw-note", id="geoip-note")
         if self.geo.lookup is None:
-            return chart, table, {}, {"display": "none"}, self.geo.note, ""
-        countries = figures.countries_figure(country_totals(by_address, self.geo.lookup))
-        return chart, table, countries, {"display": "block"}, self.geo.note, ""
+            return [note]
+        return [note, dcc.Graph(id="countries-chart", config={"displaylogo": False},
+                                figure=figures.countries_figure(
+                                    country_totals(by_address, self.geo.lookup)))]
 
     def main_or_problem(self, group: str, range_label: str, resolution: int,
                         top_n: int | None, direction: str, include: list[str] | None,
@@ -194,7 +202,7 @@ class Views:
                              exclude)
         except (StoreProblem, QueryError) as exc:
             empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
-            return empty, _top_table([]), {}, {"display": "none"}, self.geo.note, str(exc)
+            return empty, _top_table([]), self._countries([]), str(exc)
 
     @staticmethod
     def _span(conn: sqlite3.Connection, win, now: float) -> tuple[int, int]:
@@ -303,7 +311,8 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
     @app.callback(Output("include", "options"), Output("exclude", "options"),
                   Input("group", "value"), Input("range", "value"),
                   Input("refresh", "n_intervals"),
-                  State("include", "value"), State("exclude", "value"))
+                  State("include", "value"), State("exclude", "value"),
+                  prevent_initial_call=True)   # the layout carries the first options
     def filter_options(group, range_label, _tick, include, exclude):
         try:
             options = views.options(group, range_label, (include or []) + (exclude or []))
@@ -312,8 +321,7 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
         return options, options
 
     @app.callback(Output("traffic-chart", "figure"), Output("top-table", "children"),
-                  Output("countries-chart", "figure"), Output("countries-chart", "style"),
-                  Output("geoip-note", "children"), Output("store-status", "children"),
+                  Output("countries", "children"), Output("store-status", "children"),
                   Input("group", "value"), Input("range", "value"),
                   Input("resolution", "value"), Input("top-n", "value"),
                   Input("direction", "value"), Input("include", "value"),
