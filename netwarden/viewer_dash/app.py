@@ -1,77 +1,34 @@
 """`create_app(settings)`: the Dash page, the executable page and the JSON API on one server.
 
-Callbacks are thin: read the store through netwarden.store.queries, shape with figures.py.
-Every request opens its own read-only connection (the server is threaded; opening costs well
-under a millisecond), and a store that cannot be read becomes a message on the page.
+Callbacks are thin: read the store through netwarden.store.queries (source.py opens one
+read-only connection per request), shape with figures.py; a store that cannot be read becomes
+a message on the page. The JSON API and the token gate are in routes.py.
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import tzinfo
-from pathlib import Path
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 import dash
 from dash import Input, Output, State, dcc, html
-from flask import Response, jsonify, redirect, request
 
 from netwarden.store import queries
 from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
-from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
-from netwarden.view.labels import display_value, explain_unavailable, format_time
+from netwarden.view.labels import display_value, format_time
 from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash import figures
-from netwarden.viewer_dash.api import (
-    TOKEN_COOKIE, ApiError, parse_events_query, parse_flows_query, parse_view, token_matches,
-)
 from netwarden.viewer_dash.geo import GeoSource, country_totals, open_country_lookup
+from netwarden.viewer_dash.routes import register_api
+from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
-
-@dataclass(frozen=True)
-class DashSettings:
-    db_path: Path
-    token: str = ""
-    geoip_mmdb: str = ""
-    default_range: str = "hour"
-    top_n: int = 10
-    refresh_s: int = 10
-    clock: Callable[[], float] = time.time
-    tz: tzinfo | None = None
+__all__ = ["DashSettings", "create_app"]
 
 
 #: A chosen resolution that would give more points than this falls back to auto.
 MAX_BUCKETS = 2000
-
-
-class StoreProblem(RuntimeError):
-    """The store cannot answer; the message says why in words."""
-
-
-@contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
-    try:
-        conn = open_readonly(path, timeout=2)
-    except StoreUnavailable as exc:
-        raise StoreProblem(explain_unavailable(exc)) from None
-    except OSError as exc:   # e.g. a directory on the path we may not enter
-        raise StoreProblem(f"cannot read {path}: {exc.strerror} (join the 'netwarden' "
-                           "group, or pass --db PATH)") from None
-    try:
-        if queries.schema_version(conn) == 0:
-            raise StoreProblem(f"{path} holds no netwarden data yet (no schema). "
-                               "Is the sensor writing here?")
-        yield conn
-    except sqlite3.DatabaseError as exc:
-        raise StoreProblem(f"cannot read {path}: {exc}") from None
-    finally:
-        conn.close()
 
 
 def _filters(include: list[str] | None, exclude: list[str] | None) -> tuple[Filter, ...]:
@@ -332,83 +289,6 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
                                      include, exclude)
 
 
-def _register_api(app: dash.Dash, settings: DashSettings) -> None:
-    server = app.server
-
-    @server.before_request
-    def require_token():  # type: ignore[no-untyped-def]
-        if not settings.token:
-            return None
-        offered = request.args.get("token")
-        if offered is not None and request.method == "GET" and \
-                not request.path.startswith("/api/") and token_matches(settings.token, None,
-                                                                       offered):
-            # A page link with ?token=T sets the cookie once and drops T from the address.
-            rest = {k: v for k, v in request.args.items(multi=True) if k != "token"}
-            target = request.path + ("?" + urlencode(rest) if rest else "")
-            response = redirect(target)
-            response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="Strict")
-            return response
-        if token_matches(settings.token, request.headers.get("Authorization"),
-                         request.cookies.get(TOKEN_COOKIE)):
-            return None
-        response = jsonify(error="a bearer token is required (Authorization: Bearer TOKEN; "
-                                 "for the page, open it once with ?token=TOKEN)")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="netwarden"'
-        return response
-
-    def answer(build: Callable[[sqlite3.Connection], object]) -> Response:
-        try:
-            with reading(settings.db_path) as conn:
-                return jsonify(build(conn))
-        except (ApiError, QueryError) as exc:
-            response = jsonify(error=str(exc))
-            response.status_code = 400
-            return response
-        except StoreProblem as exc:
-            response = jsonify(error=str(exc))
-            response.status_code = 503
-            return response
-
-    def args() -> dict[str, list[str]]:
-        return {key: request.args.getlist(key) for key in request.args}
-
-    @server.route("/api/v1/flows")
-    def api_flows() -> Response:
-        def build(conn: sqlite3.Connection) -> object:
-            query = parse_flows_query(args(), settings.clock())
-            meta = {"since": query.view.since, "until": query.view.until,
-                    "filters": [f.__dict__ for f in query.view.filters]}
-            if query.group:
-                rows = queries.traffic_totals(conn, query.group, query.view)
-                page = rows[query.page * query.limit:(query.page + 1) * query.limit]
-                return {**meta, "group": query.group, "rows": [
-                    {"value": r.value, "sent": r.sent, "recv": r.recv,
-                     "first_seen": r.first_seen, "last_seen": r.last_seen} for r in page]}
-            flows = queries.view_flows(conn, query.view, query.limit,
-                                       query.page * query.limit)
-            return {**meta, "rows": [f._asdict() for f in flows]}
-        return answer(build)
-
-    @server.route("/api/v1/executables")
-    def api_executables() -> Response:
-        def build(conn: sqlite3.Connection) -> object:
-            view = parse_view(args(), settings.clock())
-            return {"since": view.since, "until": view.until,
-                    "rows": [r._asdict() for r in queries.view_executables(conn, view)]}
-        return answer(build)
-
-    @server.route("/api/v1/events")
-    def api_events() -> Response:
-        def build(conn: sqlite3.Connection) -> object:
-            query = parse_events_query(args())
-            rows = queries.view_events(conn, query.since, query.until, query.kinds, query.path,
-                                       query.limit, query.after_id)
-            return {"rows": [r._asdict() for r in rows]}
-        return answer(build)
-
-
 def create_app(settings: DashSettings) -> dash.Dash:
     """A Dash app over `settings.db_path`; `app.server` is the Flask server to run.
 
@@ -421,5 +301,5 @@ def create_app(settings: DashSettings) -> dash.Dash:
     views = Views(settings, open_country_lookup(settings.geoip_mmdb))
     app.layout = functools.partial(_layout, settings, views)   # drawn anew for each visit
     _register_callbacks(app, views)
-    _register_api(app, settings)
+    register_api(app, settings)
     return app
