@@ -179,3 +179,18 @@ def test_a_port_in_use_is_a_clear_error(server: DashServer, workdir: Path):
 def test_bad_port_is_a_usage_error():
     done = run_dash("--port", "70000")
     assert done.returncode == 2 and "--port must be from 1 to 65535" in done.stderr
+
+
+def test_a_missing_store_is_a_message_not_a_crash(workdir: Path, browser):
+    from selenium.webdriver.common.by import By
+    dash = start_dash(workdir / "absent.db", SPARE_PORT + 1, workdir, "[dash]\nrefresh_s = 0\n")
+    try:
+        status, body = get(dash.url + "/api/v1/flows")
+        assert status == 503 and body["error"].startswith("no database at")
+        browser.get(dash.url + "/")
+        status_line = wait_until(lambda: browser.find_element(By.ID, "store-status").text, 20,
+                                 "the store status")
+        assert "no database at" in status_line
+        assert dash.proc.poll() is None
+    finally:
+        dash.stop()
