@@ -188,8 +188,8 @@ def test_a_missing_store_is_a_message_not_a_crash(workdir: Path, browser):
         status, body = get(dash.url + "/api/v1/flows")
         assert status == 503 and body["error"].startswith("no database at")
         browser.get(dash.url + "/")
-        status_line = wait_until(lambda: browser.find_element(By.ID, "store-status").text, 20,
-                                 "the store status")
+        status_line = wait_until(lambda: "".join(
+            e.text for e in browser.find_elements(By.ID, "store-status")), 20, "the store status")
         assert "no database at" in status_line
         assert dash.proc.poll() is None
     finally:
