@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -114,6 +115,7 @@ def measure_dash(db: Path, port: int, repeat: int) -> dict[str, float]:
         rss = peak_rss_mib(server.proc.pid)
     finally:
         server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
     return {"dash_server_start_s": round(started, 3), **summary("dash_first_chart_s", colds),
             **summary("dash_warm_chart_s", warms), "dash_peak_rss_mib": round(rss, 1)}
 
