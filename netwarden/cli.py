@@ -144,6 +144,73 @@ def cmd_health(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- viewers ----
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port wants a number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be from 1 to 65535, got {value}")
+    return value
+
+
+def _drop_privileges(program: str, user: str | None) -> int | None:
+    """None when this process may go on as a viewer, else the exit status."""
+    from netwarden.privileges import PrivilegeError, become_unprivileged
+    try:
+        become_unprivileged(program, user)
+    except PrivilegeError as exc:
+        print(exc, file=sys.stderr)
+        return exc.status
+    return None
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    config = _config(args)
+    refused = _drop_privileges("netwarden tui", args.user)
+    if refused is not None:
+        return refused
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("netwarden tui: needs a terminal (for data in scripts use `netwarden export` "
+              "or the web viewer's /api/v1)", file=sys.stderr)
+        return EXIT_USAGE
+    from netwarden.view.ranges import TimeRange
+    from netwarden.viewer_tui.app import TuiOptions, run_tui
+    return run_tui(TuiOptions(db_path=config.db_path,
+                              time_range=TimeRange.parse(config.tui.default_range),
+                              live_interval_s=config.tui.live_interval_s))
+
+
+def cmd_dash(args: argparse.Namespace) -> int:
+    config = _config(args)
+    host = args.host or config.dash.host
+    port = args.port or config.dash.port
+    from netwarden.viewer_dash.api import ApiError, check_bind
+    try:
+        check_bind(host, config.dash.token)
+    except ApiError as exc:
+        print(f"netwarden dash: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    refused = _drop_privileges("netwarden dash", args.user)
+    if refused is not None:
+        return refused
+    # Dash, Flask and plotly are imported only now, never as root.
+    from netwarden.viewer_dash.app import DashSettings
+    from netwarden.viewer_dash.serve import BindError, serve
+    settings = DashSettings(db_path=config.db_path, token=config.dash.token,
+                            geoip_mmdb=config.dash.geoip_mmdb,
+                            default_range=config.dash.default_range, top_n=config.dash.top_n,
+                            refresh_s=config.dash.refresh_s)
+    try:
+        serve(settings, host, port)
+    except BindError as exc:
+        print(f"netwarden dash: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
 # ---- doctor ----
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -194,6 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
                   "print the sensor's health rows (drops, hook failures), one per counter move")
     health.add_argument("--format", choices=("jsonl",), default="jsonl")
     health.add_argument("--since", type=_since, default=0.0, metavar="EPOCH")
+    user_help = ("started as root: the user to become before the database is opened "
+                 "(viewers never run as root)")
+    tui = add("tui", cmd_tui, "browse traffic in the terminal (curses; unprivileged)")
+    tui.add_argument("--user", metavar="NAME", help=user_help)
+    dash_cmd = add("dash", cmd_dash,
+                   "serve charts and a JSON API over HTTP (Dash; unprivileged)")
+    dash_cmd.add_argument("--host", metavar="ADDR",
+                          help="address to bind (default [dash] host, 127.0.0.1); beyond "
+                               "loopback needs [dash] token")
+    dash_cmd.add_argument("--port", type=_port, metavar="PORT",
+                          help="TCP port (default [dash] port, 5100)")
+    dash_cmd.add_argument("--user", metavar="NAME", help=user_help)
     doctor = add("doctor", cmd_doctor,
                  "say what this kernel supports, which hooks would be chosen and why")
     doctor.add_argument("--json", action="store_true", help="machine-readable report")

@@ -264,6 +264,30 @@ class LogConfig:
                                 doc="rotated CSV files kept (file.1 is the newest)")
 
 
+_RANGES = ("minute", "hour", "day", "week", "month", "all")
+
+
+@dataclass(frozen=True)
+class TuiConfig:
+    default_range: str = _setting("hour", choices=_RANGES, doc="time range shown first")
+    live_interval_s: float = _setting(
+        2.0, minimum=0.5, maximum=3600, doc="how often live mode reads the store again")
+
+
+@dataclass(frozen=True)
+class DashConfig:
+    host: str = _setting("127.0.0.1", doc="address the web viewer binds (--host wins)")
+    port: int = _setting(5100, minimum=1, maximum=65535, doc="its TCP port (--port wins)")
+    token: str = _setting(
+        "", doc="bearer token for the page and /api/v1; required to bind beyond loopback")
+    geoip_mmdb: str = _setting(
+        "", doc="a GeoIP2/GeoLite2 Country or City .mmdb file for the countries chart")
+    default_range: str = _setting("hour", choices=_RANGES, doc="time range shown first")
+    top_n: int = _setting(10, minimum=1, maximum=100, doc="series shown before 'other'")
+    refresh_s: int = _setting(
+        10, minimum=0, maximum=3600, doc="seconds between page refreshes; 0 = never")
+
+
 @dataclass(frozen=True)
 class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
@@ -271,6 +295,8 @@ class Config:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    tui: TuiConfig = field(default_factory=TuiConfig)
+    dash: DashConfig = field(default_factory=DashConfig)
 
     @property
     def db_path(self) -> Path:

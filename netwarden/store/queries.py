@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from netwarden.config import KnownDevice
@@ -272,3 +273,314 @@ def recent_scans(conn: sqlite3.Connection, limit: int = 10) -> list[ScanRow]:
     return [ScanRow(t, i, json.loads(s), json.loads(m), d, du) for t, i, s, m, d, du in
             conn.execute("SELECT time, interface, subnets, methods, devices, duration "
                          "FROM scans ORDER BY time DESC LIMIT ?", (limit,))]
+
+
+# ---- traffic views (both viewers and the JSON API) ----
+#
+# A view is a time window, include/exclude filters and a grouping ("dimension"). Every query
+# first sums the narrow flows table by the flow column a dimension needs (process id, address
+# id, port, ...), with filters as conditions on flows alone (ids looked up in the small
+# tables), and only then joins the few resulting keys to their labels. So a recent window
+# reads only its rows through the time index, and no per-row join is made.
+
+_PROCESS_LOOKUP = ("SELECT p.id FROM processes p JOIN executables e ON e.id = p.exe_id "
+                   "LEFT JOIN executables pe ON pe.id = p.parent_exe_id WHERE {expr} IN ({marks})")
+_PROCESS_JOINS = ("JOIN processes p ON p.id = t.k JOIN executables e ON e.id = p.exe_id "
+                  "LEFT JOIN executables pe ON pe.id = p.parent_exe_id")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A grouping of traffic: how to key flows by it, label the keys and look values up."""
+
+    name: str              # the API's and the filters' name for it
+    title: str             # what a viewer calls it
+    flow_key: str          # SQL over `flows f`: what rows are summed by
+    label: str             # SQL over the summed keys `t.k` (and `joins`): the group's value
+    joins: str = ""
+    lookup: str = ""       # SQL giving flow_key values for a value list ({marks}); "" = direct
+    numeric: bool = False  # values are integers (ports, uids)
+
+
+def _process_dimension(name: str, title: str, expr: str, numeric: bool = False) -> Dimension:
+    return Dimension(name, title, "f.process_id", expr, _PROCESS_JOINS,
+                     _PROCESS_LOOKUP.replace("{expr}", expr), numeric)
+
+
+DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
+    _process_dimension("exe", "executable", "e.path"),
+    _process_dimension("name", "name", "p.name"),
+    _process_dimension("sha256", "sha256", "e.sha256"),
+    _process_dimension("parent", "parent", "IFNULL(pe.path, '')"),
+    # Flows with no known name have domain_id NULL; 0 stands for them (ids start at 1).
+    Dimension("domain", "domain", "IFNULL(f.domain_id, 0)", "IFNULL(d.name, '')",
+              "LEFT JOIN domains d ON d.id = t.k",
+              "SELECT id FROM domains WHERE name IN ({marks})"),
+    Dimension("raddr", "remote address", "f.raddr_id", "a.addr",
+              "JOIN addresses a ON a.id = t.k", "SELECT id FROM addresses WHERE addr IN ({marks})"),
+    Dimension("rport", "remote port", "f.rport", "t.k", numeric=True),
+    Dimension("lport", "local port", "f.lport", "t.k", numeric=True),
+    _process_dimension("user", "user", "p.uid", numeric=True),
+    _process_dimension("container", "container", "p.container"),
+    Dimension("host", "host", "f.host_id", "h.name", "JOIN hosts h ON h.id = t.k",
+              "SELECT id FROM hosts WHERE name IN ({marks})"),
+)}
+
+
+class QueryError(ValueError):
+    """A view asked for something that does not exist (a dimension, a non-numeric port)."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Keep (or, with exclude, drop) the traffic whose `dimension` has `value` (as text)."""
+
+    dimension: str
+    value: str
+    exclude: bool = False
+
+    def __post_init__(self) -> None:
+        dimension = DIMENSIONS.get(self.dimension)
+        if dimension is None:
+            raise QueryError(f"unknown grouping {self.dimension!r}; known: "
+                             + ", ".join(DIMENSIONS))
+        if dimension.numeric and not _is_int(self.value):
+            raise QueryError(f"{dimension.title} must be a number, got {self.value!r}")
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+@dataclass(frozen=True)
+class TrafficView:
+    """Which flows a query reads: window starts in [since, until), and the filters.
+
+    Include filters on one dimension are alternatives (OR); different dimensions and every
+    exclude filter must all hold (AND).
+    """
+
+    since: int | None = None
+    until: int | None = None
+    filters: tuple[Filter, ...] = ()
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _filter_condition(dimension: Dimension, values: list[str],
+                      exclude: bool) -> tuple[str, list[object]]:
+    params: list[object] = [int(v) if dimension.numeric else v for v in values]
+    negate = "NOT " if exclude else ""
+    if not dimension.lookup:
+        return f"{dimension.flow_key} {negate}IN ({_marks(len(params))})", params
+    lookup = dimension.lookup.replace("{marks}", _marks(len(params)))
+    if dimension.name == "domain" and "" in values:
+        lookup += " UNION ALL SELECT 0"
+    return f"{dimension.flow_key} {negate}IN ({lookup})", params
+
+
+#: Beyond this share of the recorded time span, a window is read by scanning the table.
+WIDE_WINDOW = 0.25
+
+
+def _is_wide(conn: sqlite3.Connection, view: TrafficView) -> bool:
+    """True when the view's window holds much of the table.
+
+    Reading most rows through the time index costs a random row lookup each (on 10M rows,
+    24 s against 7 s for a scan), so a wide window's time condition is written `+f.time`,
+    which no index serves; filters on processes or ports can still use theirs.
+    """
+    if view.since is None and view.until is None:
+        return True
+    bounds = flow_time_bounds(conn)
+    if bounds is None:
+        return False
+    low, high = bounds
+    since = low if view.since is None else max(view.since, low)
+    until = high + 1 if view.until is None else min(view.until, high + 1)
+    return (until - since) / (high - low + 1) > WIDE_WINDOW
+
+
+def _where(view: TrafficView, wide: bool = False) -> tuple[str, list[object]]:
+    conditions: list[str] = []
+    params: list[object] = []
+    time_column = "+f.time" if wide else "f.time"
+    if view.since is not None:
+        conditions.append(f"{time_column} >= ?")
+        params.append(view.since)
+    if view.until is not None:
+        conditions.append(f"{time_column} < ?")
+        params.append(view.until)
+    grouped: dict[tuple[str, bool], list[str]] = {}
+    for item in view.filters:
+        grouped.setdefault((item.dimension, item.exclude), []).append(item.value)
+    for (name, exclude), values in grouped.items():
+        sql, values_params = _filter_condition(DIMENSIONS[name], values, exclude)
+        conditions.append(sql)
+        params.extend(values_params)
+    return (" AND ".join(conditions) or "1"), params
+
+
+def _dimension(name: str) -> Dimension:
+    try:
+        return DIMENSIONS[name]
+    except KeyError:
+        raise QueryError(f"unknown grouping {name!r}; known: " + ", ".join(DIMENSIONS)) \
+            from None
+
+
+class TrafficTotal(NamedTuple):
+    """One group's traffic in a view. `value` is text, or an int for ports and users."""
+
+    value: object
+    sent: int
+    recv: int
+    first_seen: int    # start of the first window with traffic
+    last_seen: int     # start of the last one
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.recv
+
+
+def traffic_totals(conn: sqlite3.Connection, dimension: str,
+                   view: TrafficView) -> list[TrafficTotal]:
+    """Sent, received, first and last seen per value of `dimension`, largest total first."""
+    dim = _dimension(dimension)
+    where, params = _where(view, _is_wide(conn, view))
+    # GROUP BY +k: summing by walking an index in key order looks up every row at random.
+    sql = (f"SELECT {dim.label} AS v, SUM(t.sent), SUM(t.recv), MIN(t.first), MAX(t.last) "
+           f"FROM (SELECT {dim.flow_key} AS k, SUM(f.sent) AS sent, SUM(f.recv) AS recv, "
+           f"MIN(f.time) AS first, MAX(f.time) AS last FROM flows f WHERE {where} "
+           f"GROUP BY +k) t {dim.joins} GROUP BY v ORDER BY SUM(t.sent) + SUM(t.recv) DESC, v")
+    return [TrafficTotal(*row) for row in conn.execute(sql, params)]
+
+
+class SeriesPoint(NamedTuple):
+    time: int          # bucket start, epoch seconds
+    value: object
+    sent: int
+    recv: int
+
+
+def traffic_series(conn: sqlite3.Connection, dimension: str, view: TrafficView,
+                   origin: int, bucket_s: int) -> list[SeriesPoint]:
+    """Bytes per bucket of `bucket_s` seconds (counted from `origin`) and value, by time."""
+    if bucket_s < 1:
+        raise QueryError(f"bucket must be at least 1 s, got {bucket_s}")
+    dim = _dimension(dimension)
+    where, params = _where(view, _is_wide(conn, view))
+    sql = (f"SELECT ? + t.b * ?, {dim.label} AS v, SUM(t.sent), SUM(t.recv) "
+           f"FROM (SELECT (f.time - ?) / ? AS b, {dim.flow_key} AS k, SUM(f.sent) AS sent, "
+           f"SUM(f.recv) AS recv FROM flows f WHERE {where} GROUP BY b, +k) t {dim.joins} "
+           f"GROUP BY t.b, v ORDER BY t.b, v")
+    return [SeriesPoint(*row) for row in
+            conn.execute(sql, [origin, bucket_s, origin, bucket_s, *params])]
+
+
+def flow_time_bounds(conn: sqlite3.Connection) -> tuple[int, int] | None:
+    """The first and last window start recorded (None when no flow is)."""
+    # Two subqueries: SQLite answers a lone MIN() or MAX() from the index, both at once by
+    # scanning the table.
+    low, high = conn.execute("SELECT (SELECT MIN(time) FROM flows), "
+                             "(SELECT MAX(time) FROM flows)").fetchone()
+    return None if low is None else (int(low), int(high))
+
+
+def view_flows(conn: sqlite3.Connection, view: TrafficView, limit: int,
+               offset: int = 0) -> list[ExportedFlow]:
+    """The view's flow rows as `export` prints them, newest first, a page at a time."""
+    where, params = _where(view)
+    sql = _FLOWS_SQL.replace("WHERE f.time >= ?", f"WHERE {where}").replace(
+        "ORDER BY f.time, f.rowid", "ORDER BY f.time DESC, f.rowid DESC LIMIT ? OFFSET ?")
+    flows = []
+    for row in conn.execute(sql, [*params, limit, offset]):
+        values = list(row)
+        values[8] = family_label(values[8])
+        flows.append(ExportedFlow(*values))
+    return flows
+
+
+class ExecutableRow(NamedTuple):
+    """One (path, sha256) the sensor has seen, and its traffic in a view."""
+
+    path: str
+    sha256: str
+    first_seen: int
+    first_flow: int | None
+    sent: int
+    recv: int
+    last_seen: int | None
+
+
+def view_executables(conn: sqlite3.Connection, view: TrafficView) -> list[ExecutableRow]:
+    """Executables with traffic in the view, largest total first."""
+    where, params = _where(view, _is_wide(conn, view))
+    sql = ("SELECT e.path, e.sha256, e.first_seen, e.first_flow, SUM(t.sent), SUM(t.recv), "
+           "MAX(t.last) FROM (SELECT f.process_id AS k, SUM(f.sent) AS sent, "
+           f"SUM(f.recv) AS recv, MAX(f.time) AS last FROM flows f WHERE {where} "
+           "GROUP BY +k) t JOIN processes p ON p.id = t.k JOIN executables e ON e.id = p.exe_id "
+           "GROUP BY e.id ORDER BY SUM(t.sent) + SUM(t.recv) DESC, e.path, e.sha256")
+    return [ExecutableRow(*row) for row in conn.execute(sql, params)]
+
+
+class ExecutableVersion(NamedTuple):
+    """One content (sha256) of an executable path, and when it had traffic."""
+
+    sha256: str
+    first_seen: int
+    first_flow: int | None
+    first_traffic: int | None
+    last_traffic: int | None
+    sent: int
+    recv: int
+
+
+def executable_versions(conn: sqlite3.Connection, path: str) -> list[ExecutableVersion]:
+    """Every sha256 recorded for `path`, oldest first (hashes over time)."""
+    rows = conn.execute(
+        "SELECT e.sha256, e.first_seen, e.first_flow, MIN(f.time), MAX(f.time), "
+        "IFNULL(SUM(f.sent), 0), IFNULL(SUM(f.recv), 0) FROM executables e "
+        "LEFT JOIN processes p ON p.exe_id = e.id LEFT JOIN flows f ON f.process_id = p.id "
+        "WHERE e.path = ? GROUP BY e.id ORDER BY e.first_seen, e.id", (path,))
+    return [ExecutableVersion(*row) for row in rows]
+
+
+class EventRow(NamedTuple):
+    id: int
+    time: float
+    host: str
+    kind: str
+    fields: dict[str, object]
+
+
+def view_events(conn: sqlite3.Connection, since: float | None = None,
+                until: float | None = None, kinds: tuple[str, ...] = (), path: str = "",
+                limit: int = 1000, after_id: int = 0) -> list[EventRow]:
+    """Events newest first; `path` keeps those about that executable (its `path` field)."""
+    conditions, params = ["ev.id > ?"], [after_id]
+    if since is not None:
+        conditions.append("ev.time >= ?")
+        params.append(since)
+    if until is not None:
+        conditions.append("ev.time < ?")
+        params.append(until)
+    if kinds:
+        conditions.append(f"ev.kind IN ({_marks(len(kinds))})")
+        params.extend(kinds)
+    if path:
+        conditions.append("json_extract(ev.data, '$.path') = ?")
+        params.append(path)
+    sql = ("SELECT ev.id, ev.time, h.name, ev.kind, ev.data FROM events ev "
+           "JOIN hosts h ON h.id = ev.host_id WHERE " + " AND ".join(conditions)
+           + " ORDER BY ev.id DESC LIMIT ?")
+    return [EventRow(i, t, h, k, json.loads(d))
+            for i, t, h, k, d in conn.execute(sql, [*params, limit])]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The store's schema version; 0 for a file that is no netwarden database (yet)."""
+    from netwarden.store.schema import current_version
+    return current_version(conn)

@@ -82,8 +82,11 @@ def _owner_uid(owner: str | None) -> int:
         return -1
 
 
-def open_readonly(path: Path) -> sqlite3.Connection:
-    """A viewer's or exporter's connection: it cannot write, whoever runs it."""
+def open_readonly(path: Path, timeout: float = 10) -> sqlite3.Connection:
+    """A viewer's or exporter's connection: it cannot write, whoever runs it.
+
+    ``timeout``: seconds to wait for a lock (a viewer that must stay responsive waits less).
+    """
     if not path.exists():
         raise StoreUnavailable(f"no database at {path} (is the sensor running? "
                                "pass --db PATH to read another file)")
@@ -92,7 +95,7 @@ def open_readonly(path: Path) -> sqlite3.Connection:
                                "'netwarden' group or run as root)")
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=timeout)
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
         raise StoreUnavailable(f"cannot open {path}: {exc}") from exc

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Generate a large netwarden store for the viewer benchmarks (not the sensor: plain SQL).
+
+The store has the real schema (netwarden.store.schema) and looks like a busy host's month:
+--rows flow rows spread evenly over --days days ending now, ~200 executables (some with two
+versions), 1000 process identities, 20000 remote addresses, 2000 domains (a third of the
+flows have none), 3 containers. Rows are inserted in time order with the indexes dropped and
+rebuilt afterwards, then the file is switched to WAL as the sensor leaves it.
+
+    python3 bench/viewers_gen.py OUT.db [--rows 10000000] [--days 30] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from netwarden.store.schema import migrate  # noqa: E402
+
+BATCH = 200_000
+INSERT = "INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def populate_small_tables(conn: sqlite3.Connection, rng: random.Random, start: int) -> None:
+    conn.execute("INSERT INTO hosts (name) VALUES ('bench-host')")
+    exes = []
+    for i in range(200):
+        for version in range(1 + (i % 10 == 0)):
+            exes.append((f"/usr/bin/prog{i:03d}", f"{i:03d}{version}".ljust(64, "e"),
+                         start + version * 86400, start + version * 86400))
+    conn.executemany("INSERT INTO executables (path, sha256, first_seen, first_flow) "
+                     "VALUES (?, ?, ?, ?)", exes)
+    processes = []
+    for i in range(1000):
+        exe_id = rng.randint(1, len(exes))
+        processes.append((exe_id, rng.randint(1, len(exes)), f"prog{exe_id}",
+                          f"prog{exe_id} -x {i}",
+                          rng.choice((0, 1000, 1000, 1000, 33)),
+                          "" if i % 10 else f"container{i % 3}", start))
+    conn.executemany("INSERT INTO processes (exe_id, parent_exe_id, name, cmdline, uid, "
+                     "container, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)", processes)
+    conn.executemany("INSERT INTO addresses (addr) VALUES (?)",
+                     [(f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}."
+                       f"{i % 250 + 1}",) for i in range(20_000)] + [("10.0.0.2",)])
+    conn.executemany("INSERT OR IGNORE INTO domains (name) VALUES (?)",
+                     [(f"host{i}.example{i % 97}.com",) for i in range(2000)])
+
+
+def flow_rows(rng: random.Random, count: int, start: int, end: int):
+    local = 20_001  # the last address inserted: 10.0.0.2
+    step = (end - start) / count
+    ports = (443, 443, 443, 80, 53, 22, 993, 5223, 8080)
+    for n in range(count):
+        time_s = start + int(n * step) // 10 * 10
+        domain = rng.randint(1, 2000) if rng.random() > 0.33 else None
+        yield (time_s, 1, rng.randint(1, 1000), 2, "tcp", 6, local, rng.randint(32768, 60999),
+               rng.randint(1, 20_000), rng.choice(ports), domain, 4026531840,
+               rng.randint(40, 200_000), rng.randint(40, 2_000_000))
+
+
+def generate(path: Path, rows: int, days: int, seed: int) -> None:
+    rng = random.Random(seed)
+    end = int(time.time())
+    start = end - days * 86400
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    migrate(conn, start)
+    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                           "AND tbl_name = 'flows' AND sql IS NOT NULL").fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
+    conn.execute("BEGIN")
+    populate_small_tables(conn, rng, start)
+    batch = []
+    began = time.monotonic()
+    for row in flow_rows(rng, rows, start, end):
+        batch.append(row)
+        if len(batch) >= BATCH:
+            conn.executemany(INSERT, batch)
+            batch.clear()
+    conn.executemany(INSERT, batch)
+    conn.execute("COMMIT")
+    inserted = time.monotonic() - began
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    print(f"{rows} flow rows over {days} days in {path} ({path.stat().st_size >> 20} MiB): "
+          f"inserted in {inserted:.0f} s, indexed in {time.monotonic() - began - inserted:.0f} s",
+          file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.out.exists():
+        parser.error(f"{args.out} exists; remove it first")
+    generate(args.out, args.rows, args.days, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

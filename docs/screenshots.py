@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Make docs/tui.png and docs/dash.png: both viewers on a seeded store, as a person sees them.
+
+The TUI runs in a real tmux pane (drilled into curl's domains); its screen is drawn as text
+in headless Chromium and photographed. The web viewer is photographed in the same Chromium.
+
+    python3 docs/screenshots.py [--out docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.browser import CHART_NAMES_JS, chromium  # noqa: E402
+from tests.support.geoip import write_country_mmdb  # noqa: E402
+from tests.support.viewer_data import seed_store  # noqa: E402
+from tests.support.viewer_proc import (  # noqa: E402
+    share, start_dash, tmux_pane, viewer_args, viewer_dir, wait_until,
+)
+
+PAGE = """<html><body style="margin:0;background:#1e1e1e;overflow:hidden">
+<pre style="margin:8px;font:15px/1.25 'DejaVu Sans Mono',monospace;color:#ddd">{}</pre>
+</body></html>"""
+
+
+def terminal_html(screen: str) -> str:
+    lines = []
+    for number, line in enumerate(screen.splitlines()):
+        text = html.escape(line.ljust(80))
+        if number == 0 or line.startswith(">"):
+            text = f'<span style="background:#ddd;color:#1e1e1e">{text}</span>'
+        lines.append(text)
+    return PAGE.format("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs")
+    args = parser.parse_args()
+    with viewer_dir("nwv-shots-") as directory:
+        db = directory / "nw.db"
+        seed_store(db, int(time.time()))
+        share(db)
+        mmdb = write_country_mmdb(directory / "countries.mmdb")
+        os.chmod(mmdb, 0o644)
+        with tmux_pane("shots") as pane:
+            pane.start(viewer_args("tui", "--db", str(db)), env={"TZ": "UTC"})
+            pane.wait_for("/usr/bin/curl", unless="reading the store")
+            pane.keys("t", "t")
+            pane.wait_for("| week ", unless="reading the store")
+            screen = pane.screen()
+            pane.keys("q")
+        page = directory / "tui.html"
+        page.write_text(terminal_html(screen))
+        server = start_dash(db, 5295, directory,
+                            f'[dash]\ngeoip_mmdb = "{mmdb}"\nrefresh_s = 0\n')
+        try:
+            with chromium(790, 620) as driver:
+                driver.get(page.as_uri())
+                driver.save_screenshot(str(args.out / "tui.png"))
+            with chromium(1280, 1300) as driver:
+                driver.get(server.url + "/")
+                wait_until(lambda: driver.execute_script(CHART_NAMES_JS, "#traffic-chart"),
+                           30, "the chart")
+                time.sleep(1)
+                driver.save_screenshot(str(args.out / "dash.png"))
+        finally:
+            server.stop()
+    print(f"wrote {args.out / 'tui.png'} and {args.out / 'dash.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

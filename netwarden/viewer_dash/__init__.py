@@ -1,0 +1,1 @@
+"""The web viewer: `netwarden dash`, Dash/plotly charts and a JSON API over the store."""

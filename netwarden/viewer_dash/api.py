@@ -1,0 +1,150 @@
+"""The JSON API (`/api/v1/flows`, `/api/v1/executables`, `/api/v1/events`) and the token gate.
+
+Parameters (all optional, filterable like the page):
+  range=minute|hour|day|week|month|all  (default hour) and offset=N (ranges back), or
+  since=EPOCH / until=EPOCH (window starts in [since, until), overriding range);
+  include=DIM:VALUE and exclude=DIM:VALUE, repeatable (DIM: exe, name, sha256, parent, domain,
+  raddr, rport, lport, user, container, host; the empty VALUE means unknown/none);
+  flows: group=DIM (totals per value instead of flow rows), limit (default 1000), page;
+  events: kind (repeatable), path, after_id, limit.
+Errors are HTTP 400 with {"error": "..."} naming the parameter.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.view.ranges import TimeRange, window
+
+MAX_LIMIT = 100_000
+TOKEN_COOKIE = "netwarden_token"
+
+
+class ApiError(ValueError):
+    """A bad request parameter; the message names it."""
+
+
+@dataclass(frozen=True)
+class ApiQuery:
+    view: TrafficView
+    group: str
+    limit: int
+    page: int
+
+
+def _one(args: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = args.get(name) or []
+    if len(values) > 1:
+        raise ApiError(f"{name}: give it once, not {len(values)} times")
+    return values[0] if values else None
+
+
+def _int(args: Mapping[str, Sequence[str]], name: str, default: int, low: int,
+         high: int) -> int:
+    text = _one(args, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(f"{name}: wants an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise ApiError(f"{name}: must be from {low} to {high}, got {value}")
+    return value
+
+
+def _epoch(args: Mapping[str, Sequence[str]], name: str) -> float | None:
+    text = _one(args, name)
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ApiError(f"{name}: wants epoch seconds, got {text!r}") from None
+
+
+def parse_filters(args: Mapping[str, Sequence[str]]) -> tuple[Filter, ...]:
+    filters = []
+    for name, exclude in (("include", False), ("exclude", True)):
+        for item in args.get(name) or []:
+            dimension, sep, value = item.partition(":")
+            if not sep:
+                raise ApiError(f"{name}: wants DIM:VALUE (DIM one of "
+                               f"{', '.join(DIMENSIONS)}), got {item!r}")
+            try:
+                filters.append(Filter(dimension, value, exclude))
+            except QueryError as exc:
+                raise ApiError(f"{name}: {exc}") from None
+    return tuple(filters)
+
+
+def parse_view(args: Mapping[str, Sequence[str]], now: float) -> TrafficView:
+    try:
+        time_range = TimeRange.parse(_one(args, "range") or "hour")
+    except ValueError as exc:
+        raise ApiError(f"range: {exc}") from None
+    win = window(time_range, _int(args, "offset", 0, 0, 1_000_000), now)
+    since, until = _epoch(args, "since"), _epoch(args, "until")
+    return TrafficView(
+        int(since) if since is not None else win.since,
+        int(until) if until is not None else win.until, parse_filters(args))
+
+
+def parse_flows_query(args: Mapping[str, Sequence[str]], now: float) -> ApiQuery:
+    group = _one(args, "group") or ""
+    if group and group not in DIMENSIONS:
+        raise ApiError(f"group: unknown grouping {group!r}; known: {', '.join(DIMENSIONS)}")
+    return ApiQuery(parse_view(args, now), group, _int(args, "limit", 1000, 1, MAX_LIMIT),
+                    _int(args, "page", 0, 0, 10_000_000))
+
+
+@dataclass(frozen=True)
+class EventsQuery:
+    since: float | None
+    until: float | None
+    kinds: tuple[str, ...]
+    path: str
+    after_id: int
+    limit: int
+
+
+def parse_events_query(args: Mapping[str, Sequence[str]]) -> EventsQuery:
+    return EventsQuery(_epoch(args, "since"), _epoch(args, "until"),
+                       tuple(args.get("kind") or ()), _one(args, "path") or "",
+                       _int(args, "after_id", 0, 0, 1 << 62),
+                       _int(args, "limit", 1000, 1, MAX_LIMIT))
+
+
+# ---- the token ----
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False   # a host name: it may resolve anywhere
+
+
+def check_bind(host: str, token: str) -> None:
+    """Refuse to serve beyond loopback without a token (the data says who talked to whom)."""
+    if not is_loopback(host) and not token:
+        raise ApiError(f"binding {host} reaches beyond this machine: set a bearer token "
+                       "([dash] token in the config) or bind 127.0.0.1")
+
+
+def token_matches(expected: str, authorization: str | None, cookie: str | None) -> bool:
+    """True when a configured token was presented (header `Bearer T` or the page's cookie)."""
+    if not expected:
+        return True
+    offered = ""
+    if authorization and authorization.startswith("Bearer "):
+        offered = authorization[len("Bearer "):].strip()
+    elif cookie:
+        offered = cookie
+    return bool(offered) and hmac.compare_digest(offered.encode(), expected.encode())
+

@@ -1,0 +1,305 @@
+"""`create_app(settings)`: the Dash page, the executable page and the JSON API on one server.
+
+Callbacks are thin: read the store through netwarden.store.queries (source.py opens one
+read-only connection per request), shape with figures.py; a store that cannot be read becomes
+a message on the page. The JSON API and the token gate are in routes.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from urllib.parse import parse_qs
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from netwarden.store import queries
+from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.view.labels import display_value, format_time
+from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
+from netwarden.view.units import format_bytes
+from netwarden.viewer_dash import figures
+from netwarden.viewer_dash.geo import GeoSource, country_totals, open_country_lookup
+from netwarden.viewer_dash.routes import register_api
+from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
+
+__all__ = ["DashSettings", "create_app"]
+
+
+#: A chosen resolution that would give more points than this falls back to auto.
+MAX_BUCKETS = 2000
+
+
+def _filters(include: list[str] | None, exclude: list[str] | None) -> tuple[Filter, ...]:
+    """Multi-select values are 'DIM=VALUE'."""
+    result = []
+    for values, excluded in ((include or [], False), (exclude or [], True)):
+        for item in values:
+            dimension, _, value = item.partition("=")
+            result.append(Filter(dimension, value, excluded))
+    return tuple(result)
+
+
+def _option(dimension: str, value: object) -> dict[str, str]:
+    return {"label": f"{DIMENSIONS[dimension].title}: {display_value(dimension, value)}",
+            "value": f"{dimension}={value}"}
+
+
+def _controls(settings: DashSettings, options: list[dict[str, str]]) -> html.Div:
+    ranges = [{"label": f"last {r.label}" if r is not TimeRange.ALL else "all time",
+               "value": r.label} for r in TimeRange]
+    resolutions = [{"label": "auto", "value": 0}] + [
+        {"label": figures._duration(s), "value": s} for s in RESOLUTIONS]
+    groupings = [{"label": d.title, "value": d.name} for d in DIMENSIONS.values()]
+
+    def labelled(text: str, control: object, width: str) -> html.Label:
+        return html.Label([html.Span(text, className="nw-label"), control],
+                          style={"display": "inline-block", "width": width,
+                                 "marginRight": "12px", "verticalAlign": "top"})
+    return html.Div([
+        html.Div([
+            labelled("Group by", dcc.Dropdown(id="group", options=groupings, value="exe",
+                                              clearable=False), "180px"),
+            labelled("Time range", dcc.Dropdown(id="range", options=ranges,
+                                                value=settings.default_range,
+                                                clearable=False), "150px"),
+            labelled("Resolution", dcc.Dropdown(id="resolution", options=resolutions,
+                                                value=0, clearable=False), "120px"),
+            labelled("Top N", dcc.Input(id="top-n", type="number", min=1, max=100,
+                                        value=settings.top_n, debounce=True), "80px"),
+            labelled("Bytes", dcc.RadioItems(id="direction", value="total", inline=True,
+                                             options=[{"label": d, "value": d}
+                                                      for d in figures.DIRECTIONS]), "220px"),
+        ]),
+        html.Div([
+            labelled("Include", dcc.Dropdown(id="include", multi=True, options=options,
+                                             placeholder="only these ..."), "45%"),
+            labelled("Exclude", dcc.Dropdown(id="exclude", multi=True, options=options,
+                                             placeholder="all but these ..."), "45%"),
+        ], style={"marginTop": "8px"}),
+    ])
+
+
+def _layout(settings: DashSettings, views: "Views") -> html.Div:
+    """The page, with the overview already drawn: the first chart arrives with the layout
+    instead of one callback round trip later (the update callback skips its initial call)."""
+    chart, table, countries, problem = views.main_or_problem(
+        "exe", settings.default_range, 0, settings.top_n, "total", [], [])
+    try:
+        options = views.options("exe", settings.default_range, [])
+    except StoreProblem:
+        options = []
+    main = html.Div(id="main-page", children=[
+        _controls(settings, options),
+        dcc.Graph(id="traffic-chart", figure=chart, config={"displaylogo": False}),
+        html.H3("Top entries"),
+        html.Table(id="top-table", className="nw-table", children=table),
+        html.H3("Remote countries"),
+        html.Div(countries, id="countries"),
+    ])
+    return html.Div([
+        dcc.Location(id="url"),
+        html.Div([html.A("netwarden", href="/", style={"fontWeight": "bold"}),
+                  html.Span(" - which programs talk to the network, how much, to whom")]),
+        html.Div(problem, id="store-status", style={"color": "#b00020", "margin": "6px 0"}),
+        main,
+        html.Div(id="exe-page", style={"display": "none"}),
+        dcc.Interval(id="refresh", interval=max(1, settings.refresh_s) * 1000,
+                     disabled=settings.refresh_s == 0),
+    ], style={"fontFamily": "sans-serif", "margin": "12px"})
+
+
+class Views:
+    """What the callbacks compute, given the settings (kept apart from Dash's wiring)."""
+
+    def __init__(self, settings: DashSettings, geo: GeoSource) -> None:
+        self.settings = settings
+        self.geo = geo
+
+    def main(self, group: str, range_label: str, resolution: int, top_n: int | None,
+             direction: str, include: list[str] | None, exclude: list[str] | None):
+        """(chart, top table, countries section, problem)."""
+        now = self.settings.clock()
+        win = window(TimeRange.parse(range_label), 0, now)
+        view = TrafficView(win.since, win.until, _filters(include, exclude))
+        with reading(self.settings.db_path) as conn:
+            totals = queries.traffic_totals(conn, group, view)
+            origin, span = self._span(conn, win, now)
+            bucket = int(resolution or 0)
+            if not bucket or span // bucket > MAX_BUCKETS:
+                bucket = auto_bucket(span)
+            points = queries.traffic_series(conn, group, view, origin, bucket)
+            by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
+                else []
+        keep = figures.top_values(totals, int(top_n or self.settings.top_n), direction)
+        frame = figures.series_frame(points, group, keep, direction, self.settings.tz,
+                                     figures.bucket_starts(origin, span, bucket))
+        title = (f"Bytes ({direction}) by {DIMENSIONS[group].title}, "
+                 f"{'all time' if win.since is None else 'last ' + range_label}")
+        chart = figures.traffic_figure(frame, bucket, title)
+        table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
+        return chart, table, self._countries(by_address), ""
+
+    def _countries(self, by_address: list) -> list:
+        """The GeoIP note, and the chart when there is a database (no hidden empty chart)."""
+        note = html.P(self.geo.note, className="nw-note", id="geoip-note")
+        if self.geo.lookup is None:
+            return [note]
+        return [note, dcc.Graph(id="countries-chart", config={"displaylogo": False},
+                                figure=figures.countries_figure(
+                                    country_totals(by_address, self.geo.lookup)))]
+
+    def main_or_problem(self, group: str, range_label: str, resolution: int,
+                        top_n: int | None, direction: str, include: list[str] | None,
+                        exclude: list[str] | None):
+        """main(), or an empty page saying what is wrong with the store."""
+        try:
+            return self.main(group, range_label, resolution, top_n, direction, include,
+                             exclude)
+        except (StoreProblem, QueryError) as exc:
+            empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
+            return empty, _top_table([]), self._countries([]), str(exc)
+
+    @staticmethod
+    def _span(conn: sqlite3.Connection, win, now: float) -> tuple[int, int]:
+        if win.since is not None:
+            return win.since, win.until - win.since
+        bounds = queries.flow_time_bounds(conn)
+        if bounds is None:
+            return int(now), 60
+        return bounds[0], max(60, bounds[1] - bounds[0] + 1)
+
+    def options(self, group: str, range_label: str, selected: list[str]) -> list[dict]:
+        win = window(TimeRange.parse(range_label), 0, self.settings.clock())
+        with reading(self.settings.db_path) as conn:
+            totals = queries.traffic_totals(conn, group, TrafficView(win.since, win.until))
+        options = [_option(group, row.value) for row in totals[:200]]
+        known = {o["value"] for o in options}
+        for item in selected:
+            if item not in known:
+                dimension, _, value = item.partition("=")
+                options.append(_option(dimension, value))
+        return options
+
+    def executable(self, path: str) -> list:
+        tz = self.settings.tz
+        with reading(self.settings.db_path) as conn:
+            versions = queries.executable_versions(conn, path)
+            view = TrafficView(filters=(Filter("exe", path),))
+            sections = {name: queries.traffic_totals(conn, name, view)
+                        for name in ("parent", "user", "domain", "name")}
+            by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
+                else []
+            events = queries.view_events(conn, path=path, limit=200)
+        if not versions:
+            return [html.H2(path), html.P("This executable is not in the store.",
+                                          id="exe-missing")]
+        first_seen = min(v.first_seen for v in versions)
+        content = [
+            html.H2(path, id="exe-title"),
+            html.P(f"First seen {format_time(first_seen, tz)}; "
+                   f"{len(versions)} version(s) by sha256.", id="exe-first-seen"),
+            dcc.Graph(id="exe-versions-chart", figure=figures.versions_figure(versions, tz)),
+            _table("exe-versions", ["sha256", "first seen", "first traffic", "last traffic",
+                                    "sent", "received"],
+                   [[v.sha256, format_time(v.first_seen, tz), format_time(v.first_traffic, tz),
+                     format_time(v.last_traffic, tz), format_bytes(v.sent),
+                     format_bytes(v.recv)] for v in versions]),
+        ]
+        for name, title in (("parent", "Parents"), ("user", "Users"), ("domain", "Domains"),
+                            ("name", "Process names")):
+            content += [html.H3(title), _table(
+                f"exe-{name}", [DIMENSIONS[name].title, "sent", "received", "last seen"],
+                [[display_value(name, r.value), format_bytes(r.sent), format_bytes(r.recv),
+                  format_time(r.last_seen, tz)] for r in sections[name][:50]])]
+        content.append(html.H3("Remote countries"))
+        if self.geo.lookup is None:
+            content.append(html.P(self.geo.note, className="nw-note"))
+        else:
+            content.append(dcc.Graph(id="exe-countries-chart", figure=figures.countries_figure(
+                country_totals(by_address, self.geo.lookup))))
+        content += [html.H3("Modifications and first network use"), _table(
+            "exe-events", ["time", "kind", "details"],
+            [[format_time(e.time, tz), e.kind, ", ".join(
+                f"{k}={v}" for k, v in sorted(e.fields.items()) if k != "path")]
+             for e in events])]
+        return content
+
+
+#: The top-entries table's columns: (heading, key of figures.totals_table's rows).
+TOP_COLUMNS = (("value", "value"), ("sent", "sent"), ("received", "recv"), ("total", "total"),
+               ("first seen", "first_seen"), ("last seen", "last_seen"))
+
+
+def _top_table(rows: list[dict[str, object]]) -> list:
+    """A plain HTML table: Dash's DataTable would add ~630 KB of script to the first load."""
+    def cell(row: dict[str, object], key: str) -> html.Td:
+        if key == "value" and row["link"]:
+            return html.Td(html.A(str(row["value"]), href=str(row["link"])), className="nw-value")
+        return html.Td(str(row[key]), className="nw-value" if key == "value" else "nw-num")
+    return [html.Thead(html.Tr([html.Th(title) for title, _ in TOP_COLUMNS])),
+            html.Tbody([html.Tr([cell(row, key) for _, key in TOP_COLUMNS]) for row in rows])]
+
+
+def _table(table_id: str, header: list[str], rows: list[list[str]]) -> html.Table:
+    if not rows:
+        return html.Table(id=table_id, children=[html.Tr(html.Td("none recorded"))])
+    return html.Table(id=table_id, className="nw-table", children=[
+        html.Thead(html.Tr([html.Th(h) for h in header])),
+        html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows])])
+
+
+def _register_callbacks(app: dash.Dash, views: Views) -> None:
+    @app.callback(Output("main-page", "style"), Output("exe-page", "style"),
+                  Output("exe-page", "children"),
+                  Input("url", "pathname"), Input("url", "search"))
+    def route(pathname: str | None, search: str | None):
+        if pathname == "/exe":
+            path = (parse_qs((search or "").lstrip("?")).get("path") or [""])[0]
+            try:
+                body = views.executable(path)
+            except StoreProblem as exc:
+                body = [html.P(str(exc))]
+            back = html.P(html.A("<- back to the overview", href="/"))
+            return {"display": "none"}, {"display": "block"}, [back, *body]
+        return {"display": "block"}, {"display": "none"}, []
+
+    @app.callback(Output("include", "options"), Output("exclude", "options"),
+                  Input("group", "value"), Input("range", "value"),
+                  Input("refresh", "n_intervals"),
+                  State("include", "value"), State("exclude", "value"),
+                  prevent_initial_call=True)   # the layout carries the first options
+    def filter_options(group, range_label, _tick, include, exclude):
+        try:
+            options = views.options(group, range_label, (include or []) + (exclude or []))
+        except StoreProblem:
+            options = []
+        return options, options
+
+    @app.callback(Output("traffic-chart", "figure"), Output("top-table", "children"),
+                  Output("countries", "children"), Output("store-status", "children"),
+                  Input("group", "value"), Input("range", "value"),
+                  Input("resolution", "value"), Input("top-n", "value"),
+                  Input("direction", "value"), Input("include", "value"),
+                  Input("exclude", "value"), Input("refresh", "n_intervals"),
+                  prevent_initial_call=True)
+    def update(group, range_label, resolution, top_n, direction, include, exclude, _tick):
+        return views.main_or_problem(group, range_label, resolution, top_n, direction,
+                                     include, exclude)
+
+
+def create_app(settings: DashSettings) -> dash.Dash:
+    """A Dash app over `settings.db_path`; `app.server` is the Flask server to run.
+
+    assets/ holds plotly.js's 'basic' bundle (scatter, bar, pie; 1.2 MB, from the npm package
+    plotly.js-basic-dist-min at the version the pinned plotly ships): loaded with the page, it
+    sets window.Plotly, so dcc.Graph never fetches the full 4.8 MB bundle, whose compilation
+    was most of a first visit's wait. Every chart here is scatter or bar.
+    """
+    app = dash.Dash(__name__, title="netwarden", update_title=None, serve_locally=True)
+    views = Views(settings, open_country_lookup(settings.geoip_mmdb))
+    app.layout = functools.partial(_layout, settings, views)   # drawn anew for each visit
+    _register_callbacks(app, views)
+    register_api(app, settings)
+    return app

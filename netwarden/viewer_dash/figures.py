@@ -1,0 +1,140 @@
+"""Pure shaping for the web viewer: store rows -> DataFrames -> plotly Figures and tables.
+
+No Dash, no store: the callbacks in app.py query, then call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, tzinfo
+from urllib.parse import quote
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from netwarden.store.queries import ExecutableVersion, SeriesPoint, TrafficTotal
+from netwarden.view.labels import display_value, format_time
+from netwarden.view.units import format_bytes
+from netwarden.viewer_dash.geo import CountryTotal
+
+OTHER = "(other)"
+DIRECTIONS = ("total", "sent", "recv")
+
+
+def _when(epoch: float, tz: tzinfo | None) -> datetime:
+    return datetime.fromtimestamp(epoch, tz).replace(tzinfo=None)
+
+
+def bucket_starts(origin: int, span_s: int, bucket_s: int) -> list[int]:
+    """Every bucket's start in [origin, origin + span_s)."""
+    return list(range(origin, origin + span_s, bucket_s))
+
+
+def top_values(totals: Sequence[TrafficTotal], n: int, direction: str = "total") -> list[object]:
+    """The `n` largest values by the chosen direction, largest first."""
+    key: Callable[[TrafficTotal], int] = {
+        "total": lambda r: r.total, "sent": lambda r: r.sent, "recv": lambda r: r.recv}[direction]
+    ranked = sorted((r for r in totals if key(r) > 0), key=lambda r: -key(r))
+    return [r.value for r in ranked[:n]]
+
+
+def series_frame(points: Sequence[SeriesPoint], dimension: str, keep: Sequence[object],
+                 direction: str = "total", tz: tzinfo | None = None,
+                 buckets: Sequence[int] = ()) -> pd.DataFrame:
+    """One row per (bucket, series): the kept values by name, everything else as '(other)'.
+
+    Columns: time (naive local datetime), series (display label), bytes. Series keep the
+    order of `keep`, with '(other)' last. Every series gets a row (0 bytes) for each of
+    `buckets` it has no traffic in, so stacked areas drop to zero instead of bridging gaps.
+    """
+    kept = set(keep)
+    records: dict[tuple[int, str], int] = {}
+    names = {display_value(dimension, point.value) if point.value in kept else OTHER
+             for point in points}
+    for name in names:
+        for bucket in buckets:
+            records[(bucket, name)] = 0
+    for point in points:
+        name = display_value(dimension, point.value) if point.value in kept else OTHER
+        amount = {"total": point.sent + point.recv, "sent": point.sent,
+                  "recv": point.recv}[direction]
+        records[(point.time, name)] = records.get((point.time, name), 0) + amount
+    order = {display_value(dimension, v): i for i, v in enumerate(keep)}
+    order[OTHER] = len(order)
+    rows = sorted(records.items(), key=lambda item: (order.get(item[0][1], 0), item[0][0]))
+    return pd.DataFrame({
+        "time": pd.Series([_when(t, tz) for (t, _), _ in rows], dtype="datetime64[ns]"),
+        "series": pd.Series([name for (_, name), _ in rows], dtype="object"),
+        "bytes": pd.Series([amount for _, amount in rows], dtype="int64")})
+
+
+def traffic_figure(frame: pd.DataFrame, bucket_s: int, title: str) -> go.Figure:
+    """Bytes per bucket as stacked areas, one trace per series."""
+    figure = go.Figure()
+    for name, part in frame.groupby("series", sort=False):
+        figure.add_trace(go.Scatter(x=part["time"], y=part["bytes"], name=str(name),
+                                    mode="lines", stackgroup="bytes", line={"width": 1},
+                                    hovertemplate="%{x}<br>%{y:.3s}B<extra>%{fullData.name}"
+                                                  "</extra>"))
+    figure.update_layout(title=title, margin={"l": 60, "r": 20, "t": 50, "b": 40},
+                         legend={"orientation": "h", "y": -0.15}, hovermode="x unified",
+                         yaxis={"title": f"bytes per {_duration(bucket_s)}",
+                                "tickformat": ".3s", "ticksuffix": "B", "rangemode": "tozero"})
+    if frame.empty:
+        figure.add_annotation(text="no traffic in this range", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5)
+    return figure
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" if count != 1 else unit
+    return f"{seconds} s"
+
+
+def totals_table(totals: Sequence[TrafficTotal], dimension: str, limit: int,
+                 tz: tzinfo | None = None) -> list[dict[str, object]]:
+    """Rows for the top-entries table; executables link to their page (`link`)."""
+    rows = []
+    for row in totals[:limit]:
+        link = f"/exe?path={quote(str(row.value), safe='')}" if dimension == "exe" else ""
+        rows.append({"value": display_value(dimension, row.value), "link": link,
+                     "sent": format_bytes(row.sent),
+                     "recv": format_bytes(row.recv), "total": format_bytes(row.total),
+                     "first_seen": format_time(row.first_seen, tz),
+                     "last_seen": format_time(row.last_seen, tz)})
+    return rows
+
+
+def countries_figure(countries: Sequence[CountryTotal], top: int = 15) -> go.Figure:
+    """Bytes per remote country as horizontal bars, largest on top."""
+    shown = list(countries[:top])[::-1]
+    figure = go.Figure(go.Bar(x=[c.total for c in shown], y=[c.country for c in shown],
+                              orientation="h", customdata=[c.addresses for c in shown],
+                              hovertemplate="%{y}: %{x:.3s}B from %{customdata} addresses"
+                                            "<extra></extra>"))
+    figure.update_layout(title="Remote countries (sent + received)",
+                         margin={"l": 140, "r": 20, "t": 50, "b": 40},
+                         xaxis={"tickformat": ".3s", "ticksuffix": "B"},
+                         height=max(250, 40 + 28 * len(shown)))
+    return figure
+
+
+def versions_figure(versions: Sequence[ExecutableVersion], tz: tzinfo | None = None) \
+        -> go.Figure:
+    """Hashes over time: one bar per sha256 from its first to its last traffic."""
+    figure = go.Figure()
+    for version in versions:
+        start = version.first_traffic if version.first_traffic is not None \
+            else version.first_seen
+        end = version.last_traffic if version.last_traffic is not None else start
+        figure.add_trace(go.Scatter(
+            x=[_when(start, tz), _when(end, tz)], y=[version.sha256[:16]] * 2,
+            mode="lines+markers", name=version.sha256[:16], line={"width": 8},
+            hovertemplate=f"{version.sha256}<br>%{{x}}<extra></extra>"))
+    figure.update_layout(title="Hashes over time (first to last traffic)", showlegend=False,
+                         margin={"l": 160, "r": 20, "t": 50, "b": 40},
+                         height=max(200, 120 + 40 * len(versions)))
+    return figure

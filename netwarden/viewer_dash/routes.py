@@ -1,0 +1,94 @@
+"""The JSON API on the page's server, and the token gate in front of everything."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import dash
+from flask import Response, jsonify, redirect, request
+
+from netwarden.store import queries
+from netwarden.store.queries import QueryError
+from netwarden.viewer_dash.api import (
+    TOKEN_COOKIE, ApiError, parse_events_query, parse_flows_query, parse_view, token_matches,
+)
+from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
+
+
+def register_api(app: dash.Dash, settings: DashSettings) -> None:
+    server = app.server
+
+    @server.before_request
+    def require_token():  # type: ignore[no-untyped-def]
+        if not settings.token:
+            return None
+        offered = request.args.get("token")
+        if offered is not None and request.method == "GET" and \
+                not request.path.startswith("/api/") and token_matches(settings.token, None,
+                                                                       offered):
+            # A page link with ?token=T sets the cookie once and drops T from the address.
+            rest = {k: v for k, v in request.args.items(multi=True) if k != "token"}
+            target = request.path + ("?" + urlencode(rest) if rest else "")
+            response = redirect(target)
+            response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="Strict")
+            return response
+        if token_matches(settings.token, request.headers.get("Authorization"),
+                         request.cookies.get(TOKEN_COOKIE)):
+            return None
+        response = jsonify(error="a bearer token is required (Authorization: Bearer TOKEN; "
+                                 "for the page, open it once with ?token=TOKEN)")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="netwarden"'
+        return response
+
+    def answer(build: Callable[[sqlite3.Connection], object]) -> Response:
+        try:
+            with reading(settings.db_path) as conn:
+                return jsonify(build(conn))
+        except (ApiError, QueryError) as exc:
+            response = jsonify(error=str(exc))
+            response.status_code = 400
+            return response
+        except StoreProblem as exc:
+            response = jsonify(error=str(exc))
+            response.status_code = 503
+            return response
+
+    def args() -> dict[str, list[str]]:
+        return {key: request.args.getlist(key) for key in request.args}
+
+    @server.route("/api/v1/flows")
+    def api_flows() -> Response:
+        def build(conn: sqlite3.Connection) -> object:
+            query = parse_flows_query(args(), settings.clock())
+            meta = {"since": query.view.since, "until": query.view.until,
+                    "filters": [f.__dict__ for f in query.view.filters]}
+            if query.group:
+                rows = queries.traffic_totals(conn, query.group, query.view)
+                page = rows[query.page * query.limit:(query.page + 1) * query.limit]
+                return {**meta, "group": query.group, "rows": [
+                    {"value": r.value, "sent": r.sent, "recv": r.recv,
+                     "first_seen": r.first_seen, "last_seen": r.last_seen} for r in page]}
+            flows = queries.view_flows(conn, query.view, query.limit,
+                                       query.page * query.limit)
+            return {**meta, "rows": [f._asdict() for f in flows]}
+        return answer(build)
+
+    @server.route("/api/v1/executables")
+    def api_executables() -> Response:
+        def build(conn: sqlite3.Connection) -> object:
+            view = parse_view(args(), settings.clock())
+            return {"since": view.since, "until": view.until,
+                    "rows": [r._asdict() for r in queries.view_executables(conn, view)]}
+        return answer(build)
+
+    @server.route("/api/v1/events")
+    def api_events() -> Response:
+        def build(conn: sqlite3.Connection) -> object:
+            query = parse_events_query(args())
+            rows = queries.view_events(conn, query.since, query.until, query.kinds, query.path,
+                                       query.limit, query.after_id)
+            return {"rows": [r._asdict() for r in rows]}
+        return answer(build)

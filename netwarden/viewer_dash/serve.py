@@ -1,0 +1,34 @@
+"""Run the web viewer: bind (refusing beyond loopback without a token), then serve."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from netwarden.viewer_dash.app import DashSettings, create_app
+
+
+class BindError(OSError):
+    """The address cannot be listened on (in use, not ours, bad name)."""
+
+
+def serve(settings: DashSettings, host: str, port: int) -> None:
+    """Serve until interrupted. Raises BindError when the address cannot be had."""
+    from werkzeug.serving import make_server
+    app = create_app(settings)
+    try:
+        server = make_server(host, port, app.server, threaded=True)
+    except (OSError, SystemExit) as exc:
+        # werkzeug exits on an address in use after printing; say it our way instead.
+        detail = getattr(exc, "strerror", None) or "address in use or not available"
+        raise BindError(f"cannot listen on {host}:{port}: {detail}") from None
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"netwarden dash: serving http://{shown}:{server.port}/ "
+          f"(reading {settings.db_path}; Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

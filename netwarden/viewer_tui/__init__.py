@@ -1,0 +1,1 @@
+"""The terminal viewer: `netwarden tui`, a curses browser over the store."""

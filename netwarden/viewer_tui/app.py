@@ -1,0 +1,284 @@
+"""The curses program: read keys, ask the store, draw what `render` returns.
+
+Everything decided here is decided elsewhere (state.py for keys, render.py for the screen,
+netwarden.store.queries for data); this module only connects them to a terminal. A store
+that is missing, empty, locked or unreadable is a message on the screen, never a crash: the
+viewer keeps running and `r` (or live mode) tries again.
+"""
+
+from __future__ import annotations
+
+import curses
+import dataclasses
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+
+from netwarden.store.queries import TrafficTotal, schema_version, traffic_totals
+from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
+from netwarden.view.labels import explain_unavailable, format_time, system_user_name
+from netwarden.view.ranges import TimeRange, Window, traffic_view, window
+from netwarden.viewer_tui.render import Screen, page_size, render
+from netwarden.viewer_tui.state import Action, BrowserState, handle_key, visible_rows
+
+_BACKSPACES = {"\x7f", "\x08", "KEY_BACKSPACE"}
+
+
+@dataclass(frozen=True)
+class TuiOptions:
+    db_path: Path
+    time_range: TimeRange = TimeRange.HOUR
+    live_interval_s: float = 2.0
+    busy_timeout_s: float = 1.0
+    clock: Callable[[], float] = time.time
+    tz: tzinfo | None = None       # None: the local time zone
+
+
+class StoreReader:
+    """Keeps one read-only connection; on any failure drops it and says why in words."""
+
+    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+        self.path = path
+        self._timeout = busy_timeout_s
+        self._conn: sqlite3.Connection | None = None
+
+    def totals(self, dimension: str, win: Window,
+               state: BrowserState) -> tuple[list[TrafficTotal], str]:
+        """(rows, problem): problem is '' when the store answered."""
+        try:
+            conn = self._connect()
+            if schema_version(conn) == 0:
+                self._drop()
+                return [], (f"{self.path} holds no netwarden data yet (no schema): it is "
+                            "empty or another program's file. Is the sensor writing here?")
+            return traffic_totals(conn, dimension, traffic_view(win, state.filters)), ""
+        except StoreUnavailable as exc:
+            self._drop()
+            return [], explain_unavailable(exc)
+        except OSError as exc:   # e.g. a directory on the path we may not enter
+            self._drop()
+            return [], (f"cannot read {self.path}: {exc.strerror} (join the 'netwarden' "
+                        "group, or pass --db PATH)")
+        except sqlite3.OperationalError as exc:
+            self._drop()
+            if "locked" in str(exc) or "busy" in str(exc):
+                return [], (f"{self.path} is locked by another program ({exc}); "
+                            "r tries again")
+            return [], f"cannot read {self.path}: {exc}"
+        except sqlite3.DatabaseError as exc:
+            self._drop()
+            return [], f"{self.path} is not a readable netwarden database: {exc}"
+
+    def interrupt(self) -> None:
+        """Stop the running query, if any (from another thread); it ends as a problem."""
+        conn = self._conn
+        if conn is not None:
+            conn.interrupt()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = open_readonly(self.path, timeout=self._timeout)
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        self._drop()
+
+
+def window_text(win: Window, tz: tzinfo | None) -> str:
+    if win.since is None or win.until is None:
+        return ""
+    short = win.until - win.since <= 86400 * 2 // 3
+    if short:
+        return (f"{format_time(win.since, tz, with_date=False)[:5]}-"
+                f"{format_time(win.until - 1, tz, with_date=False)[:5]}")
+    return f"{format_time(win.since, tz)} to {format_time(win.until - 1, tz)}"
+
+
+def key_name(key: int | str) -> str:
+    """curses' key (an int for special keys, a str for characters) as handle_key names it."""
+    if isinstance(key, int):
+        name = curses.keyname(key).decode("ascii", "replace")
+        return "KEY_BACKSPACE" if name == "^?" else name
+    if key in _BACKSPACES:
+        return "KEY_BACKSPACE"
+    if key == "\r":
+        return "\n"
+    return key
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    serial: int
+    dimension: str
+    window: Window
+    state: BrowserState
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    serial: int
+    rows: list[TrafficTotal]
+    problem: str
+
+
+class BackgroundReader:
+    """Runs the store's queries in a thread, so keys work while a long range is summed.
+
+    One request waits at most (a newer one replaces it, and interrupts the running query);
+    results carry the request's serial so the screen ignores superseded ones.
+    """
+
+    def __init__(self, reader: StoreReader) -> None:
+        self.reader = reader
+        self._requests: queue.Queue[LoadRequest | None] = queue.Queue(maxsize=1)
+        self.results: queue.Queue[LoadResult] = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="tui-reader", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: LoadRequest) -> None:
+        try:
+            self._requests.get_nowait()
+        except queue.Empty:
+            pass
+        self._requests.put_nowait(request)
+        self.reader.interrupt()
+
+    def _run(self) -> None:
+        while (request := self._requests.get()) is not None:
+            rows, problem = self.reader.totals(request.dimension, request.window,
+                                               request.state)
+            try:
+                self.results.put(LoadResult(request.serial, rows, problem), timeout=5)
+            except queue.Full:   # the screen is gone or stuck; a newer result will come
+                pass
+
+    def stop(self) -> None:
+        self.reader.interrupt()
+        try:
+            self._requests.get_nowait()
+        except queue.Empty:
+            pass
+        self._requests.put_nowait(None)
+
+
+class TuiApp:
+    def __init__(self, options: TuiOptions) -> None:
+        self.options = options
+        self.state = BrowserState(time_range=options.time_range)
+        self.reader = StoreReader(options.db_path, options.busy_timeout_s)
+        self.background = BackgroundReader(self.reader)
+        self.rows: list[TrafficTotal] = []
+        self.problem = ""
+        self.message = ""
+        self.window = Window(None, None)
+        self.requested_at = 0.0
+        self.serial = 0          # of the latest request
+        self.shown_serial = 0    # of the rows on screen
+        self.shown_query: tuple[object, ...] = ()
+
+    def request(self) -> None:
+        """Ask for the rows of the current state; the screen says it is reading."""
+        now = self.options.clock()
+        self.window = window(self.state.time_range, self.state.offset, now)
+        query = (self.state.dimension, self.state.filters, self.state.time_range,
+                 self.state.offset)
+        if query != self.shown_query:   # other rows: do not show the old ones meanwhile
+            self.rows, self.problem, self.shown_query = [], "", query
+        self.serial += 1
+        self.requested_at = time.monotonic()
+        self.message = "reading the store ..."
+        self.background.submit(LoadRequest(self.serial, self.state.dimension, self.window,
+                                           self.state))
+
+    def collect(self) -> bool:
+        """Apply the newest finished result; True when the screen changed."""
+        changed = False
+        while True:
+            try:
+                result = self.background.results.get_nowait()
+            except queue.Empty:
+                return changed
+            if result.serial != self.serial:
+                continue
+            self.rows, self.problem, self.shown_serial = result.rows, result.problem, \
+                result.serial
+            self.message = f"read {format_time(self.options.clock(), self.options.tz, False)}"
+            shown = len(visible_rows(self.state, self.rows))
+            if self.state.cursor >= shown:
+                self.state = dataclasses.replace(self.state, cursor=max(0, shown - 1))
+            changed = True
+
+    @property
+    def loading(self) -> bool:
+        return self.shown_serial != self.serial
+
+    def screen(self) -> Screen:
+        return Screen(self.state, self.rows, window_text(self.window, self.options.tz),
+                      self.problem, self.message, self.loading)
+
+    def draw(self, stdscr: curses.window) -> None:
+        height, width = stdscr.getmaxyx()
+        frame = render(self.screen(), width, height, self.options.tz, system_user_name)
+        stdscr.erase()
+        for y, line in enumerate(frame.lines[:height]):
+            attr = curses.A_REVERSE if y == frame.highlight or y == 0 else curses.A_NORMAL
+            try:
+                stdscr.addnstr(y, 0, line, width, attr)
+            except curses.error:
+                pass   # the bottom-right cell cannot be written without scrolling
+        stdscr.refresh()
+
+    def run(self, stdscr: curses.window) -> None:
+        curses.curs_set(0)
+        stdscr.keypad(True)
+        stdscr.timeout(100)
+        self.request()
+        self.draw(stdscr)
+        while True:
+            if self.collect():
+                self.draw(stdscr)
+            try:
+                key: int | str = stdscr.get_wch()
+            except curses.error:   # no key within the timeout
+                if self.state.live and not self.loading and (
+                        time.monotonic() - self.requested_at >= self.options.live_interval_s):
+                    self.request()
+                    self.draw(stdscr)
+                continue
+            if key == curses.KEY_RESIZE:
+                curses.update_lines_cols()
+                self.draw(stdscr)
+                continue
+            height, _ = stdscr.getmaxyx()
+            self.state, action = handle_key(self.state, key_name(key), self.rows,
+                                            page_size(height))
+            if action is Action.QUIT:
+                return
+            if action is Action.QUERY:
+                self.request()
+            self.draw(stdscr)
+
+
+def run_tui(options: TuiOptions) -> int:
+    os.environ.setdefault("ESCDELAY", "25")   # Esc cancels a search at once
+    # Size from the terminal, never from LINES/COLUMNS left in the environment (a shell or a
+    # test runner exports them): with them set, ncurses ignores every resize.
+    for name in ("LINES", "COLUMNS"):
+        os.environ.pop(name, None)
+    app = TuiApp(options)
+    try:
+        curses.wrapper(app.run)
+    finally:
+        app.background.stop()
+    return 0

@@ -1,0 +1,206 @@
+"""The browser's state and what each key does to it: pure, so every key is unit-tested.
+
+`handle_key(state, key, rows, page)` returns the next state and what the program must do
+(nothing, query the store again, quit). Keys are names: printable characters as themselves,
+special keys as curses names ('KEY_UP', 'KEY_NPAGE', 'KEY_BACKSPACE', ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from netwarden.store.queries import DIMENSIONS, Filter, TrafficTotal
+from netwarden.view.labels import display_value
+from netwarden.view.ranges import TimeRange
+from netwarden.view.units import ByteUnit
+
+#: The groupings in the order `g` cycles through them.
+GROUPINGS: tuple[str, ...] = tuple(DIMENSIONS)
+
+#: Where Enter goes after filtering on a value: from a program to whom it talked, and on.
+DRILL_NEXT = {"exe": "domain", "domain": "raddr", "raddr": "rport", "rport": "exe",
+              "lport": "exe", "name": "exe", "sha256": "exe", "parent": "exe", "user": "exe",
+              "container": "exe", "host": "exe"}
+
+
+class SortKey(enum.Enum):
+    VALUE = "value"
+    SENT = "sent"
+    RECV = "recv"
+    TOTAL = "total"
+    FIRST = "first"
+    LAST = "last"
+
+    def next(self) -> "SortKey":
+        members = list(SortKey)
+        return members[(members.index(self) + 1) % len(members)]
+
+
+class Mode(enum.Enum):
+    BROWSE = "browse"
+    HELP = "help"
+    SEARCH = "search"     # typing a search text
+
+
+class Action(enum.Enum):
+    NONE = "none"         # redraw only
+    QUERY = "query"       # the store must be read again (filters, range, grouping changed)
+    QUIT = "quit"
+
+
+@dataclass(frozen=True)
+class BrowserState:
+    dimension: str = "exe"
+    filters: tuple[Filter, ...] = ()
+    time_range: TimeRange = TimeRange.HOUR
+    offset: int = 0               # how many range lengths back in history
+    unit: ByteUnit = ByteUnit.AUTO
+    sort: SortKey = SortKey.TOTAL
+    descending: bool = True
+    cursor: int = 0               # index into the visible rows
+    top: int = 0                  # first visible row on screen
+    search: str = ""
+    live: bool = False
+    mode: Mode = Mode.BROWSE
+    prompt: str = ""              # search text being typed
+
+
+def _sort_value(row: TrafficTotal, key: SortKey) -> object:
+    if key is SortKey.VALUE:
+        return (0, row.value) if isinstance(row.value, int) else (1, str(row.value))
+    return {SortKey.SENT: row.sent, SortKey.RECV: row.recv, SortKey.TOTAL: row.total,
+            SortKey.FIRST: row.first_seen, SortKey.LAST: row.last_seen}[key]
+
+
+def visible_rows(state: BrowserState, rows: Sequence[TrafficTotal]) -> list[TrafficTotal]:
+    """The rows shown: those matching the search, in the chosen order."""
+    needle = state.search.lower()
+    kept = [r for r in rows
+            if not needle or needle in display_value(state.dimension, r.value).lower()]
+    return sorted(kept, key=lambda r: _sort_value(r, state.sort), reverse=state.descending)
+
+
+def _move(state: BrowserState, cursor: int, count: int, page: int) -> BrowserState:
+    cursor = max(0, min(cursor, count - 1)) if count else 0
+    top = state.top
+    page = max(1, page)
+    if cursor < top:
+        top = cursor
+    elif cursor >= top + page:
+        top = cursor - page + 1
+    top = max(0, min(top, max(0, count - page)))
+    return dataclasses.replace(state, cursor=cursor, top=top)
+
+
+def _drill(state: BrowserState, row: TrafficTotal, exclude: bool) -> BrowserState:
+    new_filter = Filter(state.dimension, str(row.value), exclude)
+    filters = state.filters + (new_filter,)
+    dimension = state.dimension
+    if not exclude:
+        included = {f.dimension for f in filters if not f.exclude}
+        dimension = DRILL_NEXT[state.dimension]
+        for _ in GROUPINGS:  # skip groupings already pinned to one value
+            if dimension not in included:
+                break
+            dimension = DRILL_NEXT[dimension]
+    return dataclasses.replace(state, filters=filters, dimension=dimension, cursor=0, top=0,
+                               search="" if not exclude else state.search)
+
+
+def _search_key(state: BrowserState, key: str) -> tuple[BrowserState, Action]:
+    if key in ("\n", "KEY_ENTER"):
+        return dataclasses.replace(state, mode=Mode.BROWSE, search=state.prompt.strip(),
+                                   cursor=0, top=0), Action.NONE
+    if key == "\x1b":
+        return dataclasses.replace(state, mode=Mode.BROWSE, prompt=""), Action.NONE
+    if key == "KEY_BACKSPACE":
+        return dataclasses.replace(state, prompt=state.prompt[:-1]), Action.NONE
+    if len(key) == 1 and key.isprintable():
+        return dataclasses.replace(state, prompt=state.prompt + key), Action.NONE
+    return state, Action.NONE
+
+
+def _navigation(state: BrowserState, key: str, count: int, page: int) -> BrowserState | None:
+    targets = {"KEY_UP": state.cursor - 1, "KEY_DOWN": state.cursor + 1,
+               "KEY_PPAGE": state.cursor - page, "KEY_NPAGE": state.cursor + page,
+               "KEY_HOME": 0, "KEY_END": count - 1}
+    if key not in targets:
+        return None
+    return _move(state, targets[key], count, page)
+
+
+def handle_key(state: BrowserState, key: str, rows: Sequence[TrafficTotal],
+               page: int) -> tuple[BrowserState, Action]:
+    """The next state after `key`, given the rows on screen and how many fit a page."""
+    if state.mode is Mode.HELP:
+        return dataclasses.replace(state, mode=Mode.BROWSE), Action.NONE
+    if state.mode is Mode.SEARCH:
+        return _search_key(state, key)
+    shown = visible_rows(state, rows)
+    moved = _navigation(state, key, len(shown), page)
+    if moved is not None:
+        return moved, Action.NONE
+    replace = dataclasses.replace
+    if key in ("\n", " ", "KEY_ENTER", "e"):
+        if not shown:
+            return state, Action.NONE
+        return _drill(state, shown[min(state.cursor, len(shown) - 1)], key == "e"), Action.QUERY
+    if key == "KEY_BACKSPACE":
+        if state.search:
+            return replace(state, search="", cursor=0, top=0), Action.NONE
+        if not state.filters:
+            return state, Action.NONE
+        last = state.filters[-1]
+        return replace(state, filters=state.filters[:-1], dimension=last.dimension,
+                       cursor=0, top=0), Action.QUERY
+    simple: dict[str, tuple[BrowserState, Action]] = {
+        "q": (state, Action.QUIT),
+        "?": (replace(state, mode=Mode.HELP), Action.NONE),
+        "/": (replace(state, mode=Mode.SEARCH, prompt=state.search), Action.NONE),
+        "r": (state, Action.QUERY),
+        "l": (replace(state, live=not state.live), Action.NONE),
+        "u": (replace(state, unit=state.unit.next()), Action.NONE),
+        "s": (replace(state, sort=state.sort.next(), cursor=0, top=0), Action.NONE),
+        "S": (replace(state, descending=not state.descending, cursor=0, top=0), Action.NONE),
+        "t": (replace(state, time_range=state.time_range.next(), offset=0, cursor=0, top=0),
+              Action.QUERY),
+        "T": (replace(state, time_range=state.time_range.next(-1), offset=0, cursor=0, top=0),
+              Action.QUERY),
+        "[": (replace(state, offset=state.offset + 1, cursor=0, top=0), Action.QUERY),
+        "]": (replace(state, offset=max(0, state.offset - 1), cursor=0, top=0), Action.QUERY),
+        "g": (replace(state, dimension=_cycle(state.dimension, 1), cursor=0, top=0),
+              Action.QUERY),
+        "G": (replace(state, dimension=_cycle(state.dimension, -1), cursor=0, top=0),
+              Action.QUERY),
+    }
+    if key in ("[", "]") and state.time_range is TimeRange.ALL:
+        return state, Action.NONE   # 'all' has no history to step through
+    return simple.get(key, (state, Action.NONE))
+
+
+def _cycle(dimension: str, step: int) -> str:
+    return GROUPINGS[(GROUPINGS.index(dimension) + step) % len(GROUPINGS)]
+
+
+#: What `?` shows.
+HELP_LINES: tuple[str, ...] = (
+    "netwarden tui - keys",
+    "",
+    "  Up/Down PgUp/PgDn Home/End   move",
+    "  Enter, Space    filter on the selected entry and drill into the next grouping",
+    "  e               exclude the selected entry",
+    "  Backspace       remove the last filter (or the search)",
+    "  g / G           next / previous grouping",
+    "  t / T           next / previous time range (minute hour day week month all)",
+    "  [ / ]           step back / forward through history by one range",
+    "  u               byte units (B KiB MiB GiB auto)",
+    "  s / S           sort column / reverse the order",
+    "  /               search the shown entries (Enter applies, Esc cancels)",
+    "  r               refresh now",
+    "  l               live mode: refresh on its own",
+    "  ?               this help (any key closes it)",
+    "  q               quit",
+)

@@ -1,0 +1,196 @@
+"""`netwarden dash` served for real, driven in headless Chromium, and its JSON API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.browser import CHART_NAMES_JS, chromium
+from tests.support.geoip import write_country_mmdb
+from tests.support.viewer_data import seed_store
+from tests.support.viewer_proc import (
+    DashServer, REPO, share, start_dash, viewer_args, viewer_dir, wait_until,
+)
+
+PORT, TOKEN_PORT, SPARE_PORT = 5210, 5211, 5212
+TOKEN = "t0ken-for-tests"
+HOUR_EXES = ["/usr/lib/firefox/firefox", "/usr/sbin/nginx", "/usr/sbin/sshd", "/usr/bin/curl"]
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    with viewer_dir("nwv-dash-") as directory:
+        db = directory / "nw.db"
+        seed_store(db, int(time.time()))
+        share(db)
+        mmdb = write_country_mmdb(directory / "countries.mmdb")
+        os.chmod(mmdb, 0o644)
+        yield directory
+
+
+@pytest.fixture(scope="module")
+def server(workdir: Path) -> Iterator[DashServer]:
+    dash = start_dash(workdir / "nw.db", PORT, workdir,
+                      f'[dash]\ngeoip_mmdb = "{workdir / "countries.mmdb"}"\nrefresh_s = 0\n')
+    yield dash
+    dash.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as driver:
+        yield driver
+
+
+def chart_names(driver, selector: str = "#traffic-chart") -> list[str] | None:
+    return driver.execute_script(CHART_NAMES_JS, selector)
+
+
+def wait_chart(driver, expected: list[str], selector: str = "#traffic-chart") -> None:
+    wait_until(lambda: chart_names(driver, selector) == expected, 20,
+               f"chart series {expected}", lambda: str(chart_names(driver, selector)))
+
+
+def pick_option(driver, dropdown_id: str, value: str) -> None:
+    """Open a Dash multi-select, tick the option with `value`, close it again."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    driver.find_element(By.ID, dropdown_id).click()
+    option = wait_until(lambda: driver.find_elements(
+        By.CSS_SELECTOR, f"input.dash-options-list-option-checkbox[value='{value}']"), 10,
+        f"option {value}")
+    driver.execute_script("arguments[0].closest('label').click()", option[0])
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+def screenshot(driver, name: str) -> None:
+    target = os.environ.get("NETWARDEN_SCREENSHOTS")
+    if target:
+        driver.save_screenshot(str(Path(target) / name))
+
+
+def test_chart_filter_table_countries_and_executable_page(server: DashServer, browser):
+    from selenium.webdriver.common.by import By
+    browser.get(server.url + "/")
+    wait_chart(browser, HOUR_EXES)
+    table = wait_until(lambda: [c.text for c in browser.find_elements(
+        By.CSS_SELECTOR, "#top-table td.nw-value")], 10, "the table")
+    assert table == HOUR_EXES
+    countries = wait_until(lambda: browser.execute_script(
+        "const p = document.querySelector('#countries-chart .js-plotly-plot');"
+        "return p && p.data ? p.data[0].y : null"), 10, "the countries chart")
+    assert set(countries) == {"US United States", "(local/private)"}
+    time.sleep(0.5)
+    screenshot(browser, "dash.png")
+
+    pick_option(browser, "exclude", "exe=/usr/sbin/nginx")
+    wait_chart(browser, [n for n in HOUR_EXES if n != "/usr/sbin/nginx"])
+
+    pick_option(browser, "include", "exe=/usr/bin/curl")
+    wait_chart(browser, ["/usr/bin/curl"])
+
+    browser.find_element(By.CSS_SELECTOR, "#top-table a[href*='curl']").click()
+    title = wait_until(lambda: browser.find_elements(By.ID, "exe-title"), 20, "the exe page")
+    assert title[0].text == "/usr/bin/curl"
+    versions = browser.find_elements(By.CSS_SELECTOR, "#exe-versions tbody tr")
+    assert [row.text.split()[0][:4] for row in versions] == ["0000", "cccc"]
+    assert "/usr/bin/bash" in browser.find_element(By.ID, "exe-parent").text
+    assert "1000" in browser.find_element(By.ID, "exe-user").text
+    assert "example.org" in browser.find_element(By.ID, "exe-domain").text
+    events = browser.find_element(By.ID, "exe-events").text
+    assert "exe_modified" in events and "old_sha256=" + "0" * 64 in events
+    wait_chart(browser, ["0000000000000000", "cccccccccccccccc"], "#exe-versions-chart")
+    assert "US United States" in browser.execute_script(
+        "return document.querySelector('#exe-countries-chart .js-plotly-plot').data[0].y")
+    screenshot(browser, "dash-executable.png")
+
+
+def get(url: str, token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_api_answers_filtered_like_the_page(server: DashServer):
+    status, body = get(server.url + "/api/v1/flows?group=exe&exclude=exe:/usr/sbin/nginx")
+    assert status == 200
+    assert [r["value"] for r in body["rows"]] == [n for n in HOUR_EXES if n != "/usr/sbin/nginx"]
+    status, body = get(server.url + "/api/v1/flows?include=exe:/usr/bin/curl&include=rport:53")
+    assert [(r["exe"], r["raddr"], r["sent"], r["recv"]) for r in body["rows"]] == [
+        ("/usr/bin/curl", "8.8.8.8", 60, 120)]
+    status, body = get(server.url + "/api/v1/executables?range=week")
+    assert {r["path"] for r in body["rows"]} == set(HOUR_EXES) | {"/usr/bin/apt"}
+    status, body = get(server.url + "/api/v1/events?kind=exe_modified")
+    assert [(e["kind"], e["fields"]["path"]) for e in body["rows"]] == [
+        ("exe_modified", "/usr/bin/curl")]
+    status, body = get(server.url + "/api/v1/flows?range=year")
+    assert status == 400 and body["error"].startswith("range: unknown time range")
+
+
+def test_a_configured_token_is_required(workdir: Path):
+    dash = start_dash(workdir / "nw.db", TOKEN_PORT, workdir,
+                      f'[dash]\ntoken = "{TOKEN}"\nrefresh_s = 0\n')
+    try:
+        status, body = get(dash.url + "/api/v1/flows")
+        assert status == 401 and "bearer token is required" in body["error"]
+        assert get(dash.url + "/api/v1/flows", "wrong")[0] == 401
+        status, body = get(dash.url + "/api/v1/flows?group=host", TOKEN)
+        assert status == 200 and body["rows"][0]["value"] == "testhost"
+        assert get(dash.url + "/")[0] == 401
+        with chromium() as driver:
+            driver.get(dash.url + f"/?token={TOKEN}")   # sets the cookie, drops the token
+            wait_chart(driver, HOUR_EXES)
+            assert "token" not in driver.current_url
+    finally:
+        dash.stop()
+
+
+def run_dash(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(viewer_args("dash", *args), capture_output=True, text=True,
+                          timeout=60, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+def test_beyond_loopback_without_a_token_is_refused(workdir: Path):
+    done = run_dash("--db", str(workdir / "nw.db"), "--host", "0.0.0.0", "--port",
+                    str(SPARE_PORT))
+    assert done.returncode == 78
+    assert "set a bearer token" in done.stderr
+
+
+def test_a_port_in_use_is_a_clear_error(server: DashServer, workdir: Path):
+    done = run_dash("--db", str(workdir / "nw.db"), "--port", str(PORT))
+    assert done.returncode == 69
+    assert f"cannot listen on 127.0.0.1:{PORT}" in done.stderr
+
+
+def test_bad_port_is_a_usage_error():
+    done = run_dash("--port", "70000")
+    assert done.returncode == 2 and "--port must be from 1 to 65535" in done.stderr
+
+
+def test_a_missing_store_is_a_message_not_a_crash(workdir: Path, browser):
+    from selenium.webdriver.common.by import By
+    dash = start_dash(workdir / "absent.db", SPARE_PORT + 1, workdir, "[dash]\nrefresh_s = 0\n")
+    try:
+        status, body = get(dash.url + "/api/v1/flows")
+        assert status == 503 and body["error"].startswith("no database at")
+        browser.get(dash.url + "/")
+        status_line = wait_until(lambda: "".join(
+            e.text for e in browser.find_elements(By.ID, "store-status")), 20, "the store status")
+        assert "no database at" in status_line
+        assert dash.proc.poll() is None
+    finally:
+        dash.stop()

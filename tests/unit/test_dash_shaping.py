@@ -1,0 +1,142 @@
+"""The web viewer's pure parts: figures from rows, request parameters, the token rule."""
+
+from __future__ import annotations
+
+from datetime import timezone
+
+import pytest
+
+from netwarden.store.queries import ExecutableVersion, Filter, SeriesPoint, TrafficTotal
+from netwarden.viewer_dash import figures
+from netwarden.viewer_dash.api import (
+    ApiError, check_bind, is_loopback, parse_events_query, parse_flows_query, token_matches,
+)
+from netwarden.viewer_dash.geo import PRIVATE, UNKNOWN, country_totals
+
+UTC = timezone.utc
+TOTALS = [TrafficTotal("/a", 100, 900, 0, 60), TrafficTotal("/b", 5000, 0, 0, 0),
+          TrafficTotal("/c", 1, 1, 0, 0), TrafficTotal("/idle", 0, 0, 0, 0)]
+
+
+def test_top_values_rank_by_the_chosen_direction():
+    assert figures.top_values(TOTALS, 2) == ["/b", "/a"]
+    assert figures.top_values(TOTALS, 5, "recv") == ["/a", "/c"]
+    assert figures.top_values(TOTALS, 1, "sent") == ["/b"]
+
+
+def test_series_frame_folds_the_rest_into_other_and_fills_gaps():
+    points = [SeriesPoint(0, "/a", 10, 1), SeriesPoint(0, "/c", 2, 2),
+              SeriesPoint(120, "/a", 5, 0), SeriesPoint(120, "/d", 1, 0)]
+    frame = figures.series_frame(points, "exe", ["/a"], "total", UTC, buckets=[0, 60, 120])
+    got = [(str(t.time()), s, b) for t, s, b in frame.itertuples(index=False)]
+    assert got == [("00:00:00", "/a", 11), ("00:01:00", "/a", 0), ("00:02:00", "/a", 5),
+                   ("00:00:00", "(other)", 4), ("00:01:00", "(other)", 0),
+                   ("00:02:00", "(other)", 1)]
+    sent = figures.series_frame(points, "exe", ["/a"], "sent", UTC)
+    assert sent["bytes"].tolist() == [10, 5, 2, 1]
+
+
+def test_series_labels_use_the_display_words():
+    frame = figures.series_frame([SeriesPoint(0, "", 1, 1)], "domain", [""], tz=UTC)
+    assert frame["series"].tolist() == ["(unknown)"]
+
+
+def test_traffic_figure_stacks_one_trace_per_series():
+    frame = figures.series_frame([SeriesPoint(0, "/a", 1, 1), SeriesPoint(0, "/b", 3, 0)],
+                                 "exe", ["/b", "/a"], tz=UTC)
+    figure = figures.traffic_figure(frame, 60, "t")
+    assert [t.name for t in figure.data] == ["/b", "/a"]
+    assert {t.stackgroup for t in figure.data} == {"bytes"}
+    assert list(figure.data[0].y) == [3]
+    assert figure.layout.yaxis.title.text == "bytes per min"
+    empty = figures.traffic_figure(figures.series_frame([], "exe", []), 300, "t")
+    assert not empty.data and empty.layout.annotations[0].text == "no traffic in this range"
+
+
+def test_bucket_starts_cover_the_span():
+    assert figures.bucket_starts(100, 300, 60) == [100, 160, 220, 280, 340]
+
+
+def test_table_rows_link_executables_to_their_page():
+    rows = figures.totals_table(TOTALS, "exe", 2, UTC)
+    assert (rows[0]["value"], rows[0]["link"]) == ("/a", "/exe?path=%2Fa")
+    assert rows[0]["total"] == "1000 B" and rows[0]["last_seen"] == "01-01 00:01"
+    assert len(rows) == 2
+    unknown = figures.totals_table([TrafficTotal("", 1, 1, 0, 0)], "domain", 5)[0]
+    assert (unknown["value"], unknown["link"]) == ("(unknown)", "")
+
+
+def test_countries_and_versions_figures():
+    countries = country_totals(
+        [TrafficTotal("93.184.216.34", 10, 20, 0, 0), TrafficTotal("93.184.216.35", 1, 1, 0, 0),
+         TrafficTotal("10.0.0.5", 100, 100, 0, 0), TrafficTotal("1.2.3.4", 1, 0, 0, 0),
+         TrafficTotal("", 1, 0, 0, 0)],
+        {"93.184.216.34": "US United States", "93.184.216.35": "US United States"}.get)
+    assert [(c.country, c.total, c.addresses) for c in countries] == [
+        (PRIVATE, 200, 1), ("US United States", 32, 2), (UNKNOWN, 2, 2)]
+    bars = figures.countries_figure(countries)
+    assert list(bars.data[0].y) == [UNKNOWN, "US United States", PRIVATE]
+    versions = [ExecutableVersion("a" * 64, 0, 0, 0, 3600, 1, 1),
+                ExecutableVersion("b" * 64, 7200, None, None, None, 0, 0)]
+    timeline = figures.versions_figure(versions, UTC)
+    assert [t.name for t in timeline.data] == ["a" * 16, "b" * 16]
+
+
+def args(**kw: object) -> dict[str, list[str]]:
+    return {k: v if isinstance(v, list) else [str(v)] for k, v in kw.items()}
+
+
+def test_flows_parameters():
+    query = parse_flows_query(args(range="day", offset=1, include=["exe:/usr/bin/curl",
+                                                                   "domain:"],
+                                   exclude=["rport:53"], group="raddr", limit=5), now=200_000)
+    assert (query.view.since, query.view.until) == (200_001 - 2 * 86400, 200_001 - 86400)
+    assert query.view.filters == (Filter("exe", "/usr/bin/curl"), Filter("domain", ""),
+                                  Filter("rport", "53", exclude=True))
+    assert (query.group, query.limit, query.page) == ("raddr", 5, 0)
+    explicit = parse_flows_query(args(since=10, until=20), now=0)
+    assert (explicit.view.since, explicit.view.until) == (10, 20)
+    assert parse_flows_query(args(range="all"), now=5).view.since is None
+
+
+@pytest.mark.parametrize("bad, message", [
+    (args(range="year"), "range: unknown time range 'year'"),
+    (args(include="exe"), "include: wants DIM:VALUE"),
+    (args(include="colour:red"), "unknown grouping 'colour'"),
+    (args(exclude="rport:https"), "remote port must be a number"),
+    (args(limit=0), "limit: must be from 1 to 100000"),
+    (args(limit="lots"), "limit: wants an integer"),
+    (args(since="yesterday"), "since: wants epoch seconds"),
+    (args(group="colour"), "group: unknown grouping"),
+    (args(range=["day", "hour"]), "range: give it once"),
+])
+def test_bad_parameters_are_named(bad: dict[str, list[str]], message: str):
+    with pytest.raises(ApiError, match=message):
+        parse_flows_query(bad, now=0)
+
+
+def test_events_parameters():
+    query = parse_events_query(args(kind=["exe_modified", "new_executable"], path="/x",
+                                    since=1.5, after_id=7))
+    assert (query.kinds, query.path, query.since, query.after_id, query.limit) == (
+        ("exe_modified", "new_executable"), "/x", 1.5, 7, 1000)
+
+
+def test_binding_beyond_loopback_needs_a_token():
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        assert is_loopback(host)
+        check_bind(host, "")
+    for host in ("0.0.0.0", "::", "192.0.2.1", "example.org"):
+        assert not is_loopback(host)
+        with pytest.raises(ApiError, match="set a bearer token"):
+            check_bind(host, "")
+        check_bind(host, "s3cret")
+
+
+def test_token_is_compared_from_the_header_or_the_cookie():
+    assert token_matches("", None, None)
+    assert token_matches("s3cret", "Bearer s3cret", None)
+    assert token_matches("s3cret", None, "s3cret")
+    assert not token_matches("s3cret", None, None)
+    assert not token_matches("s3cret", "Bearer wrong", None)
+    assert not token_matches("s3cret", "Basic s3cret", None)

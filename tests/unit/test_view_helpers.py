@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+
+from netwarden.view.labels import display_value, explain_unavailable, format_time
+from netwarden.view.ranges import TimeRange, Window, auto_bucket, window
+from netwarden.view.units import ByteUnit, format_bytes
+
+
+def test_ranges_cycle_in_the_documented_order():
+    labels = []
+    current = TimeRange.MINUTE
+    for _ in TimeRange:
+        labels.append(current.label)
+        current = current.next()
+    assert labels == ["minute", "hour", "day", "week", "month", "all"]
+    assert current is TimeRange.MINUTE
+    assert TimeRange.MINUTE.next(-1) is TimeRange.ALL
+
+
+def test_window_ends_now_and_steps_back_by_whole_ranges():
+    assert window(TimeRange.HOUR, 0, 10_000.4) == Window(10_001 - 3600, 10_001)
+    assert window(TimeRange.HOUR, 2, 10_000) == Window(10_001 - 3 * 3600, 10_001 - 2 * 3600)
+    assert window(TimeRange.ALL, 5, 10_000) == Window(None, None)
+
+
+def test_parse_names_what_is_allowed():
+    assert TimeRange.parse("week") is TimeRange.WEEK
+    with pytest.raises(ValueError, match="known: minute, hour"):
+        TimeRange.parse("year")
+
+
+@pytest.mark.parametrize("span, bucket", [(60, 10), (3600, 60), (86400, 900),
+                                          (7 * 86400, 4 * 3600), (30 * 86400, 6 * 3600),
+                                          (400 * 86400, 4 * 86400)])
+def test_auto_bucket_keeps_charts_near_120_points(span: int, bucket: int):
+    assert auto_bucket(span) == bucket
+    assert span / auto_bucket(span) <= 120
+
+
+@pytest.mark.parametrize("count, unit, text", [
+    (812, ByteUnit.AUTO, "812 B"), (1536, ByteUnit.AUTO, "1.5 KiB"),
+    (3 * 1024 ** 3, ByteUnit.AUTO, "3.0 GiB"), (1536, ByteUnit.B, "1536 B"),
+    (1536, ByteUnit.MIB, "0.0 MiB"), (5 << 20, ByteUnit.KIB, "5120.0 KiB"),
+    (0, ByteUnit.AUTO, "0 B")])
+def test_format_bytes(count: int, unit: ByteUnit, text: str):
+    assert format_bytes(count, unit) == text
+
+
+def test_units_cycle_b_kib_mib_gib_auto():
+    seen, unit = [], ByteUnit.B
+    for _ in ByteUnit:
+        seen.append(unit.label)
+        unit = unit.next()
+    assert seen == ["B", "KiB", "MiB", "GiB", "auto"]
+
+
+def test_empty_values_get_words_and_users_names():
+    assert display_value("domain", "") == "(unknown)"
+    assert display_value("container", "") == "(host)"
+    assert display_value("parent", "") == "(none)"
+    assert display_value("user", 1000, lambda uid: "alice") == "1000 (alice)"
+    assert display_value("user", 4242, lambda uid: "") == "4242"
+    assert display_value("rport", 443) == "443"
+
+
+def test_times_are_shown_in_the_given_zone():
+    from datetime import timezone
+    assert format_time(0, timezone.utc) == "01-01 00:00"
+    assert format_time(3661, timezone.utc, with_date=False) == "01:01:01"
+    assert format_time(None, timezone.utc) == "-"
+
+
+def test_a_missing_wal_index_is_explained():
+    text = explain_unavailable(RuntimeError("cannot open x: attempt to write a readonly database"))
+    assert "sensor is not running" in text
