@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable report")
     doctor.add_argument("--no-load", action="store_true",
                         help="only read kernel BTF; do not try loading the programs")
+    from netwarden.notify.commands import add_commands as add_notifier_commands
+    add_notifier_commands(add)
     return parser
 
 
