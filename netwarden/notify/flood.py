@@ -87,7 +87,7 @@ class FloodControl:
         self._last_shown: dict[str, float] = {}
         self._held: dict[str, int] = {}
         self._pending: list[Notice] = []
-        self.cooled = 0
+        self.cooled = 0      # since this object was made: the caller counts deltas
         self.folded = 0
 
     # -- the rules --
@@ -144,8 +144,7 @@ class FloodControl:
 
     def snapshot(self) -> dict[str, object]:
         return {"sent": list(self._sent), "last_shown": dict(self._last_shown),
-                "held": dict(self._held), "pending": [n.as_record() for n in self._pending],
-                "cooled": self.cooled, "folded": self.folded}
+                "held": dict(self._held), "pending": [n.as_record() for n in self._pending]}
 
     @classmethod
     def from_snapshot(cls, policy: FloodPolicy, data: dict[str, object] | None) -> "FloodControl":
@@ -156,8 +155,6 @@ class FloodControl:
         flood._last_shown.update(data.get("last_shown", {}))  # type: ignore[arg-type]
         flood._held.update(data.get("held", {}))  # type: ignore[arg-type]
         flood._pending = [Notice.from_record(r) for r in data.get("pending", ())]  # type: ignore[union-attr]
-        flood.cooled = int(data.get("cooled", 0))  # type: ignore[arg-type]
-        flood.folded = int(data.get("folded", 0))  # type: ignore[arg-type]
         return flood
 
 

@@ -202,12 +202,15 @@ class Notifier:
                        for v in verdicts if v.status is VerdictStatus.MALICIOUS]
         counters: collections.Counter[str] = collections.Counter()
         outgoing: list[Notice] = []
+        cooled, folded = self._flood.cooled, self._flood.folded
         for notice in candidates:
             if self._mutes.silences(notice.kind, notice.program, notice.name):
                 counters["muted"] += 1
                 continue
             outgoing += self._flood.offer(notice, now)
         outgoing += self._flood.due(now)
+        counters["cooled"] += self._flood.cooled - cooled
+        counters["folded"] += self._flood.folded - folded
         self._note_unknown(found, counters)
         if events or verdicts or outgoing:
             if events:

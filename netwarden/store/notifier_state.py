@@ -148,15 +148,17 @@ class NotifierState:
         self._conn.close()
 
     def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > _SCHEMA_VERSION:
-            raise StoreUnavailable(f"{self.path} was written by a newer netwarden")
-        if version == _SCHEMA_VERSION:
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
             return
+        # Threads open the file at the same moment: read the version under the write lock.
         with transaction(self._conn):
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-            self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise StoreUnavailable(f"{self.path} was written by a newer netwarden")
+            if version < _SCHEMA_VERSION:
+                for statement in _SCHEMA:
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     # ---- meta, counters, cursor ----
 
