@@ -22,7 +22,7 @@ from netwarden.notify.desktop import DesktopChannel
 from netwarden.notify.mutes import add_mutes
 from tests.support.dbus_session import SessionBus, start_session_bus
 from tests.support.notifier_run import (
-    RunningNotifier, add_events, config, create_db, new_program, wait_until,
+    RunningNotifier, add_events, config, create_db, new_program, wait_first, wait_until,
 )
 from tests.support.sensor_proc import REPO
 
@@ -105,8 +105,7 @@ def test_mutes_from_config_and_file_are_respected_and_reloaded(tmp_path: Path,
         time.sleep(0.3)
         add_events(db, [new_program(3), new_program(4)])
         got = desktop.wait_for(3)
-        state = running.state()
-        assert state.counters()["muted"] == 3
+        assert running.counters()["muted"] == 3
     assert [n["body"].split(" ")[0] for n in got] == ["prog0", "prog2", "prog4"]
 
 
@@ -139,7 +138,7 @@ def test_sensor_trouble_is_flood_controlled_per_component(tmp_path: Path, deskto
                           "message": "attach: EPERM"})])
     with RunningNotifier(config(max_per_window=20), tmp_path, [desktop.channel()]) as running:
         got = desktop.wait_for(3, settle=1.0)
-        assert running.state().counters()["cooled"] == 29
+        assert running.counters()["cooled"] == 29
     assert [(n["summary"], n["hints"]["urgency"]) for n in got] == [
         ("netwarden lost data", 1), ("netwarden sees traffic it cannot attribute", 2),
         ("netwarden sensor trouble", 2)]
@@ -160,7 +159,7 @@ def test_unknown_kinds_and_unreadable_rows_do_not_stop_it(tmp_path: Path, deskto
     add_events(db, [new_program(7)])
     with RunningNotifier(config(), tmp_path, [desktop.channel()]) as running:
         got = desktop.wait_for(1)
-        counters = running.state().counters()
+        counters = running.counters()
     assert [n["body"].split(" ")[0] for n in got] == ["prog7"]
     assert (counters["unknown_kind"], counters["malformed_event"]) == (1, 1)
 
@@ -170,13 +169,13 @@ def test_first_run_skips_history_and_a_late_database_is_picked_up(tmp_path: Path
     db = tmp_path / "netwarden.db"
     with RunningNotifier(config(first_run="latest"), tmp_path,
                          [desktop.channel()]) as running:
-        wait_until(lambda: "no database" in (running.state().meta("store_status") or ""),
+        wait_until(lambda: "no database" in (running.meta("store_status") or ""),
                    what="the missing database to be reported")
         create_db(db)
         add_events(db, [new_program(1)], at=time.time() - 3600)  # before the first start
         add_events(db, [new_program(2)])
         got = desktop.wait_for(1)
-        wait_until(lambda: running.state().meta("store_status") == "ok", what="recovery")
+        wait_until(lambda: running.meta("store_status") == "ok", what="recovery")
     assert [n["body"].split(" ")[0] for n in got] == ["prog2"]
 
 
@@ -187,16 +186,13 @@ def test_no_notification_server_yet_means_retry_not_loss(tmp_path: Path):
         create_db(db)
         add_events(db, [new_program(1)])
         with RunningNotifier(config(), tmp_path, [desktop.channel()]) as running:
-            wait_until(lambda: running.state().recent()
-                       and running.state().recent()[0].attempts >= 1,
-                       what="a failed first attempt")
-            first = running.state().recent()[0]
+            first = wait_first(running, lambda d: d.attempts >= 1, "a failed first attempt")
             assert first.status.value == "pending"
             assert "ServiceUnknown" in first.detail
             desktop.start_server()
             got = desktop.wait_for(1)
-            wait_until(lambda: running.state().recent()[0].status.value == "delivered",
-                       what="the delivery to be recorded")
+            wait_first(running, lambda d: d.status.value == "delivered",
+                       "the delivery to be recorded")
         assert [n["body"].split(" ")[0] for n in got] == ["prog1"]
     finally:
         desktop.close()

@@ -14,7 +14,7 @@ from netwarden.notify.delivery import Channel
 from netwarden.notify.service import Notifier
 from netwarden.notify.virustotal import VirusTotalSettings
 from netwarden.stopper import Stopper
-from netwarden.store.notifier_state import NotifierState
+from netwarden.store.notifier_state import Delivery, NotifierState
 from netwarden.store.sqlite_writer import SqliteWriter
 
 
@@ -81,6 +81,36 @@ class RunningNotifier:
     def state(self) -> NotifierState:
         return NotifierState(self.directory / "state.db")
 
+    def first_delivery(self) -> Delivery | None:
+        """The oldest delivery row, None while there is none yet."""
+        state = self.state()
+        try:
+            rows = state.recent(1000)
+        finally:
+            state.close()
+        return rows[0] if rows else None
+
+    def counters(self) -> dict[str, int]:
+        state = self.state()
+        try:
+            return state.counters()
+        finally:
+            state.close()
+
+    def meta(self, key: str) -> str | None:
+        state = self.state()
+        try:
+            return state.meta(key)
+        finally:
+            state.close()
+
+    def deliveries(self) -> list[Delivery]:
+        state = self.state()
+        try:
+            return state.recent(1000)
+        finally:
+            state.close()
+
 
 def wait_until(predicate: Callable[[], object], timeout: float = 15,
                what: str = "condition") -> object:
@@ -91,3 +121,12 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15,
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_first(running: RunningNotifier, predicate: Callable[[Delivery], bool],
+               what: str, timeout: float = 15) -> Delivery:
+    """Wait until the oldest delivery row satisfies ``predicate``; return that row."""
+    def check() -> Delivery | None:
+        delivery = running.first_delivery()
+        return delivery if delivery is not None and predicate(delivery) else None
+    return wait_until(check, timeout, what)  # type: ignore[return-value]
