@@ -43,7 +43,7 @@ def _preimport() -> None:
     import netwarden.notify.report  # noqa: F401
     import netwarden.notify.service  # noqa: F401
     import netwarden.notify.settings  # noqa: F401
-    import email.parser, http.client, ssl, urllib.request  # noqa: E401, F401
+    import email.parser, encodings.idna, http.client, ssl, urllib.request  # noqa: E401, F401
 
 
 def _become_user(args: argparse.Namespace) -> int:
