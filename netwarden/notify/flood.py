@@ -154,7 +154,8 @@ class FloodControl:
         flood._sent.extend(float(t) for t in data.get("sent", ()))  # type: ignore[union-attr]
         flood._last_shown.update(data.get("last_shown", {}))  # type: ignore[arg-type]
         flood._held.update(data.get("held", {}))  # type: ignore[arg-type]
-        flood._pending = [Notice.from_record(r) for r in data.get("pending", ())]  # type: ignore[union-attr]
+        pending = data.get("pending", ())
+        flood._pending = [Notice.from_record(r) for r in pending]  # type: ignore[union-attr]
         return flood
 
 

@@ -71,13 +71,14 @@ class Notice:
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> "Notice":
         fields = record.get("fields") or {}
-        assert isinstance(fields, dict)
+        ids = record.get("event_ids") or ()
+        assert isinstance(fields, dict) and isinstance(ids, (list, tuple))
         return cls(kind=str(record["kind"]), title=str(record["title"]),
                    body=str(record["body"]), urgency=Urgency[str(record["urgency"]).upper()],
                    time=float(record["time"]), key=str(record["key"]),  # type: ignore[arg-type]
                    program=str(record.get("program", "")), name=str(record.get("name", "")),
                    trouble=bool(record.get("trouble", False)),
-                   event_ids=tuple(int(i) for i in record.get("event_ids", ())),  # type: ignore[union-attr]
+                   event_ids=tuple(int(i) for i in ids),
                    fields=tuple(sorted(fields.items())))
 
     @classmethod

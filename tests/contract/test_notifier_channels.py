@@ -186,7 +186,8 @@ def test_mqtt_to_a_real_mosquitto(tmp_path: Path, broker: Broker):
         client.disconnect()
     assert [topic for topic, _ in received] == ["netwarden/testhost/new_executable",
                                                 "netwarden/testhost/exe_modified"]
-    assert received[1][1]["body"] == "ssh (/usr/bin/ssh)\nsha256 111111111111… → 222222222222…"
+    assert received[1][1]["body"] == ("ssh (/usr/bin/ssh)\n"
+                                      "sha256 111111111111… → 222222222222…")
     assert received[0][1]["fields"]["sha256"] == f"{1:064x}"
     assert details[0].startswith("published to netwarden/testhost/new_executable")
 

@@ -8,6 +8,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,38 +22,32 @@ from tests.support.sensor_proc import REPO, netwarden_cmd
 NOBODY = pwd.getpwnam("nobody")
 
 
-def in_child(action) -> dict[str, object]:  # noqa: ANN001 - a function run after fork
-    """Run ``action`` in a forked child (privileges are process-wide); return its report."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        try:
-            report = action()
-        except BaseException as exc:
-            report = {"error": f"{type(exc).__name__}: {exc}"}
-        os.write(write, json.dumps(report).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    return json.loads(data)
+def in_fresh_python(code: str) -> dict[str, object]:
+    """Run ``code`` in a new interpreter (privileges are process-wide, and this test process
+    has imported jeepney and paho for other tests); it prints one JSON report."""
+    script = ("import json, os\n"
+              "try:\n" + "".join(f"    {line}\n" for line in code.strip().splitlines()) +
+              "except BaseException as exc:\n"
+              "    report = {'error': f'{type(exc).__name__}: {exc}'}\n"
+              "print(json.dumps(report))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def test_after_the_drop_setuid_0_fails():
-    def drop() -> dict[str, object]:
-        from netwarden.notify.privileges import drop_privileges
-        drop_privileges("nobody")
-        try:
-            os.setuid(0)
-            regained = True
-        except PermissionError:
-            regained = False
-        return {"ids": [os.getresuid(), os.getresgid()], "groups": os.getgroups(),
-                "regained": regained, "home": os.environ["HOME"],
-                "bus": os.environ["DBUS_SESSION_BUS_ADDRESS"]}
-    report = in_child(drop)
+    report = in_fresh_python("""
+from netwarden.notify.privileges import drop_privileges
+drop_privileges("nobody")
+try:
+    os.setuid(0)
+    regained = True
+except PermissionError:
+    regained = False
+report = {"ids": [os.getresuid(), os.getresgid()], "groups": os.getgroups(),
+          "regained": regained, "bus": os.environ["DBUS_SESSION_BUS_ADDRESS"]}
+""")
     assert report.get("error") is None, report
     uid, gid = NOBODY.pw_uid, NOBODY.pw_gid
     assert report["ids"] == [[uid, uid, uid], [gid, gid, gid]]
@@ -62,12 +57,12 @@ def test_after_the_drop_setuid_0_fails():
 
 
 def test_a_third_party_module_imported_as_root_stops_the_drop():
-    def drop_after_import() -> dict[str, object]:
-        import jeepney  # noqa: F401
-        from netwarden.notify.privileges import drop_privileges
-        drop_privileges("nobody")
-        return {"uid": os.getuid()}
-    report = in_child(drop_after_import)
+    report = in_fresh_python("""
+import jeepney
+from netwarden.notify.privileges import drop_privileges
+drop_privileges("nobody")
+report = {"uid": os.getuid()}
+""")
     assert report == {"error": "PrivilegeError: jeepney imported while root; refusing to go on"}
 
 

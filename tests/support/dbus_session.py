@@ -29,5 +29,6 @@ def start_session_bus(directory: Path, prefix: list[str] | None = None) -> Sessi
     address = proc.stdout.readline().decode().strip()
     if not address:
         proc.kill()
-        raise RuntimeError(f"dbus-daemon did not start: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        error = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"dbus-daemon did not start: {error}")
     return SessionBus(address, proc)

@@ -94,7 +94,9 @@ class Recorder:
                 return self.script.handler(record)  # type: ignore[operator]
             index = min(len(self.requests) - 1, len(self.script.responses) - 1)
             answer = self.script.responses[index]
-        return answer if isinstance(answer, tuple) else (int(answer), {})  # type: ignore[return-value]
+        if isinstance(answer, tuple):
+            return answer  # type: ignore[return-value]
+        return int(answer), {}  # type: ignore[call-overload]
 
     def wait_for(self, count: int, timeout: float = 10) -> list[Recorded]:
         deadline = time.time() + timeout
