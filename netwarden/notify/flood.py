@@ -121,14 +121,6 @@ class FloodControl:
         pending, self._pending = self._pending, []
         return [pending[0] if len(pending) == 1 else summarize(pending, now)]
 
-    def next_due(self) -> float | None:
-        """When a waiting summary could go out (None when nothing waits)."""
-        if not self._pending:
-            return None
-        if len(self._sent) < self.policy.max_per_window:
-            return 0.0
-        return self._sent[0] + self.policy.window_s
-
     @property
     def pending(self) -> int:
         return len(self._pending)
@@ -136,9 +128,12 @@ class FloodControl:
     def _forget(self, now: float) -> None:
         while self._sent and self._sent[0] <= now - self.policy.window_s:
             self._sent.popleft()
-        longest = max(self.policy.cooldown_s, self.policy.trouble_cooldown_s)
-        for key in [k for k, t in self._last_shown.items() if now - t >= longest]:
+        # Keys are kept for two cooldowns, so the next notice after one can still say how many
+        # were held back; after that the count is old news and is forgotten with the key.
+        keep = 2 * max(self.policy.cooldown_s, self.policy.trouble_cooldown_s)
+        for key in [k for k, t in self._last_shown.items() if now - t >= keep]:
             del self._last_shown[key]
+            self._held.pop(key, None)
 
     # -- persistence --
 

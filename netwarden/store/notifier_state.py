@@ -177,10 +177,6 @@ class NotifierState:
     def all_meta(self) -> dict[str, str]:
         return dict(self._conn.execute("SELECT key, value FROM meta ORDER BY key"))
 
-    def count(self, counters: Mapping[str, int]) -> None:
-        with transaction(self._conn):
-            self._count(counters)
-
     def _count(self, counters: Mapping[str, int]) -> None:
         self._conn.executemany(
             "INSERT INTO counters (name, total) VALUES (?, ?) "
@@ -223,11 +219,6 @@ class NotifierState:
         return [_delivery(r) for r in self._conn.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE channel = ? AND status = "
             "'pending' AND next_try <= ? ORDER BY id LIMIT ?", (channel, now, limit))]
-
-    def next_try(self, channel: str) -> float | None:
-        row = self._conn.execute("SELECT MIN(next_try) FROM deliveries WHERE channel = ? "
-                                 "AND status = 'pending'", (channel,)).fetchone()
-        return None if row[0] is None else float(row[0])
 
     def settle(self, delivery_id: int, status: DeliveryStatus, attempts: int, now: float,
                detail: str, next_try: float | None = None) -> None:
@@ -280,11 +271,6 @@ class NotifierState:
             "SELECT sha256, path, name FROM vt_verdicts WHERE status = 'pending' "
             "AND next_try <= ? ORDER BY requested LIMIT 1", (now,)).fetchone()
         return None if row is None else LookupRequest(*row)
-
-    def next_lookup_time(self) -> float | None:
-        row = self._conn.execute("SELECT MIN(next_try) FROM vt_verdicts "
-                                 "WHERE status = 'pending'").fetchone()
-        return None if row[0] is None else float(row[0])
 
     def note_lookup(self, now: float) -> None:
         """Count a request against the rate limit (before it is sent: failures count too)."""
