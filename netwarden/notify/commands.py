@@ -17,9 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from netwarden.cli import EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from netwarden.config import with_db_path
-
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_IOERR, EXIT_NOPERM = 0, 64, 69, 74, 77
 
 log = logging.getLogger("netwarden.notify")
 

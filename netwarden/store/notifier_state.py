@@ -135,6 +135,9 @@ class NotifierState:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Private to the user from the first byte (it says which programs ran and what
+            # was sent where); SQLite gives the -wal and -shm files the database's mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
             self._conn = sqlite3.connect(str(path), isolation_level=None,
                                          check_same_thread=False, timeout=30)
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -142,7 +145,6 @@ class NotifierState:
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the notifier's state {path}: {exc}") from exc
-        os.chmod(path, 0o600)
 
     def close(self) -> None:
         self._conn.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import threading
 import time
@@ -213,3 +214,29 @@ def test_mqtt_broker_down_then_up_is_retried(tmp_path: Path):
         finally:
             late.terminate()
             late.wait(10)
+
+
+def test_mqtt_login_rejected_is_a_permanent_failure_and_the_right_one_works(tmp_path: Path):
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "warden", "right"],
+                   check=True, capture_output=True)
+    os.chmod(passwords, 0o600)
+    broker = start_broker(tmp_path / "mosquitto", password_file=passwords)
+    try:
+        create_db(tmp_path / "netwarden.db")
+        add_events(tmp_path / "netwarden.db", [new_program(1)])
+
+        def channel(password: str) -> MqttChannel:
+            return MqttChannel("127.0.0.1", broker.port, "netwarden", "testhost", "warden",
+                               password, False, 1, 5.0, RetryPolicy(5, 0.2))
+        with RunningNotifier(config(desktop=False), tmp_path, [channel("wrong")]) as running:
+            failed = wait_first(running, lambda d: d.status is DeliveryStatus.FAILED,
+                                "the rejected login to be recorded")
+        assert failed.attempts == 1
+        assert failed.detail.startswith("permanent error: broker refused the connection: ")
+        add_events(tmp_path / "netwarden.db", [new_program(2)])
+        with RunningNotifier(config(desktop=False), tmp_path, [channel("right")]) as running:
+            wait_until(lambda: [d.status for d in running.deliveries()] ==
+                       [DeliveryStatus.FAILED, DeliveryStatus.DELIVERED], what="delivery")
+    finally:
+        broker.stop()

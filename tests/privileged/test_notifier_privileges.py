@@ -106,7 +106,8 @@ def test_the_notifier_as_root_serves_the_named_user_unprivileged(shared_dir: Pat
         assert ids["Uid:"] == [str(NOBODY.pw_uid)] * 4
         assert ids["Gid:"] == [str(NOBODY.pw_gid)] * 4
         assert ids["NoNewPrivs:"] == ["1"]
-        assert (home / "state.db").stat().st_uid == NOBODY.pw_uid
+        state = (home / "state.db").stat()
+        assert (state.st_uid, state.st_mode & 0o777) == (NOBODY.pw_uid, 0o600)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
