@@ -2,6 +2,10 @@
 
 jeepney is pure Python (see docs/notifier.md for why it and not dbus-python or dbus-fast); it
 is imported when the first notification is sent, which is after any privilege drop.
+
+The body is always escaped for markup (&, <, >): servers parse it even when they do not
+advertise ``body-markup`` (dunst 1.9 does, as the dunst test found), and a program's name or
+path must not be able to inject formatting or links into a security notice.
 """
 
 from __future__ import annotations
@@ -29,13 +33,11 @@ class DesktopChannel:
         self._app_name = app_name
         self._timeout_s = timeout_s
         self._conn: Any = None
-        self._markup = False
 
     def _connect(self) -> Any:
         if self._conn is not None:
             return self._conn
         try:
-            from jeepney import DBusAddress, new_method_call
             from jeepney.io.blocking import open_dbus_connection
         except ImportError:
             raise DeliveryError("jeepney is not installed (pip install 'netwarden[notifier]')",
@@ -49,21 +51,13 @@ class DesktopChannel:
         except (OSError, RuntimeError, ValueError) as exc:
             raise DeliveryError(f"cannot connect to the session bus {address}: {exc}") \
                 from None
-        try:
-            target = DBusAddress(_PATH, bus_name=_SERVICE, interface=_SERVICE)
-            reply = conn.send_and_get_reply(new_method_call(target, "GetCapabilities"),
-                                            timeout=self._timeout_s)
-            self._markup = "body-markup" in _unwrap(reply)[0]
-        except Exception:
-            conn.close()
-            raise
         self._conn = conn
         return conn
 
     def deliver(self, notice: Notice, delivery_id: int) -> str:
         from jeepney import DBusAddress, new_method_call
         conn = self._connect()
-        body = html.escape(notice.body, quote=False) if self._markup else notice.body
+        body = html.escape(notice.body, quote=False)
         hints = {"urgency": ("y", int(notice.urgency)), "category": ("s", "network")}
         target = DBusAddress(_PATH, bus_name=_SERVICE, interface=_SERVICE)
         message = new_method_call(target, "Notify", "susssasa{sv}i", (
