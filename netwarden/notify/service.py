@@ -202,6 +202,7 @@ class Notifier:
                        for v in verdicts if v.status is VerdictStatus.MALICIOUS]
         counters: collections.Counter[str] = collections.Counter()
         outgoing: list[Notice] = []
+        before = self._flood.snapshot()
         cooled, folded = self._flood.cooled, self._flood.folded
         for notice in candidates:
             if self._mutes.silences(notice.kind, notice.program, notice.name):
@@ -212,23 +213,30 @@ class Notifier:
         counters["cooled"] += self._flood.cooled - cooled
         counters["folded"] += self._flood.folded - folded
         self._note_unknown(found, counters)
-        if events or verdicts or outgoing:
-            if events:
-                self._cursor = events[-1].id
-            if verdicts:
-                self._vt_seq = max(v.seq or 0 for v in verdicts)
-            self._commit(state, now, outgoing, counters, found.lookups)
-        elif now - self._heartbeat >= HEARTBEAT_S:
-            self._beat(state, now)
+        if not (events or verdicts or outgoing):
+            if now - self._heartbeat >= HEARTBEAT_S:
+                self._beat(state, now)
+            return 0
+        cursor = events[-1].id if events else self._cursor
+        vt_seq = max(v.seq or 0 for v in verdicts) if verdicts else self._vt_seq
+        try:
+            self._commit(state, now, outgoing, counters, found.lookups, cursor, vt_seq)
+        except sqlite3.Error as exc:
+            # Nothing of this poll happened: the same events are read again next time.
+            self._flood = FloodControl.from_snapshot(flood_policy(self.config), before)
+            log.warning("cannot write the state file %s: %s; retrying", self.state_path, exc)
+            return 0
+        self._cursor, self._vt_seq = cursor, vt_seq
         return len(events)
 
     def _commit(self, state: NotifierState, now: float, outgoing: list[Notice],
-                counters: collections.Counter[str], lookups: Sequence[LookupRequest]) -> None:
+                counters: collections.Counter[str], lookups: Sequence[LookupRequest],
+                cursor: int | None, vt_seq: int) -> None:
         counters["notices"] += len(outgoing)
         queued = [QueuedNotice(n.kind, n.title, n.to_json()) for n in outgoing]
-        state.commit_batch(self._db_key, self._cursor or 0, queued,
-                           [c.name for c in self.channels], now, self._meta(now), counters,
-                           lookups if self.virustotal is not None else ())
+        meta = self._meta(now) | {"vt_seq": str(vt_seq)}
+        state.commit_batch(self._db_key, cursor or 0, queued, [c.name for c in self.channels],
+                           now, meta, counters, lookups if self.virustotal is not None else ())
         self._heartbeat = now
         if queued:
             for channel in self.channels:
