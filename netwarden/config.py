@@ -231,23 +231,26 @@ def config_from_dict(data: dict[str, object], source: str = "") -> Config:
     return config
 
 
-def load_config(path: Path | None, required: bool = False) -> Config:
-    """Read and validate the TOML file; a missing default file means all defaults."""
-    target = path or DEFAULT_CONFIG_PATH
+def read_toml(target: Path, required: bool, flag: str = "--config") -> dict[str, Any]:
+    """The file's tables ({} for a missing file that is not required); errors name ``flag``."""
     try:
         text = target.read_text(encoding="utf-8")
     except FileNotFoundError:
         if required:
-            raise ConfigError("", "--config", str(target), "no such file") from None
-        return Config()
+            raise ConfigError("", flag, str(target), "no such file") from None
+        return {}
     except OSError as exc:
-        raise ConfigError("", "--config", str(target), f"cannot be read: {exc.strerror}") \
-            from None
+        raise ConfigError("", flag, str(target), f"cannot be read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(target), "(syntax)", "", f"not valid TOML: {exc}") from None
-    return config_from_dict(data, str(target))
+
+
+def load_config(path: Path | None, required: bool = False) -> Config:
+    """Read and validate the TOML file; a missing default file means all defaults."""
+    target = path or DEFAULT_CONFIG_PATH
+    return config_from_dict(read_toml(target, required), str(target))
 
 
 def with_db_path(config: Config, db: Path | None) -> Config:

@@ -11,13 +11,14 @@ user's file or in a ``*_file`` the user alone can read.
 from __future__ import annotations
 
 import os
-import tomllib
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from netwarden.config import DEFAULT_CONFIG_PATH, Config, ConfigError, config_from_dict
+from netwarden.config import (
+    DEFAULT_CONFIG_PATH, Config, ConfigError, config_from_dict, read_toml,
+)
 
 #: Sections a user's own file may set.
 USER_SECTIONS = ("notifier", "webhook", "mqtt", "ntfy", "virustotal")
@@ -38,21 +39,6 @@ def state_path(env: Mapping[str, str] | None = None) -> Path:
         / "netwarden" / "notifier.db"
 
 
-def _read_toml(path: Path, required: bool, flag: str) -> dict[str, object]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if required:
-            raise ConfigError("", flag, str(path), "no such file") from None
-        return {}
-    except OSError as exc:
-        raise ConfigError("", flag, str(path), f"cannot be read: {exc.strerror}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "(syntax)", "", f"not valid TOML: {exc}") from None
-
-
 def _check_user_file(path: Path, data: dict[str, object]) -> None:
     for section, values in data.items():
         if section == "store" and isinstance(values, dict) and set(values) <= {"path"}:
@@ -66,9 +52,9 @@ def _check_user_file(path: Path, data: dict[str, object]) -> None:
 def load_notifier_config(system: Path | None, user: Path | None,
                          env: Mapping[str, str] | None = None) -> Config:
     """The merged, validated settings. An explicitly named file must exist."""
-    system_data = _read_toml(system or DEFAULT_CONFIG_PATH, system is not None, "--config")
+    system_data = read_toml(system or DEFAULT_CONFIG_PATH, system is not None, "--config")
     user_file = user or user_config_path(env)
-    user_data = _read_toml(user_file, user is not None, "--user-config")
+    user_data = read_toml(user_file, user is not None, "--user-config")
     _check_user_file(user_file, user_data)
     merged: dict[str, object] = dict(system_data)
     for section, values in user_data.items():
