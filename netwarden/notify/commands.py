@@ -112,9 +112,10 @@ def _status(args: argparse.Namespace) -> int:
     state = _open_existing_state(args)
     if state is None:
         return EXIT_UNAVAILABLE
-    with_failures = {c: state.last_failure(c) for c in state.delivery_counts()}
-    for line in status_lines(state.all_meta(), state.delivery_counts(), with_failures,
-                             state.counters(), state.verdict_counts(), time.time()):
+    counts = state.delivery_counts()
+    failures = {channel: state.last_failure(channel) for channel in counts}
+    for line in status_lines(state.all_meta(), counts, failures, state.counters(),
+                             state.verdict_counts(), time.time()):
         print(line)
     state.close()
     return EXIT_OK
