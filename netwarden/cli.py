@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only read kernel BTF; do not try loading the programs")
     from netwarden.discovery.commands import add_commands
     add_commands(add)   # scan, discovery, devices, presence, known (LAN discovery)
+    from netwarden.notify.commands import add_commands as add_notifier_commands
+    add_notifier_commands(add)
     return parser
 
 

@@ -289,6 +289,91 @@ class DashConfig:
 
 
 @dataclass(frozen=True)
+class NotifierConfig:
+    poll_interval_s: float = _setting(
+        1.0, minimum=0.1, maximum=60, doc="how often the notifier reads new events")
+    first_run: str = _setting(
+        "latest", choices=("latest", "all"),
+        doc="on the very first run, skip events older than the notifier (latest) or show all")
+    desktop: bool = _setting(
+        True, doc="raise desktop notifications (org.freedesktop.Notifications)")
+    cooldown_s: float = _setting(
+        300.0, minimum=0, maximum=86400,
+        doc="seconds before the same program (and kind) may notify again")
+    trouble_cooldown_s: float = _setting(
+        900.0, minimum=0, maximum=86400,
+        doc="seconds before the same kind of sensor trouble may notify again")
+    max_per_window: int = _setting(
+        5, minimum=2, maximum=1000,
+        doc="notifications per window; the last one is kept for a summary of the rest")
+    window_s: float = _setting(
+        60.0, minimum=1, maximum=86400, doc="the sliding window of max_per_window")
+    device_changes: bool = _setting(
+        False, doc="also notify when a known LAN device changes address or open ports")
+    mute_programs: tuple[str, ...] = _setting(
+        (), doc="programs never notified: a path, or a name without '/'")
+    mute_kinds: tuple[str, ...] = _setting(
+        (), doc="event kinds never notified (new_executable, sensor_error, ...)")
+    outbox_limit: int = _setting(
+        1000, minimum=10, maximum=1_000_000,
+        doc="undelivered messages kept per channel; older ones are dropped and counted")
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str = _setting(
+        "", doc="POST each notification as JSON here (http or https); empty = off")
+    secret: str = _setting("", doc="HMAC-SHA256 key for the X-Netwarden-Signature header")
+    secret_file: str = _setting("", doc="read the HMAC key from this file instead")
+    timeout_s: float = _setting(10.0, minimum=0.1, maximum=300, doc="per request")
+    max_attempts: int = _setting(6, minimum=1, maximum=100, doc="tries before a failure")
+    backoff_s: float = _setting(
+        2.0, minimum=0.01, maximum=3600, doc="wait before the first retry; doubles each time")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = _setting("", doc="MQTT broker host name or address; empty = off")
+    port: int = _setting(1883, minimum=1, maximum=65535, doc="broker port")
+    topic: str = _setting("netwarden", doc="topic prefix: messages go to PREFIX/HOST/KIND")
+    username: str = _setting("", doc="user name, if the broker wants one")
+    password: str = _setting("", doc="password")
+    password_file: str = _setting("", doc="read the password from this file instead")
+    tls: bool = _setting(False, doc="connect with TLS (system CA certificates)")
+    qos: int = _setting(1, minimum=0, maximum=2, doc="MQTT quality of service")
+    timeout_s: float = _setting(10.0, minimum=0.1, maximum=300, doc="connect and publish")
+    max_attempts: int = _setting(6, minimum=1, maximum=100, doc="tries before a failure")
+    backoff_s: float = _setting(
+        2.0, minimum=0.01, maximum=3600, doc="wait before the first retry; doubles each time")
+
+
+@dataclass(frozen=True)
+class NtfyConfig:
+    url: str = _setting("", doc="ntfy-style topic URL to POST to; empty = off")
+    token: str = _setting("", doc="access token (Authorization: Bearer)")
+    token_file: str = _setting("", doc="read the token from this file instead")
+    timeout_s: float = _setting(10.0, minimum=0.1, maximum=300, doc="per request")
+    max_attempts: int = _setting(6, minimum=1, maximum=100, doc="tries before a failure")
+    backoff_s: float = _setting(
+        2.0, minimum=0.01, maximum=3600, doc="wait before the first retry; doubles each time")
+
+
+@dataclass(frozen=True)
+class VirusTotalConfig:
+    enabled: bool = _setting(False, doc="look up new executables' sha256 on VirusTotal")
+    api_key: str = _setting("", doc="your VirusTotal API key")
+    api_key_file: str = _setting("", doc="read the API key from this file instead")
+    base_url: str = _setting("https://www.virustotal.com", doc="API server (v3 files API)")
+    requests_per_minute: int = _setting(
+        4, minimum=1, maximum=10000, doc="lookups per minute (the free tier allows 4)")
+    requests_per_day: int = _setting(
+        500, minimum=1, maximum=10_000_000, doc="lookups per UTC day (the free tier allows 500)")
+    malicious_threshold: int = _setting(
+        1, minimum=1, maximum=1000, doc="engines that must say malicious to notify")
+    timeout_s: float = _setting(20.0, minimum=0.1, maximum=300, doc="per request")
+
+
+@dataclass(frozen=True)
 class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -297,6 +382,11 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     dash: DashConfig = field(default_factory=DashConfig)
+    notifier: NotifierConfig = field(default_factory=NotifierConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    ntfy: NtfyConfig = field(default_factory=NtfyConfig)
+    virustotal: VirusTotalConfig = field(default_factory=VirusTotalConfig)
 
     @property
     def db_path(self) -> Path:
@@ -310,9 +400,18 @@ def _type_name(kind: type) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
 
 
+def _check_strings(source: str, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(source, key, value, "must be a list of non-empty strings")
+    return tuple(value)
+
+
 def _check_value(source: str, key: str, spec: dataclasses.Field[Any], value: object) -> object:
-    if spec.metadata.get("convert") is not None:
-        return spec.metadata["convert"](source, key, value)
+    convert = spec.metadata.get("convert")
+    if convert is None and str(spec.type) == "tuple[str, ...]":
+        convert = _check_strings
+    if convert is not None:
+        return convert(source, key, value)
     kind = {"int": int, "float": float, "bool": bool, "str": str}[str(spec.type)]
     meta = spec.metadata
     # TOML booleans are not numbers here, and an integer is a fine float.
@@ -369,23 +468,26 @@ def config_from_dict(data: dict[str, object], source: str = "") -> Config:
     return config
 
 
-def load_config(path: Path | None, required: bool = False) -> Config:
-    """Read and validate the TOML file; a missing default file means all defaults."""
-    target = path or DEFAULT_CONFIG_PATH
+def read_toml(target: Path, required: bool, flag: str = "--config") -> dict[str, Any]:
+    """The file's tables ({} for a missing file that is not required); errors name ``flag``."""
     try:
         text = target.read_text(encoding="utf-8")
     except FileNotFoundError:
         if required:
-            raise ConfigError("", "--config", str(target), "no such file") from None
-        return Config()
+            raise ConfigError("", flag, str(target), "no such file") from None
+        return {}
     except OSError as exc:
-        raise ConfigError("", "--config", str(target), f"cannot be read: {exc.strerror}") \
-            from None
+        raise ConfigError("", flag, str(target), f"cannot be read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(target), "(syntax)", "", f"not valid TOML: {exc}") from None
-    return config_from_dict(data, str(target))
+
+
+def load_config(path: Path | None, required: bool = False) -> Config:
+    """Read and validate the TOML file; a missing default file means all defaults."""
+    target = path or DEFAULT_CONFIG_PATH
+    return config_from_dict(read_toml(target, required), str(target))
 
 
 def with_db_path(config: Config, db: Path | None) -> Config:

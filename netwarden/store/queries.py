@@ -119,6 +119,29 @@ def export_events(conn: sqlite3.Connection, since: float = 0,
         yield event_id, ExportedEvent(time, kind, json.loads(data))
 
 
+class RawEvent(NamedTuple):
+    id: int
+    time: float
+    kind: str
+    data: str                 # JSON text, parsed by the caller (tolerating a bad row)
+
+
+def events_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[RawEvent]:
+    """Up to ``limit`` events with ids above ``after_id``, by id: the notifier's read."""
+    return [RawEvent(*row) for row in conn.execute(
+        "SELECT id, time, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit))]
+
+
+def last_event_id(conn: sqlite3.Connection, before: float | None = None) -> int:
+    """The newest event id (0 when none), or the newest older than ``before`` (epoch s)."""
+    if before is None:
+        row = conn.execute("SELECT MAX(id) FROM events").fetchone()
+    else:
+        row = conn.execute("SELECT MAX(id) FROM events WHERE time < ?", (before,)).fetchone()
+    return int(row[0] or 0)
+
+
 class HealthRow(NamedTuple):
     time: int
     source: str

@@ -1,0 +1,217 @@
+"""What the notifier says about an event: pure functions from event rows to notices.
+
+A notice is what every channel delivers: a title and body for people, the event's fields for
+machines. Kinds without a notice (sensor_started, sensor_stopped) and kinds this version does
+not know return None: an unknown kind from a newer sensor must never stop the notifier.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Urgency(enum.IntEnum):
+    """The freedesktop urgency levels (the hint's byte value)."""
+
+    LOW = 0
+    NORMAL = 1
+    CRITICAL = 2
+
+
+#: Kinds a user can mute, with what they mean (for `netwarden mute --help` and validation).
+MUTABLE_KINDS: dict[str, str] = {
+    "new_executable": "a program uses the network for the first time",
+    "exe_modified": "an executable's hash changed",
+    "new_device": "a new device on the LAN",
+    "device_changed": "a known LAN device changed address or open ports",
+    "sensor_error": "sensor trouble: lost data, a failed hook, the silent-zero alarm",
+    "virustotal": "VirusTotal says a program is malicious",
+}
+
+SUMMARY_KIND = "summary"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message for every channel.
+
+    ``key`` groups notices for the cooldown (one program and kind, one trouble component);
+    ``trouble`` selects the sensor-trouble cooldown; ``program``/``name`` are matched by mutes.
+    """
+
+    kind: str
+    title: str
+    body: str
+    urgency: Urgency
+    time: float
+    key: str
+    program: str = ""
+    name: str = ""
+    trouble: bool = False
+    event_ids: tuple[int, ...] = ()
+    fields: tuple[tuple[str, object], ...] = field(default=())
+
+    def field_dict(self) -> dict[str, object]:
+        return dict(self.fields)
+
+    def as_record(self) -> dict[str, object]:
+        """JSON-able form: what webhooks and MQTT receive, and what the outbox stores."""
+        return {"kind": self.kind, "title": self.title, "body": self.body,
+                "urgency": self.urgency.name.lower(), "time": self.time, "key": self.key,
+                "program": self.program, "name": self.name, "trouble": self.trouble,
+                "event_ids": list(self.event_ids), "fields": self.field_dict()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_record(), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object]) -> "Notice":
+        fields = record.get("fields") or {}
+        ids = record.get("event_ids") or ()
+        assert isinstance(fields, dict) and isinstance(ids, (list, tuple))
+        return cls(kind=str(record["kind"]), title=str(record["title"]),
+                   body=str(record["body"]), urgency=Urgency[str(record["urgency"]).upper()],
+                   time=float(record["time"]), key=str(record["key"]),  # type: ignore[arg-type]
+                   program=str(record.get("program", "")), name=str(record.get("name", "")),
+                   trouble=bool(record.get("trouble", False)),
+                   event_ids=tuple(int(i) for i in ids),
+                   fields=tuple(sorted(fields.items())))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Notice":
+        return cls.from_record(json.loads(text))
+
+
+def _text(fields: Mapping[str, object], name: str, default: str = "") -> str:
+    value = fields.get(name)
+    return default if value is None else str(value)
+
+
+def _short(sha256: str) -> str:
+    return sha256[:12] + "…" if len(sha256) > 12 else (sha256 or "unreadable")
+
+
+def _program_label(fields: Mapping[str, object]) -> tuple[str, str]:
+    path = _text(fields, "path")
+    name = _text(fields, "name") or os.path.basename(path) or "unknown program"
+    return path, name
+
+
+def _new_executable(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+    path, name = _program_label(fields)
+    body = f"{name} ({path})" if path else name
+    if fields.get("uid") is not None:
+        body += f"\nuser {_text(fields, 'uid')}, sha256 {_short(_text(fields, 'sha256'))}"
+    return ("New program on the network", body, Urgency.NORMAL, f"new_executable:{path or name}",
+            path, name)
+
+
+def _exe_modified(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+    path, name = _program_label(fields)
+    body = (f"{name} ({path})\nsha256 {_short(_text(fields, 'old_sha256'))} → "
+            f"{_short(_text(fields, 'new_sha256'))}")
+    return ("Program changed on disk", body, Urgency.NORMAL, f"exe_modified:{path or name}",
+            path, name)
+
+
+def _device_label(fields: Mapping[str, object]) -> str:
+    mac, ip = _text(fields, "mac", "?"), _text(fields, "ip")
+    who = _text(fields, "name") or _text(fields, "vendor") or "unknown device"
+    vendor = _text(fields, "vendor")
+    details = ", ".join(x for x in (mac, vendor if vendor != who else "") if x)
+    return f"{who} {ip} ({details})".replace("  ", " ")
+
+
+def _new_device(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+    body = _device_label(fields)
+    if fields.get("interface"):
+        body += f" on {_text(fields, 'interface')}"
+    if fields.get("randomized"):
+        body += "\n(randomized MAC address: a phone or laptop hiding its identity)"
+    return ("New device on the LAN", body, Urgency.NORMAL,
+            f"new_device:{_text(fields, 'mac')}", "", "")
+
+
+def _ports(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value) if value else ""
+
+
+def _device_changed(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+    body = _device_label(fields)
+    added, removed = _ports(fields.get("added_ports")), _ports(fields.get("removed_ports"))
+    if added:
+        body += f"\nnewly open ports: {added}"
+    if removed:
+        body += f"\nclosed ports: {removed}"
+    return ("LAN device changed", body, Urgency.LOW, f"device_changed:{_text(fields, 'mac')}",
+            "", "")
+
+
+def _counters(value: object) -> str:
+    if not isinstance(value, dict) or not value:
+        return ""
+    return ", ".join(f"{name} +{delta}" for name, delta in sorted(value.items()))
+
+
+def _sensor_error(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+    component = _text(fields, "component", "sensor")
+    message, state = _text(fields, "message"), _text(fields, "state")
+    if component == "health":
+        title = "netwarden lost data"
+        body = message or "the sensor dropped events"
+        counters = _counters(fields.get("counters"))
+        if counters:
+            body += f"\n{counters}"
+    elif component == "silent-zero":
+        title = "netwarden sees traffic it cannot attribute"
+        body = message or "traffic on the interfaces, but no program was credited with it"
+    else:
+        title = "netwarden sensor trouble"
+        body = f"{component}: {state}".rstrip(": ") + (f"\n{message}" if message else "")
+    urgency = Urgency.CRITICAL if fields.get("required") else Urgency.NORMAL
+    return title, body, urgency, f"sensor_error:{component}", "", ""
+
+
+_RENDERERS = {
+    "new_executable": _new_executable,
+    "exe_modified": _exe_modified,
+    "new_device": _new_device,
+    "device_changed": _device_changed,
+    "sensor_error": _sensor_error,
+}
+
+#: Kinds that are known and deliberately silent.
+SILENT_KINDS = frozenset({"sensor_started", "sensor_stopped"})
+
+
+def render_event(event_id: int, time: float, kind: str, fields: Mapping[str, object],
+                 device_changes: bool = False) -> Notice | None:
+    """The notice for one event row, or None for silent and unknown kinds."""
+    renderer = _RENDERERS.get(kind)
+    if renderer is None or (kind == "device_changed" and not device_changes):
+        return None
+    title, body, urgency, key, path, name = renderer(fields)
+    plain = {k: v for k, v in fields.items() if isinstance(v, (str, int, float, bool, list,
+                                                                dict, type(None)))}
+    return Notice(kind=kind, title=title, body=body, urgency=urgency, time=time, key=key,
+                  program=path, name=name, trouble=kind == "sensor_error",
+                  event_ids=(event_id,), fields=tuple(sorted(plain.items())))
+
+
+def render_verdict(sha256: str, path: str, name: str, malicious: int, total: int,
+                   time: float) -> Notice:
+    """A malicious VirusTotal verdict."""
+    label = name or os.path.basename(path) or sha256[:12]
+    body = (f"{label} ({path or 'path unknown'})\n{malicious} of {total} engines call it "
+            f"malicious\nsha256 {sha256}")
+    return Notice(kind="virustotal", title="VirusTotal: malicious program", body=body,
+                  urgency=Urgency.CRITICAL, time=time, key=f"virustotal:{sha256}",
+                  program=path, name=label,
+                  fields=(("malicious", malicious), ("path", path), ("sha256", sha256),
+                          ("total", total)))
