@@ -19,7 +19,7 @@ from netwarden.discovery.presence import Action, Window, on_sighting
 from netwarden.discovery.records import Device, MethodState, ScanResult
 from netwarden.model import Event, EventKind, HealthSample
 from netwarden.store.schema import migrate
-from netwarden.store.sqlite_db import open_writer, transaction
+from netwarden.store.sqlite_db import close_writer, open_writer, transaction
 
 
 class DiscoveryWriter:
@@ -35,7 +35,7 @@ class DiscoveryWriter:
                                               (self.host,)).fetchone()
 
     def close(self) -> None:
-        self._conn.close()
+        close_writer(self._conn)
 
     # ---- passes ----
 

@@ -51,6 +51,23 @@ def open_writer(path: Path, group: str | None = "netwarden",
     return conn
 
 
+def close_writer(conn: sqlite3.Connection) -> None:
+    """Close a writer's connection, leaving a database that read-only readers can open.
+
+    A reader of a WAL database must map its -shm index, and SQLite deletes that file when the
+    last connection closes; a reader who may not create files next to the database (the
+    viewers, in /var/lib/netwarden) then cannot open it at all. So the last writer out turns
+    the file back to a rollback journal, which readers open without any side file. While
+    another connection is open the switch fails (SQLITE_BUSY) and is not needed: the index
+    stays while anyone has it mapped. The next writer turns WAL on again.
+    """
+    try:
+        conn.execute("PRAGMA journal_mode = DELETE").fetchone()
+    except sqlite3.OperationalError:
+        pass
+    conn.close()
+
+
 def _share_with_group(path: Path, group: str | None, owner: str | None = None) -> None:
     gid = -1
     if group:

@@ -11,7 +11,7 @@ from netwarden.model import (
     Event, EventKind, ExecRow, Executable, FlowRow, HashRecord, HealthSample, ProgramIdentity,
 )
 from netwarden.store.schema import migrate
-from netwarden.store.sqlite_db import open_writer, transaction
+from netwarden.store.sqlite_db import close_writer, open_writer, transaction
 
 
 class SqliteWriter:
@@ -34,7 +34,7 @@ class SqliteWriter:
         self._process_ids: dict[ProgramIdentity, int] = {}
 
     def close(self) -> None:
-        self._conn.close()
+        close_writer(self._conn)
 
     def load_hash_cache(self) -> list[HashRecord]:
         return [HashRecord(*row) for row in self._conn.execute(

@@ -115,3 +115,39 @@ def test_missing_database_says_so(tmp_path: Path):
 def test_database_files_are_not_world_readable(tmp_path: Path):
     SqliteWriter(tmp_path / "nw.db", now=1, group=None).close()
     assert (tmp_path / "nw.db").stat().st_mode & 0o007 == 0
+
+
+def test_a_closed_database_opens_for_readers_who_cannot_create_files():
+    """After the last writer closes, a reader without write access to the directory must
+    still open it (a WAL database would need a -shm file created next to it)."""
+    import os
+    import shutil
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("needs root to read as another user")
+    base = Path(tempfile.mkdtemp(prefix="nwstore-"))   # /tmp/...: nobody may traverse it
+    os.chmod(base, 0o755)
+    directory = base / "lib"
+    directory.mkdir(mode=0o755)
+    writer = SqliteWriter(directory / "nw.db", now=1, group=None)
+    writer.write([row(0, PROGRAM, 1, 2)], [], [], 1)
+    writer.close()
+    assert sorted(p.name for p in directory.iterdir()) == ["nw.db"]
+    os.chmod(directory / "nw.db", 0o644)
+    child = os.fork()
+    if child == 0:      # as nobody: may read the file, may not create anything beside it
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            conn = open_readonly(directory / "nw.db")
+            os._exit(0 if [f.sent for f in export_flows(conn)] == [1] else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The next writer turns WAL on again.
+    again = SqliteWriter(directory / "nw.db", now=2, group=None)
+    assert again._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+    shutil.rmtree(base)
