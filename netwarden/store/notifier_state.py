@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from netwarden.store.sqlite_db import StoreUnavailable, transaction
+from netwarden.store.sqlite_db import StoreUnavailable, ensure_wal, transaction
 
 _SCHEMA_VERSION = 1
 _SCHEMA = (
@@ -140,7 +140,7 @@ class NotifierState:
             os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
             self._conn = sqlite3.connect(str(path), isolation_level=None,
                                          check_same_thread=False, timeout=30)
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            ensure_wal(self._conn)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except (OSError, sqlite3.Error) as exc:

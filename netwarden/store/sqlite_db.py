@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,7 +42,7 @@ def open_writer(path: Path, group: str | None = "netwarden",
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
                                timeout=30)
-        conn.execute("PRAGMA journal_mode = WAL")
+        ensure_wal(conn)
     finally:
         os.umask(old_umask)
     # NORMAL in WAL mode: a committed window survives a crash of the sensor (not of power).
@@ -49,6 +50,24 @@ def open_writer(path: Path, group: str | None = "netwarden",
     conn.execute("PRAGMA foreign_keys = ON")
     _share_with_group(path, group, owner)
     return conn
+
+
+def ensure_wal(conn: sqlite3.Connection, attempts: int = 100, pause_s: float = 0.1) -> None:
+    """Put the database in WAL mode (it stays so: the mode is stored in the file).
+
+    Switching needs every other connection out of its transaction, and SQLite reports a
+    conflict at once ("database is locked") instead of waiting on the busy handler: retry a
+    while (readers' transactions are short), then give up with that error.
+    """
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+        time.sleep(pause_s)
 
 
 def close_writer(conn: sqlite3.Connection) -> None:

@@ -151,3 +151,20 @@ def test_a_closed_database_opens_for_readers_who_cannot_create_files():
     assert again._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again.close()
     shutil.rmtree(base)
+
+
+def test_a_writer_starts_while_a_reader_holds_the_rollback_mode_database(tmp_path: Path):
+    """After a clean stop the file is in rollback mode; a viewer may be mid-read when the
+    sensor starts again: the sensor waits for it and turns WAL on."""
+    import threading
+    first = SqliteWriter(tmp_path / "nw.db", now=1, group=None)
+    first.write([row(0, PROGRAM, 1, 2)], [], [], 1)
+    first.close()
+    reader = sqlite3.connect(tmp_path / "nw.db", check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM flows").fetchone()     # holds a shared lock
+    threading.Timer(0.5, reader.rollback).start()
+    again = SqliteWriter(tmp_path / "nw.db", now=2, group=None)  # waits for the reader
+    assert again._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+    reader.close()
