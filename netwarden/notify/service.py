@@ -148,6 +148,9 @@ class Notifier:
         self._conn: sqlite3.Connection | None = None
         self._db_inode = 0
         self._cursor: int | None = None
+        # On a first run with first_run = "latest": events dated before this are history,
+        # also when they reach the database after we first looked (see _initial_cursor).
+        self._history_before: float | None = None
         self._problem = ""
         self._vt_seq = 0
         self._heartbeat = 0.0
@@ -196,7 +199,9 @@ class Notifier:
         self._reload_mutes()
         events = self._read_events(state)
         verdicts = state.verdicts_after(self._vt_seq)
-        found = examine(events, self.config.notifier.device_changes)
+        fresh = events if self._history_before is None else \
+            [e for e in events if e.time >= self._history_before]
+        found = examine(fresh, self.config.notifier.device_changes)
         candidates = list(found.notices)
         candidates += [render_verdict(v.sha256, v.path, v.name, v.malicious, v.total, v.updated)
                        for v in verdicts if v.status is VerdictStatus.MALICIOUS]
@@ -326,6 +331,7 @@ class Notifier:
     def _initial_cursor(self, state: NotifierState, conn: sqlite3.Connection,
                         newest: int) -> int:
         saved = state.cursor(self._db_key)
+        self._history_before = None
         if saved is not None and saved > newest:
             log.warning("%s has fewer events (%d) than already handled (%d): a new database; "
                         "starting from its first event", self.db_path, newest, saved)
@@ -335,6 +341,7 @@ class Notifier:
         if self.config.notifier.first_run == "all":
             return 0
         first_start = float(state.meta("first_start") or self.clock())
+        self._history_before = first_start
         cursor = last_event_id(conn, before=first_start)
         log.info("first run: events before this notifier first started (%d) are history",
                  cursor)

@@ -196,3 +196,18 @@ def test_no_notification_server_yet_means_retry_not_loss(tmp_path: Path):
         assert [n["body"].split(" ")[0] for n in got] == ["prog1"]
     finally:
         desktop.close()
+
+
+def test_history_that_arrives_after_the_first_look_is_still_history(tmp_path: Path,
+                                                                     desktop: Desktop):
+    """The notifier first sees an empty database; then an event dated before its first start
+    is written (a sensor's window written late), and one after: only the latter notifies."""
+    db = tmp_path / "netwarden.db"
+    create_db(db)
+    with RunningNotifier(config(first_run="latest"), tmp_path,
+                         [desktop.channel()]) as running:
+        wait_until(lambda: running.meta("store_status") == "ok", what="the first look")
+        add_events(db, [new_program(1)], at=time.time() - 3600)
+        add_events(db, [new_program(2)])
+        got = desktop.wait_for(1)
+    assert [n["body"].split(" ")[0] for n in got] == ["prog2"]
