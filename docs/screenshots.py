@@ -23,7 +23,7 @@ from tests.support.browser import CHART_NAMES_JS, chromium  # noqa: E402
 from tests.support.geoip import write_country_mmdb  # noqa: E402
 from tests.support.viewer_data import seed_store  # noqa: E402
 from tests.support.viewer_proc import (  # noqa: E402
-    share, start_dash, tmux_pane, viewer_args, viewer_dir, wait_until,
+    share, start_dash, tmux_pane, viewer_args, viewer_dir, viewer_port, wait_until,
 )
 
 PAGE = """<html><body style="margin:0;background:#1e1e1e;overflow:hidden">
@@ -60,7 +60,7 @@ def main() -> int:
             pane.keys("q")
         page = directory / "tui.html"
         page.write_text(terminal_html(screen))
-        server = start_dash(db, 5295, directory,
+        server = start_dash(db, viewer_port(95), directory,
                             f'[dash]\ngeoip_mmdb = "{mmdb}"\nrefresh_s = 0\n')
         try:
             with chromium(790, 620) as driver:

@@ -17,10 +17,10 @@ from tests.support.browser import CHART_NAMES_JS, chromium
 from tests.support.geoip import write_country_mmdb
 from tests.support.viewer_data import seed_store
 from tests.support.viewer_proc import (
-    DashServer, REPO, share, start_dash, viewer_args, viewer_dir, wait_until,
+    DashServer, REPO, share, start_dash, viewer_args, viewer_dir, viewer_port, wait_until,
 )
 
-PORT, TOKEN_PORT, SPARE_PORT = 5210, 5211, 5212
+PORT, TOKEN_PORT, SPARE_PORT = viewer_port(10), viewer_port(11), viewer_port(12)
 TOKEN = "t0ken-for-tests"
 HOUR_EXES = ["/usr/lib/firefox/firefox", "/usr/sbin/nginx", "/usr/sbin/sshd", "/usr/bin/curl"]
 
