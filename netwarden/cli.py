@@ -204,7 +204,8 @@ def cmd_dash(args: argparse.Namespace) -> int:
     settings = DashSettings(db_path=config.db_path, token=config.dash.token,
                             geoip_mmdb=config.dash.geoip_mmdb,
                             default_range=config.dash.default_range, top_n=config.dash.top_n,
-                            refresh_s=config.dash.refresh_s)
+                            refresh_s=config.dash.refresh_s,
+                            known_devices=config.discovery.known)
     try:
         serve(settings, host, port)
     except BindError as exc:

@@ -100,6 +100,18 @@ def presence_timeline_lines(windows: Sequence[PresenceRow], labels: Mapping[str,
     return lines
 
 
+def device_labels(rows: Sequence[DeviceRow]) -> dict[str, str]:
+    """What a person calls each device (its known name, a discovered name, its vendor or MAC),
+    by MAC; a label two devices would share gets the MAC added, so timelines keep them apart."""
+    labels = {r.mac: r.known_name or (r.names[0]["name"] if r.names else "") or r.vendor
+              or r.mac for r in rows}
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    return {mac: label if counts[label] == 1 or label == mac else f"{label} ({mac})"
+            for mac, label in labels.items()}
+
+
 def device_table_records(rows: Sequence[DeviceRow]) -> list[dict[str, object]]:
     """Rows for a Dash DataTable: flat, JSON-friendly values."""
     return [{

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 
 from netwarden.discovery.present import (
-    COLUMNS, device_table_lines, presence_timeline_lines, row_from_store,
+    COLUMNS, device_labels, device_table_lines, presence_timeline_lines, row_from_store,
 )
 from netwarden.store.queries import DeviceRow, PresenceRow
 from netwarden.view.labels import format_time
@@ -57,15 +57,6 @@ def device_page_size(height: int) -> int:
 
 def _fit(text: str, width: int) -> str:
     return text.translate(_ASCII)[:width].ljust(width)
-
-
-def device_label(row: DeviceRow) -> str:
-    """What a person calls the device: its known name, a discovered name, vendor or MAC."""
-    if row.known_name:
-        return row.known_name
-    if row.names:
-        return row.names[0]["name"]
-    return row.vendor or row.mac
 
 
 def _title(state: BrowserState, data: DevicesData | None) -> str:
@@ -115,8 +106,8 @@ def _status(row: DeviceRow, tz: tzinfo | None) -> str:
 
 
 def _details(row: DeviceRow, data: DevicesData, width: int, tz: tzinfo | None) -> list[str]:
-    label = device_label(row)
-    heading = f"-- {label} ({row.mac}) " if label != row.mac else f"-- {row.mac} "
+    label = device_labels(data.rows)[row.mac]
+    heading = f"-- {label} " if row.mac in label else f"-- {label} ({row.mac}) "
     names = ", ".join(f"{n['name']} ({n['method']})" for n in row.names) or "none found"
     reasons = "; ".join(row.type_reasons)
     facts = [
