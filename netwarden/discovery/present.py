@@ -8,6 +8,7 @@ here reads the store or draws.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -105,9 +106,7 @@ def device_labels(rows: Sequence[DeviceRow]) -> dict[str, str]:
     by MAC; a label two devices would share gets the MAC added, so timelines keep them apart."""
     labels = {r.mac: r.known_name or (r.names[0]["name"] if r.names else "") or r.vendor
               or r.mac for r in rows}
-    counts: dict[str, int] = {}
-    for label in labels.values():
-        counts[label] = counts.get(label, 0) + 1
+    counts = Counter(labels.values())
     return {mac: label if counts[label] == 1 or label == mac else f"{label} ({mac})"
             for mac, label in labels.items()}
 

@@ -18,13 +18,13 @@ from dash import Input, Output, State, dash_table, dcc, html
 from netwarden.discovery.present import device_labels, presence_segments
 from netwarden.store import queries
 from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
-from netwarden.view.labels import display_value, format_time
+from netwarden.view.labels import NO_DISCOVERY_TABLES, display_value, format_time
 from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash import figures
 from netwarden.viewer_dash.geo import GeoSource, country_totals, open_country_lookup
 from netwarden.viewer_dash.routes import register_api
-from netwarden.viewer_dash.source import NO_DISCOVERY, DashSettings, StoreProblem, reading
+from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
 __all__ = ["DashSettings", "create_app"]
 
@@ -260,7 +260,7 @@ class Views:
         win = window(TimeRange.parse(range_label), 0, now)
         with reading(self.settings.db_path) as conn:
             if not queries.has_discovery_tables(conn):
-                raise StoreProblem(NO_DISCOVERY)
+                raise StoreProblem(NO_DISCOVERY_TABLES)
             rows = queries.devices(conn, self.settings.known_devices)
             windows = queries.presence_windows(conn, since=win.since or 0, until=win.until)
         segments = presence_segments(windows, device_labels(rows), now)
@@ -337,11 +337,10 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
     def devices(pathname: str | None, range_label: str, _tick):
         if pathname != "/devices":
             return dash.no_update, dash.no_update, dash.no_update
-        empty = figures.presence_figure([], "Presence on the LAN")
         try:
             records, figure = views.devices(range_label)
         except StoreProblem as exc:
-            return [], empty, str(exc)
+            return [], figures.presence_figure([], "Presence on the LAN"), str(exc)
         if not records:
             return [html.P(NO_DEVICES, id="devices-none")], figure, ""
         return [_devices_table(records)], figure, ""

@@ -15,7 +15,8 @@ from netwarden.viewer_dash.api import (
     TOKEN_COOKIE, ApiError, parse_devices_query, parse_events_query, parse_flows_query,
     parse_view, token_matches,
 )
-from netwarden.viewer_dash.source import NO_DISCOVERY, DashSettings, StoreProblem, reading
+from netwarden.view.labels import NO_DISCOVERY_TABLES
+from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
 
 def register_api(app: dash.Dash, settings: DashSettings) -> None:
@@ -99,7 +100,7 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
         def build(conn: sqlite3.Connection) -> object:
             query = parse_devices_query(args(), settings.clock())
             if not queries.has_discovery_tables(conn):
-                raise StoreProblem(NO_DISCOVERY)
+                raise StoreProblem(NO_DISCOVERY_TABLES)
             rows = [r for r in queries.devices(conn, settings.known_devices)
                     if query.mac is None or r.mac == query.mac]
             windows: dict[str, list[dict[str, object]]] = {}

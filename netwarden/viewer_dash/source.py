@@ -30,12 +30,6 @@ class DashSettings:
     known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
 
 
-#: What the devices page and /api/v1/devices say about a store from before LAN discovery.
-NO_DISCOVERY = ("This database has no LAN discovery tables yet (it was written by a netwarden "
-                "from before discovery): run `netwarden discovery --once` or the sensor once "
-                "to upgrade it.")
-
-
 class StoreProblem(RuntimeError):
     """The store cannot answer; the message says why in words."""
 

@@ -31,7 +31,9 @@ from netwarden.store.queries import (
     traffic_totals,
 )
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
-from netwarden.view.labels import explain_unavailable, format_time, system_user_name
+from netwarden.view.labels import (
+    NO_DISCOVERY_TABLES, explain_unavailable, format_time, system_user_name,
+)
 from netwarden.view.ranges import TimeRange, Window, traffic_view, window
 from netwarden.viewer_tui.devices_view import DevicesData
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_entries
@@ -61,9 +63,7 @@ class StoreProblem(Exception):
     """The store cannot answer this view; the message says why in words."""
 
 
-NO_DISCOVERY = ("this database has no LAN discovery tables yet (it was written by a netwarden "
-                "from before discovery): run `netwarden discovery --once` or the sensor once "
-                "to upgrade it. d returns to the traffic.")
+NO_DISCOVERY = NO_DISCOVERY_TABLES + " d returns to the traffic."
 
 
 class StoreReader:
@@ -256,22 +256,20 @@ class TuiApp:
             return
         now = self.options.clock()
         if self.state.view is View.DEVICES:
-            self.serial += 1
-            self.requested_at = time.monotonic()
-            self.message = "reading the store ..."
-            self.background.submit(LoadRequest(
-                self.serial, "", window(self.state.presence_range, 0, now), self.state, now))
+            self._submit("", window(self.state.presence_range, 0, now), now)
             return
         self.window = window(self.state.time_range, self.state.offset, now)
         query = (self.state.dimension, self.state.filters, self.state.time_range,
                  self.state.offset)
         if query != self.shown_query:   # other rows: do not show the old ones meanwhile
             self.rows, self.problem, self.shown_query = [], "", query
+        self._submit(self.state.dimension, self.window, now)
+
+    def _submit(self, dimension: str, win: Window, now: float) -> None:
         self.serial += 1
         self.requested_at = time.monotonic()
         self.message = "reading the store ..."
-        self.background.submit(LoadRequest(self.serial, self.state.dimension, self.window,
-                                           self.state))
+        self.background.submit(LoadRequest(self.serial, dimension, win, self.state, now))
 
     def collect(self) -> bool:
         """Apply the newest finished result; True when the screen changed."""

@@ -103,9 +103,13 @@ def visible_rows(state: BrowserState, rows: Sequence[TrafficTotal]) -> list[Traf
     return sorted(kept, key=lambda r: _sort_value(r, state.sort), reverse=state.descending)
 
 
+def _clamped(cursor: int, count: int) -> int:
+    return max(0, min(cursor, count - 1)) if count else 0
+
+
 def _scrolled(cursor: int, top: int, count: int, page: int) -> tuple[int, int]:
     """(cursor, top) with the cursor inside [0, count) and on the page starting at top."""
-    cursor = max(0, min(cursor, count - 1)) if count else 0
+    cursor = _clamped(cursor, count)
     page = max(1, page)
     if cursor < top:
         top = cursor
@@ -191,9 +195,8 @@ def _devices_key(state: BrowserState, key: str, count: int,
 def _mutes_key(state: BrowserState, key: str, count: int,
                page: int) -> tuple[BrowserState, Action]:
     target = _target(key, state.mute_cursor, count, page)
-    if target is not None:
-        cursor, _ = _scrolled(target, 0, count, count or 1)
-        return dataclasses.replace(state, mute_cursor=cursor), Action.NONE
+    if target is not None:   # the list scrolls to its cursor when drawn (mutes_view.py)
+        return dataclasses.replace(state, mute_cursor=_clamped(target, count)), Action.NONE
     if key in ("m", "KEY_DC", "\n", "KEY_ENTER"):
         return state, (Action.UNMUTE if count else Action.NONE)
     if key in ("M", *_BACK):

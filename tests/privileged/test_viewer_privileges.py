@@ -38,7 +38,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("viewer", ["tui", "dash"])
 def test_root_without_user_is_refused(store: Path, viewer: str):
-    done = run(viewer, "--db", str(store), *(["--port", str(viewer_port(29))] if viewer == "dash" else []))
+    port = ["--port", str(viewer_port(29))] if viewer == "dash" else []
+    done = run(viewer, "--db", str(store), *port)
     assert done.returncode == 77
     assert "viewers do not run as root" in done.stderr and "--user NAME" in done.stderr
 
