@@ -86,16 +86,23 @@ def parse_filters(args: Mapping[str, Sequence[str]]) -> tuple[Filter, ...]:
     return tuple(filters)
 
 
-def parse_view(args: Mapping[str, Sequence[str]], now: float) -> TrafficView:
+def _span(args: Mapping[str, Sequence[str]], now: float,
+          default_range: str) -> tuple[float | None, float | None]:
+    """(since, until): as given, else from range (default `default_range`) and offset."""
     try:
-        time_range = TimeRange.parse(_one(args, "range") or "hour")
+        time_range = TimeRange.parse(_one(args, "range") or default_range)
     except ValueError as exc:
         raise ApiError(f"range: {exc}") from None
     win = window(time_range, _int(args, "offset", 0, 0, 1_000_000), now)
     since, until = _epoch(args, "since"), _epoch(args, "until")
-    return TrafficView(
-        int(since) if since is not None else win.since,
-        int(until) if until is not None else win.until, parse_filters(args))
+    return (since if since is not None else win.since,
+            until if until is not None else win.until)
+
+
+def parse_view(args: Mapping[str, Sequence[str]], now: float) -> TrafficView:
+    since, until = _span(args, now, "hour")
+    return TrafficView(None if since is None else int(since),
+                       None if until is None else int(until), parse_filters(args))
 
 
 def parse_flows_query(args: Mapping[str, Sequence[str]], now: float) -> ApiQuery:
@@ -131,18 +138,12 @@ class DevicesQuery:
 
 
 def parse_devices_query(args: Mapping[str, Sequence[str]], now: float) -> DevicesQuery:
-    try:
-        time_range = TimeRange.parse(_one(args, "range") or "day")
-    except ValueError as exc:
-        raise ApiError(f"range: {exc}") from None
-    win = window(time_range, _int(args, "offset", 0, 0, 1_000_000), now)
-    since, until = _epoch(args, "since"), _epoch(args, "until")
+    since, until = _span(args, now, "day")
     text = _one(args, "mac")
     mac = None if text is None else normalise_mac(text)
     if text is not None and mac is None:
         raise ApiError(f"mac: wants a MAC address like b8:27:eb:12:34:56, got {text!r}")
-    return DevicesQuery(since if since is not None else win.since,
-                        until if until is not None else win.until, mac)
+    return DevicesQuery(since, until, mac)
 
 
 # ---- the token ----
