@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Make docs/tui.png and docs/dash.png: both viewers on a seeded store, as a person sees them.
+"""Make docs/tui.png, docs/dash.png, docs/devices-tui.png and docs/devices-dash.png: both
+viewers on a seeded store (traffic, and LAN devices with presence windows), as a person sees
+them.
 
-The TUI runs in a real tmux pane (drilled into curl's domains); its screen is drawn as text
-in headless Chromium and photographed. The web viewer is photographed in the same Chromium.
+The TUI runs in a real tmux pane (a week of traffic; then its devices view with the Raspberry
+Pi selected); its screens are drawn as text in headless Chromium and photographed. The web
+viewer's main and devices pages are photographed in the same Chromium.
 
     python3 docs/screenshots.py [--out docs]
 """
@@ -20,10 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.support.browser import CHART_NAMES_JS, chromium  # noqa: E402
+from tests.support.device_data import PI, seed_devices  # noqa: E402
 from tests.support.geoip import write_country_mmdb  # noqa: E402
 from tests.support.viewer_data import seed_store  # noqa: E402
 from tests.support.viewer_proc import (  # noqa: E402
-    share, start_dash, tmux_pane, viewer_args, viewer_dir, wait_until,
+    share, start_dash, tmux_pane, viewer_args, viewer_dir, viewer_port, wait_until,
 )
 
 PAGE = """<html><body style="margin:0;background:#1e1e1e;overflow:hidden">
@@ -47,7 +51,9 @@ def main() -> int:
     args = parser.parse_args()
     with viewer_dir("nwv-shots-") as directory:
         db = directory / "nw.db"
-        seed_store(db, int(time.time()))
+        now = int(time.time())
+        seed_store(db, now)
+        seed_devices(db, now)
         share(db)
         mmdb = write_country_mmdb(directory / "countries.mmdb")
         os.chmod(mmdb, 0o644)
@@ -57,24 +63,40 @@ def main() -> int:
             pane.keys("t", "t")
             pane.wait_for("| week ", unless="reading the store")
             screen = pane.screen()
+            pane.keys("d")
+            pane.wait_for("here now", unless="reading the store")
+            pane.keys("Down")
+            pane.wait_for(f"-- kitchen pi ({PI})", unless="reading the store")
+            devices_screen = pane.screen()
             pane.keys("q")
         page = directory / "tui.html"
         page.write_text(terminal_html(screen))
-        server = start_dash(db, 5295, directory,
+        devices_page = directory / "devices-tui.html"
+        devices_page.write_text(terminal_html(devices_screen))
+        server = start_dash(db, viewer_port(95), directory,
                             f'[dash]\ngeoip_mmdb = "{mmdb}"\nrefresh_s = 0\n')
         try:
             with chromium(790, 620) as driver:
                 driver.get(page.as_uri())
                 driver.save_screenshot(str(args.out / "tui.png"))
+                driver.get(devices_page.as_uri())
+                driver.save_screenshot(str(args.out / "devices-tui.png"))
             with chromium(1280, 1300) as driver:
                 driver.get(server.url + "/")
                 wait_until(lambda: driver.execute_script(CHART_NAMES_JS, "#traffic-chart"),
                            30, "the chart")
                 time.sleep(1)
                 driver.save_screenshot(str(args.out / "dash.png"))
+            with chromium(1280, 880) as driver:
+                driver.get(server.url + "/devices")
+                wait_until(lambda: driver.execute_script(CHART_NAMES_JS, "#presence-chart"),
+                           30, "the presence timeline")
+                time.sleep(1)
+                driver.save_screenshot(str(args.out / "devices-dash.png"))
         finally:
             server.stop()
-    print(f"wrote {args.out / 'tui.png'} and {args.out / 'dash.png'}")
+    print("wrote " + ", ".join(str(args.out / name) for name in (
+        "tui.png", "dash.png", "devices-tui.png", "devices-dash.png")))
     return 0
 
 

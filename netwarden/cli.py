@@ -178,9 +178,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from netwarden.view.ranges import TimeRange
     from netwarden.viewer_tui.app import TuiOptions, run_tui
+    # Runs after any drop to --user: the TUI's mute list is that user's mutes file.
     return run_tui(TuiOptions(db_path=config.db_path,
                               time_range=TimeRange.parse(config.tui.default_range),
-                              live_interval_s=config.tui.live_interval_s))
+                              live_interval_s=config.tui.live_interval_s,
+                              known_devices=config.discovery.known))
 
 
 def cmd_dash(args: argparse.Namespace) -> int:
@@ -202,7 +204,8 @@ def cmd_dash(args: argparse.Namespace) -> int:
     settings = DashSettings(db_path=config.db_path, token=config.dash.token,
                             geoip_mmdb=config.dash.geoip_mmdb,
                             default_range=config.dash.default_range, top_n=config.dash.top_n,
-                            refresh_s=config.dash.refresh_s)
+                            refresh_s=config.dash.refresh_s,
+                            known_devices=config.discovery.known)
     try:
         serve(settings, host, port)
     except BindError as exc:

@@ -66,4 +66,8 @@ def become_unprivileged(program: str, user: str | None) -> None:
     else:  # pragma: no cover - only on a kernel that ignores setuid semantics
         raise PrivilegeError(f"{program}: could not drop root (setuid(0) still works)",
                              EXIT_NOPERM)
+    # Root's XDG_* directories are not the user's: without them the user's files (the TUI
+    # writes the mute list to $XDG_CONFIG_HOME or ~/.config) are found under their HOME.
+    for name in [n for n in os.environ if n.startswith("XDG_")]:
+        del os.environ[name]
     os.environ.update(HOME=target.home, USER=target.name, LOGNAME=target.name)

@@ -8,6 +8,7 @@ here reads the store or draws.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -98,6 +99,16 @@ def presence_timeline_lines(windows: Sequence[PresenceRow], labels: Mapping[str,
         label = _fit(labels.get(mac) or mac, label_width).ljust(label_width)
         lines.append(f"{label} {''.join(bar)}")
     return lines
+
+
+def device_labels(rows: Sequence[DeviceRow]) -> dict[str, str]:
+    """What a person calls each device (its known name, a discovered name, its vendor or MAC),
+    by MAC; a label two devices would share gets the MAC added, so timelines keep them apart."""
+    labels = {r.mac: r.known_name or (r.names[0]["name"] if r.names else "") or r.vendor
+              or r.mac for r in rows}
+    counts = Counter(labels.values())
+    return {mac: label if counts[label] == 1 or label == mac else f"{label} ({mac})"
+            for mac, label in labels.items()}
 
 
 def device_table_records(rows: Sequence[DeviceRow]) -> list[dict[str, object]]:

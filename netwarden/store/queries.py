@@ -277,6 +277,18 @@ class KnownRow(NamedTuple):
     trusted: bool
 
 
+_DEVICE_TABLES = ("devices", "device_addresses", "device_names", "device_services",
+                  "presence", "known_devices")
+
+
+def has_discovery_tables(conn: sqlite3.Connection) -> bool:
+    """False for a database written before LAN discovery existed (no migration 2 yet)."""
+    (count,) = conn.execute(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+        f"({_marks(len(_DEVICE_TABLES))})", _DEVICE_TABLES).fetchone()
+    return int(count) == len(_DEVICE_TABLES)
+
+
 def known_devices(conn: sqlite3.Connection) -> list[KnownRow]:
     return [KnownRow(m, n, bool(t)) for m, n, t in
             conn.execute("SELECT mac, name, trusted FROM known_devices ORDER BY mac")]

@@ -12,6 +12,12 @@ EMPTY_LABELS = {"domain": "(unknown)", "parent": "(none)", "container": "(host)"
                 "sha256": "(unreadable)", "raddr": "(none)"}
 
 
+#: What both viewers say about a store from before LAN discovery (no device tables).
+NO_DISCOVERY_TABLES = ("This database has no LAN discovery tables yet (it was written by a "
+                       "netwarden from before discovery): run `netwarden discovery --once` or "
+                       "the sensor once to upgrade it.")
+
+
 def display_value(dimension: str, value: object,
                   user_name: Callable[[int], str] | None = None) -> str:
     if value is None or value == "":

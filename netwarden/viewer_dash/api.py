@@ -1,4 +1,5 @@
-"""The JSON API (`/api/v1/flows`, `/api/v1/executables`, `/api/v1/events`) and the token gate.
+"""The JSON API (`/api/v1/flows`, `/api/v1/executables`, `/api/v1/events`,
+`/api/v1/devices`) and the token gate.
 
 Parameters (all optional, filterable like the page):
   range=minute|hour|day|week|month|all  (default hour) and offset=N (ranges back), or
@@ -6,7 +7,9 @@ Parameters (all optional, filterable like the page):
   include=DIM:VALUE and exclude=DIM:VALUE, repeatable (DIM: exe, name, sha256, parent, domain,
   raddr, rport, lport, user, container, host; the empty VALUE means unknown/none);
   flows: group=DIM (totals per value instead of flow rows), limit (default 1000), page;
-  events: kind (repeatable), path, after_id, limit.
+  events: kind (repeatable), path, after_id, limit;
+  devices: range/offset/since/until choose the presence windows listed (default day),
+  mac=MAC keeps one device.
 Errors are HTTP 400 with {"error": "..."} naming the parameter.
 """
 
@@ -17,6 +20,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from netwarden.config import normalise_mac
 from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
 from netwarden.view.ranges import TimeRange, window
 
@@ -82,16 +86,23 @@ def parse_filters(args: Mapping[str, Sequence[str]]) -> tuple[Filter, ...]:
     return tuple(filters)
 
 
-def parse_view(args: Mapping[str, Sequence[str]], now: float) -> TrafficView:
+def _span(args: Mapping[str, Sequence[str]], now: float,
+          default_range: str) -> tuple[float | None, float | None]:
+    """(since, until): as given, else from range (default `default_range`) and offset."""
     try:
-        time_range = TimeRange.parse(_one(args, "range") or "hour")
+        time_range = TimeRange.parse(_one(args, "range") or default_range)
     except ValueError as exc:
         raise ApiError(f"range: {exc}") from None
     win = window(time_range, _int(args, "offset", 0, 0, 1_000_000), now)
     since, until = _epoch(args, "since"), _epoch(args, "until")
-    return TrafficView(
-        int(since) if since is not None else win.since,
-        int(until) if until is not None else win.until, parse_filters(args))
+    return (since if since is not None else win.since,
+            until if until is not None else win.until)
+
+
+def parse_view(args: Mapping[str, Sequence[str]], now: float) -> TrafficView:
+    since, until = _span(args, now, "hour")
+    return TrafficView(None if since is None else int(since),
+                       None if until is None else int(until), parse_filters(args))
 
 
 def parse_flows_query(args: Mapping[str, Sequence[str]], now: float) -> ApiQuery:
@@ -117,6 +128,22 @@ def parse_events_query(args: Mapping[str, Sequence[str]]) -> EventsQuery:
                        tuple(args.get("kind") or ()), _one(args, "path") or "",
                        _int(args, "after_id", 0, 0, 1 << 62),
                        _int(args, "limit", 1000, 1, MAX_LIMIT))
+
+
+@dataclass(frozen=True)
+class DevicesQuery:
+    since: float | None      # presence windows overlapping [since, until]
+    until: float | None
+    mac: str | None
+
+
+def parse_devices_query(args: Mapping[str, Sequence[str]], now: float) -> DevicesQuery:
+    since, until = _span(args, now, "day")
+    text = _one(args, "mac")
+    mac = None if text is None else normalise_mac(text)
+    if text is not None and mac is None:
+        raise ApiError(f"mac: wants a MAC address like b8:27:eb:12:34:56, got {text!r}")
+    return DevicesQuery(since, until, mac)
 
 
 # ---- the token ----

@@ -1,4 +1,5 @@
-"""`create_app(settings)`: the Dash page, the executable page and the JSON API on one server.
+"""`create_app(settings)`: the Dash page, the executable and devices pages and the JSON API
+on one server.
 
 Callbacks are thin: read the store through netwarden.store.queries (source.py opens one
 read-only connection per request), shape with figures.py; a store that cannot be read becomes
@@ -12,11 +13,12 @@ import sqlite3
 from urllib.parse import parse_qs
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, dash_table, dcc, html
 
+from netwarden.discovery.present import device_labels, presence_segments
 from netwarden.store import queries
 from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
-from netwarden.view.labels import display_value, format_time
+from netwarden.view.labels import NO_DISCOVERY_TABLES, display_value, format_time
 from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash import figures
@@ -101,13 +103,39 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
     return html.Div([
         dcc.Location(id="url"),
         html.Div([html.A("netwarden", href="/", style={"fontWeight": "bold"}),
-                  html.Span(" - which programs talk to the network, how much, to whom")]),
+                  html.Span(" - which programs talk to the network, how much, to whom | "),
+                  html.A("LAN devices", href="/devices", id="devices-link")]),
         html.Div(problem, id="store-status", style={"color": "#b00020", "margin": "6px 0"}),
         main,
         html.Div(id="exe-page", style={"display": "none"}),
+        _devices_page(),
         dcc.Interval(id="refresh", interval=max(1, settings.refresh_s) * 1000,
                      disabled=settings.refresh_s == 0),
     ], style={"fontFamily": "sans-serif", "margin": "12px"})
+
+
+#: Presence timeline ranges offered on the devices page.
+PRESENCE_RANGES = ("hour", "day", "week", "month", "all")
+
+
+def _devices_page() -> html.Div:
+    """The devices page's frame; its table and timeline come from the `devices` callback, so
+    the DataTable's script loads only when this page is opened."""
+    ranges = [{"label": f"last {r}" if r != "all" else "all time", "value": r}
+              for r in PRESENCE_RANGES]
+    return html.Div(id="devices-page", style={"display": "none"}, children=[
+        html.P(html.A("<- back to the overview", href="/")),
+        html.H2("LAN devices"),
+        html.P("Found by `netwarden discovery` (or `netwarden scan --record`); known names "
+               "and trust from `netwarden known` and [discovery] known.", className="nw-note"),
+        html.Div(id="devices-status", style={"color": "#b00020", "margin": "6px 0"}),
+        html.Div(id="devices-content"),
+        html.Label([html.Span("Presence over", className="nw-label"),
+                    dcc.Dropdown(id="presence-range", options=ranges, value="day",
+                                 clearable=False)],
+                   style={"display": "inline-block", "width": "180px", "marginTop": "8px"}),
+        dcc.Graph(id="presence-chart", config={"displaylogo": False}),
+    ])
 
 
 class Views:
@@ -226,6 +254,39 @@ class Views:
              for e in events])]
         return content
 
+    def devices(self, range_label: str) -> tuple[list[dict[str, object]], object]:
+        """(the devices table's records, the presence timeline figure)."""
+        now = self.settings.clock()
+        win = window(TimeRange.parse(range_label), 0, now)
+        with reading(self.settings.db_path) as conn:
+            if not queries.has_discovery_tables(conn):
+                raise StoreProblem(NO_DISCOVERY_TABLES)
+            rows = queries.devices(conn, self.settings.known_devices)
+            windows = queries.presence_windows(conn, since=win.since or 0, until=win.until)
+        segments = presence_segments(windows, device_labels(rows), now)
+        title = ("Presence on the LAN, " + ("all time" if win.since is None
+                                            else f"last {range_label}"))
+        span = None if win.since is None else (win.since, now)
+        return figures.device_rows(rows, self.settings.tz), \
+            figures.presence_figure(segments, title, self.settings.tz, span)
+
+
+NO_DEVICES = ("No LAN devices recorded yet: the discovery service (`netwarden discovery`) or "
+              "`netwarden scan --record` records them.")
+
+
+def _devices_table(records: list[dict[str, object]]) -> dash_table.DataTable:
+    return dash_table.DataTable(
+        id="devices-table", data=records, page_size=100, sort_action="native",
+        filter_action="native",
+        columns=[{"id": key, "name": title} for key, title in figures.DEVICE_COLUMNS],
+        # The page refreshes every refresh_s; the user's sort and filter survive it.
+        persistence=True, persistence_type="memory",
+        style_table={"overflowX": "auto"},
+        style_cell={"fontFamily": "monospace", "fontSize": "13px", "textAlign": "left",
+                    "maxWidth": "260px", "whiteSpace": "normal"},
+        style_header={"fontWeight": "bold"})
+
 
 #: The top-entries table's columns: (heading, key of figures.totals_table's rows).
 TOP_COLUMNS = (("value", "value"), ("sent", "sent"), ("received", "recv"), ("total", "total"),
@@ -251,8 +312,10 @@ def _table(table_id: str, header: list[str], rows: list[list[str]]) -> html.Tabl
 
 
 def _register_callbacks(app: dash.Dash, views: Views) -> None:
+    shown, hidden = {"display": "block"}, {"display": "none"}
+
     @app.callback(Output("main-page", "style"), Output("exe-page", "style"),
-                  Output("exe-page", "children"),
+                  Output("exe-page", "children"), Output("devices-page", "style"),
                   Input("url", "pathname"), Input("url", "search"))
     def route(pathname: str | None, search: str | None):
         if pathname == "/exe":
@@ -262,8 +325,25 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
             except StoreProblem as exc:
                 body = [html.P(str(exc))]
             back = html.P(html.A("<- back to the overview", href="/"))
-            return {"display": "none"}, {"display": "block"}, [back, *body]
-        return {"display": "block"}, {"display": "none"}, []
+            return hidden, shown, [back, *body], hidden
+        if pathname == "/devices":
+            return hidden, hidden, [], shown
+        return shown, hidden, [], hidden
+
+    @app.callback(Output("devices-content", "children"), Output("presence-chart", "figure"),
+                  Output("devices-status", "children"),
+                  Input("url", "pathname"), Input("presence-range", "value"),
+                  Input("refresh", "n_intervals"))
+    def devices(pathname: str | None, range_label: str, _tick):
+        if pathname != "/devices":
+            return dash.no_update, dash.no_update, dash.no_update
+        try:
+            records, figure = views.devices(range_label)
+        except StoreProblem as exc:
+            return [], figures.presence_figure([], "Presence on the LAN"), str(exc)
+        if not records:
+            return [html.P(NO_DEVICES, id="devices-none")], figure, ""
+        return [_devices_table(records)], figure, ""
 
     @app.callback(Output("include", "options"), Output("exclude", "options"),
                   Input("group", "value"), Input("range", "value"),

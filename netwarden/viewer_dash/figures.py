@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
+from typing import cast
 from urllib.parse import quote
 
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 
-from netwarden.store.queries import ExecutableVersion, SeriesPoint, TrafficTotal
+from netwarden.discovery.present import device_table_records
+from netwarden.store.queries import DeviceRow, ExecutableVersion, SeriesPoint, TrafficTotal
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash.geo import CountryTotal
@@ -137,4 +140,59 @@ def versions_figure(versions: Sequence[ExecutableVersion], tz: tzinfo | None = N
     figure.update_layout(title="Hashes over time (first to last traffic)", showlegend=False,
                          margin={"l": 160, "r": 20, "t": 50, "b": 40},
                          height=max(200, 120 + 40 * len(versions)))
+    return figure
+
+
+#: The devices table's columns: (id in device_rows()' records, heading).
+DEVICE_COLUMNS = (("mac", "MAC"), ("ip", "IP"), ("vendor", "Vendor"), ("name", "Name"),
+                  ("names", "Names found"), ("device_type", "Type"),
+                  ("open_ports", "Open ports"), ("services", "Services"), ("here", "Here now"),
+                  ("known", "Known"), ("trusted", "Trusted"), ("random", "Random MAC"),
+                  ("last_seen", "Last seen"))
+
+
+def device_rows(rows: Sequence[DeviceRow], tz: tzinfo | None = None) -> list[dict[str, object]]:
+    """Records for the devices DataTable: present.py's, with flags as words and times local."""
+    records = []
+    for row, record in zip(rows, device_table_records(rows)):
+        record = dict(record, here="yes" if row.present else "no",
+                      known="yes" if row.known_name else "no",
+                      trusted="yes" if row.trusted else "no",
+                      random="yes" if row.randomized else "no",
+                      last_seen=format_time(row.last_seen, tz))
+        records.append({key: record[key] for key, _ in DEVICE_COLUMNS})
+    return records
+
+
+def _local_times(segments: Sequence[dict[str, object]], key: str,
+                 tz: tzinfo | None) -> pd.Series:
+    return pd.Series([_when(cast(float, s[key]), tz) for s in segments],
+                     dtype="datetime64[ns]")
+
+
+def presence_figure(segments: Sequence[dict[str, object]], title: str,
+                    tz: tzinfo | None = None,
+                    span: tuple[float, float] | None = None) -> go.Figure:
+    """present.presence_segments() as a timeline: one row (and one trace, named after the
+    device) per device, a bar per presence window; open windows end now. ``span`` (epoch
+    seconds) is the x range shown: a window that began before it is cut at its start."""
+    if not segments:
+        figure = go.Figure()
+        figure.add_annotation(text="no device was on the LAN in this range", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5)
+        figure.update_layout(title=title, height=250)
+        return figure
+    frame = pd.DataFrame({
+        "Task": [str(s["Task"]) for s in segments], "mac": [s["mac"] for s in segments],
+        "Start": _local_times(segments, "Start", tz),
+        "Finish": _local_times(segments, "Finish", tz),
+        "still here": ["yes" if s["open"] else "no" for s in segments]})
+    figure = px.timeline(frame, x_start="Start", x_end="Finish", y="Task", color="Task",
+                         hover_data={"mac": True, "still here": True, "Task": False})
+    devices = frame["Task"].nunique()
+    figure.update_yaxes(autorange="reversed", title=None)
+    if span is not None:
+        figure.update_xaxes(range=[_when(span[0], tz), _when(span[1], tz)])
+    figure.update_layout(title=title, showlegend=False, height=max(250, 110 + 36 * devices),
+                         margin={"l": 160, "r": 20, "t": 50, "b": 40})
     return figure

@@ -12,8 +12,10 @@ from flask import Response, jsonify, redirect, request
 from netwarden.store import queries
 from netwarden.store.queries import QueryError
 from netwarden.viewer_dash.api import (
-    TOKEN_COOKIE, ApiError, parse_events_query, parse_flows_query, parse_view, token_matches,
+    TOKEN_COOKIE, ApiError, parse_devices_query, parse_events_query, parse_flows_query,
+    parse_view, token_matches,
 )
+from netwarden.view.labels import NO_DISCOVERY_TABLES
 from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
 
@@ -91,4 +93,20 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
             rows = queries.view_events(conn, query.since, query.until, query.kinds, query.path,
                                        query.limit, query.after_id)
             return {"rows": [r._asdict() for r in rows]}
+        return answer(build)
+
+    @server.route("/api/v1/devices")
+    def api_devices() -> Response:
+        def build(conn: sqlite3.Connection) -> object:
+            query = parse_devices_query(args(), settings.clock())
+            if not queries.has_discovery_tables(conn):
+                raise StoreProblem(NO_DISCOVERY_TABLES)
+            rows = [r for r in queries.devices(conn, settings.known_devices)
+                    if query.mac is None or r.mac == query.mac]
+            windows: dict[str, list[dict[str, object]]] = {}
+            for w in queries.presence_windows(conn, query.mac, query.since or 0, query.until):
+                windows.setdefault(w.mac, []).append(
+                    {"start": w.start, "last_seen": w.last_seen, "end": w.end})
+            return {"since": query.since, "until": query.until, "rows": [
+                {**r.as_record(), "presence": windows.get(r.mac, [])} for r in rows]}
         return answer(build)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
+from netwarden.config import KnownDevice
 from netwarden.store import queries
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.view.labels import explain_unavailable
@@ -26,6 +27,7 @@ class DashSettings:
     refresh_s: int = 10
     clock: Callable[[], float] = time.time
     tz: tzinfo | None = None
+    known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
 
 
 class StoreProblem(RuntimeError):

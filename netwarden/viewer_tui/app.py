@@ -1,9 +1,10 @@
 """The curses program: read keys, ask the store, draw what `render` returns.
 
 Everything decided here is decided elsewhere (state.py for keys, render.py for the screen,
-netwarden.store.queries for data); this module only connects them to a terminal. A store
-that is missing, empty, locked or unreadable is a message on the screen, never a crash: the
-viewer keeps running and `r` (or live mode) tries again.
+netwarden.store.queries for data, netwarden.notify.mutes for the mute list); this module only
+connects them to a terminal. A store that is missing, empty, locked, unreadable or without
+discovery tables is a message on the screen, never a crash: the viewer keeps running and `r`
+(or live mode) tries again. So is a mutes file that cannot be read or written.
 """
 
 from __future__ import annotations
@@ -19,13 +20,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
+from typing import TypeVar
 
-from netwarden.store.queries import TrafficTotal, schema_version, traffic_totals
+from netwarden.config import KnownDevice
+from netwarden.notify.mutes import (
+    MuteFileError, add_mutes, default_mutes_path, load_mutes, remove_mutes,
+)
+from netwarden.store.queries import (
+    TrafficTotal, devices, has_discovery_tables, presence_windows, schema_version,
+    traffic_totals,
+)
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
-from netwarden.view.labels import explain_unavailable, format_time, system_user_name
+from netwarden.view.labels import (
+    NO_DISCOVERY_TABLES, explain_unavailable, format_time, system_user_name,
+)
 from netwarden.view.ranges import TimeRange, Window, traffic_view, window
-from netwarden.viewer_tui.render import Screen, page_size, render
-from netwarden.viewer_tui.state import Action, BrowserState, handle_key, visible_rows
+from netwarden.viewer_tui.devices_view import DevicesData
+from netwarden.viewer_tui.mutes_view import MuteListData, mute_entries
+from netwarden.viewer_tui.render import Screen, render, view_page_size
+from netwarden.viewer_tui.state import (
+    Action, BrowserState, View, handle_key, mute_target, visible_rows,
+)
+
+T = TypeVar("T")
 
 _BACKSPACES = {"\x7f", "\x08", "KEY_BACKSPACE"}
 
@@ -38,42 +55,76 @@ class TuiOptions:
     busy_timeout_s: float = 1.0
     clock: Callable[[], float] = time.time
     tz: tzinfo | None = None       # None: the local time zone
+    known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
+    mutes_path: Path | None = None  # None: the user's default (default_mutes_path())
+
+
+class StoreProblem(Exception):
+    """The store cannot answer this view; the message says why in words."""
+
+
+NO_DISCOVERY = NO_DISCOVERY_TABLES + " d returns to the traffic."
 
 
 class StoreReader:
     """Keeps one read-only connection; on any failure drops it and says why in words."""
 
-    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float,
+                 known: tuple[KnownDevice, ...] = ()) -> None:
         self.path = path
         self._timeout = busy_timeout_s
+        self._known = known
         self._conn: sqlite3.Connection | None = None
 
     def totals(self, dimension: str, win: Window,
                state: BrowserState) -> tuple[list[TrafficTotal], str]:
         """(rows, problem): problem is '' when the store answered."""
+        rows, problem = self._read(
+            lambda conn: traffic_totals(conn, dimension, traffic_view(win, state.filters)))
+        return rows or [], problem
+
+    def devices(self, win: Window, now: float) -> DevicesData:
+        """Every device, and the presence windows overlapping `win` (its span for 'all':
+        from the first window or device to now)."""
+        def read(conn: sqlite3.Connection) -> DevicesData:
+            if not has_discovery_tables(conn):
+                raise StoreProblem(NO_DISCOVERY)
+            rows = devices(conn, self._known)
+            windows = presence_windows(conn, since=win.since or 0, until=win.until)
+            starts = [w.start for w in windows] + [r.first_seen for r in rows]
+            start = win.since if win.since is not None else min(starts, default=now - 3600)
+            end = win.until if win.until is not None else now
+            return DevicesData(rows, windows, start, max(end, start + 60))
+        data, problem = self._read(read)
+        return data if data is not None else DevicesData(problem=problem)
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> tuple[T | None, str]:
+        """(work's answer, '') when the store answered, else (None, why not)."""
         try:
             conn = self._connect()
             if schema_version(conn) == 0:
                 self._drop()
-                return [], (f"{self.path} holds no netwarden data yet (no schema): it is "
-                            "empty or another program's file. Is the sensor writing here?")
-            return traffic_totals(conn, dimension, traffic_view(win, state.filters)), ""
+                return None, (f"{self.path} holds no netwarden data yet (no schema): it is "
+                              "empty or another program's file. Is the sensor writing here?")
+            return work(conn), ""
+        except StoreProblem as exc:
+            return None, str(exc)
         except StoreUnavailable as exc:
             self._drop()
-            return [], explain_unavailable(exc)
+            return None, explain_unavailable(exc)
         except OSError as exc:   # e.g. a directory on the path we may not enter
             self._drop()
-            return [], (f"cannot read {self.path}: {exc.strerror} (join the 'netwarden' "
-                        "group, or pass --db PATH)")
+            return None, (f"cannot read {self.path}: {exc.strerror} (join the 'netwarden' "
+                          "group, or pass --db PATH)")
         except sqlite3.OperationalError as exc:
             self._drop()
             if "locked" in str(exc) or "busy" in str(exc):
-                return [], (f"{self.path} is locked by another program ({exc}); "
-                            "r tries again")
-            return [], f"cannot read {self.path}: {exc}"
+                return None, (f"{self.path} is locked by another program ({exc}); "
+                              "r tries again")
+            return None, f"cannot read {self.path}: {exc}"
         except sqlite3.DatabaseError as exc:
             self._drop()
-            return [], f"{self.path} is not a readable netwarden database: {exc}"
+            return None, f"{self.path} is not a readable netwarden database: {exc}"
 
     def interrupt(self) -> None:
         """Stop the running query, if any (from another thread); it ends as a problem."""
@@ -123,6 +174,7 @@ class LoadRequest:
     dimension: str
     window: Window
     state: BrowserState
+    now: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +182,7 @@ class LoadResult:
     serial: int
     rows: list[TrafficTotal]
     problem: str
+    devices: DevicesData | None = None    # set for a request of the devices view
 
 
 class BackgroundReader:
@@ -156,10 +209,15 @@ class BackgroundReader:
 
     def _run(self) -> None:
         while (request := self._requests.get()) is not None:
-            rows, problem = self.reader.totals(request.dimension, request.window,
-                                               request.state)
+            if request.state.view is View.DEVICES:
+                data = self.reader.devices(request.window, request.now)
+                result = LoadResult(request.serial, [], data.problem, data)
+            else:
+                rows, problem = self.reader.totals(request.dimension, request.window,
+                                                   request.state)
+                result = LoadResult(request.serial, rows, problem)
             try:
-                self.results.put(LoadResult(request.serial, rows, problem), timeout=5)
+                self.results.put(result, timeout=5)
             except queue.Full:   # the screen is gone or stuck; a newer result will come
                 pass
 
@@ -176,9 +234,13 @@ class TuiApp:
     def __init__(self, options: TuiOptions) -> None:
         self.options = options
         self.state = BrowserState(time_range=options.time_range)
-        self.reader = StoreReader(options.db_path, options.busy_timeout_s)
+        self.reader = StoreReader(options.db_path, options.busy_timeout_s,
+                                  options.known_devices)
         self.background = BackgroundReader(self.reader)
+        self.mutes_path = options.mutes_path or default_mutes_path()
         self.rows: list[TrafficTotal] = []
+        self.devices: DevicesData | None = None
+        self.mute_list: MuteListData | None = None
         self.problem = ""
         self.message = ""
         self.window = Window(None, None)
@@ -188,18 +250,26 @@ class TuiApp:
         self.shown_query: tuple[object, ...] = ()
 
     def request(self) -> None:
-        """Ask for the rows of the current state; the screen says it is reading."""
+        """Ask for what the current view shows; the screen says it is reading."""
+        if self.state.view is View.MUTES:
+            self.read_mutes()
+            return
         now = self.options.clock()
+        if self.state.view is View.DEVICES:
+            self._submit("", window(self.state.presence_range, 0, now), now)
+            return
         self.window = window(self.state.time_range, self.state.offset, now)
         query = (self.state.dimension, self.state.filters, self.state.time_range,
                  self.state.offset)
         if query != self.shown_query:   # other rows: do not show the old ones meanwhile
             self.rows, self.problem, self.shown_query = [], "", query
+        self._submit(self.state.dimension, self.window, now)
+
+    def _submit(self, dimension: str, win: Window, now: float) -> None:
         self.serial += 1
         self.requested_at = time.monotonic()
         self.message = "reading the store ..."
-        self.background.submit(LoadRequest(self.serial, self.state.dimension, self.window,
-                                           self.state))
+        self.background.submit(LoadRequest(self.serial, dimension, win, self.state, now))
 
     def collect(self) -> bool:
         """Apply the newest finished result; True when the screen changed."""
@@ -211,13 +281,66 @@ class TuiApp:
                 return changed
             if result.serial != self.serial:
                 continue
-            self.rows, self.problem, self.shown_serial = result.rows, result.problem, \
-                result.serial
+            self.shown_serial = result.serial
             self.message = f"read {format_time(self.options.clock(), self.options.tz, False)}"
+            if result.devices is not None:
+                self.devices = result.devices
+                count = len(result.devices.rows)
+                if self.state.device_cursor >= count:
+                    self.state = dataclasses.replace(self.state,
+                                                     device_cursor=max(0, count - 1))
+                changed = True
+                continue
+            self.rows, self.problem = result.rows, result.problem
             shown = len(visible_rows(self.state, self.rows))
             if self.state.cursor >= shown:
                 self.state = dataclasses.replace(self.state, cursor=max(0, shown - 1))
             changed = True
+
+    # ---- the notifier's mute list (the user's mutes file) ----
+
+    def read_mutes(self) -> None:
+        try:
+            entries = mute_entries(load_mutes(self.mutes_path))
+            self.mute_list = MuteListData(str(self.mutes_path), entries)
+        except MuteFileError as exc:
+            self.mute_list = MuteListData(str(self.mutes_path), problem=str(exc))
+        count = len(self.mute_list.entries)
+        if self.state.mute_cursor >= count:
+            self.state = dataclasses.replace(self.state, mute_cursor=max(0, count - 1))
+
+    def toggle_mute(self) -> None:
+        """`m` in the traffic view: mute the selected program, or unmute it if it is muted."""
+        program = mute_target(self.state, self.rows)
+        if program is None:
+            self.message = ("m mutes a program: group by executable or name (g), or filter "
+                            "on one")
+            return
+        try:
+            if program in load_mutes(self.mutes_path).programs:
+                remove_mutes(self.mutes_path, programs=[program])
+                self.message = f"unmuted {program}: the notifier shows it again"
+            else:
+                add_mutes(self.mutes_path, programs=[program])
+                self.message = f"muted {program} for the notifier (m again unmutes, M lists)"
+        except MuteFileError as exc:
+            self.message = f"cannot change the mutes: {exc}"
+
+    def unmute_selected(self) -> None:
+        """`m` or Delete in the mute list: remove the selected entry."""
+        entries = self.mute_list.entries if self.mute_list else ()
+        if not entries:
+            return
+        entry = entries[min(self.state.mute_cursor, len(entries) - 1)]
+        try:
+            if entry.what == "program":
+                remove_mutes(self.mutes_path, programs=[entry.value])
+            else:
+                remove_mutes(self.mutes_path, kinds=[entry.value])
+            self.message = f"unmuted {entry.value}"
+        except MuteFileError as exc:
+            self.message = f"cannot change the mutes: {exc}"
+        self.read_mutes()
 
     @property
     def loading(self) -> bool:
@@ -225,7 +348,26 @@ class TuiApp:
 
     def screen(self) -> Screen:
         return Screen(self.state, self.rows, window_text(self.window, self.options.tz),
-                      self.problem, self.message, self.loading)
+                      self.problem, self.message, self.loading, self.devices, self.mute_list,
+                      self.options.clock())
+
+    def press(self, key: str, height: int) -> Action:
+        """Apply one key (named as handle_key names them); returns its action once done."""
+        devices = len(self.devices.rows) if self.devices else 0
+        mutes = len(self.mute_list.entries) if self.mute_list else 0
+        view = self.state.view
+        self.state, action = handle_key(self.state, key, self.rows,
+                                        view_page_size(self.state.view, height),
+                                        devices=devices, mutes=mutes)
+        if self.state.view is not view:
+            self.message = ""     # e.g. a mute's confirmation belongs to the view it was made in
+        if action is Action.QUERY:
+            self.request()
+        elif action is Action.MUTE:
+            self.toggle_mute()
+        elif action is Action.UNMUTE:
+            self.unmute_selected()
+        return action
 
     def draw(self, stdscr: curses.window) -> None:
         height, width = stdscr.getmaxyx()
@@ -261,12 +403,8 @@ class TuiApp:
                 self.draw(stdscr)
                 continue
             height, _ = stdscr.getmaxyx()
-            self.state, action = handle_key(self.state, key_name(key), self.rows,
-                                            page_size(height))
-            if action is Action.QUIT:
+            if self.press(key_name(key), height) is Action.QUIT:
                 return
-            if action is Action.QUERY:
-                self.request()
             self.draw(stdscr)
 
 

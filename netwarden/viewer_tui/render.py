@@ -2,7 +2,8 @@
 
 Nothing here touches curses. Every line is exactly `width` characters (ASCII only, so a
 terminal in the C locale shows the same); the selected row starts with '>' and is also
-returned as `highlight` so curses can draw it in reverse video.
+returned as `highlight` so curses can draw it in reverse video. The traffic view is drawn
+here; the devices view and the mute list by devices_view.py and mutes_view.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from datetime import tzinfo
 from netwarden.store.queries import DIMENSIONS, TrafficTotal
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes
-from netwarden.viewer_tui.state import HELP_LINES, BrowserState, Mode, SortKey, visible_rows
+from netwarden.viewer_tui.devices_view import DevicesData, device_page_size, devices_lines
+from netwarden.viewer_tui.mutes_view import MuteListData, mute_page_size, mutes_lines
+from netwarden.viewer_tui.state import (
+    HELP_LINES, BrowserState, Mode, SortKey, View, visible_rows,
+)
 
 HEADER_LINES = 3      # title, filters, column names
 FOOTER_LINES = 1
@@ -32,6 +37,9 @@ class Screen:
     problem: str = ""             # what is wrong with the store; replaces the table
     message: str = ""             # one line for the footer (e.g. 'refreshed 10:00:02')
     loading: bool = False         # a query is running; an empty table is not yet known empty
+    devices: DevicesData | None = None    # the devices view's data (None: not read yet)
+    mutes: MuteListData | None = None     # the mute list view's data
+    now: float = 0.0              # the clock, for "seen 5m ago"
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,15 @@ class Rendered:
 
 def page_size(height: int) -> int:
     return max(1, height - HEADER_LINES - FOOTER_LINES)
+
+
+def view_page_size(view: View, height: int) -> int:
+    """How many rows a page of `view` holds at `height` lines (PgUp/PgDn move by it)."""
+    if view is View.DEVICES:
+        return device_page_size(height)
+    if view is View.MUTES:
+        return mute_page_size(height)
+    return page_size(height)
 
 
 def _fit(text: str, width: int) -> str:
@@ -132,6 +149,11 @@ def render(screen: Screen, width: int, height: int, tz: tzinfo | None = None,
         body = list(HELP_LINES)[:height]
         return Rendered([_fit(line, width) for line in body]
                         + [" " * width] * (height - len(body)), None)
+    if state.view is View.DEVICES:
+        return Rendered(*devices_lines(state, screen.devices, screen.message, screen.loading,
+                                       width, height, screen.now, tz))
+    if state.view is View.MUTES:
+        return Rendered(*mutes_lines(state, screen.mutes, screen.message, width, height))
     rows = visible_rows(state, screen.rows)
     lines = [_fit(_title(screen), width), _fit(_filters_line(state), width),
              _fit(_header(state, width), width)]

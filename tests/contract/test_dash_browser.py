@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import CHART_NAMES_JS, chromium
+from tests.support.device_data import HUE, PHONE, PI, seed_devices, store_before_discovery
 from tests.support.geoip import write_country_mmdb
 from tests.support.viewer_data import seed_store
 from tests.support.viewer_proc import (
-    DashServer, REPO, share, start_dash, viewer_args, viewer_dir, wait_until,
+    DashServer, REPO, share, start_dash, viewer_args, viewer_dir, viewer_port, wait_until,
 )
 
-PORT, TOKEN_PORT, SPARE_PORT = 5210, 5211, 5212
+PORT, TOKEN_PORT, SPARE_PORT = viewer_port(10), viewer_port(11), viewer_port(12)
 TOKEN = "t0ken-for-tests"
 HOUR_EXES = ["/usr/lib/firefox/firefox", "/usr/sbin/nginx", "/usr/sbin/sshd", "/usr/bin/curl"]
 
@@ -29,7 +30,9 @@ HOUR_EXES = ["/usr/lib/firefox/firefox", "/usr/sbin/nginx", "/usr/sbin/sshd", "/
 def workdir() -> Iterator[Path]:
     with viewer_dir("nwv-dash-") as directory:
         db = directory / "nw.db"
-        seed_store(db, int(time.time()))
+        now = int(time.time())
+        seed_store(db, now)
+        seed_devices(db, now)
         share(db)
         mmdb = write_country_mmdb(directory / "countries.mmdb")
         os.chmod(mmdb, 0o644)
@@ -149,6 +152,11 @@ def test_a_configured_token_is_required(workdir: Path):
         assert get(dash.url + "/api/v1/flows", "wrong")[0] == 401
         status, body = get(dash.url + "/api/v1/flows?group=host", TOKEN)
         assert status == 200 and body["rows"][0]["value"] == "testhost"
+        status, body = get(dash.url + "/api/v1/devices")
+        assert status == 401 and "bearer token is required" in body["error"]
+        assert get(dash.url + "/api/v1/devices", "wrong")[0] == 401
+        status, body = get(dash.url + "/api/v1/devices", TOKEN)
+        assert status == 200 and [r["mac"] for r in body["rows"]] == [PHONE, PI, HUE]
         assert get(dash.url + "/")[0] == 401
         with chromium() as driver:
             driver.get(dash.url + f"/?token={TOKEN}")   # sets the cookie, drops the token
@@ -192,5 +200,116 @@ def test_a_missing_store_is_a_message_not_a_crash(workdir: Path, browser):
             e.text for e in browser.find_elements(By.ID, "store-status")), 20, "the store status")
         assert "no database at" in status_line
         assert dash.proc.poll() is None
+    finally:
+        dash.stop()
+
+
+def device_cells(driver, column: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+    return [c.text for c in driver.find_elements(
+        By.CSS_SELECTOR, f"#devices-table td[data-dash-column='{column}']")]
+
+
+def choose(driver, dropdown_id: str, label: str) -> None:
+    """Open a Dash single-choice dropdown and pick the option shown as `label`."""
+    from selenium.webdriver.common.by import By
+    driver.find_element(By.ID, dropdown_id).click()
+    options = wait_until(lambda: [o for o in driver.find_elements(
+        By.CSS_SELECTOR, ".dash-dropdown-option") if o.text == label], 10, f"option {label}")
+    options[0].click()
+
+
+PRESENCE_BARS_JS = """
+const plot = document.querySelector('#presence-chart .js-plotly-plot');
+return plot && plot.data ? plot.data.map(t => [t.name, t.base.length]) : null;
+"""
+
+
+def test_devices_page_table_and_presence_timeline(server: DashServer, browser):
+    from selenium.webdriver.common.by import By
+    browser.get(server.url + "/")
+    wait_chart(browser, HOUR_EXES)
+    browser.find_element(By.ID, "devices-link").click()
+    macs = wait_until(lambda: device_cells(browser, "mac"), 20, "the devices table")
+    assert macs == [PHONE, PI, HUE]          # most recently seen first
+    assert device_cells(browser, "name") == ["", "kitchen pi", "Hue Bridge"]
+    assert device_cells(browser, "vendor") == ["", "Raspberry Pi Foundation",
+                                               "Philips Lighting BV"]
+    assert device_cells(browser, "names") == ["", "raspi.local (mdns)", "Hue Bridge (ssdp)"]
+    assert device_cells(browser, "open_ports") == ["-", "22,80", "80,443"]
+    assert device_cells(browser, "device_type") == ["phone or laptop",
+                                                    "single-board computer", "smart home hub"]
+    assert device_cells(browser, "here") == ["yes", "yes", "no"]
+    assert device_cells(browser, "known") == ["no", "yes", "no"]
+    assert device_cells(browser, "trusted") == ["no", "yes", "no"]
+    assert device_cells(browser, "random") == ["yes", "no", "no"]
+    assert not browser.find_element(By.ID, "main-page").is_displayed()
+
+    # The last day: the Pi twice (20 h to 14 h ago, the last two hours), the Hue once.
+    wait_until(lambda: browser.execute_script(PRESENCE_BARS_JS) == [
+        ["Hue Bridge", 1], ["kitchen pi", 2], [PHONE, 1]], 20, "the presence timeline",
+        lambda: str(browser.execute_script(PRESENCE_BARS_JS)))
+    time.sleep(0.5)
+    screenshot(browser, "devices-dash.png")
+    choose(browser, "presence-range", "last hour")
+    wait_until(lambda: browser.execute_script(PRESENCE_BARS_JS) == [
+        ["kitchen pi", 1], [PHONE, 1]], 20, "the last hour's timeline",
+        lambda: str(browser.execute_script(PRESENCE_BARS_JS)))
+    assert device_cells(browser, "mac") == [PHONE, PI, HUE]   # the table lists every device
+
+
+def test_api_devices(server: DashServer):
+    status, body = get(server.url + "/api/v1/devices")
+    assert status == 200
+    rows = {r["mac"]: r for r in body["rows"]}
+    assert [r["mac"] for r in body["rows"]] == [PHONE, PI, HUE]
+    pi = rows[PI]
+    assert (pi["known_name"], pi["trusted"], pi["present"], pi["open_ports"]) == (
+        "kitchen pi", True, True, [22, 80])
+    assert pi["vendor"] == "Raspberry Pi Foundation" and pi["ips"] == ["10.78.0.11"]
+    assert [w["end"] is None for w in pi["presence"]] == [False, True]
+    assert rows[PHONE]["randomized"] and rows[PHONE]["open_ports"] is None
+    assert not rows[HUE]["present"] and len(rows[HUE]["presence"]) == 1
+    status, body = get(server.url + "/api/v1/devices?range=hour")
+    assert {r["mac"]: len(r["presence"]) for r in body["rows"]} == {PHONE: 1, PI: 1, HUE: 0}
+    status, body = get(server.url + "/api/v1/devices?mac=B8-27-EB-12-34-56&range=all")
+    assert [(r["mac"], len(r["presence"])) for r in body["rows"]] == [(PI, 2)]
+    status, body = get(server.url + "/api/v1/devices?mac=kitchen")
+    assert status == 400 and body["error"].startswith("mac: wants a MAC address")
+
+
+def test_devices_on_a_store_from_before_discovery(workdir: Path, browser):
+    from selenium.webdriver.common.by import By
+    old = workdir / "old.db"
+    store_before_discovery(old, int(time.time()))
+    share(old)
+    dash = start_dash(old, viewer_port(14), workdir, "[dash]\nrefresh_s = 0\n")
+    try:
+        status, body = get(dash.url + "/api/v1/devices")
+        assert status == 503 and "no LAN discovery tables" in body["error"]
+        browser.get(dash.url + "/devices")
+        said = wait_until(lambda: "".join(
+            e.text for e in browser.find_elements(By.ID, "devices-status")), 20,
+            "the devices page's status")
+        assert "no LAN discovery tables" in said
+        assert browser.find_elements(By.ID, "devices-table") == []
+        assert dash.proc.poll() is None
+    finally:
+        dash.stop()
+
+
+def test_devices_page_on_a_store_without_devices(workdir: Path, browser):
+    from selenium.webdriver.common.by import By
+    bare = workdir / "bare.db"
+    seed_store(bare, int(time.time()))
+    share(bare)
+    dash = start_dash(bare, viewer_port(15), workdir, "[dash]\nrefresh_s = 0\n")
+    try:
+        status, body = get(dash.url + "/api/v1/devices")
+        assert status == 200 and body["rows"] == []
+        browser.get(dash.url + "/devices")
+        none = wait_until(lambda: browser.find_elements(By.ID, "devices-none"), 20,
+                          "the no-devices note")
+        assert "No LAN devices recorded yet" in none[0].text
     finally:
         dash.stop()

@@ -208,3 +208,13 @@ def test_a_database_from_before_discovery_is_explained(tmp_path: Path):
     done = netwarden("devices", "--db", str(db))
     assert done.returncode == 74
     assert done.stderr.startswith("netwarden devices: the database has no discovery tables")
+
+
+def test_has_discovery_tables_tells_a_store_from_before_discovery(tmp_path: Path):
+    from netwarden.store.queries import has_discovery_tables
+    from tests.support.device_data import store_before_discovery
+    store_before_discovery(tmp_path / "old.db", 1000)
+    old = open_readonly(tmp_path / "old.db")
+    assert schema.current_version(old) == 1 and not has_discovery_tables(old)
+    _writer(tmp_path).close()
+    assert has_discovery_tables(open_readonly(tmp_path / "nw.db"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.device_data import HUE, PHONE, PI, seed_devices, store_before_discovery
 from tests.support.viewer_data import seed_store
 from tests.support.viewer_proc import share, tmux_pane, viewer_args, viewer_dir
 
@@ -21,6 +22,18 @@ def store() -> Iterator[Path]:
     with viewer_dir("nwv-tui-") as directory:
         db = directory / "nw.db"
         seed_store(db, int(time.time()))
+        share(db)
+        yield db
+
+
+@pytest.fixture
+def device_store() -> Iterator[Path]:
+    """Traffic, and LAN devices with presence windows, in one store."""
+    with viewer_dir("nwv-tuidev-") as directory:
+        db = directory / "nw.db"
+        now = int(time.time())
+        seed_store(db, now)
+        seed_devices(db, now)
         share(db)
         yield db
 
@@ -119,3 +132,96 @@ def test_missing_empty_and_locked_stores_are_explained(store: Path):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def device_rows(screen: str) -> list[tuple[str, str]]:
+    """(flags, MAC) of each row of the devices table."""
+    lines = screen.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("  FLAG MAC"))
+    rows = []
+    for line in lines[header + 1:]:
+        if not line.strip() or line.startswith("--"):
+            break
+        flags, mac = line[2:6].strip(), line[7:24]
+        rows.append((flags, mac))
+    return rows
+
+
+def test_devices_view_table_details_and_presence(device_store: Path):
+    with tmux_pane("tuidev") as pane:
+        pane.start(viewer_args("tui", "--db", str(device_store)), env=ENV)
+        pane.wait_for("/usr/bin/curl", unless=READING)
+        pane.keys("d")
+        devices = pane.wait_for("3 recorded, 2 here now", unless=READING)
+        assert devices.splitlines()[0].startswith("netwarden: devices |")
+        assert "presence: last day" in devices
+        assert device_rows(devices) == [("R*", PHONE), ("KT*", PI), ("", HUE)]
+        assert f"-- {PHONE} ---" in devices and "open ports: not probed" in devices
+
+        pane.keys("Down")
+        pi = pane.wait_for(f"-- kitchen pi ({PI}) ---")
+        assert f"> KT*  {PI} 10.78.0.11      Raspberry Pi Foundati~ kitchen pi" in pi
+        assert 'status: here now | known as "kitchen pi", trusted' in pi
+        assert "names: raspi.local (mdns)" in pi
+        assert "type: single-board computer (vendor Raspberry Pi Foundation)" in pi
+        assert "open ports: 22, 80 | addresses: 10.78.0.11 | eth0" in pi
+        (bar,) = [line for line in pi.splitlines() if line.startswith("kitchen pi  ")]
+        # Here 20 h to 14 h ago and for the last two hours: two runs of lit cells.
+        runs = [run for run in bar[21:].split(".") if run]
+        assert set("".join(runs)) == {"#"} and len(runs) == 2 and bar.endswith("#")
+
+        pane.keys("Down")
+        hue = pane.wait_for(f"-- Hue Bridge ({HUE}) ---")
+        assert "status: not here now" in hue and "open ports: 80, 443" in hue
+
+        pane.keys("t")
+        week = pane.wait_for("presence: last week", unless=READING)
+        assert f"-- Hue Bridge ({HUE}) ---" in week     # the selection stays
+
+        pane.keys("d")
+        traffic = pane.wait_for("netwarden: executable", unless=READING)
+        assert rows_of(traffic)[-1] == "/usr/bin/curl"
+        pane.keys("q")
+        pane.wait_for("EXITED 0")
+
+
+def test_devices_view_on_stores_without_devices(store: Path):
+    """A store without devices, and one from before discovery, are explained, not a crash."""
+    old = store.parent / "old.db"
+    store_before_discovery(old, int(time.time()))
+    share(old)
+    for db, expected in ((store, "no LAN devices recorded yet"),
+                         (old, "no LAN discovery tables yet")):
+        with tmux_pane("tuinodev") as pane:
+            pane.start(viewer_args("tui", "--db", str(db)), env=ENV)
+            pane.wait_for("netwarden: executable", unless=READING)
+            pane.keys("d")
+            screen = pane.wait_for(expected, unless=READING)
+            assert screen.splitlines()[0].startswith("netwarden: devices")
+            pane.keys("r", "t", "Down")     # reading again, another range, moving: no crash
+            pane.wait_for(expected, unless=READING)
+            pane.keys("d")
+            pane.wait_for("netwarden: executable", unless=READING)
+            pane.keys("q")
+            pane.wait_for("EXITED 0")
+
+
+def test_a_mute_that_cannot_be_saved_is_a_message_not_a_crash(store: Path):
+    # Run as root, the viewer is `nobody`, whose home (/nonexistent) does not exist; run as
+    # anyone else, XDG_CONFIG_HOME points where no directory can be made.
+    env = dict(ENV, XDG_CONFIG_HOME="/proc/netwarden-test-nowhere")
+    with tmux_pane("tuimutefail") as pane:
+        pane.start(viewer_args("tui", "--db", str(store)), env=env)
+        pane.wait_for("4 entries", unless=READING)
+        pane.keys("m")
+        failed = pane.wait_for("cannot change the mutes:")
+        assert "mutes.toml" in failed
+        pane.keys("g", "g", "g", "g", "g")          # remote address: nothing to mute
+        pane.wait_for("REMOTE ADDRESS", unless=READING)
+        pane.keys("m")
+        pane.wait_for("m mutes a program: group by executable or name")
+        pane.keys("M")
+        listed = pane.wait_for("netwarden: notifier mutes")
+        assert "nothing is muted" in listed   # a missing file is an empty list
+        pane.keys("q")
+        pane.wait_for("EXITED 0")

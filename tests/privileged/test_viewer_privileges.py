@@ -17,7 +17,7 @@ import pytest
 from tests.support.sensor_proc import netwarden_cmd
 from tests.support.viewer_data import seed_store
 from tests.support.viewer_proc import (
-    REPO, VIEWER_USER, share, start_dash, tmux_pane, viewer_args, viewer_dir,
+    REPO, VIEWER_USER, share, start_dash, tmux_pane, viewer_args, viewer_dir, viewer_port,
 )
 
 NOBODY = pwd.getpwnam(VIEWER_USER)
@@ -38,7 +38,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("viewer", ["tui", "dash"])
 def test_root_without_user_is_refused(store: Path, viewer: str):
-    done = run(viewer, "--db", str(store), *(["--port", "5229"] if viewer == "dash" else []))
+    port = ["--port", str(viewer_port(29))] if viewer == "dash" else []
+    done = run(viewer, "--db", str(store), *port)
     assert done.returncode == 77
     assert "viewers do not run as root" in done.stderr and "--user NAME" in done.stderr
 
@@ -58,7 +59,7 @@ def ids_of(pid: int) -> tuple[list[int], list[int], list[int]]:
 
 
 def test_dash_drops_to_the_user_before_serving(store: Path):
-    server = start_dash(store, 5221, store.parent, "[dash]\nrefresh_s = 0\n")
+    server = start_dash(store, viewer_port(21), store.parent, "[dash]\nrefresh_s = 0\n")
     try:
         uids, gids, groups = ids_of(server.proc.pid)
         assert set(uids) == {NOBODY.pw_uid} and set(gids) == {NOBODY.pw_gid}
@@ -73,7 +74,7 @@ def test_the_dropped_viewer_cannot_read_what_its_user_may_not(store: Path):
     private = store.parent / "private.db"
     seed_store(private, int(time.time()))
     os.chmod(private, 0o600)
-    server = start_dash(private, 5222, store.parent, "[dash]\nrefresh_s = 0\n")
+    server = start_dash(private, viewer_port(22), store.parent, "[dash]\nrefresh_s = 0\n")
     try:
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(server.url + "/api/v1/flows", timeout=20)

@@ -24,6 +24,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
 VIEWER_USER = "nobody"
+#: The web viewer's tests listen on ports from here up (100 of them). Another checkout that
+#: runs the suite at the same time on this machine moves its own with this variable.
+VIEWER_PORT_BASE = int(os.environ.get("NETWARDEN_TEST_VIEWER_PORTS", "5200"))
+
+
+def viewer_port(offset: int) -> int:
+    """Port `offset` (0-99) of the viewers' test range."""
+    if not 0 <= offset < 100:
+        raise ValueError(f"viewer test port offset {offset} is outside 0-99")
+    return VIEWER_PORT_BASE + offset
 
 
 def as_root() -> bool:
@@ -147,7 +157,7 @@ def tmux_pane(name: str) -> Iterator[TmuxPane]:
 
 @dataclass
 class DashServer:
-    """`netwarden dash` as a subprocess on a port of the viewers' test range (5200-5299)."""
+    """`netwarden dash` as a subprocess on a port of the viewers' test range (viewer_port)."""
 
     proc: subprocess.Popen[str]
     port: int

@@ -6,10 +6,14 @@ from datetime import timezone
 
 import pytest
 
-from netwarden.store.queries import ExecutableVersion, Filter, SeriesPoint, TrafficTotal
+from netwarden.discovery.present import presence_segments
+from netwarden.store.queries import (
+    DeviceRow, ExecutableVersion, Filter, PresenceRow, SeriesPoint, TrafficTotal,
+)
 from netwarden.viewer_dash import figures
 from netwarden.viewer_dash.api import (
-    ApiError, check_bind, is_loopback, parse_events_query, parse_flows_query, token_matches,
+    ApiError, check_bind, is_loopback, parse_devices_query, parse_events_query,
+    parse_flows_query, token_matches,
 )
 from netwarden.viewer_dash.geo import PRIVATE, UNKNOWN, country_totals
 
@@ -140,3 +144,53 @@ def test_token_is_compared_from_the_header_or_the_cookie():
     assert not token_matches("s3cret", None, None)
     assert not token_matches("s3cret", "Bearer wrong", None)
     assert not token_matches("s3cret", "Basic s3cret", None)
+
+
+PI = DeviceRow(mac="b8:27:eb:12:34:56", ip="10.78.0.11", ips=["10.78.0.11"],
+               vendor="Raspberry Pi Foundation", randomized=False,
+               device_type="single-board computer", type_reasons=["vendor Raspberry Pi"],
+               names=[{"name": "raspi.local", "method": "mdns"}],
+               services=[{"service": "_ssh._tcp", "method": "mdns", "port": 22,
+                          "instance": "pi"}],
+               open_ports=[22, 80], interface="eth0", first_seen=0, last_seen=7200,
+               known_name="kitchen pi", trusted=True, present=True)
+
+
+def test_device_rows_spell_out_the_flags():
+    (row,) = figures.device_rows([PI], UTC)
+    assert list(row) == [key for key, _ in figures.DEVICE_COLUMNS]
+    assert (row["name"], row["names"], row["open_ports"], row["services"]) == (
+        "kitchen pi", "raspi.local (mdns)", "22,80", "_ssh._tcp")
+    assert (row["here"], row["known"], row["trusted"], row["random"], row["last_seen"]) == (
+        "yes", "yes", "yes", "no", "01-01 02:00")
+    phone = PI._replace(mac="da:a1:19:00:00:14", known_name="", trusted=False, present=False,
+                        randomized=True, open_ports=None)
+    (row,) = figures.device_rows([phone], UTC)
+    assert (row["here"], row["known"], row["random"], row["open_ports"]) == (
+        "no", "no", "yes", "-")
+
+
+def test_presence_figure_one_trace_per_device_one_bar_per_window():
+    windows = [PresenceRow("m1", 0, 600, 600), PresenceRow("m1", 3000, 3500, None),
+               PresenceRow("m2", 1200, 1800, 1800)]
+    segments = presence_segments(windows, {"m1": "kitchen pi"}, now=3600)
+    figure = figures.presence_figure(segments, "Presence", UTC, span=(0, 3600))
+    assert [(t.type, t.name, len(t.base)) for t in figure.data] == [
+        ("bar", "kitchen pi", 2), ("bar", "m2", 1)]
+    assert list(figure.data[0].x) == [600_000, 600_000]      # the open window ends now
+    assert [str(x) for x in figure.layout.xaxis.range] == ["1970-01-01 00:00:00",
+                                                          "1970-01-01 01:00:00"]
+    empty = figures.presence_figure([], "Presence")
+    assert not empty.data and "no device was on the LAN" in empty.layout.annotations[0].text
+
+
+def test_devices_parameters():
+    query = parse_devices_query({}, now=100_000)
+    assert (query.since, query.until, query.mac) == (100_001 - 86400, 100_001, None)
+    query = parse_devices_query({"mac": ["B8-27-EB-12-34-56"], "since": ["5"]}, now=100_000)
+    assert (query.since, query.mac) == (5, "b8:27:eb:12:34:56")
+    assert parse_devices_query({"range": ["all"]}, now=1).since is None
+    with pytest.raises(ApiError, match="mac: wants a MAC address"):
+        parse_devices_query({"mac": ["kitchen"]}, now=1)
+    with pytest.raises(ApiError, match="range: unknown time range"):
+        parse_devices_query({"range": ["year"]}, now=1)

@@ -8,7 +8,7 @@ import pytest
 from netwarden.config import ConfigError, KnownDevice, config_from_dict
 from netwarden.discovery.commands import UsageError, parse_methods, parse_ports
 from netwarden.discovery.present import (
-    TableRow, device_table_lines, device_table_records, presence_segments,
+    TableRow, device_labels, device_table_lines, device_table_records, presence_segments,
     presence_timeline_lines, row_from_store,
 )
 from netwarden.store.queries import DeviceRow, PresenceRow
@@ -62,6 +62,17 @@ def test_dash_records_and_segments():
                                   PresenceRow("m", 0.0, 0.5, 0.5)], {"m": "pi"}, now=9.0)
     assert [(s["Task"], s["Start"], s["Finish"], s["open"]) for s in segments] == [
         ("pi", 1.0, 9.0, True), ("pi", 0.0, 0.5, False)]
+
+
+def test_device_labels_are_names_then_vendor_then_mac_and_unique():
+    named = STORE_ROW._replace(known_name="kitchen pi")
+    hue1 = STORE_ROW._replace(mac="00:17:88:00:00:01", names=[], vendor="Philips")
+    hue2 = hue1._replace(mac="00:17:88:00:00:02")
+    bare = STORE_ROW._replace(mac="da:a1:19:00:00:14", names=[], vendor="")
+    assert device_labels([STORE_ROW]) == {STORE_ROW.mac: "raspi.local"}
+    assert device_labels([named, hue1, hue2, bare]) == {
+        named.mac: "kitchen pi", hue1.mac: "Philips (00:17:88:00:00:01)",
+        hue2.mac: "Philips (00:17:88:00:00:02)", bare.mac: "da:a1:19:00:00:14"}
 
 
 def test_discovery_config_section():
