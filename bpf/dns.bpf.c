@@ -95,8 +95,15 @@ int dns_ingress(struct __sk_buff *skb)
 		length = NW_DNS_MAX;
 	event->transport = proto;
 	event->length = length;
-	/* The verifier needs a constant-bounded, non-zero length. */
-	if (length == 0 || bpf_skb_load_bytes(skb, payload, event->payload, length & 0x7ff)) {
+	/* The size must be provably within 1..NW_DNS_MAX. 6.1's verifier does not learn
+	 * "not 0" from a test against 0 ("R3 min value is outside of the allowed memory
+	 * range"), but it follows arithmetic: (length - 1) checked below NW_DNS_MAX, plus 1. */
+	u32 size = length - 1;
+
+	/* Opaque to clang, which would otherwise fold the arithmetic back into `length`. */
+	asm volatile("" : "+r"(size));
+	if (size >= NW_DNS_MAX ||
+	    bpf_skb_load_bytes(skb, payload, event->payload, size + 1)) {
 		bpf_ringbuf_discard(event, 0);
 		return 1;
 	}

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from netwarden.sensor.fileid import same_file
+
 log = logging.getLogger(__name__)
 
 FAN_CLOEXEC = 0x1
@@ -150,7 +152,7 @@ class ExecutableWatch:
                 return True
         try:
             st = os.stat(path)
-            if (st.st_dev, st.st_ino) != (dev, ino):
+            if not same_file(dev, ino, st.st_dev, st.st_ino):
                 return False
             handle = file_handle(path, self._libc)
         except OSError as exc:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from netwarden.model import HashRecord
+from netwarden.sensor.fileid import same_file
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _open_matching(dev: int, ino: int, candidates: Sequence[str]
         except OSError:
             continue
         st = os.fstat(fd)
-        if st.st_dev == dev and st.st_ino == ino and stat.S_ISREG(st.st_mode):
+        if same_file(dev, ino, st.st_dev, st.st_ino) and stat.S_ISREG(st.st_mode):
             return fd, st, path
         os.close(fd)
     raise FileNotFoundError(f"no candidate is device {dev} inode {ino}: {list(candidates)}")

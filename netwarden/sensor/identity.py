@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from netwarden.sensor import bpf_records as rec
 from netwarden.sensor.collectors import ProcessEvent
 from netwarden.sensor.containers import cgroup_path_from_proc
+from netwarden.sensor.fileid import same_file
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +190,13 @@ class ProcessTable:
             st = os.stat(path)
         except OSError:
             return False
-        return st.st_dev == dev and st.st_ino == ino
+        return same_file(dev, ino, st.st_dev, st.st_ino)
 
     def _resolve_exe(self, pid: int, dev: int, ino: int, filename: str = "",
                      ppid: int = 0) -> ExeRef:
         proc_exe = self._proc.path(pid, "exe")
         live = self._proc.exe(pid)
-        if live and live[1:] == (dev, ino):
+        if live and same_file(dev, ino, live[1], live[2]):
             self._remember_path(live[0], dev, ino)
             return ExeRef(live[0], dev, ino, proc_exe)
         known = self._known_path(dev, ino)
@@ -219,7 +220,7 @@ class ProcessTable:
             st = os.stat(path)
         except OSError:
             return None
-        if (st.st_dev, st.st_ino) == (exe.dev, exe.ino):
+        if same_file(exe.dev, exe.ino, st.st_dev, st.st_ino):
             return None
         return ExeRef(path, st.st_dev, st.st_ino)
 
@@ -246,10 +247,10 @@ class ProcessTable:
         with self._lock:
             record = self._records.get(pid)
         wanted = (dev, ino) if dev is not None and ino is not None else None
-        if record and (wanted is None or (record.exe.dev, record.exe.ino) == wanted):
+        if record and (wanted is None or same_file(*wanted, record.exe.dev, record.exe.ino)):
             return record
         fresh = self._from_proc(pid) if pid > 0 else None
-        if fresh and (wanted is None or (fresh.exe.dev, fresh.exe.ino) == wanted):
+        if fresh and (wanted is None or same_file(*wanted, fresh.exe.dev, fresh.exe.ino)):
             with self._lock:
                 self._records[pid] = fresh
             self._on_new_exe(fresh.exe)
