@@ -25,6 +25,7 @@ typedef __s64 s64;
 typedef int pid_t;
 typedef unsigned int dev_t;
 typedef _Bool bool;
+typedef unsigned long size_t;
 
 #define true 1
 #define false 0
@@ -129,6 +130,7 @@ struct socket {
 };
 
 struct msghdr;
+struct page;
 struct seq_file;
 struct bpf_map;
 

@@ -14,7 +14,8 @@
  *
  * Hooks chosen at load time (the loader sets autoload):
  *   "tracepoint": tp_btf sock_send_length / sock_recv_length (kernel >= 6.3)
- *   "fexit":      fexit __sock_sendmsg / sock_recvmsg (older kernels)
+ *   "fexit":      fexit inet{,6}_{send,recv}msg, inet_sendpage, packet_{send,recv}msg
+ *                 (older kernels)
  * Shared by both: tcp_rcv_space_adjust (every TCP read, splice included), the sockops birth
  * mark, and the peer hooks below.
  *
@@ -525,17 +526,64 @@ int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/* ---- byte hooks, set "fexit" (kernels without the tracepoints) ---- */
+/*
+ * ---- byte hooks, set "fexit" (kernels without the tracepoints) ----
+ *
+ * One level below the socket layer, on the protocol functions every path reaches: on 6.1
+ * sendmmsg/recvmmsg take sock_{send,recv}msg_nosec for all but the first message (inline,
+ * bypassing __sock_sendmsg and sock_recvmsg), and sendfile takes sendpage, which bypasses
+ * sendmsg entirely until 6.5 (the kernel matrix found both). A hook on sock_sendmsg loads
+ * there and counts nothing for sendto at all.
+ */
 
-SEC("fexit/__sock_sendmsg")
-int BPF_PROG(fexit_sock_sendmsg, struct socket *sock, struct msghdr *msg, int ret)
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(fexit_inet_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
 	on_send(sock->sk, ret);
 	return 0;
 }
 
-SEC("fexit/sock_recvmsg")
-int BPF_PROG(fexit_sock_recvmsg, struct socket *sock, struct msghdr *msg, int flags, int ret)
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(fexit_inet6_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	on_send(sock->sk, ret);
+	return 0;
+}
+
+SEC("fexit/inet_sendpage")
+int BPF_PROG(fexit_inet_sendpage, struct socket *sock, struct page *page, int offset,
+	     size_t size, int flags, long ret)
+{
+	on_send(sock->sk, ret);
+	return 0;
+}
+
+SEC("fexit/packet_sendmsg")
+int BPF_PROG(fexit_packet_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
+{
+	on_send(sock->sk, ret);
+	return 0;
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(fexit_inet_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	     int flags, int ret)
+{
+	on_recv(sock->sk, ret, flags);
+	return 0;
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(fexit_inet6_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
+	     int flags, int ret)
+{
+	on_recv(sock->sk, ret, flags);
+	return 0;
+}
+
+SEC("fexit/packet_recvmsg")
+int BPF_PROG(fexit_packet_recvmsg, struct socket *sock, struct msghdr *msg, size_t len,
+	     int flags, int ret)
 {
 	on_recv(sock->sk, ret, flags);
 	return 0;

@@ -1,4 +1,5 @@
-"""`netwarden doctor`: what this kernel supports, which hooks would be chosen, and why."""
+"""`netwarden doctor`: what this kernel supports, which hooks are chosen and why, and whether
+they count (a self-test sends known bytes over loopback and checks what was attributed)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,19 @@ class DoctorReport:
     programs: list[dict[str, object]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     loaded: bool | None = None
+    self_test: str = ""
+    self_test_ok: bool | None = None
 
     @property
     def ok(self) -> bool:
-        return bool(self.chosen) and not any(p.get("required") and p.get("failed")
-                                             for p in self.programs)
+        return bool(self.chosen) and self.self_test_ok is not False and not any(
+            p.get("required") and p.get("failed") for p in self.programs)
 
     def as_dict(self) -> dict[str, object]:
         return {"kernel": self.kernel, "btf": self.btf, "root": self.root,
                 "cgroup2": self.cgroup2, "hook_sets": self.hook_sets, "chosen": self.chosen,
                 "load_tested": self.loaded is not None, "programs": self.programs,
+                "self_test": self.self_test, "self_test_ok": self.self_test_ok,
                 "problems": self.problems, "ok": self.ok}
 
     def render(self) -> str:
@@ -49,6 +53,9 @@ class DoctorReport:
                 detail = f" - {p['detail']}" if p["detail"] else ""
                 tag = " (required)" if p["required"] else ""
                 lines.append(f"  {p['object']}/{p['program']}: {p['state']}{tag}{detail}")
+        if self.self_test_ok is not None:
+            lines.append(f"self-test    {'PASS' if self.self_test_ok else 'FAIL'}: "
+                         f"{self.self_test} bytes attributed")
         lines += [f"problem: {p}" for p in self.problems]
         lines.append("verdict      " + ("OK" if self.ok else "NOT OK: bytes cannot be counted"))
         return "\n".join(lines)
@@ -58,6 +65,7 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     from netwarden.sensor.loader import (
         LoadFailure, Loader, ObjectConfig, cgroup2_root, kernel_features,
     )
+    from netwarden.sensor.selftest import run_self_test
     report = DoctorReport(kernel=os.uname().release,
                           btf=os.path.exists("/sys/kernel/btf/vmlinux"),
                           root=os.geteuid() == 0, cgroup2="")
@@ -90,6 +98,9 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
                                  "state": s.state.value, "required": s.required,
                                  "failed": s.is_failure, "detail": s.detail}
                                 for s in loaded.statuses]
+            if spec is hooks.NET_OBJECT:
+                result = run_self_test(loaded)
+                report.self_test, report.self_test_ok = result.summary(), result.ok
         finally:
             loaded.close()
     return report

@@ -74,14 +74,25 @@ TRACEPOINT_SET = HookSet(
 
 FEXIT_SET = HookSet(
     name="fexit",
-    description="fexit __sock_sendmsg/sock_recvmsg for kernels without the length "
-                "tracepoints (a hook on sock_sendmsg would load there and count nothing)",
+    description="fexit on the protocol functions (inet_sendmsg, inet_recvmsg, ...) for kernels "
+                "without the length tracepoints (a hook on sock_sendmsg would load there and "
+                "count nothing)",
     preemptible=True,
     programs=(
-        ProgramSpec("fexit_sock_sendmsg", AttachKind.AUTO, required=True,
-                    needs_functions=("__sock_sendmsg",), purpose="bytes sent"),
-        ProgramSpec("fexit_sock_recvmsg", AttachKind.AUTO, required=True,
-                    needs_functions=("sock_recvmsg",), purpose="bytes received"),
+        ProgramSpec("fexit_inet_sendmsg", AttachKind.AUTO, required=True,
+                    needs_functions=("inet_sendmsg",), purpose="IPv4 bytes sent"),
+        ProgramSpec("fexit_inet_recvmsg", AttachKind.AUTO, required=True,
+                    needs_functions=("inet_recvmsg",), purpose="IPv4 bytes received"),
+        ProgramSpec("fexit_inet6_sendmsg", AttachKind.AUTO,
+                    needs_functions=("inet6_sendmsg",), purpose="IPv6 bytes sent"),
+        ProgramSpec("fexit_inet6_recvmsg", AttachKind.AUTO,
+                    needs_functions=("inet6_recvmsg",), purpose="IPv6 bytes received"),
+        ProgramSpec("fexit_inet_sendpage", AttachKind.AUTO, needs_functions=("inet_sendpage",),
+                    purpose="sendfile/splice to sockets (kernels < 6.5)"),
+        ProgramSpec("fexit_packet_sendmsg", AttachKind.AUTO,
+                    needs_functions=("packet_sendmsg",), purpose="AF_PACKET bytes sent"),
+        ProgramSpec("fexit_packet_recvmsg", AttachKind.AUTO,
+                    needs_functions=("packet_recvmsg",), purpose="AF_PACKET bytes received"),
     ),
 )
 
@@ -197,7 +208,9 @@ def choose_hook_sets(features: KernelFeatures, requested: str = "auto",
         raise ValueError(f"unknown hook set {requested!r}")
     verdicts = []
     for hook_set in hook_sets:
-        missing = [m for p in hook_set.programs for m in missing_for(p, features)]
+        # Usable when its required programs can load; optional ones may be absent.
+        missing = [m for p in hook_set.programs if p.required
+                   for m in missing_for(p, features)]
         if missing:
             verdicts.append(HookSetVerdict(hook_set, False, "kernel lacks " + ", ".join(missing)))
         else:

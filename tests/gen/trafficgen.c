@@ -52,6 +52,9 @@
 #include <unistd.h>
 
 static _Atomic long long total_sent, total_recv;
+/* What the TCP sender asked send() for, and how many calls returned less: the partial-send
+ * test checks that the sensor counts what was sent, not what was asked for. */
+static long long total_requested, partial_sends;
 static int argc_g;
 static char **argv_g;
 
@@ -87,8 +90,9 @@ static double opt_float(const char *key, double fallback)
 
 static void report(void)
 {
-	printf("{\"sent\": %lld, \"recv\": %lld, \"pid\": %d}\n", (long long)total_sent,
-	       (long long)total_recv, getpid());
+	printf("{\"sent\": %lld, \"recv\": %lld, \"pid\": %d, \"requested\": %lld, "
+	       "\"partial\": %lld}\n", (long long)total_sent, (long long)total_recv, getpid(),
+	       total_requested, partial_sends);
 	fflush(stdout);
 }
 
@@ -165,19 +169,22 @@ static char *payload(size_t size)
 /* ---------------- TCP ---------------- */
 
 struct tcp_opts {
-	long long send_bytes;
-	int use_sendfile, use_splice, use_uring;
+	long long send_bytes, chunk;
+	int use_sendfile, use_splice, use_uring, sndbuf;
 };
 
-static long long send_plain(int fd, const char *buf, long long left)
+static long long send_plain(int fd, const char *buf, long long left, long long max_chunk)
 {
-	long long chunk = left > 65536 ? 65536 : left;
+	long long chunk = left > max_chunk ? max_chunk : left;
 	ssize_t n = send(fd, buf, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
 
+	total_requested += chunk;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n < 0)
 		die("send");
+	if (n < chunk)
+		partial_sends++;
 	return n;
 }
 
@@ -212,7 +219,7 @@ static long long recv_plain(int fd, char *buf, int pipefd[2], int use_splice, in
  * receive until EOF. poll() keeps both directions moving. */
 static void tcp_duplex(int fd, const struct tcp_opts *o)
 {
-	char *out = payload(65536), *in = malloc(65536);
+	char *out = payload(o->chunk), *in = malloc(65536);
 	long long left = o->send_bytes;
 	int pipefd[2] = { -1, -1 }, devnull = open("/dev/null", O_WRONLY);
 	int memfd = -1;
@@ -251,7 +258,7 @@ static void tcp_duplex(int fd, const struct tcp_opts *o)
 					die("sendfile");
 				n = s < 0 ? 0 : s;
 			} else {
-				n = send_plain(fd, out, left);
+				n = send_plain(fd, out, left, o->chunk);
 			}
 			left -= n;
 			total_sent += n;
@@ -315,6 +322,8 @@ static void tcp_uring(int fd, const struct tcp_opts *o)
 
 static void tcp_session(int fd, const struct tcp_opts *o)
 {
+	if (o->sndbuf && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(o->sndbuf)))
+		die("setsockopt SO_SNDBUF");
 	if (o->use_uring)
 		tcp_uring(fd, o);
 	else
@@ -329,6 +338,9 @@ static struct tcp_opts tcp_options(void)
 		.use_sendfile = (int)opt_num("sendfile", 0),
 		.use_splice = (int)opt_num("splice", 0),
 		.use_uring = (int)opt_num("io_uring", 0),
+		/* chunk > the send buffer makes non-blocking sends return short counts */
+		.chunk = opt_num("chunk", 65536),
+		.sndbuf = (int)opt_num("sndbuf", 0),
 	};
 	return o;
 }

@@ -7,7 +7,8 @@ repository shared read-write, runs a pytest selection inside each kernel, and pr
 kernel x test. The fallback hook sets exist for kernels this machine does not run; this is
 how they are proven, not assumed.
 
-    python3 tests/kmatrix/kmatrix.py                       # 6.1 and 6.12, attribution tests
+    python3 tests/kmatrix/kmatrix.py                       # 5.10, 6.1, 6.12: attribution tests
+    python3 tests/kmatrix/kmatrix.py --kernels 6.1 --ci    # what CI runs
     python3 tests/kmatrix/kmatrix.py --kernels 6.1 -- tests/privileged/test_attribution.py -k udp
 
 Needs root and Debian's qemu-system-x86, busybox-static, cpio and kmod (it says so if not).
@@ -36,11 +37,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = Path("/var/cache/netwarden-kmatrix")
 DEFAULT_TESTS = ["tests/privileged/test_attribution.py"]
+#: What CI runs in 6.1 on every change: one attribution test per distinct kernel path
+#: (send/recv per family and socket kind, the mmsg, sendfile, splice and io_uring paths,
+#: raw, packet, ICMP, short-lived processes, a namespace). The full set is the default.
+CI_SELECTION = ["tests/privileged/test_attribution.py", "-k",
+                "tcp_upload or tcp_download or tcp_ipv6 or udp_upload_unconnected or "
+                "udp_download_unconnected or udp_connected or udp_ipv6_download or "
+                "sendmmsg or sendfile or splice or io_uring_tcp or icmp or raw_ip or "
+                "af_packet or short_lived or own_netns"]
 #: apt package patterns of each kernel line we know how to fetch (newest match wins).
 KERNEL_PACKAGES = {
     "6.1": r"^linux-image-6\.1\.0-\d+-amd64$",
     "6.12": r"^linux-image-6\.12\.\d+\+deb12-amd64$",
     "5.10": r"^linux-image-5\.10\.0-\d+-amd64$",
+}
+#: Kernel lines this machine's own apt sources (Debian 12) lack: fetched from the Debian
+#: suite that ships them, through a private apt state under the cache (the system's apt
+#: configuration is not touched). The keyring is the one debian-archive-keyring installs.
+EXTRA_SOURCES = {
+    "5.10": "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+            "http://deb.debian.org/debian-security bullseye-security main",
 }
 #: Modules the initramfs loads before the root is mounted.
 BOOT_MODULES = ("virtio_pci", "virtio_console", "9pnet_virtio", "9p", "overlay")
@@ -123,12 +139,33 @@ def check_tools() -> None:
                           + " ".join(sorted(set(missing))))
 
 
-def find_package(label: str) -> str:
+def apt_options(label: str, cache: Path) -> list[str]:
+    """apt's options for ``label``: none (the system's sources), or a private state whose
+    only source is EXTRA_SOURCES[label], refreshed once per run."""
+    if label not in EXTRA_SOURCES:
+        return []
+    root = cache / f"apt-{label}"
+    for sub in ("state/lists/partial", "cache/archives/partial"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "sources.list").write_text(EXTRA_SOURCES[label] + "\n")
+    options = ["-o", f"Dir::Etc::SourceList={root / 'sources.list'}",
+               "-o", "Dir::Etc::SourceParts=/dev/null",
+               "-o", f"Dir::State={root / 'state'}", "-o", f"Dir::Cache={root / 'cache'}"]
+    try:
+        run("apt-get", *options, "-q", "update")
+    except subprocess.CalledProcessError as exc:
+        raise MatrixError(f"cannot read {EXTRA_SOURCES[label]!r}: {exc.stderr.strip()}") \
+            from None
+    return options
+
+
+def find_package(label: str, options: list[str]) -> str:
     pattern = re.compile(KERNEL_PACKAGES[label])
-    names = run("apt-cache", "pkgnames", "linux-image-").stdout.split()
+    names = run("apt-cache", *options, "pkgnames", "linux-image-").stdout.split()
     matches = [n for n in names if pattern.match(n)]
     if not matches:
-        raise MatrixError(f"no {label} kernel package in this machine's apt sources "
+        where = EXTRA_SOURCES.get(label, "this machine's apt sources")
+        raise MatrixError(f"no {label} kernel package in {where} "
                           f"(pattern {KERNEL_PACKAGES[label]})")
     return max(matches, key=lambda n: [int(x) for x in re.findall(r"\d+", n)])
 
@@ -194,7 +231,8 @@ def build_initrd(kernel: Kernel) -> None:
 
 def prepare(label: str, cache: Path) -> Kernel:
     """Fetch and unpack a kernel package once; later runs reuse the cache."""
-    package = find_package(label)
+    options = apt_options(label, cache)
+    package = find_package(label, options)
     directory = cache / package
     kernel = Kernel(label, package, directory)
     if kernel.vmlinux.exists() and kernel.initrd.exists() and (directory / "kver").exists():
@@ -202,7 +240,7 @@ def prepare(label: str, cache: Path) -> Kernel:
     directory.mkdir(parents=True, exist_ok=True)
     debs = list(directory.glob("*.deb"))
     if not debs:
-        run("apt-get", "download", "-q", package, cwd=directory)
+        run("apt-get", *options, "download", "-q", package, cwd=directory)
         debs = list(directory.glob("*.deb"))
     shutil.rmtree(directory / "pkg", ignore_errors=True)
     run("dpkg-deb", "-x", str(debs[0]), str(directory / "pkg"))
@@ -313,15 +351,19 @@ def table(outcomes: list[Outcome]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kernels", default="6.1,6.12",
+    parser.add_argument("--kernels", default="5.10,6.1,6.12",
                         help=f"comma-separated, of: {', '.join(KERNEL_PACKAGES)}")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per kernel")
     parser.add_argument("--python", default=sys.executable,
                         help="the Python (with pytest) to run inside the guests")
+    parser.add_argument("--ci", action="store_true",
+                        help="run CI's selection (one test per kernel path) instead of all")
     parser.add_argument("pytest_args", nargs="*", default=DEFAULT_TESTS,
                         help="what pytest runs in each kernel (after --)")
     args = parser.parse_args(argv)
+    if args.ci:
+        args.pytest_args = CI_SELECTION
     if os.geteuid() != 0:
         print("kmatrix: needs root (qemu with the host root, BPF in the guest)", file=sys.stderr)
         return 77

@@ -124,6 +124,24 @@ def test_sendfile(sensor, peer, gen_factory):
     assert client.sent >= 1_900_000
 
 
+def test_tcp_partial_nonblocking_sends(sensor, peer, gen_factory):
+    """A 1 MiB send() on a non-blocking socket with a tiny send buffer returns a short count;
+    the sensor must add what the call returned, not the length it was asked for."""
+    server, client = gen_factory("server"), gen_factory("client")
+    listener = server.start_listener("tcp-listen", prefix=peer.exec_prefix(), port=0,
+                                     host="0.0.0.0")
+    try:
+        result = client.run("tcp-connect", host=peer.peer_v4, port=listener.port,
+                            send=2_000_000, chunk=1 << 20, sndbuf=4096)
+        listener.result()
+    finally:
+        listener.kill()
+    assert result.partial > 10, f"the sends were not partial: {result}"
+    assert result.requested > 5 * result.sent, f"too few over-asked sends to tell: {result}"
+    totals = check(sensor, client, result)
+    assert totals.sent < 2 * result.sent
+
+
 def test_splice_receive(sensor, peer, gen_factory):
     client, _ = tcp_pair(sensor, peer, gen_factory, server_send=2_000_000,
                          client_opts={"splice": 1})

@@ -25,7 +25,7 @@ def test_auto_choice_on_this_kernel_loads_the_tracepoint_set(loader: Loader):
         assert loaded.hook_set is hooks.TRACEPOINT_SET
         states = {s.program: s.state for s in loaded.statuses}
         assert states["tp_sock_send_length"] is ProgramState.ATTACHED
-        assert states["fexit_sock_sendmsg"] is ProgramState.NOT_SELECTED
+        assert states["fexit_inet_sendmsg"] is ProgramState.NOT_SELECTED
         assert all(s.state is ProgramState.ATTACHED for s in loaded.statuses
                    if s.program not in hooks.FEXIT_SET.program_names)
     finally:
@@ -33,8 +33,8 @@ def test_auto_choice_on_this_kernel_loads_the_tracepoint_set(loader: Loader):
 
 
 def test_a_set_that_fails_to_load_falls_back_to_the_next(loader: Loader):
-    """fexit is refused here (no __sock_sendmsg in BTF, and fexit needs a trampoline this
-    sandbox denies): listed first, it must fail and the tracepoint set take over."""
+    """fexit is refused here (it needs a trampoline this sandbox denies): listed first, it
+    must fail and the tracepoint set take over."""
     choice = HookChoice(candidates=(hooks.FEXIT_SET, hooks.TRACEPOINT_SET))
     loaded = loader.load(hooks.NET_OBJECT, ObjectConfig(), choice)
     try:
@@ -47,20 +47,20 @@ def test_only_an_unusable_set_is_a_load_failure_with_reasons(loader: Loader):
     with pytest.raises(LoadFailure) as info:
         loader.load(hooks.NET_OBJECT, ObjectConfig(), HookChoice(candidates=(hooks.FEXIT_SET,)))
     message = str(info.value)
-    assert "fexit_sock_" in message and "Operation not permitted" in message
+    assert "fexit_inet_" in message and "Operation not permitted" in message
 
 
 def test_an_optional_program_that_fails_to_load_is_left_out(loader: Loader):
-    """Treat the fexit receive hook as an optional extra: it fails here, the rest loads."""
-    broken = ProgramSpec("fexit_sock_recvmsg", AttachKind.AUTO, purpose="test")
-    only_fexit_send = dataclasses.replace(hooks.FEXIT_SET, name="none", programs=())
-    spec = dataclasses.replace(
-        hooks.NET_OBJECT, programs=hooks.NET_OBJECT.programs + (broken,),
-        hook_sets=(hooks.TRACEPOINT_SET, dataclasses.replace(
-            only_fexit_send, programs=(hooks.FEXIT_SET.programs[0],))))
-    loaded = loader.load(spec, ObjectConfig(), HookChoice(candidates=(spec.hook_sets[0],)))
+    """Treat an fexit receive hook as an optional extra: it fails here, the rest loads."""
+    broken = ProgramSpec("fexit_inet_recvmsg", AttachKind.AUTO, purpose="test")
+    rest_of_fexit = dataclasses.replace(hooks.FEXIT_SET, programs=tuple(
+        p for p in hooks.FEXIT_SET.programs if p.name != broken.name))
+    spec = dataclasses.replace(hooks.NET_OBJECT,
+                               programs=hooks.NET_OBJECT.programs + (broken,),
+                               hook_sets=(hooks.TRACEPOINT_SET, rest_of_fexit))
+    loaded = loader.load(spec, ObjectConfig(), HookChoice(candidates=(hooks.TRACEPOINT_SET,)))
     try:
-        status = next(s for s in loaded.statuses if s.program == "fexit_sock_recvmsg")
+        status = next(s for s in loaded.statuses if s.program == broken.name)
         assert status.state is ProgramState.LOAD_FAILED and not status.required
         assert status.detail
         assert loaded.hook_set is hooks.TRACEPOINT_SET

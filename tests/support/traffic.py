@@ -31,6 +31,9 @@ class GenResult:
     recv: int
     pid: int
     ended: float
+    # TCP sender only: bytes asked of send() and calls that returned less
+    requested: int = 0
+    partial: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class Generator:
 
 def parse_result(stdout: str) -> GenResult:
     data = json.loads(stdout.strip().splitlines()[-1])
-    return GenResult(int(data["sent"]), int(data["recv"]), int(data["pid"]), time.time())
+    return GenResult(int(data["sent"]), int(data["recv"]), int(data["pid"]), time.time(),
+                     int(data.get("requested", 0)), int(data.get("partial", 0)))
 
 
 @dataclass
