@@ -67,7 +67,7 @@ def main() -> None:
               f"{os.cpu_count()} CPUs; {options.runs} runs per case")
         for label, args in CASES:
             runs = [measure(args) for _ in range(options.runs)]
-            walls, cpus, found = zip(*runs)
+            walls, cpus, found = zip(*runs, strict=True)
             print(f"{label:<11} wall median {statistics.median(walls):5.2f} s "
                   f"(runs: {', '.join(f'{w:.2f}' for w in walls)}); "
                   f"CPU median {statistics.median(cpus):5.2f} s "

@@ -536,56 +536,37 @@ int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
  * there and counts nothing for sendto at all.
  */
 
-SEC("fexit/inet_sendmsg")
-int BPF_PROG(fexit_inet_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
-{
-	on_send(sock->sk, ret);
-	return 0;
+/* sendmsg(sock, msg, size) and recvmsg(sock, msg, size, flags) have the same shape in
+ * every protocol family hooked here. */
+#define FEXIT_SENDMSG(fn)								\
+SEC("fexit/" #fn)								\
+int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t size, int ret)	\
+{										\
+	on_send(sock->sk, ret);							\
+	return 0;								\
 }
 
-SEC("fexit/inet6_sendmsg")
-int BPF_PROG(fexit_inet6_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
-{
-	on_send(sock->sk, ret);
-	return 0;
+#define FEXIT_RECVMSG(fn)								\
+SEC("fexit/" #fn)								\
+int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t size, int flags,	\
+	     int ret)								\
+{										\
+	on_recv(sock->sk, ret, flags);						\
+	return 0;								\
 }
+
+FEXIT_SENDMSG(inet_sendmsg)
+FEXIT_SENDMSG(inet6_sendmsg)
+FEXIT_SENDMSG(packet_sendmsg)
+FEXIT_RECVMSG(inet_recvmsg)
+FEXIT_RECVMSG(inet6_recvmsg)
+FEXIT_RECVMSG(packet_recvmsg)
 
 SEC("fexit/inet_sendpage")
 int BPF_PROG(fexit_inet_sendpage, struct socket *sock, struct page *page, int offset,
 	     size_t size, int flags, long ret)
 {
 	on_send(sock->sk, ret);
-	return 0;
-}
-
-SEC("fexit/packet_sendmsg")
-int BPF_PROG(fexit_packet_sendmsg, struct socket *sock, struct msghdr *msg, size_t len, int ret)
-{
-	on_send(sock->sk, ret);
-	return 0;
-}
-
-SEC("fexit/inet_recvmsg")
-int BPF_PROG(fexit_inet_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
-	     int flags, int ret)
-{
-	on_recv(sock->sk, ret, flags);
-	return 0;
-}
-
-SEC("fexit/inet6_recvmsg")
-int BPF_PROG(fexit_inet6_recvmsg, struct socket *sock, struct msghdr *msg, size_t size,
-	     int flags, int ret)
-{
-	on_recv(sock->sk, ret, flags);
-	return 0;
-}
-
-SEC("fexit/packet_recvmsg")
-int BPF_PROG(fexit_packet_recvmsg, struct socket *sock, struct msghdr *msg, size_t len,
-	     int flags, int ret)
-{
-	on_recv(sock->sk, ret, flags);
 	return 0;
 }
 

@@ -110,7 +110,7 @@ def _write_records(records: Iterable[Sequence[object]], fields: Sequence[str], f
             writer.writerow(record)
     else:
         for record in records:
-            out.write(json.dumps(dict(zip(fields, record)), ensure_ascii=False) + "\n")
+            out.write(json.dumps(dict(zip(fields, record, strict=True)), ensure_ascii=False) + "\n")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

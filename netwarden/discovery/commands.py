@@ -320,7 +320,8 @@ def add_commands(add: AddCommand) -> None:
     disc.add_argument("--interface", action="append", metavar="IF",
                       help="interface to scan (repeatable; default: [discovery] interfaces)")
     disc.add_argument("--once", action="store_true", help="one pass, then exit")
-    devs = add("devices", _readable_store("devices", cmd_devices), "print the devices discovery has recorded")
+    devs = add("devices", _readable_store("devices", cmd_devices),
+               "print the devices discovery has recorded")
     devs.add_argument("--json", action="store_true", help="one JSON record per device")
     pres = add("presence", _readable_store("presence", cmd_presence),
                "print presence windows (start, last_seen, end): when a device was here")

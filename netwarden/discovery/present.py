@@ -64,7 +64,8 @@ def device_table_lines(rows: Sequence[TableRow], width: int,
     for row in rows:
         cells = (row.mac, row.ip, row.vendor, row.name, row.device_type, row.ports,
                  _age(now - row.last_seen), row.flags)
-        line = " ".join(_fit(cell, w).ljust(w) for cell, (_n, w) in zip(cells, COLUMNS))
+        line = " ".join(_fit(cell, w).ljust(w)
+                        for cell, (_n, w) in zip(cells, COLUMNS, strict=True))
         lines.append(line[:width].rstrip())
     return lines
 

@@ -67,7 +67,8 @@ class Scanner:
             batch = [m for m in self.methods if m.phase == phase]
             with ThreadPoolExecutor(max_workers=len(batch),
                                     thread_name_prefix=f"discovery-{phase}") as pool:
-                reports.extend(pool.map(lambda m: run_method(m, target, hosts), batch))
+                reports.extend(pool.map(run_method, batch, [target] * len(batch),
+                                        [hosts] * len(batch)))
         order = {m.name: i for i, m in enumerate(self.methods)}
         reports.sort(key=lambda r: order[r.method])
         devices, unresolved = merge(target, reports, self._resolver(target))

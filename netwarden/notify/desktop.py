@@ -23,11 +23,15 @@ _ICONS = {"sensor_error": "dialog-warning", "virustotal": "dialog-error",
           "new_device": "network-wired", "device_changed": "network-wired"}
 
 
+#: A session bus can appear late at login: six tries, backing off from 2 s, before a notice fails.
+BUS_RETRY = RetryPolicy(6, 2.0)
+
+
 class DesktopChannel:
     name = "desktop"
 
     def __init__(self, bus_address: str | None = None, app_name: str = "netwarden",
-                 timeout_s: float = 5.0, retry: RetryPolicy = RetryPolicy(6, 2.0)) -> None:
+                 timeout_s: float = 5.0, retry: RetryPolicy = BUS_RETRY) -> None:
         self.retry = retry
         self._address = bus_address
         self._app_name = app_name

@@ -63,7 +63,7 @@ class SilentZeroDetector:
             return []
         # Counters shrink when an interface goes away: count that drain as nothing moved.
         moved = tuple(max(0, now_total - before)
-                      for now_total, before in zip(interface_totals, last))
+                      for now_total, before in zip(interface_totals, last, strict=True))
         self._samples.append(Sample(now, moved, attributed))  # type: ignore[arg-type]
         while self._samples and self._samples[0].time <= now - self._period:
             self._samples.popleft()

@@ -154,7 +154,7 @@ DEVICE_COLUMNS = (("mac", "MAC"), ("ip", "IP"), ("vendor", "Vendor"), ("name", "
 def device_rows(rows: Sequence[DeviceRow], tz: tzinfo | None = None) -> list[dict[str, object]]:
     """Records for the devices DataTable: present.py's, with flags as words and times local."""
     records = []
-    for row, record in zip(rows, device_table_records(rows)):
+    for row, record in zip(rows, device_table_records(rows), strict=True):
         record = dict(record, here="yes" if row.present else "no",
                       known="yes" if row.known_name else "no",
                       trusted="yes" if row.trusted else "no",

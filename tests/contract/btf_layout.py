@@ -59,7 +59,7 @@ def differences(btf: Layout, mirror: Layout) -> list[str]:
     problems = []
     if btf.size != mirror.size:
         problems.append(f"size: C {btf.size}, Python {mirror.size}")
-    for c, py in zip(btf.members, mirror.members):
+    for c, py in zip(btf.members, mirror.members, strict=False):
         if c != py:
             problems.append(f"member: C {c}, Python {py}")
     if len(btf.members) != len(mirror.members):

@@ -29,7 +29,10 @@ from tests.support.sensor_proc import netwarden
 SECRET = "hunter2-but-longer"
 
 
-def webhook(url: str, retry: RetryPolicy = RetryPolicy(4, 0.2)) -> WebhookChannel:
+FAST_RETRY = RetryPolicy(4, 0.2)
+
+
+def webhook(url: str, retry: RetryPolicy = FAST_RETRY) -> WebhookChannel:
     return WebhookChannel(url, SECRET, "testhost", 2.0, retry)
 
 

@@ -27,6 +27,9 @@ from tests.support.notifier_run import (
 from tests.support.sensor_proc import REPO
 
 
+FAST_RETRY = RetryPolicy(6, 0.2)
+
+
 class Desktop:
     """A session bus with (optionally) a notification server on it."""
 
@@ -54,7 +57,7 @@ class Desktop:
         time.sleep(settle)
         return self.received()
 
-    def channel(self, retry: RetryPolicy = RetryPolicy(6, 0.2)) -> DesktopChannel:
+    def channel(self, retry: RetryPolicy = FAST_RETRY) -> DesktopChannel:
         return DesktopChannel(self.bus.address, retry=retry)
 
     def close(self) -> None:

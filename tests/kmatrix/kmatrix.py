@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import lzma
 import os
 import re
 import shutil
@@ -30,21 +29,21 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = Path("/var/cache/netwarden-kmatrix")
-DEFAULT_TESTS = ["tests/privileged/test_attribution.py"]
+DEFAULT_TESTS = ["tests/privileged/test_attribution.py", "tests/privileged/test_doctor.py"]
 #: What CI runs in 6.1 on every change: one attribution test per distinct kernel path
 #: (send/recv per family and socket kind, the mmsg, sendfile, splice and io_uring paths,
-#: raw, packet, ICMP, short-lived processes, a namespace). The full set is the default.
-CI_SELECTION = ["tests/privileged/test_attribution.py", "-k",
+#: raw, packet, ICMP, short-lived processes, a namespace, partial sends) and the doctor's
+#: self-test. The full set is the default.
+CI_SELECTION = ["tests/privileged/test_attribution.py", "tests/privileged/test_doctor.py", "-k",
                 "tcp_upload or tcp_download or tcp_ipv6 or udp_upload_unconnected or "
                 "udp_download_unconnected or udp_connected or udp_ipv6_download or "
                 "sendmmsg or sendfile or splice or io_uring_tcp or icmp or raw_ip or "
-                "af_packet or short_lived or own_netns"]
+                "af_packet or short_lived or own_netns or partial or doctor"]
 #: apt package patterns of each kernel line we know how to fetch (newest match wins).
 KERNEL_PACKAGES = {
     "6.1": r"^linux-image-6\.1\.0-\d+-amd64$",
@@ -112,8 +111,10 @@ class Kernel:
     directory: Path
 
     @property
-    def vmlinux(self) -> Path:
-        return self.directory / "vmlinux"
+    def image(self) -> Path:
+        """The package's bzImage: qemu boots it directly (an ELF vmlinux needs PVH, which
+        Debian's 5.10 lacks)."""
+        return self.directory / "pkg" / "boot" / f"vmlinuz-{self.release}"
 
     @property
     def initrd(self) -> Path:
@@ -170,29 +171,6 @@ def find_package(label: str, options: list[str]) -> str:
     return max(matches, key=lambda n: [int(x) for x in re.findall(r"\d+", n)])
 
 
-def extract_vmlinux(vmlinuz: Path, out: Path) -> None:
-    """The uncompressed ELF inside a bzImage (qemu boots it directly, via PVH)."""
-    data = vmlinuz.read_bytes()
-    decoders = ((b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-                 .decompress(b)),
-                (b"\x1f\x8b\x08", lambda b: zlib.decompressobj(31).decompress(b)),
-                (b"\x28\xb5\x2f\xfd", lambda b: run("zstd", "-dc", input=b).stdout))
-    for magic, decode in decoders:
-        offset = data.find(magic)
-        while offset != -1:
-            try:
-                elf = decode(data[offset:])
-                if isinstance(elf, str):
-                    elf = elf.encode("latin-1")
-                if elf[:4] == b"\x7fELF":
-                    out.write_bytes(elf)
-                    return
-            except Exception:  # not this stream: try the next magic
-                pass
-            offset = data.find(magic, offset + 1)
-    raise MatrixError(f"no compressed ELF kernel in {vmlinuz}")
-
-
 def build_initrd(kernel: Kernel) -> None:
     with tempfile.TemporaryDirectory(prefix="nw-initrd-") as tmp:
         root = Path(tmp)
@@ -235,7 +213,7 @@ def prepare(label: str, cache: Path) -> Kernel:
     package = find_package(label, options)
     directory = cache / package
     kernel = Kernel(label, package, directory)
-    if kernel.vmlinux.exists() and kernel.initrd.exists() and (directory / "kver").exists():
+    if kernel.initrd.exists() and (directory / "kver").exists() and kernel.image.exists():
         return kernel
     directory.mkdir(parents=True, exist_ok=True)
     debs = list(directory.glob("*.deb"))
@@ -247,7 +225,6 @@ def prepare(label: str, cache: Path) -> Kernel:
     release = next((directory / "pkg" / "lib" / "modules").iterdir()).name
     (directory / "kver").write_text(release + "\n")
     run("depmod", "-b", str(directory / "pkg"), release)
-    extract_vmlinux(directory / "pkg" / "boot" / f"vmlinuz-{release}", kernel.vmlinux)
     build_initrd(kernel)
     return kernel
 
@@ -265,7 +242,7 @@ def boot(kernel: Kernel, workdir: Path, command: str, timeout_s: int,
             "-smp", os.environ.get("NW_KMATRIX_SMP", "2"),
             "-m", os.environ.get("NW_KMATRIX_MEM", "3G"),
             "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
-            "-kernel", str(kernel.vmlinux), "-initrd", str(kernel.initrd),
+            "-kernel", str(kernel.image), "-initrd", str(kernel.initrd),
             "-append", f"console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init "
                        f"nw.work={workdir} nw.modules={kernel.modules}",
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,"

@@ -12,8 +12,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support.netns import PeerNamespace
 from tests.support.sensor_proc import SensorProcess, Totals
 from tests.support.traffic import GenResult, Generator

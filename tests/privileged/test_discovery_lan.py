@@ -82,7 +82,7 @@ def test_scan_finds_exactly_the_lan_devices(lan: Lan):
     assert result["subnets"] == ["10.78.0.0/24"] and result["unresolved"] == []
     devices = by_mac(result)
     assert set(devices) == {mac for mac, _o, _s in DEVICES.values()}
-    for key, (mac, octet, _services) in DEVICES.items():
+    for mac, octet, _services in DEVICES.values():
         assert devices[mac]["ip"] == f"10.78.0.{octet}"
         assert f"10.78.0.{octet}" in devices[mac]["ips"]
         # IPv6: only this device's own link-local address (from the all-nodes echo).

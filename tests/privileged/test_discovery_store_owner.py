@@ -91,7 +91,7 @@ def test_without_the_owner_the_unprivileged_writer_is_refused(shared_dir: Path):
 
 def unit_capabilities(unit: str) -> list[str]:
     text = (REPO / "systemd" / unit).read_text()
-    (line,) = [l for l in text.splitlines() if l.startswith("CapabilityBoundingSet=")]
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("CapabilityBoundingSet=")]
     return line.split("=", 1)[1].split()
 
 

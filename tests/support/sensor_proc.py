@@ -18,7 +18,8 @@ def netwarden_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "netwarden", *args]
 
 
-def netwarden(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def netwarden(*args: str, check: bool = True,
+              timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(netwarden_cmd(*args), capture_output=True, text=True, env=env,
                           timeout=timeout)
