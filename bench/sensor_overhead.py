@@ -89,23 +89,26 @@ def bootstrap_ci(values: list[float], rounds: int = 2000) -> tuple[float, float]
 class AttachedPrograms:
     """The sensor's kernel side, loaded as the sensor loads it, drained every second."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...]) -> None:
         from netwarden.config import Config
         from netwarden.sensor import hooks
         from netwarden.sensor.collectors import ControlBlock, FlowDrainer
         from netwarden.sensor.loader import Loader, cgroup2_root, kernel_features
         from netwarden.sensor.service import object_config
         cfg = Config().sensor
+        specs = [spec for spec in hooks.OBJECTS if spec.name in names]
         features = kernel_features(hooks.OBJECTS)
         loader = Loader(features, cgroup2_root())
         self.objects = [loader.load(spec, object_config(spec, cfg),
                                     hooks.choose_hook_sets(features) if spec.hook_sets else None)
-                        for spec in hooks.OBJECTS]
-        self.net = self.objects[0]
-        control = ControlBlock(self.net.map("control"))
-        control.update(tcp_read_hooked=1, socket_counters=1)
-        self._drainer = FlowDrainer(control, (self.net.map("flows_a"), self.net.map("flows_b")),
-                                    self.net.link("iter_drain_sockets"))
+                        for spec in specs]
+        self._drainer: FlowDrainer | None = None
+        if "net" in names:
+            net = self.objects[0]
+            control = ControlBlock(net.map("control"))
+            control.update(tcp_read_hooked=1, socket_counters=1)
+            self._drainer = FlowDrainer(control, (net.map("flows_a"), net.map("flows_b")),
+                                        net.link("iter_drain_sockets"))
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._drain_loop, daemon=True)
@@ -114,7 +117,8 @@ class AttachedPrograms:
     def _drain_loop(self) -> None:
         while not self._stop.wait(1.0):
             with self._lock:
-                self._drainer.drain()
+                if self._drainer:
+                    self._drainer.drain()
 
     def set_attached(self, attached: bool) -> None:
         from netwarden.sensor.service import DETACH_LAST
@@ -133,8 +137,9 @@ class AttachedPrograms:
             obj.close()
 
 
-def measure_slowdown(work: Path, binary: Path, pairs: int, slice_s: float) -> list[Slowdown]:
-    programs = AttachedPrograms()
+def measure_slowdown(work: Path, binary: Path, pairs: int, slice_s: float,
+                     objects: tuple[str, ...]) -> list[Slowdown]:
+    programs = AttachedPrograms(objects)
     results = []
     try:
         for name, (mode, size) in WORKLOADS.items():
@@ -204,7 +209,7 @@ def measure_sensor(work: Path, binary: Path, seconds: int) -> dict[str, object]:
 def render(report: dict[str, object]) -> str:
     lines = [f"kernel {report['kernel']}, {report['cpus']} CPUs; slowdown: median of "
              f"{report['pairs']} paired {report['slice_s']} s runs (with vs without the "
-             f"sensor's programs), workload pinned to CPU {PIN_CPU}",
+             f"sensor's programs: {report['objects']}), workload pinned to CPU {PIN_CPU}",
              f"{'workload':10} {'ops/s without':>14} {'ops/s with':>11} {'slowdown':>9} "
              f"{'95% interval':>17}"]
     for s in report["slowdown"]:  # type: ignore[attr-defined]
@@ -230,19 +235,25 @@ def main() -> int:
     parser.add_argument("--slice", type=float, default=0.3, help="seconds per run")
     parser.add_argument("--flood-seconds", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--objects", default="net,exec,dns",
+                        help="which BPF objects phase 1 attaches (to see what each one costs)")
     args = parser.parse_args()
+    objects = tuple(o.strip() for o in args.objects.split(",") if o.strip())
+    known = {"net", "exec", "dns"}
+    if not objects or not set(objects) <= known:
+        parser.error(f"--objects: a comma-separated subset of {', '.join(sorted(known))}")
     if os.geteuid() != 0:
         print("bench: needs root (it loads BPF programs)", file=sys.stderr)
         return 77
     work = Path(tempfile.mkdtemp(prefix="nwbench-"))
     try:
         binary = build_trafficgen(work / "build")
-        slowdown = measure_slowdown(work, binary, args.pairs, args.slice)
+        slowdown = measure_slowdown(work, binary, args.pairs, args.slice, objects)
         sensor = measure_sensor(work, binary, args.flood_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {"kernel": os.uname().release, "cpus": os.cpu_count(), "pairs": args.pairs,
-              "slice_s": args.slice, "slowdown": [asdict(s) for s in slowdown],
+              "slice_s": args.slice, "objects": ",".join(objects), "slowdown": [asdict(s) for s in slowdown],
               "sensor": sensor}
     print(render(report))
     if args.json:
