@@ -253,8 +253,8 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {"kernel": os.uname().release, "cpus": os.cpu_count(), "pairs": args.pairs,
-              "slice_s": args.slice, "objects": ",".join(objects), "slowdown": [asdict(s) for s in slowdown],
-              "sensor": sensor}
+              "slice_s": args.slice, "objects": ",".join(objects),
+              "slowdown": [asdict(s) for s in slowdown], "sensor": sensor}
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
