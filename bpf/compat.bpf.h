@@ -27,19 +27,26 @@ static __always_inline u16 nw_sk_type(struct sock *sk)
 }
 
 /*
- * Kernels before 5.12 lack BPF features the full programs use. They arrived in 5.11 and 5.12,
- * the atomic exchange last, so the loader probes that one instruction and sets this flag when
- * it is missing; the verifier treats read-only globals as constants and never walks the
- * branch this kernel cannot run. What the flag switches, each shim naming its kernel change:
+ * Kernels before 5.12 lack BPF features the full programs use. bpf/Makefile builds this
+ * source twice: net.bpf.o, and net_compat.bpf.o with NW_BUILD_PRE_5_12 defined. A read-only
+ * global tested at load time would not do: 5.10's verifier checks every instruction's
+ * encoding before it looks at which ones can run, and refuses an atomic exchange even on a
+ * branch it would never take ("BPF_STX uses reserved fields"). The loader picks the object
+ * by probing for that instruction, the newest of the features below. What the constant
+ * switches, each shim naming its kernel change:
  *   - bpf_get_socket_cookie() in tracing programs: 5.12 (c5dbb89fc2ac): nw_sock_id() below;
  *   - bpf_get_current_task_btf(): 5.11 (3ca1032ab7ab): nw_current_exe() below;
  *   - bpf_sk_storage_get() in tracing programs: 5.11 (8e4597c627fb): net.bpf.c keeps the
- *     per-socket state in a hash map keyed by nw_sock_id() instead (sock_state_find());
+ *     per-socket state in a hash map keyed by socket address instead (sock_state_get());
  *   - atomic exchange and compare-and-swap: 5.12 (5ffa25502b5a): no socket counters (their
  *     epochs are taken out by exchange), and TCP reads outside the socket lock are counted
  *     with a plain update (account_tcp_read()).
  */
-const volatile bool bpf_pre_5_12 = false;
+#ifdef NW_BUILD_PRE_5_12
+#define NW_PRE_5_12 1
+#else
+#define NW_PRE_5_12 0
+#endif
 
 /*
  * A socket's id in flow keys: its cookie (never reused). Before 5.12, its inode number, as
@@ -50,7 +57,7 @@ const volatile bool bpf_pre_5_12 = false;
  */
 static __always_inline u64 nw_sock_id(struct sock *sk)
 {
-	if (!bpf_pre_5_12)
+	if (!NW_PRE_5_12)
 		return bpf_get_socket_cookie(sk);
 	struct socket_alloc *file_side = (struct socket_alloc *)sk->sk_socket;
 	u64 ino = 0;
@@ -63,7 +70,7 @@ static __always_inline u64 nw_sock_id(struct sock *sk)
 /* Inode and device of the current process's executable (zero for kernel threads). */
 static __always_inline void nw_current_exe(u64 *ino, u32 *dev)
 {
-	if (bpf_pre_5_12) {
+	if (NW_PRE_5_12) {
 		/* Probed reads: bpf_get_current_task() returns a plain number before 5.11. */
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 

@@ -137,7 +137,7 @@ struct {
 } sock_states SEC(".maps");
 
 /*
- * Before 5.12 (see bpf_pre_5_12 in compat.bpf.h) tracing programs cannot reach sk_storage, so
+ * Before 5.12 (NW_PRE_5_12, see compat.bpf.h) tracing programs cannot reach sk_storage, so
  * the same state lives here, keyed by the socket's address: created where sk_storage would
  * be, deleted by cg_sock_release so a later socket at that address starts clean.
  */
@@ -184,7 +184,7 @@ static __always_inline struct sock_state *sock_state_get(void *sk, u64 addr, boo
 	struct sock_state *state;
 	u32 zero = 0;
 
-	if (!bpf_pre_5_12)
+	if (!NW_PRE_5_12)
 		return bpf_sk_storage_get(&sock_states, sk, 0,
 					  create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
 	state = bpf_map_lookup_elem(&sock_states_by_addr, &addr);
@@ -237,7 +237,7 @@ static __always_inline u64 nw_ctx_sock_addr(struct bpf_sock *sk)
 /* The state of a cgroup program's socket. */
 static __always_inline struct sock_state *sock_state_of_ctx(struct bpf_sock *sk, bool create)
 {
-	return sock_state_get(sk, bpf_pre_5_12 ? nw_ctx_sock_addr(sk) : 0, create);
+	return sock_state_get(sk, NW_PRE_5_12 ? nw_ctx_sock_addr(sk) : 0, create);
 }
 
 static __always_inline struct nw_control *get_control(void)
@@ -482,9 +482,9 @@ static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool
 		return;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	bool fixed_peer = has_fixed_peer(sk, family);
-	/* Socket counters are taken out by atomic exchange, which kernels before 5.12 lack;
-	 * the constant test keeps that code from their verifier. */
-	bool counters = !bpf_pre_5_12 && ctl->socket_counters && family != AF_PACKET;
+	/* Socket counters are taken out by atomic exchange, which kernels before 5.12 lack
+	 * (the constant leaves that code out of their object). */
+	bool counters = !NW_PRE_5_12 && ctl->socket_counters && family != AF_PACKET;
 
 	if (!state && (counters || !fixed_peer))
 		state = sock_state_of(sk, counters);
@@ -556,7 +556,7 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 	/* Without compare-and-swap (before 5.12) the unlocked path, used only where the
 	 * tcp_rcv_space_adjust hook could not attach, updates plainly: two readers of one
 	 * socket racing there may count a read twice. */
-	if (locked || bpf_pre_5_12) {
+	if (locked || NW_PRE_5_12) {
 		u64 seen = state->tcp_bytes_read;
 
 		if (consumed > seen) {
@@ -706,7 +706,7 @@ int sockops_birth(struct bpf_sock_ops *ops)
 SEC("cgroup/sock_release")
 int cg_sock_release(struct bpf_sock *sk)
 {
-	if (bpf_pre_5_12) {
+	if (NW_PRE_5_12) {
 		u64 addr = nw_ctx_sock_addr(sk);
 
 		bpf_map_delete_elem(&sock_states_by_addr, &addr);
@@ -730,8 +730,8 @@ int iter_drain_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 	struct nw_control *ctl = get_control();
 	struct sock *sk = ctx->sk;
 
-	if (!ctl || !sk)
-		return 0;
+	if (NW_PRE_5_12 || !ctl || !sk)
+		return 0; /* no socket counters there; the loader leaves this program out */
 	/* Through the map, not ctx->value: atomic exchanges need a map value pointer. */
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	struct flow_record record;

@@ -20,6 +20,7 @@ class DoctorReport:
     chosen: str = ""
     bpf_mode: str = ""          # "full" or "compat" (see hooks.BpfMode)
     bpf_mode_reason: str = ""
+    net_object: str = ""        # the file that mode loads
     programs: list[dict[str, object]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     loaded: bool | None = None
@@ -35,6 +36,7 @@ class DoctorReport:
         return {"kernel": self.kernel, "btf": self.btf, "root": self.root,
                 "cgroup2": self.cgroup2, "hook_sets": self.hook_sets, "chosen": self.chosen,
                 "bpf_mode": self.bpf_mode, "bpf_mode_reason": self.bpf_mode_reason,
+                "net_object": self.net_object,
                 "load_tested": self.loaded is not None, "programs": self.programs,
                 "self_test": self.self_test, "self_test_ok": self.self_test_ok,
                 "problems": self.problems, "ok": self.ok}
@@ -51,7 +53,8 @@ class DoctorReport:
         else:
             lines.append(f"would choose {self.chosen or 'none'} (from kernel BTF; not loaded)")
         if self.bpf_mode:
-            lines.append(f"BPF mode     {self.bpf_mode} ({self.bpf_mode_reason})")
+            lines.append(f"BPF mode     {self.bpf_mode}: {self.net_object} "
+                         f"({self.bpf_mode_reason})")
         if self.programs:
             lines.append("programs:")
             for p in self.programs:
@@ -87,6 +90,7 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     report.chosen = choice.candidates[0].name if choice.candidates else ""
     mode = hooks.choose_bpf_mode(features, config.sensor.bpf_mode)
     report.bpf_mode, report.bpf_mode_reason = mode.name, mode.reason
+    report.net_object = hooks.NET_OBJECT.filename_for(mode)
     if not (try_load and report.root):
         return report
     loader = Loader(features, report.cgroup2 or None, mode=mode)

@@ -54,8 +54,11 @@ class ObjectSpec:
     programs: tuple[ProgramSpec, ...]
     maps: tuple[str, ...]
     hook_sets: tuple[HookSet, ...] = ()
-    #: The read-only global that switches the object to compat mode ("" if it has none).
-    compat_global: str = ""
+    #: The same programs built for kernels before 5.12 (see :class:`BpfMode`); "" if none.
+    compat_filename: str = ""
+
+    def filename_for(self, mode: BpfMode) -> str:
+        return self.compat_filename if mode.compat and self.compat_filename else self.filename
 
     def all_program_names(self) -> tuple[str, ...]:
         names = [p.name for p in self.programs]
@@ -128,7 +131,7 @@ NET_OBJECT = ObjectSpec(
     ),
     maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states",
           "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch"),
-    compat_global="bpf_pre_5_12",
+    compat_filename="net_compat.bpf.o",
 )
 
 EXEC_OBJECT = ObjectSpec(
@@ -238,12 +241,13 @@ def choose_hook_sets(features: KernelFeatures, requested: str = "auto",
 class BpfMode:
     """Which BPF features the net programs may use on this kernel, and why.
 
-    Full mode keeps per-socket state in sk_storage and counts sockets with a fixed peer there
-    (socket counters). Kernels before 5.12 lack the atomic exchange those counters need, and
-    before 5.11 tracing programs cannot reach sk_storage or get the task as a BTF pointer; in
-    compat mode the same programs keep that state in a hash map keyed by socket address,
-    every socket counts through the flow tables, and the executable is read with probed
-    reads. The atomic exchange came last of these, so it alone decides.
+    Full mode loads net.bpf.o: per-socket state in sk_storage, sockets with a fixed peer
+    counted there (socket counters). Kernels before 5.12 lack the atomic exchange those
+    counters need, and before 5.11 tracing programs cannot reach sk_storage or get the task as
+    a BTF pointer; compat mode loads net_compat.bpf.o, the same source built without them
+    (bpf/compat.bpf.h): that state in a hash map keyed by socket address, every socket
+    counted through the flow tables, the executable read with probed reads. The atomic
+    exchange came last of these, so it alone decides.
     """
 
     compat: bool

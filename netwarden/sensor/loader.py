@@ -143,9 +143,10 @@ class Loader:
         self._mode = mode if mode is not None else BpfMode(False, "full by default")
 
     def _path(self, spec: ObjectSpec) -> str:
+        filename = spec.filename_for(self._mode)
         if self._objects_dir is not None:
-            return str(self._objects_dir / spec.filename)
-        return str(object_path(spec.filename))
+            return str(self._objects_dir / filename)
+        return str(object_path(filename))
 
     def load(self, spec: ObjectSpec, config: ObjectConfig,
              choice: HookChoice | None = None) -> LoadedObject:
@@ -177,7 +178,7 @@ class Loader:
                         spec.name, program.name, ProgramState.NOT_SELECTED, False)
         for program in wanted:
             missing = missing_for(program, self._features)
-            if program.full_mode_only and spec.compat_global and self._mode.compat:
+            if program.full_mode_only and spec.compat_filename and self._mode.compat:
                 statuses[program.name] = ProgramStatus(
                     spec.name, program.name, ProgramState.NOT_SELECTED, False,
                     "not in compat BPF mode")
@@ -189,10 +190,6 @@ class Loader:
             config = ObjectConfig(
                 rodata={**config.rodata, "preemptible_hooks": int(hook_set.preemptible)},
                 map_entries=config.map_entries)
-        if spec.compat_global:
-            config = ObjectConfig(rodata={**config.rodata,
-                                          spec.compat_global: int(self._mode.compat)},
-                                  map_entries=config.map_entries)
         while True:
             failed = self._try_load(spec, config, statuses)
             if isinstance(failed, lb.BpfObject):
@@ -214,7 +211,7 @@ class Loader:
             raise _HookSetFailed("; ".join(f"{s.program}: {s.detail}" for s in broken))
         ordered = [statuses[name] for name in spec.all_program_names() if name in statuses]
         return LoadedObject(spec, obj, links, ordered, hook_set, self._cgroup_root,
-                            self._mode if spec.compat_global else None)
+                            self._mode if spec.compat_filename else None)
 
     def _try_load(self, spec: ObjectSpec, config: ObjectConfig,
                   statuses: dict[str, ProgramStatus]) -> lb.BpfObject | ProgramStatus:

@@ -161,7 +161,7 @@ class Sensor:
         for line in choice.explain():
             log.info("hook set %s", line)
         mode = hooks.choose_bpf_mode(features, cfg.bpf_mode)
-        log.info("BPF mode %s", mode.explain())
+        log.info("BPF mode %s: %s", mode.explain(), hooks.NET_OBJECT.filename_for(mode))
         try:
             cgroup_root: str | None = cgroup2_root(self._procfs.root)
         except OSError as exc:

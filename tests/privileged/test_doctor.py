@@ -32,6 +32,8 @@ def test_doctor_loads_chooses_and_counts():
     assert report["chosen"] == chosen
     assert any(h.startswith(f"{chosen}: usable") for h in report["hook_sets"])
     assert report["bpf_mode"] == expected_bpf_mode() and report["bpf_mode_reason"]
+    assert report["net_object"] == ("net.bpf.o" if expected_bpf_mode() == "full"
+                                    else "net_compat.bpf.o")
     assert report["self_test_ok"] is True
     assert "tcp sent 400000/400000" in report["self_test"]
     assert "udp received 28000/28000" in report["self_test"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from netwarden.sensor.hooks import (
-    NET_OBJECT, KernelFeatures, choose_bpf_mode, choose_hook_sets,
+    NET_OBJECT,
+    KernelFeatures,
+    choose_bpf_mode,
+    choose_hook_sets,
 )
 
 TPS = ("sock_send_length", "sock_recv_length", "tcp_rcv_space_adjust",
@@ -87,4 +90,7 @@ def test_only_the_socket_drain_iterator_is_full_mode_only():
     """Compat mode leaves out what needs atomic exchange; every other program still loads."""
     full_only = [p.name for p in NET_OBJECT.programs if p.full_mode_only]
     assert full_only == ["iter_drain_sockets"]
-    assert NET_OBJECT.compat_global == "bpf_pre_5_12"
+    assert NET_OBJECT.filename_for(choose_bpf_mode(KernelFeatures.from_names(
+        (), (), atomic_exchange=False))) == "net_compat.bpf.o"
+    assert NET_OBJECT.filename_for(choose_bpf_mode(KernelFeatures.from_names((), ()))) \
+        == "net.bpf.o"
