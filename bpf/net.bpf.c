@@ -329,10 +329,16 @@ static __always_inline void add_counts(struct flow_value *value, u64 sent, u64 r
 				       u32 sent_msgs, u32 recv_msgs)
 {
 	if (preemptible_hooks) {
-		__sync_fetch_and_add(&value->sent_bytes, sent);
-		__sync_fetch_and_add(&value->recv_bytes, recv);
-		__sync_fetch_and_add(&value->sent_msgs, sent_msgs);
-		__sync_fetch_and_add(&value->recv_msgs, recv_msgs);
+		/* Only amounts that may be non-zero: LLVM turns an atomic add of a constant 0 into
+		 * an atomic OR, which kernels before 5.12 refuse ("BPF_STX uses reserved fields"). */
+		if (sent) {
+			__sync_fetch_and_add(&value->sent_bytes, sent);
+			__sync_fetch_and_add(&value->sent_msgs, sent_msgs);
+		}
+		if (recv) {
+			__sync_fetch_and_add(&value->recv_bytes, recv);
+			__sync_fetch_and_add(&value->recv_msgs, recv_msgs);
+		}
 	} else {
 		value->sent_bytes += sent;
 		value->recv_bytes += recv;
