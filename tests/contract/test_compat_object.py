@@ -57,10 +57,10 @@ def refused_before_5_12(obj: Path) -> list[Refused]:
             skip = opcode == BPF_LD_IMM64
             if opcode & 0x07 == BPF_STX and opcode & 0xE0 == BPF_ATOMIC and imm != 0:
                 refused.append(Refused(section, index, f"atomic operation {imm:#x}"))
-            elif opcode == BPF_CALL and regs >> 4 == 0:          # a helper, not a subprogram
-                if imm == TASK_BTF or (tracing and imm in (SK_STORAGE_GET, SK_STORAGE_DELETE,
-                                                           SOCKET_COOKIE)):
-                    refused.append(Refused(section, index, f"helper {imm}"))
+            elif opcode == BPF_CALL and regs >> 4 == 0 and (     # a helper, not a subprogram
+                    imm == TASK_BTF
+                    or (tracing and imm in (SK_STORAGE_GET, SK_STORAGE_DELETE, SOCKET_COOKIE))):
+                refused.append(Refused(section, index, f"helper {imm}"))
     return refused
 
 
