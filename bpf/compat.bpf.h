@@ -71,7 +71,7 @@ static __always_inline u64 nw_sock_id(struct sock *sk)
 static __always_inline void nw_current_exe(u64 *ino, u32 *dev)
 {
 	if (NW_PRE_5_12) {
-		/* Probed reads: bpf_get_current_task() returns a plain number before 5.11. */
+		/* Probed reads: bpf_get_current_task() gives a number, not a BTF pointer. */
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 		*ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino);

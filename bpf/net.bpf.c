@@ -187,6 +187,8 @@ static __always_inline struct sock_state *sock_state_get(void *sk, u64 addr, boo
 	if (!NW_PRE_5_12)
 		return bpf_sk_storage_get(&sock_states, sk, 0,
 					  create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+	if (!addr) /* nw_ctx_sock_addr() failed: no entry every such socket would share */
+		return NULL;
 	state = bpf_map_lookup_elem(&sock_states_by_addr, &addr);
 	if (state || !create)
 		return state;
