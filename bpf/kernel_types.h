@@ -71,11 +71,14 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 };
 
+struct socket;
+
 struct sock {
 	struct sock_common __sk_common;
 	/* A bitfield before 5.6; read only through BPF_CORE_READ_BITFIELD_PROBED. */
 	u16 sk_protocol;
 	u16 sk_type;
+	struct socket *sk_socket;
 };
 
 struct tcp_sock {
@@ -127,6 +130,12 @@ struct linux_binprm {
 
 struct socket {
 	struct sock *sk;
+};
+
+/* A socket and its inode are allocated together (SOCK_INODE()). */
+struct socket_alloc {
+	struct socket socket;
+	struct inode vfs_inode;
 };
 
 struct msghdr;

@@ -136,12 +136,110 @@ struct {
 	__type(value, struct sock_state);
 } sock_states SEC(".maps");
 
+/*
+ * Before 5.12 (NW_PRE_5_12, see compat.bpf.h) tracing programs cannot reach sk_storage, so
+ * the same state lives here, keyed by the socket's address: created where sk_storage would
+ * be, deleted by cg_sock_release so a later socket at that address starts clean.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, struct sock_state);
+} sock_states_by_addr SEC(".maps");
+
+/* Never written: the zeroed value new sock_states_by_addr entries are made from (a
+ * sock_state on the stack would not fit beside the callers' flow keys and identities). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct sock_state);
+} sock_state_zero SEC(".maps");
+
+/* Where a cgroup program turns its socket pointer into a number (nw_ctx_sock_addr()). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} sock_addr_scratch SEC(".maps");
+
 static __always_inline void health_add(u32 index, u64 amount)
 {
 	u64 *counter = bpf_map_lookup_elem(&health, &index);
 
 	if (counter)
 		__sync_fetch_and_add(counter, amount);
+}
+
+/*
+ * A socket's state, created when missing if `create`. `sk` is the socket as the program has
+ * it (a kernel pointer in tracing programs, the context's bpf_sock in cgroup programs) and
+ * `addr` its address as a number, which only the pre-5.12 hash uses.
+ */
+static __always_inline struct sock_state *sock_state_get(void *sk, u64 addr, bool create)
+{
+	struct sock_state *state;
+	u32 zero = 0;
+
+	if (!NW_PRE_5_12)
+		return bpf_sk_storage_get(&sock_states, sk, 0,
+					  create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+	if (!addr) /* nw_ctx_sock_addr() failed: no entry every such socket would share */
+		return NULL;
+	state = bpf_map_lookup_elem(&sock_states_by_addr, &addr);
+	if (state || !create)
+		return state;
+	struct sock_state *blank = bpf_map_lookup_elem(&sock_state_zero, &zero);
+
+	if (!blank)
+		return NULL;
+	/* NOEXIST: when another CPU created it first, both use that entry. A full map fails
+	 * the lookup below, and the caller counts it as NW_HEALTH_SOCK_STORAGE_FAIL. */
+	bpf_map_update_elem(&sock_states_by_addr, &addr, blank, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&sock_states_by_addr, &addr);
+}
+
+/* The state of a socket reached from a tracing program (a kernel pointer). */
+static __always_inline struct sock_state *sock_state_of(struct sock *sk, bool create)
+{
+	return sock_state_get(sk, (u64)(unsigned long)sk, create);
+}
+
+/*
+ * A cgroup program's socket address as a number, to key sock_states_by_addr as the tracing
+ * programs do (before 5.12 only). Until 5.11 ("bpf: Permit pointers on stack for helper
+ * calls") a helper may not read a socket pointer from the stack, so it cannot be a map key
+ * directly; but a program allowed to leak pointers (the sensor runs with CAP_PERFMON) may
+ * store one in a map value, and what it loads back is a number. The slot is per CPU; the
+ * compare catches a program in an interrupt (sockops in softirq) that used it in between.
+ */
+static __always_inline u64 nw_ctx_sock_addr(struct bpf_sock *sk)
+{
+	u32 zero = 0;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		volatile u64 *slot = bpf_map_lookup_elem(&sock_addr_scratch, &zero);
+
+		if (!slot)
+			return 0;
+		*slot = (u64)(unsigned long)sk;
+		u64 addr = *slot;
+
+		/* The low halves only: were the whole values compared, the compiler would return
+		 * the pointer itself (equal, as far as it knows), and that is no key here. */
+		if ((u32)addr == (u32)(unsigned long)sk)
+			return addr;
+	}
+	return 0;
+}
+
+/* The state of a cgroup program's socket. */
+static __always_inline struct sock_state *sock_state_of_ctx(struct bpf_sock *sk, bool create)
+{
+	return sock_state_get(sk, NW_PRE_5_12 ? nw_ctx_sock_addr(sk) : 0, create);
 }
 
 static __always_inline struct nw_control *get_control(void)
@@ -204,11 +302,7 @@ static __always_inline void fill_identity(struct flow_value *value, struct sock 
 					  const struct flow_key *key, bool fixed_peer,
 					  struct sock_state *state)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct inode *exe = task->mm->exe_file->f_inode; /* NULL-safe: faulting loads read 0 */
-
-	value->exe_ino = exe->i_ino;
-	value->exe_dev = exe->i_sb->s_dev;
+	nw_current_exe(&value->exe_ino, &value->exe_dev);
 	value->uid = (u32)bpf_get_current_uid_gid();
 	value->cgroup_id = bpf_get_current_cgroup_id();
 	value->netns = sk->__sk_common.skc_net.net->ns.inum;
@@ -237,10 +331,16 @@ static __always_inline void add_counts(struct flow_value *value, u64 sent, u64 r
 				       u32 sent_msgs, u32 recv_msgs)
 {
 	if (preemptible_hooks) {
-		__sync_fetch_and_add(&value->sent_bytes, sent);
-		__sync_fetch_and_add(&value->recv_bytes, recv);
-		__sync_fetch_and_add(&value->sent_msgs, sent_msgs);
-		__sync_fetch_and_add(&value->recv_msgs, recv_msgs);
+		/* Only amounts that may be non-zero: LLVM turns an atomic add of a constant 0 into
+		 * an atomic OR, which kernels before 5.12 refuse ("BPF_STX uses reserved fields"). */
+		if (sent) {
+			__sync_fetch_and_add(&value->sent_bytes, sent);
+			__sync_fetch_and_add(&value->sent_msgs, sent_msgs);
+		}
+		if (recv) {
+			__sync_fetch_and_add(&value->recv_bytes, recv);
+			__sync_fetch_and_add(&value->recv_msgs, recv_msgs);
+		}
 	} else {
 		value->sent_bytes += sent;
 		value->recv_bytes += recv;
@@ -390,11 +490,12 @@ static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool
 		return;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	bool fixed_peer = has_fixed_peer(sk, family);
-	bool counters = ctl->socket_counters && family != AF_PACKET;
+	/* Socket counters are taken out by atomic exchange, which kernels before 5.12 lack
+	 * (the constant leaves that code out of their object). */
+	bool counters = !NW_PRE_5_12 && ctl->socket_counters && family != AF_PACKET;
 
 	if (!state && (counters || !fixed_peer))
-		state = bpf_sk_storage_get(&sock_states, sk, 0,
-					   counters ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+		state = sock_state_of(sk, counters);
 	struct pending_peer *peer = NULL;
 
 	if (!fixed_peer && state) {
@@ -448,11 +549,11 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 	    (tcp_state == TCP_CLOSE_WAIT || tcp_state == TCP_LAST_ACK ||
 	     tcp_state == TCP_CLOSING || tcp_state == TCP_CLOSE))
 		consumed -= 1;
-	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	struct sock_state *state = sock_state_of(sk, false);
 
 	if (!state) {
 		/* Not marked at birth by sockops: it predates the sensor. Count only this read. */
-		state = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		state = sock_state_of(sk, true);
 		if (!state) {
 			health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
 			return;
@@ -460,7 +561,10 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 		state->tcp_bytes_read = consumed > known_new ? consumed - known_new : 0;
 		state->local_port = sk->__sk_common.skc_num;
 	}
-	if (locked) {
+	/* Without compare-and-swap (before 5.12) the unlocked path, used only where the
+	 * tcp_rcv_space_adjust hook could not attach, updates plainly: two readers of one
+	 * socket racing there may count a read twice. */
+	if (locked || NW_PRE_5_12) {
 		u64 seen = state->tcp_bytes_read;
 
 		if (consumed > seen) {
@@ -593,8 +697,8 @@ int sockops_birth(struct bpf_sock_ops *ops)
 		return 1;
 	if (ops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ||
 	    ops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
-		struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0,
-							      BPF_SK_STORAGE_GET_F_CREATE);
+		struct sock_state *state = sock_state_of_ctx(sk, true);
+
 		if (state)
 			state->local_port = (u16)ops->local_port;
 		else
@@ -603,10 +707,19 @@ int sockops_birth(struct bpf_sock_ops *ops)
 	return 1;
 }
 
-/* The socket is closing: no call can add to it any more, so hand its counters over. */
+/*
+ * The socket is closing: no call can add to it any more, so hand its counters over. Before
+ * 5.12 there are no socket counters, and its hash entry goes (sk_storage goes by itself).
+ */
 SEC("cgroup/sock_release")
 int cg_sock_release(struct bpf_sock *sk)
 {
+	if (NW_PRE_5_12) {
+		u64 addr = nw_ctx_sock_addr(sk);
+
+		bpf_map_delete_elem(&sock_states_by_addr, &addr);
+		return 1;
+	}
 	struct nw_control *ctl = get_control();
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 
@@ -625,8 +738,8 @@ int iter_drain_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 	struct nw_control *ctl = get_control();
 	struct sock *sk = ctx->sk;
 
-	if (!ctl || !sk)
-		return 0;
+	if (NW_PRE_5_12 || !ctl || !sk)
+		return 0; /* no socket counters there; the loader leaves this program out */
 	/* Through the map, not ctx->value: atomic exchanges need a map value pointer. */
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	struct flow_record record;
@@ -653,7 +766,7 @@ static __always_inline void remember_sock_peer(struct bpf_sock *sk, bool is_send
 
 	if (!sk)
 		return;
-	state = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	state = sock_state_of_ctx(sk, true);
 	if (!state) {
 		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
 		return;
@@ -768,8 +881,8 @@ static __always_inline void remember_packet_peer(struct sock *sk, const struct s
 
 	if (!read_packet_peer(skb, want_source, &peer))
 		return;
-	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0,
-						      BPF_SK_STORAGE_GET_F_CREATE);
+	struct sock_state *state = sock_state_of(sk, true);
+
 	if (!state) {
 		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
 		return;

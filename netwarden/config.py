@@ -100,6 +100,10 @@ class SensorConfig:
     hook_set: str = _setting(
         "auto", choices=("auto", "tracepoint", "fexit"),
         doc="which kernel hooks count bytes; auto picks the best this kernel has")
+    bpf_mode: str = _setting(
+        "auto", choices=("auto", "full", "compat"),
+        doc="compat: the BPF programs avoid features of kernels 5.11/5.12 (socket state in "
+            "a hash map, no socket counters); auto probes the kernel")
     track_packet_sockets: bool = _setting(True, doc="count AF_PACKET sockets too")
     silent_zero_after_s: float = _setting(
         120.0, minimum=0, maximum=86400,

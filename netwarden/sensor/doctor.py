@@ -18,6 +18,9 @@ class DoctorReport:
     cgroup2: str
     hook_sets: list[str] = field(default_factory=list)
     chosen: str = ""
+    bpf_mode: str = ""          # "full" or "compat" (see hooks.BpfMode)
+    bpf_mode_reason: str = ""
+    net_object: str = ""        # the file that mode loads
     programs: list[dict[str, object]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     loaded: bool | None = None
@@ -32,6 +35,8 @@ class DoctorReport:
     def as_dict(self) -> dict[str, object]:
         return {"kernel": self.kernel, "btf": self.btf, "root": self.root,
                 "cgroup2": self.cgroup2, "hook_sets": self.hook_sets, "chosen": self.chosen,
+                "bpf_mode": self.bpf_mode, "bpf_mode_reason": self.bpf_mode_reason,
+                "net_object": self.net_object,
                 "load_tested": self.loaded is not None, "programs": self.programs,
                 "self_test": self.self_test, "self_test_ok": self.self_test_ok,
                 "problems": self.problems, "ok": self.ok}
@@ -47,6 +52,9 @@ class DoctorReport:
             lines.append(f"chosen       {self.chosen or 'none'} (loaded and attached here)")
         else:
             lines.append(f"would choose {self.chosen or 'none'} (from kernel BTF; not loaded)")
+        if self.bpf_mode:
+            lines.append(f"BPF mode     {self.bpf_mode}: {self.net_object} "
+                         f"({self.bpf_mode_reason})")
         if self.programs:
             lines.append("programs:")
             for p in self.programs:
@@ -80,9 +88,12 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     choice = hooks.choose_hook_sets(features, config.sensor.hook_set)
     report.hook_sets = choice.explain()
     report.chosen = choice.candidates[0].name if choice.candidates else ""
+    mode = hooks.choose_bpf_mode(features, config.sensor.bpf_mode)
+    report.bpf_mode, report.bpf_mode_reason = mode.name, mode.reason
+    report.net_object = hooks.NET_OBJECT.filename_for(mode)
     if not (try_load and report.root):
         return report
-    loader = Loader(features, report.cgroup2 or None)
+    loader = Loader(features, report.cgroup2 or None, mode=mode)
     report.loaded = True
     report.chosen = ""
     for spec in hooks.OBJECTS:

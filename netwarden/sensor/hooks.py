@@ -27,6 +27,8 @@ class ProgramSpec:
     needs_functions: tuple[str, ...] = ()
     purpose: str = ""
     iter_map: str = ""
+    #: Only in the full BPF mode (see :class:`BpfMode`); left out in compat mode.
+    full_mode_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class ObjectSpec:
     programs: tuple[ProgramSpec, ...]
     maps: tuple[str, ...]
     hook_sets: tuple[HookSet, ...] = ()
+    #: The same programs built for kernels before 5.12 (see :class:`BpfMode`); "" if none.
+    compat_filename: str = ""
+
+    def filename_for(self, mode: BpfMode) -> str:
+        return self.compat_filename if mode.compat and self.compat_filename else self.filename
 
     def all_program_names(self) -> tuple[str, ...]:
         names = [p.name for p in self.programs]
@@ -119,9 +126,12 @@ NET_OBJECT = ObjectSpec(
         ProgramSpec("cg_sock_release", AttachKind.CGROUP,
                     purpose="hands a closing socket's counters over"),
         ProgramSpec("iter_drain_sockets", AttachKind.MAP_ITER, iter_map="sock_states",
+                    full_mode_only=True,
                     purpose="reads the counters kept in sockets at each drain"),
     ),
-    maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states"),
+    maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states",
+          "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch"),
+    compat_filename="net_compat.bpf.o",
 )
 
 EXEC_OBJECT = ObjectSpec(
@@ -153,6 +163,7 @@ DNS_OBJECT = ObjectSpec(
 OBJECTS: tuple[ObjectSpec, ...] = (NET_OBJECT, EXEC_OBJECT, DNS_OBJECT)
 
 HOOK_SET_CHOICES = ("auto",) + tuple(s.name for s in NET_OBJECT.hook_sets)
+BPF_MODE_CHOICES = ("auto", "full", "compat")
 
 
 @dataclass(frozen=True)
@@ -161,11 +172,15 @@ class KernelFeatures:
 
     has_tracepoint: Callable[[str], bool]
     has_function: Callable[[str], bool]
+    #: The verifier takes BPF atomic exchange (kernel >= 5.12); None: could not be probed.
+    atomic_exchange: bool | None = True
 
     @classmethod
-    def from_names(cls, tracepoints: Iterable[str], functions: Iterable[str]) -> "KernelFeatures":
+    def from_names(cls, tracepoints: Iterable[str], functions: Iterable[str],
+                   atomic_exchange: bool | None = True) -> "KernelFeatures":
         tps, fns = frozenset(tracepoints), frozenset(functions)
-        return cls(has_tracepoint=tps.__contains__, has_function=fns.__contains__)
+        return cls(has_tracepoint=tps.__contains__, has_function=fns.__contains__,
+                   atomic_exchange=atomic_exchange)
 
 
 def missing_for(program: ProgramSpec, features: KernelFeatures) -> list[str]:
@@ -220,3 +235,46 @@ def choose_hook_sets(features: KernelFeatures, requested: str = "auto",
     else:
         chosen = tuple(v.hook_set for v in verdicts if v.usable)
     return HookChoice(candidates=chosen, verdicts=tuple(verdicts))
+
+
+@dataclass(frozen=True)
+class BpfMode:
+    """Which BPF features the net programs may use on this kernel, and why.
+
+    Full mode loads net.bpf.o: per-socket state in sk_storage, sockets with a fixed peer
+    counted there (socket counters). Kernels before 5.12 lack the atomic exchange those
+    counters need, and before 5.11 tracing programs cannot reach sk_storage or get the task as
+    a BTF pointer; compat mode loads net_compat.bpf.o, the same source built without them
+    (bpf/compat.bpf.h): that state in a hash map keyed by socket address, every socket
+    counted through the flow tables, the executable read with probed reads. The atomic
+    exchange came last of these, so it alone decides.
+    """
+
+    compat: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return "compat" if self.compat else "full"
+
+    def explain(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+def choose_bpf_mode(features: KernelFeatures, requested: str = "auto") -> BpfMode:
+    """Full mode where the kernel takes BPF atomic exchange, compat mode where it does not.
+
+    A named mode is used as asked (a user can force compat on a new kernel, or full on a
+    kernel with backported features); ``auto`` without a probe answer assumes full, so the
+    loader's verifier log says what is missing rather than a guess hiding it.
+    """
+    if requested not in BPF_MODE_CHOICES:
+        raise ValueError(f"unknown BPF mode {requested!r}")
+    if requested != "auto":
+        return BpfMode(requested == "compat", "as configured (sensor.bpf_mode)")
+    if features.atomic_exchange is None:
+        return BpfMode(False, "BPF atomic exchange could not be probed (not root?); assumed")
+    if features.atomic_exchange:
+        return BpfMode(False, "the kernel has BPF atomic exchange (5.12+)")
+    return BpfMode(True, "the kernel lacks BPF atomic exchange (before 5.12): per-socket "
+                         "state in a hash map, no socket counters")

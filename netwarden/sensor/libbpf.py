@@ -97,6 +97,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "ring_buffer__add": (ctypes.c_int, [_P, ctypes.c_int, _SAMPLE_FN, _P]),
     "ring_buffer__epoll_fd": (ctypes.c_int, [_P]),
     "ring_buffer__free": (None, [_P]),
+    "bpf_prog_load": (ctypes.c_int, [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, _P,
+                                     ctypes.c_size_t, _P]),
     "btf__load_vmlinux_btf": (_P, []),
     "btf__free": (None, [_P]),
     "btf__find_by_name_kind": (ctypes.c_int32, [_P, ctypes.c_char_p, ctypes.c_uint32]),
@@ -513,3 +515,38 @@ class KernelBtf:
         if self._ptr:
             libbpf().btf__free(self._ptr)
             self._ptr = None
+
+
+class _Insn(ctypes.Structure):
+    # struct bpf_insn: opcode, dst_reg:4 src_reg:4, off, imm.
+    _fields_ = [("code", ctypes.c_uint8), ("regs", ctypes.c_uint8), ("off", ctypes.c_int16),
+                ("imm", ctypes.c_int32)]
+
+
+BPF_PROG_TYPE_SOCKET_FILTER = 1
+_R0, _R1, _R10 = 0, 1, 10
+#: r1 = 0; *(u64 *)(r10 - 8) = r1; r1 = 1; r1 = xchg(*(u64 *)(r10 - 8), r1); r0 = 0; exit.
+#: 0xdb is BPF_STX | BPF_DW | BPF_ATOMIC; imm 0xe1 is BPF_XCHG (0xe0 | BPF_FETCH).
+_ATOMIC_XCHG_PROBE = (
+    (0xB7, _R1, 0, 0), (0x7B, _R10 | _R1 << 4, -8, 0), (0xB7, _R1, 0, 1),
+    (0xDB, _R10 | _R1 << 4, -8, 0xE1), (0xB7, _R0, 0, 0), (0x95, 0, 0, 0),
+)
+
+
+def probe_atomic_exchange() -> bool:
+    """Does the kernel's verifier take BPF atomic exchange (kernel >= 5.12)?
+
+    A six-instruction socket filter that exchanges a stack slot. Kernels without the
+    instruction refuse it ("BPF_STX uses reserved fields", EINVAL). Raises LibbpfError when
+    the answer is unknown (EPERM: not privileged).
+    """
+    insns = (_Insn * len(_ATOMIC_XCHG_PROBE))(
+        *(_Insn(code, regs, off, imm) for code, regs, off, imm in _ATOMIC_XCHG_PROBE))
+    fd = libbpf().bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, b"nw_probe_xchg", b"GPL",
+                                ctypes.cast(insns, ctypes.c_void_p), len(insns), None)
+    if fd >= 0:
+        os.close(fd)
+        return True
+    if -fd == errno.EINVAL:
+        return False
+    raise LibbpfError("probe of BPF atomic exchange", fd)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from netwarden.sensor import libbpf as lb
 from netwarden.sensor.hooks import (
-    AttachKind, HookChoice, HookSet, KernelFeatures, ObjectSpec, ProgramSpec, missing_for,
+    AttachKind, BpfMode, HookChoice, HookSet, KernelFeatures, ObjectSpec, ProgramSpec,
+    missing_for,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class LoadedObject:
     statuses: list[ProgramStatus]
     hook_set: HookSet | None
     cgroup_root: str | None = None
+    #: The BPF mode it was loaded in (None: the object has no compat switch).
+    bpf_mode: BpfMode | None = None
 
     def map(self, name: str) -> lb.Map:
         if name not in self.spec.maps:
@@ -133,15 +136,17 @@ def cgroup2_root(proc_root: str = "/proc") -> str:
 
 class Loader:
     def __init__(self, features: KernelFeatures, cgroup_root: str | None,
-                 objects_dir: Path | None = None) -> None:
+                 objects_dir: Path | None = None, mode: BpfMode | None = None) -> None:
         self._features = features
         self._cgroup_root = cgroup_root
         self._objects_dir = objects_dir
+        self._mode = mode if mode is not None else BpfMode(False, "full by default")
 
     def _path(self, spec: ObjectSpec) -> str:
+        filename = spec.filename_for(self._mode)
         if self._objects_dir is not None:
-            return str(self._objects_dir / spec.filename)
-        return str(object_path(spec.filename))
+            return str(self._objects_dir / filename)
+        return str(object_path(filename))
 
     def load(self, spec: ObjectSpec, config: ObjectConfig,
              choice: HookChoice | None = None) -> LoadedObject:
@@ -173,7 +178,11 @@ class Loader:
                         spec.name, program.name, ProgramState.NOT_SELECTED, False)
         for program in wanted:
             missing = missing_for(program, self._features)
-            if missing:
+            if program.full_mode_only and spec.compat_filename and self._mode.compat:
+                statuses[program.name] = ProgramStatus(
+                    spec.name, program.name, ProgramState.NOT_SELECTED, False,
+                    "not in compat BPF mode")
+            elif missing:
                 statuses[program.name] = ProgramStatus(
                     spec.name, program.name, ProgramState.KERNEL_LACKS, program.required,
                     "kernel lacks " + ", ".join(missing))
@@ -201,7 +210,8 @@ class Loader:
             obj.close()
             raise _HookSetFailed("; ".join(f"{s.program}: {s.detail}" for s in broken))
         ordered = [statuses[name] for name in spec.all_program_names() if name in statuses]
-        return LoadedObject(spec, obj, links, ordered, hook_set, self._cgroup_root)
+        return LoadedObject(spec, obj, links, ordered, hook_set, self._cgroup_root,
+                            self._mode if spec.compat_filename else None)
 
     def _try_load(self, spec: ObjectSpec, config: ObjectConfig,
                   statuses: dict[str, ProgramStatus]) -> lb.BpfObject | ProgramStatus:
@@ -288,7 +298,8 @@ def _verifier_verdict(log_lines: list[str]) -> str:
 
 
 def kernel_features(objects: tuple[ObjectSpec, ...]) -> KernelFeatures:
-    """Ask the running kernel's BTF about every name the registry needs, then free it.
+    """Ask the running kernel's BTF about every name the registry needs, then free it, and
+    probe whether its verifier takes BPF atomic exchange (see :class:`hooks.BpfMode`).
 
     The parsed kernel BTF takes several MB; the sensor keeps only the answers.
     """
@@ -300,4 +311,9 @@ def kernel_features(objects: tuple[ObjectSpec, ...]) -> KernelFeatures:
         functions = {f for p in programs for f in p.needs_functions if btf.has_function(f)}
     finally:
         btf.close()
-    return KernelFeatures.from_names(tracepoints, functions)
+    try:
+        atomic_exchange: bool | None = lb.probe_atomic_exchange()
+    except lb.LibbpfError as exc:
+        log.info("cannot probe BPF atomic exchange: %s", exc)
+        atomic_exchange = None
+    return KernelFeatures.from_names(tracepoints, functions, atomic_exchange)

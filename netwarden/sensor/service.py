@@ -160,13 +160,15 @@ class Sensor:
         choice = hooks.choose_hook_sets(features, cfg.hook_set)
         for line in choice.explain():
             log.info("hook set %s", line)
+        mode = hooks.choose_bpf_mode(features, cfg.bpf_mode)
+        log.info("BPF mode %s: %s", mode.explain(), hooks.NET_OBJECT.filename_for(mode))
         try:
             cgroup_root: str | None = cgroup2_root(self._procfs.root)
         except OSError as exc:
             cgroup_root = None
             log.warning("%s: peers of unconnected UDP sockets will be missing", exc)
         self._containers = ContainerResolver(self._procfs.root, cgroup_root)
-        loader = Loader(features, cgroup_root)
+        loader = Loader(features, cgroup_root, mode=mode)
         now = self._clock()
         self._net = loader.load(hooks.NET_OBJECT, object_config(hooks.NET_OBJECT, cfg), choice)
         self._objects.append(self._net)
@@ -175,7 +177,8 @@ class Sensor:
         assert self._net.hook_set is not None
         self._record_event(Event.of(now, EventKind.SENSOR_STARTED,
                                     hook_set=self._net.hook_set.name,
-                                    reason=self._net.hook_set.description,
+                                    reason=f"{self._net.hook_set.description}; BPF mode "
+                                           f"{mode.explain()}",
                                     pid=os.getpid()))
         exec_obj = self._load_optional(loader, hooks.EXEC_OBJECT,
                                        object_config(hooks.EXEC_OBJECT, cfg), now)

@@ -7,7 +7,7 @@ import ctypes
 import pytest
 
 from netwarden.sensor import bpf_records
-from netwarden.sensor.hooks import OBJECTS
+from netwarden.sensor.hooks import NET_OBJECT, OBJECTS
 from netwarden.sensor.loader import object_path
 from tests.contract.btf_layout import btf_layout, ctypes_layout, differences
 
@@ -27,6 +27,14 @@ def test_mirror_matches_btf(struct: str):
     btf = btf_layout(object_path(CARRIERS[struct]), struct)
     mirror = ctypes_layout(bpf_records.MIRRORED_STRUCTS[struct])
     assert differences(btf, mirror) == []
+
+
+@pytest.mark.parametrize("struct", sorted(s for s, f in CARRIERS.items()
+                                          if f == NET_OBJECT.filename))
+def test_the_compat_build_carries_the_same_layout(struct: str):
+    """net_compat.bpf.o (kernels before 5.12) is read by the same mirror."""
+    btf = btf_layout(object_path(NET_OBJECT.compat_filename), struct)
+    assert differences(btf, ctypes_layout(bpf_records.MIRRORED_STRUCTS[struct])) == []
 
 
 def test_a_drifted_mirror_is_caught():

@@ -7,10 +7,11 @@ import dataclasses
 import pytest
 
 from netwarden.sensor import hooks
-from netwarden.sensor.hooks import AttachKind, HookChoice, ProgramSpec
+from netwarden.sensor.hooks import AttachKind, BpfMode, HookChoice, ProgramSpec
 from netwarden.sensor.loader import (
     LoadFailure, Loader, ObjectConfig, ProgramState, cgroup2_root, kernel_features,
 )
+from netwarden.sensor.selftest import run_self_test
 
 
 @pytest.fixture(scope="module")
@@ -82,5 +83,22 @@ def test_read_only_globals_and_map_sizes_are_applied(loader: Loader):
         maps = subprocess.run(["bpftool", "map", "show", "name", "proc_events"],
                               capture_output=True, text=True).stdout
         assert "max_entries 65536" in maps
+    finally:
+        loaded.close()
+
+
+def test_compat_mode_loads_and_counts_here_too():
+    """The pre-5.12 programs (the kernel matrix runs them on 5.10 and its fexit hooks) must
+    count on this kernel too, with the hook set it chooses."""
+    features = kernel_features(hooks.OBJECTS)
+    loader = Loader(features, cgroup2_root(), mode=BpfMode(True, "forced by the test"))
+    loaded = loader.load(hooks.NET_OBJECT, ObjectConfig(), hooks.choose_hook_sets(features))
+    try:
+        states = {s.program: s.state for s in loaded.statuses}
+        assert states["iter_drain_sockets"] is ProgramState.NOT_SELECTED
+        assert states["cg_sock_release"] is ProgramState.ATTACHED
+        assert loaded.bpf_mode is not None and loaded.bpf_mode.compat
+        result = run_self_test(loaded)
+        assert result.ok, result.summary()
     finally:
         loaded.close()

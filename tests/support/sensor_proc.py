@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
+#: Seconds the sensor gets to load and say "ready". The kernel matrix runs kernels in software
+#: emulation, where 5.10's verifier alone can take longer than the 30 s a real machine needs.
+START_TIMEOUT_S = 120.0 if os.environ.get("NETWARDEN_KMATRIX") else 30.0
 
 
 def netwarden_cmd(*args: str) -> list[str]:
@@ -53,7 +56,7 @@ class SensorProcess:
         return cls(db=directory / "netwarden.db", config=config, log=directory / "sensor.log",
                    write_interval_s=write_interval_s)
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
         env = dict(os.environ, PYTHONPATH=str(REPO))
         offset = self.log.stat().st_size if self.log.exists() else 0
         log = open(self.log, "ab")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from netwarden.sensor.hooks import KernelFeatures, choose_hook_sets
+from netwarden.sensor.hooks import (
+    NET_OBJECT,
+    KernelFeatures,
+    choose_bpf_mode,
+    choose_hook_sets,
+)
 
 TPS = ("sock_send_length", "sock_recv_length", "tcp_rcv_space_adjust",
        "skb_copy_datagram_iovec", "net_dev_queue")
@@ -48,3 +53,44 @@ def test_a_forced_set_is_tried_even_when_btf_says_no():
 def test_unknown_set_is_refused():
     with pytest.raises(ValueError, match="kprobe"):
         choose_hook_sets(KernelFeatures.from_names((), ()), "kprobe")
+
+
+#: Does the kernel's verifier take BPF atomic exchange (5ffa25502b5a, 5.12)? As probed.
+ATOMIC_EXCHANGE = {"6.18 (this host)": True, "6.12": True, "6.1": True, "5.10": False}
+
+
+@pytest.mark.parametrize("kernel", sorted(ATOMIC_EXCHANGE))
+def test_bpf_mode_follows_the_atomic_exchange_probe(kernel: str):
+    tracepoints, functions, _ = KERNELS[kernel]
+    features = KernelFeatures.from_names(tracepoints, functions, ATOMIC_EXCHANGE[kernel])
+    mode = choose_bpf_mode(features)
+    assert mode.name == ("full" if ATOMIC_EXCHANGE[kernel] else "compat")
+    assert mode.compat is (not ATOMIC_EXCHANGE[kernel])
+
+
+def test_bpf_mode_says_why():
+    features = KernelFeatures.from_names(*KERNELS["5.10"][:2], atomic_exchange=False)
+    assert choose_bpf_mode(features).explain() == (
+        "compat (the kernel lacks BPF atomic exchange (before 5.12): per-socket state in a "
+        "hash map, no socket counters)")
+    unknown = KernelFeatures.from_names((), (), atomic_exchange=None)
+    assert choose_bpf_mode(unknown).name == "full"
+    assert "could not be probed" in choose_bpf_mode(unknown).reason
+
+
+def test_a_configured_bpf_mode_wins_over_the_probe():
+    features = KernelFeatures.from_names((), (), atomic_exchange=True)
+    assert choose_bpf_mode(features, "compat").compat is True
+    assert choose_bpf_mode(KernelFeatures.from_names((), (), False), "full").compat is False
+    with pytest.raises(ValueError, match="partial"):
+        choose_bpf_mode(features, "partial")
+
+
+def test_only_the_socket_drain_iterator_is_full_mode_only():
+    """Compat mode leaves out what needs atomic exchange; every other program still loads."""
+    full_only = [p.name for p in NET_OBJECT.programs if p.full_mode_only]
+    assert full_only == ["iter_drain_sockets"]
+    assert NET_OBJECT.filename_for(choose_bpf_mode(KernelFeatures.from_names(
+        (), (), atomic_exchange=False))) == "net_compat.bpf.o"
+    assert NET_OBJECT.filename_for(choose_bpf_mode(KernelFeatures.from_names((), ()))) \
+        == "net.bpf.o"
