@@ -7,8 +7,8 @@ repository shared read-write, runs a pytest selection inside each kernel, and pr
 kernel x test. The fallback hook sets exist for kernels this machine does not run; this is
 how they are proven, not assumed.
 
-    python3 tests/kmatrix/kmatrix.py                       # 5.10, 6.1, 6.12: attribution tests
-    python3 tests/kmatrix/kmatrix.py --kernels 6.1 --ci    # what CI runs
+    python3 tests/kmatrix/kmatrix.py                     # 5.10, 6.1, 6.12: attribution, doctor, DNS
+    python3 tests/kmatrix/kmatrix.py --kernels 6.1 --ci  # what CI runs
     python3 tests/kmatrix/kmatrix.py --kernels 6.1 -- tests/privileged/test_attribution.py -k udp
 
 Needs root and Debian's qemu-system-x86, busybox-static, cpio and kmod (it says so if not).
@@ -34,7 +34,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = Path("/var/cache/netwarden-kmatrix")
-DEFAULT_TESTS = ["tests/privileged/test_attribution.py", "tests/privileged/test_doctor.py"]
+DEFAULT_TESTS = ["tests/privileged/test_attribution.py", "tests/privileged/test_doctor.py",
+                 "tests/privileged/test_dns_names.py"]
 #: What CI runs in 6.1 on every change: one attribution test per distinct kernel path
 #: (send/recv per family and socket kind, the mmsg, sendfile, splice and io_uring paths,
 #: raw, packet, ICMP, short-lived processes, a namespace, partial sends) and the doctor's
