@@ -92,7 +92,7 @@ class AttachedPrograms:
     def __init__(self, names: tuple[str, ...]) -> None:
         from netwarden.config import Config
         from netwarden.sensor import hooks
-        from netwarden.sensor.collectors import ControlBlock, FlowDrainer
+        from netwarden.sensor.collectors import FlowDrainer
         from netwarden.sensor.loader import Loader, cgroup2_root, kernel_features
         from netwarden.sensor.service import object_config
         cfg = Config().sensor
@@ -104,11 +104,7 @@ class AttachedPrograms:
                         for spec in specs]
         self._drainer: FlowDrainer | None = None
         if "net" in names:
-            net = self.objects[0]
-            control = ControlBlock(net.map("control"))
-            control.update(tcp_read_hooked=1, socket_counters=1)
-            self._drainer = FlowDrainer(control, (net.map("flows_a"), net.map("flows_b")),
-                                        net.link("iter_drain_sockets"))
+            self._drainer = FlowDrainer.for_net(self.objects[0])
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._drain_loop, daemon=True)

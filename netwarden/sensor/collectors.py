@@ -10,10 +10,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netwarden.model import AF_PACKET, format_address
 from netwarden.sensor import bpf_records as rec
 from netwarden.sensor import libbpf as lb
+
+if TYPE_CHECKING:
+    from netwarden.sensor.loader import LoadedObject
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +123,23 @@ class FlowDrainer:
         self._rcu = rcu or RcuSync()
         self._cpus = lb.possible_cpus()
         self._stride = (ctypes.sizeof(rec.FlowValue) + 7) // 8 * 8
+
+    @classmethod
+    def for_net(cls, net: LoadedObject) -> FlowDrainer:
+        """The drainer of a loaded net object, its control block set from what attached.
+
+        TCP reads are counted in tcp_rcv_space_adjust (it sees splice too); where that hook
+        did not attach, the receive byte hook counts them instead. Counters kept in sockets
+        need both ways out: the release hook and the drain iterator.
+        """
+        control = ControlBlock(net.map("control"))
+        control.update(
+            tcp_read_hooked=int(net.is_attached("tp_tcp_rcv_space_adjust")),
+            socket_counters=int(net.is_attached("cg_sock_release")
+                                and net.is_attached("iter_drain_sockets")))
+        iterator = (net.link("iter_drain_sockets") if control.value.socket_counters
+                    else None)
+        return cls(control, (net.map("flows_a"), net.map("flows_b")), iterator)
 
     def drain(self) -> list[DrainedFlow]:
         """Everything counted since the previous drain; no byte is lost or counted twice."""

@@ -13,7 +13,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from netwarden.sensor.collectors import ControlBlock, DrainedFlow, FlowDrainer
+from netwarden.sensor.collectors import DrainedFlow, FlowDrainer
 from netwarden.sensor.loader import LoadedObject
 
 TCP_BYTES = 200_000
@@ -82,12 +82,7 @@ def _mine(flows: list[DrainedFlow], protocol: int, ports: tuple[int, int]) -> tu
 
 def run_self_test(net: LoadedObject) -> SelfTest:
     """Drive traffic, drain, compare. ``net`` must be loaded and attached."""
-    control = ControlBlock(net.map("control"))
-    control.update(tcp_read_hooked=int(net.is_attached("tp_tcp_rcv_space_adjust")),
-                   socket_counters=int(net.is_attached("cg_sock_release")
-                                       and net.is_attached("iter_drain_sockets")))
-    iterator = net.link("iter_drain_sockets") if control.value.socket_counters else None
-    drainer = FlowDrainer(control, (net.map("flows_a"), net.map("flows_b")), iterator)
+    drainer = FlowDrainer.for_net(net)
     drainer.drain_all()                       # start from empty counters
     tcp_ports = _tcp_exchange()
     udp_ports = _udp_exchange()

@@ -25,7 +25,7 @@ from netwarden.sensor.aggregator import (
 from netwarden.sensor.bpf_records import DNS_MAX, PROC_EXEC, DnsEvent, ProcEvent
 from netwarden.sensor.containers import ContainerResolver
 from netwarden.sensor.collectors import (
-    ControlBlock, DrainedFlow, EventRings, FlowDrainer, HealthCounters, ProcessEvent,
+    DrainedFlow, EventRings, FlowDrainer, HealthCounters, ProcessEvent,
     decode_proc_event,
 )
 from netwarden.sensor.dns import DnsNames
@@ -236,11 +236,7 @@ class Sensor:
             ready: Callable[[], None] | None = None) -> None:
         """Drain until ``stop`` is set; hooks must be loaded. Writes everything before return."""
         assert self._net is not None, "load_hooks() first"
-        control = self._control()
-        iterator = (self._net.link("iter_drain_sockets") if control.value.socket_counters
-                    else None)
-        drainer = FlowDrainer(control, (self._net.map("flows_a"), self._net.map("flows_b")),
-                              iterator)
+        drainer = FlowDrainer.for_net(self._net)
         self._start_watch(self._clock())
         log.info("%d executable hashes reloaded", self._hashes.load(store.load_hash_cache()))
         resolver = ProgramResolver(self._hashes, store.latest_hash_by_path(), self._clock)
@@ -270,19 +266,6 @@ class Sensor:
                     self._table.expire()
         finally:
             self._shutdown(drainer, writer, poller)
-
-    def _control(self) -> ControlBlock:
-        assert self._net is not None
-        net = self._net
-        control = ControlBlock(net.map("control"))
-        # TCP reads are counted in tcp_rcv_space_adjust (it sees splice too); where that hook
-        # did not attach, the receive byte hook counts them instead. Counters kept in sockets
-        # need both ways out: the release hook and the drain iterator.
-        control.update(
-            tcp_read_hooked=int(net.is_attached("tp_tcp_rcv_space_adjust")),
-            socket_counters=int(net.is_attached("cg_sock_release")
-                                and net.is_attached("iter_drain_sockets")))
-        return control
 
     def _poll_rings(self, stop: Stopper) -> None:
         if not self._rings:
