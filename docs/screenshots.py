@@ -45,6 +45,15 @@ def terminal_html(screen: str) -> str:
     return PAGE.format("\n".join(lines))
 
 
+def shoot_chart(url: str, size: tuple[int, int], chart: str, out: Path) -> None:
+    """A screenshot of a Dash page once its chart (a CSS selector) has drawn its series."""
+    with chromium(*size) as driver:
+        driver.get(url)
+        wait_until(lambda: driver.execute_script(CHART_NAMES_JS, chart), 30, chart)
+        time.sleep(1)  # let plotly finish its transition before the picture
+        driver.save_screenshot(str(out))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs")
@@ -81,18 +90,10 @@ def main() -> int:
                 driver.save_screenshot(str(args.out / "tui.png"))
                 driver.get(devices_page.as_uri())
                 driver.save_screenshot(str(args.out / "devices-tui.png"))
-            with chromium(1280, 1300) as driver:
-                driver.get(server.url + "/")
-                wait_until(lambda: driver.execute_script(CHART_NAMES_JS, "#traffic-chart"),
-                           30, "the chart")
-                time.sleep(1)
-                driver.save_screenshot(str(args.out / "dash.png"))
-            with chromium(1280, 880) as driver:
-                driver.get(server.url + "/devices")
-                wait_until(lambda: driver.execute_script(CHART_NAMES_JS, "#presence-chart"),
-                           30, "the presence timeline")
-                time.sleep(1)
-                driver.save_screenshot(str(args.out / "devices-dash.png"))
+            shoot_chart(server.url + "/", (1280, 1300), "#traffic-chart",
+                        args.out / "dash.png")
+            shoot_chart(server.url + "/devices", (1280, 880), "#presence-chart",
+                        args.out / "devices-dash.png")
         finally:
             server.stop()
     print("wrote " + ", ".join(str(args.out / name) for name in (

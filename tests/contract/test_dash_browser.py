@@ -144,9 +144,8 @@ def test_api_answers_filtered_like_the_page(server: DashServer):
 
 
 def test_a_configured_token_is_required(workdir: Path):
-    dash = start_dash(workdir / "nw.db", TOKEN_PORT, workdir,
-                      f'[dash]\ntoken = "{TOKEN}"\nrefresh_s = 0\n')
-    try:
+    with start_dash(workdir / "nw.db", TOKEN_PORT, workdir,
+                    f'[dash]\ntoken = "{TOKEN}"\nrefresh_s = 0\n') as dash:
         status, body = get(dash.url + "/api/v1/flows")
         assert status == 401 and "bearer token is required" in body["error"]
         assert get(dash.url + "/api/v1/flows", "wrong")[0] == 401
@@ -162,8 +161,6 @@ def test_a_configured_token_is_required(workdir: Path):
             driver.get(dash.url + f"/?token={TOKEN}")   # sets the cookie, drops the token
             wait_chart(driver, HOUR_EXES)
             assert "token" not in driver.current_url
-    finally:
-        dash.stop()
 
 
 def run_dash(*args: str) -> subprocess.CompletedProcess[str]:
@@ -191,8 +188,8 @@ def test_bad_port_is_a_usage_error():
 
 def test_a_missing_store_is_a_message_not_a_crash(workdir: Path, browser):
     from selenium.webdriver.common.by import By
-    dash = start_dash(workdir / "absent.db", SPARE_PORT + 1, workdir, "[dash]\nrefresh_s = 0\n")
-    try:
+    with start_dash(workdir / "absent.db", SPARE_PORT + 1, workdir,
+                    "[dash]\nrefresh_s = 0\n") as dash:
         status, body = get(dash.url + "/api/v1/flows")
         assert status == 503 and body["error"].startswith("no database at")
         browser.get(dash.url + "/")
@@ -200,8 +197,6 @@ def test_a_missing_store_is_a_message_not_a_crash(workdir: Path, browser):
             e.text for e in browser.find_elements(By.ID, "store-status")), 20, "the store status")
         assert "no database at" in status_line
         assert dash.proc.poll() is None
-    finally:
-        dash.stop()
 
 
 def device_cells(driver, column: str) -> list[str]:
@@ -283,8 +278,7 @@ def test_devices_on_a_store_from_before_discovery(workdir: Path, browser):
     old = workdir / "old.db"
     store_before_discovery(old, int(time.time()))
     share(old)
-    dash = start_dash(old, viewer_port(14), workdir, "[dash]\nrefresh_s = 0\n")
-    try:
+    with start_dash(old, viewer_port(14), workdir, "[dash]\nrefresh_s = 0\n") as dash:
         status, body = get(dash.url + "/api/v1/devices")
         assert status == 503 and "no LAN discovery tables" in body["error"]
         browser.get(dash.url + "/devices")
@@ -294,8 +288,6 @@ def test_devices_on_a_store_from_before_discovery(workdir: Path, browser):
         assert "no LAN discovery tables" in said
         assert browser.find_elements(By.ID, "devices-table") == []
         assert dash.proc.poll() is None
-    finally:
-        dash.stop()
 
 
 def test_devices_page_on_a_store_without_devices(workdir: Path, browser):
@@ -303,13 +295,10 @@ def test_devices_page_on_a_store_without_devices(workdir: Path, browser):
     bare = workdir / "bare.db"
     seed_store(bare, int(time.time()))
     share(bare)
-    dash = start_dash(bare, viewer_port(15), workdir, "[dash]\nrefresh_s = 0\n")
-    try:
+    with start_dash(bare, viewer_port(15), workdir, "[dash]\nrefresh_s = 0\n") as dash:
         status, body = get(dash.url + "/api/v1/devices")
         assert status == 200 and body["rows"] == []
         browser.get(dash.url + "/devices")
         none = wait_until(lambda: browser.find_elements(By.ID, "devices-none"), 20,
                           "the no-devices note")
         assert "No LAN devices recorded yet" in none[0].text
-    finally:
-        dash.stop()
