@@ -89,7 +89,7 @@ def bootstrap_ci(values: list[float], rounds: int = 2000) -> tuple[float, float]
 class AttachedPrograms:
     """The sensor's kernel side, loaded as the sensor loads it, drained every second."""
 
-    def __init__(self, names: tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...], leave_out: frozenset[str] = frozenset()) -> None:
         from netwarden.config import Config
         from netwarden.sensor import hooks
         from netwarden.sensor.collectors import FlowDrainer
@@ -102,6 +102,7 @@ class AttachedPrograms:
         self.objects = [loader.load(spec, object_config(spec, cfg),
                                     hooks.choose_hook_sets(features) if spec.hook_sets else None)
                         for spec in specs]
+        self._leave_out = leave_out
         self._drainer: FlowDrainer | None = None
         if "net" in names:
             self._drainer = FlowDrainer.for_net(self.objects[0])
@@ -122,6 +123,9 @@ class AttachedPrograms:
             for obj in self.objects:
                 if attached:
                     obj.reattach()
+                    for link in [link for link in obj.links if link.name in self._leave_out]:
+                        link.destroy()
+                        obj.links.remove(link)
                 else:
                     # The drain iterator is not a hook: it stays, as in the sensor.
                     obj.detach(keep=DETACH_LAST - {"cg_sock_release"})
@@ -134,8 +138,9 @@ class AttachedPrograms:
 
 
 def measure_slowdown(work: Path, binary: Path, pairs: int, slice_s: float,
-                     objects: tuple[str, ...]) -> list[Slowdown]:
-    programs = AttachedPrograms(objects)
+                     objects: tuple[str, ...],
+                     leave_out: frozenset[str] = frozenset()) -> list[Slowdown]:
+    programs = AttachedPrograms(objects, leave_out)
     results = []
     try:
         for name, (mode, size) in WORKLOADS.items():
@@ -205,7 +210,9 @@ def measure_sensor(work: Path, binary: Path, seconds: int) -> dict[str, object]:
 def render(report: dict[str, object]) -> str:
     lines = [f"kernel {report['kernel']}, {report['cpus']} CPUs; slowdown: median of "
              f"{report['pairs']} paired {report['slice_s']} s runs (with vs without the "
-             f"sensor's programs: {report['objects']}), workload pinned to CPU {PIN_CPU}",
+             f"sensor's programs: {report['objects']}"
+             + (f", left out: {report['left_out']}" if report["left_out"] else "")
+             + f"), workload pinned to CPU {PIN_CPU}",
              f"{'workload':10} {'ops/s without':>14} {'ops/s with':>11} {'slowdown':>9} "
              f"{'95% interval':>17}"]
     for s in report["slowdown"]:  # type: ignore[attr-defined]
@@ -233,7 +240,11 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--objects", default="net,exec,dns",
                         help="which BPF objects phase 1 attaches (to see what each one costs)")
+    parser.add_argument("--leave-out", default="", metavar="PROGRAMS",
+                        help="programs phase 1 keeps detached, comma-separated (to see what "
+                             "one costs; leaving out a byte hook makes the sensor miscount)")
     args = parser.parse_args()
+    leave_out = frozenset(p.strip() for p in args.leave_out.split(",") if p.strip())
     objects = tuple(o.strip() for o in args.objects.split(",") if o.strip())
     known = {"net", "exec", "dns"}
     if not objects or not set(objects) <= known:
@@ -244,12 +255,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="nwbench-"))
     try:
         binary = build_trafficgen(work / "build")
-        slowdown = measure_slowdown(work, binary, args.pairs, args.slice, objects)
+        slowdown = measure_slowdown(work, binary, args.pairs, args.slice, objects, leave_out)
         sensor = measure_sensor(work, binary, args.flood_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {"kernel": os.uname().release, "cpus": os.cpu_count(), "pairs": args.pairs,
               "slice_s": args.slice, "objects": ",".join(objects),
+              "left_out": ",".join(sorted(leave_out)),
               "slowdown": [asdict(s) for s in slowdown], "sensor": sensor}
     print(render(report))
     if args.json:

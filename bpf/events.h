@@ -66,9 +66,11 @@ struct flow_record {
 struct nw_control {
 	__u32 active_table;    /* which epoch the programs write: flows_a/b and socket counters */
 	__u32 tcp_read_hooked; /* tcp_rcv_space_adjust is attached: TCP reads are counted there */
-	__u32 socket_counters; /* sock_release and the drain iterator are attached: sockets with a
-	                        * fixed peer count in their own storage instead of a hash entry */
-	__u32 _pad;
+	__u32 socket_counters; /* sock_release and the drain iterators are attached: TCP and UDP
+	                        * sockets with a fixed peer count in their own storage instead of
+	                        * a hash entry */
+	__u32 drain_netns;     /* inode of the network namespace the drain iterators walk (the
+	                        * sensor's): sockets elsewhere use the hash, which is read whole */
 };
 
 /* proc_event.kind */

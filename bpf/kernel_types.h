@@ -149,11 +149,20 @@ struct bpf_iter_meta {
 	u64 seq_num;
 };
 
-struct bpf_iter__bpf_sk_storage_map {
+struct udp_sock;
+
+/* Contexts of the socket iterators (iter/tcp, iter/udp; both since 5.9). */
+struct bpf_iter__tcp {
 	struct bpf_iter_meta *meta;
-	struct bpf_map *map;
-	struct sock *sk;
-	void *value;
+	struct sock_common *sk_common;
+	__u32 uid;
+};
+
+struct bpf_iter__udp {
+	struct bpf_iter_meta *meta;
+	struct udp_sock *udp_sk;
+	__u32 uid;
+	int bucket;
 };
 
 #pragma clang attribute pop

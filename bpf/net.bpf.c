@@ -481,6 +481,24 @@ static __always_inline void account_in_socket(struct nw_control *ctl, struct soc
 	}
 }
 
+/*
+ * Can the socket keep its counts in its own state? Only where the drain iterators reach it:
+ * TCP and UDP (not UDP-Lite, raw or ping: other tables) in the sensor's network namespace,
+ * while hashed (a TCP socket in CLOSE is not; a UDP socket sending or receiving has a port).
+ */
+static __always_inline bool drained_by_iterators(struct sock *sk, struct nw_control *ctl)
+{
+	u16 protocol = nw_sk_protocol(sk);
+
+	if (protocol == IPPROTO_TCP) {
+		if (sk->__sk_common.skc_state == TCP_CLOSE)
+			return false;
+	} else if (protocol != IPPROTO_UDP || !sk->__sk_common.skc_num) {
+		return false;
+	}
+	return sk->__sk_common.skc_net.net->ns.inum == ctl->drain_netns;
+}
+
 static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool is_send,
 				    struct sock_state *state)
 {
@@ -492,10 +510,16 @@ static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool
 	bool fixed_peer = has_fixed_peer(sk, family);
 	/* Socket counters are taken out by atomic exchange, which kernels before 5.12 lack
 	 * (the constant leaves that code out of their object). */
-	bool counters = !NW_PRE_5_12 && ctl->socket_counters && family != AF_PACKET;
+	bool counters = !NW_PRE_5_12 && ctl->socket_counters && drained_by_iterators(sk, ctl);
 
 	if (!state && (counters || !fixed_peer))
 		state = sock_state_of(sk, counters);
+	if (!NW_PRE_5_12 && !counters && state && state->owner_set) {
+		/* It left what the iterators walk (a reset TCP socket leaves the hash): hand the
+		 * counters over now, not at release, so a sensor stopping in between loses none. */
+		flush_socket_counters(ctl, state);
+		state->owner_set = 0;
+	}
 	struct pending_peer *peer = NULL;
 
 	if (!fixed_peer && state) {
@@ -729,18 +753,19 @@ int cg_sock_release(struct bpf_sock *sk)
 }
 
 /*
- * Drain: for every socket with state, write the idle epoch's counters (the sensor flipped
- * the epoch and waited an RCU grace period first, so nothing adds to them now).
+ * Drain: for every TCP and UDP socket of the sensor's network namespace with state, write
+ * the idle epoch's counters (the sensor flipped the epoch and waited an RCU grace period
+ * first, so nothing adds to them now). The socket iterators, not one over the storage map:
+ * kernels may refuse map-element iterators (this machine's 6.18 does, EPERM) while the
+ * socket ones load, and account() keeps counters only in sockets these walk.
  */
-SEC("iter/bpf_sk_storage_map")
-int iter_drain_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk)
 {
 	struct nw_control *ctl = get_control();
-	struct sock *sk = ctx->sk;
 
 	if (NW_PRE_5_12 || !ctl || !sk)
-		return 0; /* no socket counters there; the loader leaves this program out */
-	/* Through the map, not ctx->value: atomic exchanges need a map value pointer. */
+		return 0; /* no socket counters there; the loader leaves these programs out */
+	/* Through the map, not a pointer of the iterator: atomic exchanges need a map value. */
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	struct flow_record record;
 	u64 sent, recv, msgs;
@@ -755,8 +780,20 @@ int iter_drain_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 	record.value.recv_bytes = recv;
 	record.value.sent_msgs = (u32)msgs;
 	record.value.recv_msgs = (u32)(msgs >> 32);
-	bpf_seq_write(ctx->meta->seq, &record, sizeof(record));
+	bpf_seq_write(meta->seq, &record, sizeof(record));
 	return 0;
+}
+
+SEC("iter/tcp")
+int iter_drain_tcp(struct bpf_iter__tcp *ctx)
+{
+	return drain_socket(ctx->meta, ctx->sk_common);
+}
+
+SEC("iter/udp")
+int iter_drain_udp(struct bpf_iter__udp *ctx)
+{
+	return drain_socket(ctx->meta, ctx->udp_sk);
 }
 
 static __always_inline void remember_sock_peer(struct bpf_sock *sk, bool is_send, u16 family,

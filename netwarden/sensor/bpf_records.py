@@ -85,7 +85,7 @@ class Control(ctypes.Structure):
         ("active_table", ctypes.c_uint32),
         ("tcp_read_hooked", ctypes.c_uint32),
         ("socket_counters", ctypes.c_uint32),
-        ("_pad", ctypes.c_uint32),
+        ("drain_netns", ctypes.c_uint32),
     ]
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from netwarden.model import AF_PACKET, format_address
 from netwarden.sensor import bpf_records as rec
 from netwarden.sensor import libbpf as lb
+from netwarden.sensor.hooks import SOCKET_ITERATORS
 
 if TYPE_CHECKING:
     from netwarden.sensor.loader import LoadedObject
@@ -112,14 +113,16 @@ class FlowDrainer:
     """Flip the active epoch, wait out its writers, then read and clear what it counted.
 
     An epoch's counts live in two places: its flow table (flows keyed by peer) and, when the
-    socket-counter programs are attached, in each socket's state (read by the iterator).
+    socket-counter programs are attached, in the state of TCP and UDP sockets of the sensor's
+    network namespace (read by the socket iterators, which walk that namespace only).
     """
 
     def __init__(self, control: ControlBlock, tables: tuple[lb.Map, lb.Map],
-                 socket_iterator: lb.Link | None = None, rcu: RcuSync | None = None) -> None:
+                 socket_iterators: tuple[lb.Link, ...] = (),
+                 rcu: RcuSync | None = None) -> None:
         self._control = control
         self._tables = tables
-        self._iterator = socket_iterator
+        self._iterators = socket_iterators
         self._rcu = rcu or RcuSync()
         self._cpus = lb.possible_cpus()
         self._stride = (ctypes.sizeof(rec.FlowValue) + 7) // 8 * 8
@@ -130,16 +133,18 @@ class FlowDrainer:
 
         TCP reads are counted in tcp_rcv_space_adjust (it sees splice too); where that hook
         did not attach, the receive byte hook counts them instead. Counters kept in sockets
-        need both ways out: the release hook and the drain iterator.
+        need both ways out: the release hook and the drain iterators. An iterator walks the
+        namespace of the process that runs it, so the programs are told which one that is.
         """
         control = ControlBlock(net.map("control"))
+        counters = net.is_attached("cg_sock_release") and all(
+            net.is_attached(name) for name in SOCKET_ITERATORS)
         control.update(
             tcp_read_hooked=int(net.is_attached("tp_tcp_rcv_space_adjust")),
-            socket_counters=int(net.is_attached("cg_sock_release")
-                                and net.is_attached("iter_drain_sockets")))
-        iterator = (net.link("iter_drain_sockets") if control.value.socket_counters
-                    else None)
-        return cls(control, (net.map("flows_a"), net.map("flows_b")), iterator)
+            socket_counters=int(counters),
+            drain_netns=os.stat("/proc/self/ns/net").st_ino)
+        iterators = tuple(net.link(name) for name in SOCKET_ITERATORS) if counters else ()
+        return cls(control, (net.map("flows_a"), net.map("flows_b")), iterators)
 
     def drain(self) -> list[DrainedFlow]:
         """Everything counted since the previous drain; no byte is lost or counted twice."""
@@ -153,10 +158,8 @@ class FlowDrainer:
         return self.drain() + self.drain()
 
     def read_sockets(self) -> list[DrainedFlow]:
-        """The idle epoch's counters kept in sockets (the iterator takes them)."""
-        if self._iterator is None:
-            return []
-        raw = self._iterator.read_iterator()
+        """The idle epoch's counters kept in sockets (the iterators take them)."""
+        raw = b"".join(iterator.read_iterator() for iterator in self._iterators)
         size = ctypes.sizeof(rec.FlowRecord)
         if len(raw) % size:
             raise ValueError(f"socket iterator wrote {len(raw)} bytes, not whole "

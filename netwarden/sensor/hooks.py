@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 class AttachKind(enum.Enum):
     AUTO = "auto"        # tracing programs: libbpf attaches by section name
     CGROUP = "cgroup"    # cgroup programs: attached to the cgroup2 root
-    MAP_ITER = "map iterator"  # an iterator over the map named in ProgramSpec.iter_map
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,6 @@ class ProgramSpec:
     needs_tracepoints: tuple[str, ...] = ()
     needs_functions: tuple[str, ...] = ()
     purpose: str = ""
-    iter_map: str = ""
     #: Only in the full BPF mode (see :class:`BpfMode`); left out in compat mode.
     full_mode_only: bool = False
 
@@ -103,6 +101,9 @@ FEXIT_SET = HookSet(
     ),
 )
 
+#: The net object's drain iterators: each reads the counters kept in one kind of socket.
+SOCKET_ITERATORS = ("iter_drain_tcp", "iter_drain_udp")
+
 NET_OBJECT = ObjectSpec(
     name="net",
     filename="net.bpf.o",
@@ -125,9 +126,10 @@ NET_OBJECT = ObjectSpec(
         ProgramSpec("cg_recvmsg6", AttachKind.CGROUP, purpose="UDP/IPv6 receive source"),
         ProgramSpec("cg_sock_release", AttachKind.CGROUP,
                     purpose="hands a closing socket's counters over"),
-        ProgramSpec("iter_drain_sockets", AttachKind.MAP_ITER, iter_map="sock_states",
-                    full_mode_only=True,
-                    purpose="reads the counters kept in sockets at each drain"),
+        ProgramSpec("iter_drain_tcp", AttachKind.AUTO, full_mode_only=True,
+                    purpose="reads the counters kept in TCP sockets at each drain"),
+        ProgramSpec("iter_drain_udp", AttachKind.AUTO, full_mode_only=True,
+                    purpose="reads the counters kept in UDP sockets at each drain"),
     ),
     maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states",
           "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch"),

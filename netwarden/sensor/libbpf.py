@@ -50,11 +50,6 @@ class _BtfVarSecinfo(ctypes.Structure):
                 ("size", ctypes.c_uint32)]
 
 
-class _IterAttachOpts(ctypes.Structure):
-    _fields_ = [("sz", ctypes.c_size_t), ("link_info", ctypes.c_void_p),
-                ("link_info_len", ctypes.c_uint32)]
-
-
 class _BatchOpts(ctypes.Structure):
     _fields_ = [("sz", ctypes.c_size_t), ("elem_flags", ctypes.c_uint64),
                 ("flags", ctypes.c_uint64)]
@@ -79,7 +74,6 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "bpf_program__attach_cgroup": (_P, [_P, ctypes.c_int]),
     "bpf_link__destroy": (ctypes.c_int, [_P]),
     "bpf_link__fd": (ctypes.c_int, [_P]),
-    "bpf_program__attach_iter": (_P, [_P, _P]),
     "bpf_iter_create": (ctypes.c_int, [ctypes.c_int]),
     "bpf_map__fd": (ctypes.c_int, [_P]),
     "bpf_map__set_max_entries": (ctypes.c_int, [_P, ctypes.c_uint32]),
@@ -238,14 +232,6 @@ class Program:
     def attach_cgroup(self, cgroup_fd: int) -> Link:
         ptr = libbpf().bpf_program__attach_cgroup(self._ptr, cgroup_fd)
         return Link(_check_ptr(f"attach {self.name} to cgroup", ptr), self.name)
-
-    def attach_map_iterator(self, map_fd: int) -> Link:
-        """An iterator over one map's elements (union bpf_iter_link_info.map.map_fd)."""
-        link_info = ctypes.c_uint32(map_fd)
-        opts = _IterAttachOpts(ctypes.sizeof(_IterAttachOpts), ctypes.addressof(link_info),
-                               ctypes.sizeof(link_info))
-        ptr = libbpf().bpf_program__attach_iter(self._ptr, ctypes.byref(opts))
-        return Link(_check_ptr(f"attach iterator {self.name}", ptr), self.name)
 
     def recursion_misses(self) -> int:
         """Runs the kernel skipped because the program was already running on that CPU."""

@@ -259,10 +259,7 @@ def attach_programs(spec: ObjectSpec, obj: lb.BpfObject, programs: list[ProgramS
     try:
         for program in programs:
             try:
-                if program.attach is AttachKind.MAP_ITER:
-                    links.append(obj.program(program.name).attach_map_iterator(
-                        obj.map(program.iter_map).fd))
-                elif program.attach is AttachKind.CGROUP:
+                if program.attach is AttachKind.CGROUP:
                     if cgroup_fd < 0:
                         if cgroup_root is None:
                             raise FileNotFoundError("no cgroup2 mount")

@@ -43,8 +43,9 @@ def test_doctor_loads_chooses_and_counts():
         attached, idle = idle, attached
     assert states[attached] == "attached"
     assert states[idle] == "not selected"
-    assert states["iter_drain_sockets"] == ("attached" if expected_bpf_mode() == "full"
-                                            else "not selected")
+    for iterator in ("iter_drain_tcp", "iter_drain_udp"):
+        assert states[iterator] == ("attached" if expected_bpf_mode() == "full"
+                                    else "not selected")
 
 
 def test_doctor_without_loading_reads_btf_only():

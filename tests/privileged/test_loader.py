@@ -95,7 +95,8 @@ def test_compat_mode_loads_and_counts_here_too():
     loaded = loader.load(hooks.NET_OBJECT, ObjectConfig(), hooks.choose_hook_sets(features))
     try:
         states = {s.program: s.state for s in loaded.statuses}
-        assert states["iter_drain_sockets"] is ProgramState.NOT_SELECTED
+        assert states["iter_drain_tcp"] is ProgramState.NOT_SELECTED
+        assert states["iter_drain_udp"] is ProgramState.NOT_SELECTED
         assert states["cg_sock_release"] is ProgramState.ATTACHED
         assert loaded.bpf_mode is not None and loaded.bpf_mode.compat
         result = run_self_test(loaded)
