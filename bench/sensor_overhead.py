@@ -2,14 +2,17 @@
 """Sensor overhead, measured side by side in one run (root; run from the repository root).
 
 Phase 1, slowdown. Wall-clock rates on a shared VM swing by 10-20% from one second to the
-next, far more than the effect measured, so comparisons are paired and short: each pair runs
-a workload for --slice seconds with the sensor's kernel programs attached and for --slice
-seconds without (order alternating), and the slowdown is the median over --pairs pairs of
-(1 - rate_with / rate_without), with a bootstrap 95% interval. The programs are the sensor's
-own objects (all of them: bytes, processes, DNS), loaded by its loader with its default
-configuration, and a drain thread reads
-them every second as the sensor does; only attach/detach is done here, because restarting
-the sensor process for every pair would take longer than the pair.
+next, far more than the effect measured, so comparisons are paired and short: each round
+runs a workload for --slice seconds without any program, with the sensor's kernel programs
+attached, and with the floor attached (order rotating), and a slowdown is the median over
+--pairs rounds of (1 - rate_with / rate_without), with a bootstrap 95% interval. The
+programs are the sensor's own objects (bytes, processes and, where the kernel needs it, the
+DNS packet program), loaded by its loader with its default configuration, and a drain thread
+reads them every second as the sensor does; only attach/detach is done here, because
+restarting the sensor process for every pair would take longer than the pair.
+
+The floor (bench/floor.bpf.c) is two programs that do nothing on the two tracepoints the
+byte hooks use: what any sensor built on per-call hooks costs at least on this machine.
 
 Phase 2, the sensor process. The real `netwarden sensor` runs while floods go through
 loopback: its CPU seconds, its peak RSS, and lost bytes (the generators' own counts minus
@@ -96,9 +99,13 @@ class AttachedPrograms:
         from netwarden.sensor.loader import Loader, cgroup2_root, kernel_features
         from netwarden.sensor.service import object_config
         cfg = Config().sensor
-        specs = [spec for spec in hooks.OBJECTS if spec.name in names]
         features = kernel_features(hooks.OBJECTS)
-        loader = Loader(features, cgroup2_root())
+        mode = hooks.choose_bpf_mode(features, cfg.bpf_mode)
+        plan = hooks.choose_packet_hooks(features, mode, cfg.packet_hooks)
+        # The sensor's own choice of objects: dns.bpf.o only where the receive hook cannot
+        # read DNS answers (there, "dns" in --objects is covered by "net").
+        specs = [spec for spec in hooks.objects_for(plan) if spec.name in names]
+        loader = Loader(features, cgroup2_root(), mode=mode, packet_hooks=plan)
         self.objects = [loader.load(spec, object_config(spec, cfg),
                                     hooks.choose_hook_sets(features) if spec.hook_sets else None)
                         for spec in specs]
@@ -106,6 +113,7 @@ class AttachedPrograms:
         self._drainer: FlowDrainer | None = None
         if "net" in names:
             self._drainer = FlowDrainer.for_net(self.objects[0])
+        self.plan = plan
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._drain_loop, daemon=True)
@@ -137,30 +145,61 @@ class AttachedPrograms:
             obj.close()
 
 
+class FloorPrograms:
+    """Two empty programs on the byte hooks' tracepoints (bench/floor.bpf.c)."""
+
+    def __init__(self, work: Path) -> None:
+        from netwarden.sensor import libbpf as lb
+        path = work / "floor.bpf.o"
+        multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True,
+                                   text=True).stdout.strip() or f"{os.uname().machine}-linux-gnu"
+        subprocess.run(["clang", "-O2", "-target", "bpf", f"-I/usr/include/{multiarch}", "-c",
+                        str(REPO / "bench" / "floor.bpf.c"), "-o", str(path)], check=True)
+        self._obj = lb.BpfObject(str(path))
+        self._obj.load()
+        self._links: list = []
+
+    def set_attached(self, attached: bool) -> None:
+        for link in self._links:
+            link.destroy()
+        self._links = ([self._obj.program(name).attach() for name in ("floor_send", "floor_recv")]
+                       if attached else [])
+
+    def close(self) -> None:
+        self.set_attached(False)
+        self._obj.close()
+
+
 def measure_slowdown(work: Path, binary: Path, pairs: int, slice_s: float,
-                     objects: tuple[str, ...],
-                     leave_out: frozenset[str] = frozenset()) -> list[Slowdown]:
-    programs = AttachedPrograms(objects, leave_out)
-    results = []
-    try:
-        for name, (mode, size) in WORKLOADS.items():
-            gen = Generator.copy(binary, work / "exe", f"pair-{name}")
-            ratios, with_rates, without_rates = [], [], []
-            for i in range(pairs):
-                rates = {}
-                for attached in ((True, False) if i % 2 else (False, True)):
-                    programs.set_attached(attached)
-                    r = run_workload(gen, mode, size, slice_s)
-                    rates[attached] = r["sends"] / r["seconds"]
-                with_rates.append(rates[True])
-                without_rates.append(rates[False])
-                ratios.append(100.0 * (1 - rates[True] / rates[False]))
+                     variants: dict[str, AttachedPrograms | FloorPrograms],
+                     workloads: tuple[str, ...] = tuple(WORKLOADS)
+                     ) -> dict[str, list[Slowdown]]:
+    """Per variant (its programs attached alone), the slowdown of each workload."""
+    results: dict[str, list[Slowdown]] = {name: [] for name in variants}
+    names = ["without", *variants]
+    for workload in workloads:
+        mode, size = WORKLOADS[workload]
+        gen = Generator.copy(binary, work / "exe", f"pair-{workload}")
+        rates: dict[str, list[float]] = {name: [] for name in names}
+        for i in range(pairs):
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                for other, programs in variants.items():
+                    if other != name:
+                        programs.set_attached(False)
+                if name in variants:
+                    variants[name].set_attached(True)
+                r = run_workload(gen, mode, size, slice_s)
+                rates[name].append(r["sends"] / r["seconds"])
+        for program in variants.values():
+            program.set_attached(False)
+        for name in variants:
+            ratios = [100.0 * (1 - w / wo) for w, wo in zip(rates[name], rates["without"],
+                                                            strict=True)]
             low, high = bootstrap_ci(ratios)
-            results.append(Slowdown(name, pairs, statistics.median(without_rates),
-                                    statistics.median(with_rates), statistics.median(ratios),
-                                    low, high))
-    finally:
-        programs.close()
+            results[name].append(Slowdown(workload, pairs, statistics.median(rates["without"]),
+                                          statistics.median(rates[name]),
+                                          statistics.median(ratios), low, high))
     return results
 
 
@@ -213,13 +252,19 @@ def render(report: dict[str, object]) -> str:
              f"sensor's programs: {report['objects']}"
              + (f", left out: {report['left_out']}" if report["left_out"] else "")
              + f"), workload pinned to CPU {PIN_CPU}",
-             f"{'workload':10} {'ops/s without':>14} {'ops/s with':>11} {'slowdown':>9} "
-             f"{'95% interval':>17}"]
+             f"packet hooks: {report['packet_hooks']}",
+             f"{'workload':10} {'ops/s without':>14} {'sensor':>7} {'95% interval':>15} "
+             f"{'floor':>7} {'95% interval':>15}"]
+    floors = {f["workload"]: f for f in report["floor"]}  # type: ignore[attr-defined]
     for s in report["slowdown"]:  # type: ignore[attr-defined]
-        lines.append(f"{s['workload']:10} {s['rate_without']:14.0f} {s['rate_with']:11.0f} "
-                     f"{s['slowdown_pct']:8.1f}% [{s['ci95_low_pct']:5.1f}%, "
-                     f"{s['ci95_high_pct']:5.1f}%]")
+        f = floors.get(s["workload"])
+        floor = (f"{f['slowdown_pct']:6.1f}% [{f['ci95_low_pct']:5.1f}%, "
+                 f"{f['ci95_high_pct']:5.1f}%]") if f else ""
+        lines.append(f"{s['workload']:10} {s['rate_without']:14.0f} {s['slowdown_pct']:6.1f}% "
+                     f"[{s['ci95_low_pct']:5.1f}%, {s['ci95_high_pct']:5.1f}%] {floor}")
     sensor = report["sensor"]
+    if sensor is None:
+        return "\n".join(lines)
     lines.append(f"sensor process over {len(sensor['floods'])} floods of "  # type: ignore[index]
                  f"{sensor['flood_seconds_each']} s: {sensor['sensor_cpu_seconds']} CPU s "  # type: ignore[index]
                  f"({sensor['sensor_cpu_share_pct']}% of one CPU), peak RSS "  # type: ignore[index]
@@ -238,6 +283,10 @@ def main() -> int:
     parser.add_argument("--slice", type=float, default=0.3, help="seconds per run")
     parser.add_argument("--flood-seconds", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="which phase-1 workloads to run, comma-separated")
+    parser.add_argument("--slowdown-only", action="store_true",
+                        help="skip phase 2 (the real sensor process under floods)")
     parser.add_argument("--objects", default="net,exec,dns",
                         help="which BPF objects phase 1 attaches (to see what each one costs)")
     parser.add_argument("--leave-out", default="", metavar="PROGRAMS",
@@ -246,6 +295,9 @@ def main() -> int:
     args = parser.parse_args()
     leave_out = frozenset(p.strip() for p in args.leave_out.split(",") if p.strip())
     objects = tuple(o.strip() for o in args.objects.split(",") if o.strip())
+    workloads = tuple(w.strip() for w in args.workloads.split(",") if w.strip())
+    if not workloads or not set(workloads) <= set(WORKLOADS):
+        parser.error(f"--workloads: a comma-separated subset of {', '.join(WORKLOADS)}")
     known = {"net", "exec", "dns"}
     if not objects or not set(objects) <= known:
         parser.error(f"--objects: a comma-separated subset of {', '.join(sorted(known))}")
@@ -255,14 +307,25 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="nwbench-"))
     try:
         binary = build_trafficgen(work / "build")
-        slowdown = measure_slowdown(work, binary, args.pairs, args.slice, objects, leave_out)
-        sensor = measure_sensor(work, binary, args.flood_seconds)
+        programs = AttachedPrograms(objects, leave_out)
+        floor = FloorPrograms(work)
+        try:
+            programs.set_attached(False)
+            slowdowns = measure_slowdown(work, binary, args.pairs, args.slice,
+                                         {"sensor": programs, "floor": floor}, workloads)
+        finally:
+            floor.close()
+            programs.close()
+        sensor = None if args.slowdown_only else measure_sensor(work, binary,
+                                                                args.flood_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {"kernel": os.uname().release, "cpus": os.cpu_count(), "pairs": args.pairs,
               "slice_s": args.slice, "objects": ",".join(objects),
               "left_out": ",".join(sorted(leave_out)),
-              "slowdown": [asdict(s) for s in slowdown], "sensor": sensor}
+              "packet_hooks": programs.plan.explain(),
+              "slowdown": [asdict(s) for s in slowdowns["sensor"]],
+              "floor": [asdict(s) for s in slowdowns["floor"]], "sensor": sensor}
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -134,6 +134,7 @@ int dns_ingress(struct __sk_buff *skb)
 			__sync_fetch_and_add(lost, 1);
 		return 1;
 	}
+	event->sock_cookie = 0; /* segments, not a stream: the sensor reads each on its own */
 	event->truncated = length > NW_DNS_MAX;
 	if (length > NW_DNS_MAX)
 		length = NW_DNS_MAX;

@@ -65,12 +65,25 @@ struct flow_record {
 /* The single entry of the `control` array: what the sensor tells the programs at run time. */
 struct nw_control {
 	__u32 active_table;    /* which epoch the programs write: flows_a/b and socket counters */
-	__u32 tcp_read_hooked; /* tcp_rcv_space_adjust is attached: TCP reads are counted there */
+	__u32 tcp_read_hooked; /* tcp_rcv_space_adjust is attached (compat mode): TCP reads are
+	                        * counted there, not in the receive hook */
 	__u32 socket_counters; /* sock_release and the drain iterators are attached: TCP and UDP
 	                        * sockets with a fixed peer count in their own storage instead of
 	                        * a hash entry */
 	__u32 drain_netns;     /* inode of the network namespace the drain iterators walk (the
 	                        * sensor's): sockets elsewhere use the hash, which is read whole */
+	__u32 datagram_hook;   /* skb_copy_datagram_iovec is attached (sources of datagrams read
+	                        * by raw and ping sockets); while it is not, a new raw or ping
+	                        * socket sends a datagram_notice */
+};
+
+/* On the `datagram_notices` ring buffer: a raw or ping socket was created while the hook
+ * that reads the sources of its datagrams was detached (the sensor attaches it). */
+struct datagram_notice {
+	__u32 tgid;
+	__u16 family;
+	__u8 sock_type;
+	__u8 protocol;
 };
 
 /* proc_event.kind */
@@ -96,9 +109,14 @@ struct proc_event {
 
 #define NW_DNS_MAX 1536 /* DNS payload bytes copied; longer answers are parsed as far as kept */
 
-/* A DNS response as it arrived (UDP payload, or a TCP segment's payload with its length
- * prefix), on the `dns_events` ring buffer. */
+/*
+ * A DNS response on the `dns_events` ring buffer. From the receive hook (net.bpf.o): what one
+ * receive call copied to the reader, a whole datagram for UDP, a piece of the byte stream of
+ * socket `sock_cookie` for TCP. From the packet fallback (dns.bpf.o): a UDP payload, or a TCP
+ * segment's payload (sock_cookie 0).
+ */
 struct dns_event {
+	__u64 sock_cookie;   /* TCP from the receive hook: the stream it belongs to; else 0 */
 	__u16 length;        /* bytes of payload[] used */
 	__u8 transport;      /* IPPROTO_UDP or IPPROTO_TCP */
 	__u8 truncated;      /* the packet held more than NW_DNS_MAX bytes */
@@ -111,6 +129,8 @@ struct dns_event {
 #define NW_HEALTH_PROC_EVENTS_LOST 2   /* ring buffer full: a process event was dropped */
 #define NW_HEALTH_SOCK_STORAGE_FAIL 3  /* no per-socket state: a peer or TCP read was missed */
 #define NW_HEALTH_DNS_EVENTS_LOST 4    /* ring buffer full: a DNS answer was dropped */
-#define NW_HEALTH_COUNTERS 5
+#define NW_HEALTH_DNS_UNREAD 5         /* a DNS answer's receive call could not be read
+                                        * (recvmmsg, io_uring): its names are missing */
+#define NW_HEALTH_COUNTERS 6
 
 #endif /* NETWARDEN_EVENTS_H */

@@ -115,6 +115,7 @@ struct mm_struct {
 };
 
 struct task_struct {
+	unsigned int flags;
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;

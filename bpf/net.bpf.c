@@ -2,29 +2,37 @@
 /*
  * Bytes per flow, summed in the kernel.
  *
- * Hot path: one program run per send or receive call adds the byte count to a per-CPU hash
- * entry keyed by (socket cookie, tgid[, remote address and port for unconnected sockets]).
- * Who the socket and process are (executable inode, uid, netns, addresses, protocol) is read
- * only when a key is first inserted in a drain window.
+ * Hot path: one program run per send or receive call. A socket with a fixed peer (or none
+ * known) adds the byte count to counters in its own storage; an unconnected socket talking
+ * to several peers adds it to a per-CPU hash entry keyed by (socket cookie, tgid, remote
+ * address and port). Who the socket and process are (executable inode, uid, netns,
+ * addresses, protocol) is read only when an owner or key is first seen.
  *
- * Draining without losing bytes: two tables, flows_a and flows_b, behind `flow_tables`; the
- * programs write to the one `control.active_table` names. The sensor flips it, waits one RCU
- * grace period (every program that read the old value has returned), then reads and clears the
- * idle table while nothing writes to it.
+ * Cost is counted in program runs: on the VMs this is measured on, running any program costs
+ * ~85 ns, more than the work most of them do. So nothing here runs for every packet: TCP
+ * reads are counted from sequence numbers in the receive hook (and by the drain iterator and
+ * the release hook, for reads the hook does not see, such as splice), and what the hooks
+ * need beyond the socket (the destination of a raw or ping send, a DNS answer) is read from
+ * the calling system call's arguments (syscall_args.bpf.h). Only the source of a datagram
+ * read by a raw or ping socket needs a per-packet hook; the sensor attaches it while such a
+ * socket exists (cg_sock_create tells it when one appears).
+ *
+ * Draining without losing bytes: two tables, flows_a and flows_b, behind `flow_tables`, and
+ * two epochs of socket counters; the programs write to the one `control.active_table` names.
+ * The sensor flips it, waits one RCU grace period (every program that read the old value has
+ * returned), then reads and clears the idle epoch while nothing writes to it.
  *
  * Hooks chosen at load time (the loader sets autoload):
  *   "tracepoint": tp_btf sock_send_length / sock_recv_length (kernel >= 6.3)
  *   "fexit":      fexit inet{,6}_{send,recv}msg, inet_sendpage, packet_{send,recv}msg
  *                 (older kernels)
- * Shared by both: tcp_rcv_space_adjust (every TCP read, splice included), the sockops birth
- * mark, and the peer hooks below.
- *
  * Peers of unconnected sockets are not in the socket, so they are remembered in per-socket
  * state just before the byte hook fires, in the same call:
  *   send, UDP:          cgroup sendmsg4/6 (the destination the caller passed)
- *   send, raw / ping:   net_dev_queue (the destination in the IP header)
+ *   send, raw / ping:   the sendto/sendmsg destination (syscall arguments); on kernels
+ *                       without bpf_task_pt_regs, net_dev_queue (the IP header)
  *   receive, UDP:       cgroup recvmsg4/6 (the source, when the caller asked for it)
- *   receive, raw/ping:  skb_copy_datagram_iovec (the source in the IP header)
+ *   receive, raw/ping:  skb_copy_datagram_iovec (the source in the IP header), on demand
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -32,15 +40,21 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "compat.bpf.h"
+#include "syscall_args.bpf.h"
 #include "events.h"
 
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17
+#define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define IPPROTO_ICMPV6 58
 #define IPPROTO_UDPLITE 136
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define SOCK_RAW 3
+#define DNS_PORT 53
 #define TCP_ESTABLISHED 1
 #define TCP_TIME_WAIT 6
 #define TCP_CLOSE 7
@@ -60,6 +74,8 @@ const volatile struct flow_key nw_btf_flow_key;
 const volatile struct flow_value nw_btf_flow_value;
 const volatile struct nw_control nw_btf_control;
 const volatile struct flow_record nw_btf_flow_record;
+const volatile struct dns_event nw_btf_dns_event;
+const volatile struct datagram_notice nw_btf_datagram_notice;
 
 /* Set by the loader. */
 const volatile bool track_packet_sockets = true;
@@ -69,6 +85,14 @@ const volatile bool track_packet_sockets = true;
  * interleave on one CPU, and the loader sets this for the fexit hook set.
  */
 const volatile bool preemptible_hooks = false;
+/*
+ * The hooks may read their system call's arguments (syscall_args.bpf.h): the loader sets it
+ * where the kernel has bpf_task_pt_regs() and the architecture's table is known. Without it,
+ * net_dev_queue finds raw and ping destinations and dns.bpf.o reads DNS from packets.
+ */
+const volatile bool syscall_args = false;
+/* Never in the compat build: kernels before 5.12 lack bpf_task_pt_regs() too (5.15). */
+#define NW_SYSCALL_ARGS (!NW_PRE_5_12 && syscall_args)
 
 struct flow_table {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -100,31 +124,62 @@ struct {
 	__type(value, u64);
 } health SEC(".maps");
 
-/* A peer remembered for the next byte hook; kernel-private, never read by the sensor. */
+/* DNS answers read by the receive hook (syscall_args); the sensor parses them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); /* the loader sets the configured size */
+} dns_events SEC(".maps");
+
+/* Raw and ping sockets appearing while the datagram-source hook is detached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} datagram_notices SEC(".maps");
+
+/* Raw and ping sockets created since the sensor started and not yet released: while any
+ * lives, the sensor keeps the datagram-source hook attached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, s64);
+} datagram_sockets SEC(".maps");
+
+/* A peer remembered for the next byte hook; kernel-private, never read by the sensor. Its
+ * "is set" flag lives in the hot part of sock_state. */
 struct pending_peer {
 	u8 addr[NW_ADDR_LEN];
 	u16 port;
 	u16 family;
-	u8 set;
 };
 
 /*
- * Per-socket state (freed with the socket; kernel-private). A socket with a fixed peer (or
- * none known) counts its bytes here, in two epochs like the two flow tables, under the owner
- * identity captured when the socket was first used by its current process: one storage
- * lookup instead of hashing a flow key on every call. The counters leave through
- * flush_socket_counters() (owner change, sock_release) or the drain iterator, each moving
- * them with an atomic exchange so every byte is counted once.
+ * Per-socket state (freed with the socket; kernel-private). A TCP or UDP socket with a fixed
+ * peer (or none known) in the sensor's network namespace counts its bytes here, in two
+ * epochs like the two flow tables, under the owner identity captured when the socket was
+ * first used by its current process. The counters leave through flush_socket_counters()
+ * (owner change, sock_release) or the drain iterator, each moving them with an atomic
+ * exchange so every byte is counted once.
+ *
+ * The first fields are what every call on such a socket reads and writes (the fast path,
+ * fast_path_holds()): they share a cache line.
  */
 struct sock_state {
-	struct flow_key key;        /* cookie and owner tgid; peer zero */
-	struct flow_value ident;    /* owner identity; its counters stay zero */
 	u64 sent[2];
 	u64 recv[2];
 	u64 msgs[2];                /* sent in the low 32 bits, received in the high 32 */
+	u32 fast_tgid;              /* the owner, while its calls may take the fast path; else 0 */
+	__be16 fast_dport;          /* UDP: the peer port the owner was captured with */
+	u8 fast_tcp;                /* the fast path checks the TCP state (else the UDP port) */
+	u8 send_peer_set;           /* send_peer / recv_peer hold a peer for the next call */
+	u8 recv_peer_set;
+	u8 dns_client;              /* it sent to port 53: what it receives may be DNS answers */
+	u8 owner_set;
+	u8 datagram_counted;        /* a raw/ping socket counted in datagram_sockets */
 	u64 tcp_bytes_read;         /* TCP payload already attributed on receive */
 	u16 local_port;             /* TCP: kept because closing releases the port (inet_num = 0) */
-	u8 owner_set;
+	struct flow_key key;        /* cookie and owner tgid; peer zero */
+	struct flow_value ident;    /* owner identity; its counters stay zero */
 	struct pending_peer send_peer;
 	struct pending_peer recv_peer;
 };
@@ -281,7 +336,7 @@ static __always_inline void copy_addr(u8 *dst, struct sock *sk, u16 family, bool
 	}
 }
 
-/* Move a remembered peer into a flow key (consuming it). */
+/* Move a remembered peer into a flow key (the caller consumes its flag). */
 static __always_inline void take_peer(struct flow_key *key, struct pending_peer *peer,
 				      u16 family)
 {
@@ -294,7 +349,6 @@ static __always_inline void take_peer(struct flow_key *key, struct pending_peer 
 		__builtin_memcpy(key->remote_addr, peer->addr, NW_ADDR_LEN);
 	}
 	key->remote_port = peer->port;
-	peer->set = 0;
 }
 
 /* Who is using the socket and what it is: read once per flow key (or socket owner). */
@@ -442,26 +496,10 @@ static __always_inline void account_in_table(struct nw_control *ctl, struct sock
 	table_add(ctl, key, &fresh, is_send ? bytes : 0, is_send ? 0 : bytes, is_send, !is_send);
 }
 
-/*
- * Fast path: count in the socket's own state. A new owner (another process now uses the
- * socket) or a new peer (a UDP socket connected elsewhere) first hands the counters so far
- * to the table under the old identity.
- */
-static __always_inline void account_in_socket(struct nw_control *ctl, struct sock *sk,
-					      u16 family, struct sock_state *state, u32 tgid,
-					      bool fixed_peer, u64 bytes, bool is_send)
+/* Add to the active epoch of a socket's own counters. */
+static __always_inline void add_to_socket(struct sock_state *state, struct nw_control *ctl,
+					  u64 bytes, bool is_send)
 {
-	u16 dport = bpf_ntohs(sk->__sk_common.skc_dport);
-
-	if (!state->owner_set || state->key.tgid != tgid || state->ident.remote_port != dport) {
-		flush_socket_counters(ctl, state);
-		__builtin_memset(&state->key, 0, sizeof(state->key));
-		__builtin_memset(&state->ident, 0, sizeof(state->ident));
-		state->key.sock_cookie = nw_sock_id(sk);
-		state->key.tgid = tgid;
-		fill_identity(&state->ident, sk, family, &state->key, fixed_peer, state);
-		state->owner_set = 1;
-	}
 	u32 epoch = ctl->active_table & 1;
 
 	if (preemptible_hooks) {
@@ -482,6 +520,54 @@ static __always_inline void account_in_socket(struct nw_control *ctl, struct soc
 }
 
 /*
+ * The common case, decided from the socket's state and two socket fields: its owner calls
+ * again, no per-call peer is pending, and it still is where the drain iterators find it
+ * (a TCP socket not yet CLOSE, a UDP socket still bound to the peer it was captured with).
+ * Everything else about it (netns, protocol, addresses) cannot change, so it was checked
+ * once, when the owner was captured. Per call this costs a storage lookup, the pid and a
+ * few loads; on the VMs measured here a program run costs ~85 ns before it does anything,
+ * so the rest has to stay this small.
+ */
+static __always_inline bool fast_path_holds(struct sock *sk, struct sock_state *state,
+					    u32 tgid, bool is_send)
+{
+	if (state->fast_tgid != tgid)
+		return false;
+	if (is_send ? state->send_peer_set : state->recv_peer_set)
+		return false;
+	if (state->fast_tcp)
+		return sk->__sk_common.skc_state != TCP_CLOSE;
+	return sk->__sk_common.skc_num && sk->__sk_common.skc_dport == state->fast_dport;
+}
+
+/*
+ * Count in the socket's own state. A new owner (another process now uses the socket) or a
+ * new peer (a UDP socket connected elsewhere) first hands the counters so far to the table
+ * under the old identity.
+ */
+static __always_inline void account_in_socket(struct nw_control *ctl, struct sock *sk,
+					      u16 family, struct sock_state *state, u32 tgid,
+					      bool fixed_peer, u64 bytes, bool is_send)
+{
+	u16 dport = bpf_ntohs(sk->__sk_common.skc_dport);
+
+	if (!state->owner_set || state->key.tgid != tgid || state->ident.remote_port != dport) {
+		flush_socket_counters(ctl, state);
+		__builtin_memset(&state->key, 0, sizeof(state->key));
+		__builtin_memset(&state->ident, 0, sizeof(state->ident));
+		state->key.sock_cookie = nw_sock_id(sk);
+		state->key.tgid = tgid;
+		fill_identity(&state->ident, sk, family, &state->key, fixed_peer, state);
+		state->owner_set = 1;
+	}
+	/* Only TCP and UDP sockets get here (drained_by_iterators()). */
+	state->fast_tcp = nw_sk_protocol(sk) == IPPROTO_TCP;
+	state->fast_dport = sk->__sk_common.skc_dport;
+	state->fast_tgid = tgid;
+	add_to_socket(state, ctl, bytes, is_send);
+}
+
+/*
  * Can the socket keep its counts in its own state? Only where the drain iterators reach it:
  * TCP and UDP (not UDP-Lite, raw or ping: other tables) in the sensor's network namespace,
  * while hashed (a TCP socket in CLOSE is not; a UDP socket sending or receiving has a port).
@@ -499,14 +585,10 @@ static __always_inline bool drained_by_iterators(struct sock *sk, struct nw_cont
 	return sk->__sk_common.skc_net.net->ns.inum == ctl->drain_netns;
 }
 
-static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool is_send,
-				    struct sock_state *state)
+/* Everything but the fast path: capture an owner, or count in the flow table. */
+static __always_inline void account(struct nw_control *ctl, struct sock *sk, u16 family,
+				    u64 bytes, bool is_send, struct sock_state *state, u32 tgid)
 {
-	struct nw_control *ctl = get_control();
-
-	if (!ctl)
-		return;
-	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	bool fixed_peer = has_fixed_peer(sk, family);
 	/* Socket counters are taken out by atomic exchange, which kernels before 5.12 lack
 	 * (the constant leaves that code out of their object). */
@@ -519,13 +601,18 @@ static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool
 		 * counters over now, not at release, so a sensor stopping in between loses none. */
 		flush_socket_counters(ctl, state);
 		state->owner_set = 0;
+		state->fast_tgid = 0;
 	}
 	struct pending_peer *peer = NULL;
 
 	if (!fixed_peer && state) {
-		peer = is_send ? &state->send_peer : &state->recv_peer;
-		if (!peer->set)
-			peer = NULL;
+		if (is_send && state->send_peer_set) {
+			peer = &state->send_peer;
+			state->send_peer_set = 0;
+		} else if (!is_send && state->recv_peer_set) {
+			peer = &state->recv_peer;
+			state->recv_peer_set = 0;
+		}
 	}
 	if (counters && state && !peer) {
 		account_in_socket(ctl, sk, family, state, tgid, fixed_peer, bytes, is_send);
@@ -541,30 +628,17 @@ static __always_inline void account(struct sock *sk, u16 family, u64 bytes, bool
 }
 
 /*
- * TCP receive: attribute the growth of "payload the application has consumed", i.e.
- * bytes_received minus what still waits in the queue (rcv_nxt - copied_seq). Every path that
- * consumes TCP data (recvmsg, splice, zero-copy receive) advances copied_seq and then calls
- * tcp_rcv_space_adjust(), so counting there sees each byte once whichever way it was read.
- * `known_new` is the size of the read in progress when the caller knows it; it sets the
- * baseline for sockets born before the sensor. `locked`: the caller holds the socket lock
- * (tcp_rcv_space_adjust does), so no other reader can race the update.
+ * TCP payload the reader has consumed: bytes_received minus what still waits in the queue
+ * (rcv_nxt - copied_seq). Every path that consumes TCP data (recvmsg, splice, zero-copy
+ * receive) advances copied_seq, so the growth of this total is what was read, whichever way.
  */
-static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 known_new,
-					     bool locked)
+static __always_inline u64 tcp_consumed(u64 received, u32 next, u32 copied, u8 tcp_state)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-
-	if (!tp)
-		return;
-	u32 copied = tp->copied_seq;
-	u32 next = tp->rcv_nxt;
-	u64 received = tp->bytes_received;
 	u32 unread = next - copied;
 
 	if (received < unread)
-		return;
+		return 0;
 	u64 consumed = received - unread;
-	u8 tcp_state = sk->__sk_common.skc_state;
 
 	/* tcp_rcv_nxt_update() counts the peer's FIN in bytes_received (it is one sequence
 	 * number) and reading it advances copied_seq: once the FIN is in and nothing is unread,
@@ -573,8 +647,56 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 	    (tcp_state == TCP_CLOSE_WAIT || tcp_state == TCP_LAST_ACK ||
 	     tcp_state == TCP_CLOSING || tcp_state == TCP_CLOSE))
 		consumed -= 1;
-	struct sock_state *state = sock_state_of(sk, false);
+	return consumed;
+}
 
+/*
+ * Claim the growth of `consumed` since the last claim. The receive hook, the drain iterator
+ * and the release hook all claim, so the baseline moves by compare-and-swap and each byte is
+ * claimed once. `locked`: the caller holds the socket lock (tcp_rcv_space_adjust does), or
+ * the kernel lacks compare-and-swap (before 5.12, where only that hook claims).
+ */
+static __always_inline u64 claim_tcp_read(struct sock_state *state, u64 consumed, bool locked)
+{
+	if (locked || NW_PRE_5_12) {
+		u64 seen = state->tcp_bytes_read;
+
+		if (consumed <= seen)
+			return 0;
+		state->tcp_bytes_read = consumed;
+		return consumed - seen;
+	}
+	for (int attempt = 0; attempt < 4; attempt++) {
+		u64 seen = state->tcp_bytes_read;
+
+		if (consumed <= seen)
+			return 0;
+		if (__sync_val_compare_and_swap(&state->tcp_bytes_read, seen, consumed) == seen)
+			return consumed - seen;
+	}
+	return 0;
+}
+
+/*
+ * TCP receive, from a hook in the reader's own context, off the fast path (on it, reads are
+ * left to the drain iterator to claim). `known_new` is the size of the read in progress
+ * when the caller knows it; it sets the baseline for sockets born before the sensor
+ * (sockops marks the ones born after, whose reads all count), and it is the part of what
+ * is unclaimed that belongs to this caller when another process owned the socket before.
+ */
+static __always_inline void account_tcp_read(struct nw_control *ctl, struct sock *sk,
+					     u16 family, u64 known_new, bool locked,
+					     struct sock_state *state, u32 tgid)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	if (!tp)
+		return;
+	u64 consumed = tcp_consumed(tp->bytes_received, tp->rcv_nxt, tp->copied_seq,
+				    sk->__sk_common.skc_state);
+
+	if (!state)
+		state = sock_state_of(sk, false);
 	if (!state) {
 		/* Not marked at birth by sockops: it predates the sensor. Count only this read. */
 		state = sock_state_of(sk, true);
@@ -585,28 +707,107 @@ static __always_inline void account_tcp_read(struct sock *sk, u16 family, u64 kn
 		state->tcp_bytes_read = consumed > known_new ? consumed - known_new : 0;
 		state->local_port = sk->__sk_common.skc_num;
 	}
-	/* Without compare-and-swap (before 5.12) the unlocked path, used only where the
-	 * tcp_rcv_space_adjust hook could not attach, updates plainly: two readers of one
-	 * socket racing there may count a read twice. */
-	if (locked || NW_PRE_5_12) {
-		u64 seen = state->tcp_bytes_read;
+	if (state->fast_tgid && state->fast_tgid != tgid && consumed > known_new) {
+		/* Reads before this one, unclaimed on the fast path, were the previous owner's. */
+		u64 theirs = claim_tcp_read(state, consumed - known_new, locked);
 
-		if (consumed > seen) {
-			state->tcp_bytes_read = consumed;
-			account(sk, family, consumed - seen, false, state);
-		}
-		return;
+		if (theirs)
+			add_to_socket(state, ctl, theirs, false);
 	}
-	for (int attempt = 0; attempt < 4; attempt++) {
-		u64 seen = state->tcp_bytes_read;
+	u64 grown = claim_tcp_read(state, consumed, locked);
 
-		if (consumed <= seen)
-			return;
-		if (__sync_val_compare_and_swap(&state->tcp_bytes_read, seen, consumed) == seen) {
-			account(sk, family, consumed - seen, false, state);
-			return;
-		}
+	if (grown)
+		account(ctl, sk, family, grown, false, state, tgid);
+}
+
+/*
+ * Copy a DNS answer the caller is receiving from its own buffer to the dns_events ring:
+ * `bytes` were just copied there by this call. For TCP it is a piece of the stream, tagged
+ * with the socket so the sensor can put the messages back together.
+ */
+static __noinline int capture_dns(struct sock *sk, u32 bytes, u8 transport)
+{
+	u64 buf = 0, capacity = 0;
+
+	if (!sk || !nw_receive_buffer(&buf, &capacity)) {
+		health_add(NW_HEALTH_DNS_UNREAD, 1);
+		return 0;
 	}
+	if (bytes > capacity) /* a datagram longer than the buffer (MSG_TRUNC) */
+		bytes = capacity;
+	struct dns_event *event = bpf_ringbuf_reserve(&dns_events, sizeof(*event), 0);
+
+	if (!event) {
+		health_add(NW_HEALTH_DNS_EVENTS_LOST, 1);
+		return 0;
+	}
+	event->sock_cookie = transport == IPPROTO_TCP ? nw_sock_id(sk) : 0;
+	event->transport = transport;
+	event->truncated = bytes > NW_DNS_MAX;
+	u32 size = (bytes > NW_DNS_MAX ? NW_DNS_MAX : bytes) - 1;
+
+	/* The size must be provably within 1..NW_DNS_MAX (see dns.bpf.c). */
+	asm volatile("" : "+r"(size));
+	if (size >= NW_DNS_MAX || bpf_probe_read_user(event->payload, size + 1, (void *)buf)) {
+		bpf_ringbuf_discard(event, 0);
+		health_add(NW_HEALTH_DNS_UNREAD, 1);
+		return 0;
+	}
+	event->length = size + 1;
+	bpf_ringbuf_submit(event, 0);
+	return 0;
+}
+
+/* Raw and ping (ICMP datagram) sockets: their peers are per packet, in no socket field. */
+static __always_inline bool is_raw_or_ping(u16 sock_type, u16 protocol)
+{
+	return sock_type == SOCK_RAW ||
+	       (sock_type == SOCK_DGRAM && (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6));
+}
+
+/* The destination an unconnected raw or ping send was given, from its system call. */
+static __always_inline struct sock_state *remember_send_destination(struct sock *sk,
+								    u16 family)
+{
+	struct pending_peer peer = {};
+	u8 sockaddr[24] = {};
+	u64 addr = 0;
+	u32 addr_len = 0;
+
+	if (!nw_send_destination(&addr, &addr_len) ||
+	    bpf_probe_read_user(sockaddr, sizeof(sockaddr), (void *)addr))
+		return NULL;
+	u16 sa_family = *(u16 *)sockaddr;
+
+	/* sockaddr_in: the address at offset 4; sockaddr_in6: at 8. Raw and ping sockets have
+	 * no ports (a ping socket's sin_port is its echo id), as read_packet_peer() has it. */
+	if (sa_family == AF_INET && addr_len >= 8)
+		__builtin_memcpy(peer.addr, sockaddr + 4, 4);
+	else if (sa_family == AF_INET6 && family == AF_INET6 && addr_len >= 24)
+		__builtin_memcpy(peer.addr, sockaddr + 8, NW_ADDR_LEN);
+	else
+		return NULL;
+	peer.family = sa_family;
+	struct sock_state *state = sock_state_of(sk, true);
+
+	if (!state) {
+		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+		return NULL;
+	}
+	state->send_peer = peer;
+	state->send_peer_set = 1;
+	return state;
+}
+
+/*
+ * The socket's state when the fast path may apply (full mode, an IP socket), else NULL; and
+ * whether it does. One storage lookup, shared with the slow path.
+ */
+static __always_inline struct sock_state *fast_state(struct sock *sk, u16 family)
+{
+	if (NW_PRE_5_12 || family == AF_PACKET)
+		return NULL;
+	return bpf_sk_storage_get(&sock_states, sk, 0, 0);
 }
 
 static __always_inline void on_send(struct sock *sk, int ret)
@@ -615,8 +816,40 @@ static __always_inline void on_send(struct sock *sk, int ret)
 		return;
 	u16 family = sk->__sk_common.skc_family;
 
-	if (tracked_family(family))
-		account(sk, family, ret, true, NULL);
+	if (!tracked_family(family))
+		return;
+	struct nw_control *ctl = get_control();
+
+	if (!ctl)
+		return;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sock_state *state = fast_state(sk, family);
+
+	if (state && fast_path_holds(sk, state, tgid, true)) {
+		add_to_socket(state, ctl, ret, true);
+		return;
+	}
+	if (NW_SYSCALL_ARGS && family != AF_PACKET &&
+	    sk->__sk_common.skc_state != TCP_ESTABLISHED &&
+	    is_raw_or_ping(nw_sk_type(sk), nw_sk_protocol(sk))) {
+		struct sock_state *with_peer = remember_send_destination(sk, family);
+
+		if (with_peer)
+			state = with_peer;
+	}
+	account(ctl, sk, family, ret, true, state, tgid);
+}
+
+/*
+ * May what this UDP socket receives be a DNS answer? Connected to port 53, or an unconnected
+ * socket that sent to port 53 or is receiving from it (cg_recvmsg4/6 ran just before).
+ */
+static __always_inline bool receives_dns(struct sock *sk, struct sock_state *state)
+{
+	if (sk->__sk_common.skc_dport == bpf_htons(DNS_PORT))
+		return true;
+	return state && (state->dns_client ||
+			 (state->recv_peer_set && state->recv_peer.port == DNS_PORT));
 }
 
 static __always_inline void on_recv(struct sock *sk, int ret, int flags)
@@ -627,15 +860,40 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 
 	if (!tracked_family(family))
 		return;
-	if (family != AF_PACKET && is_tcp(sk)) {
-		struct nw_control *ctl = get_control();
+	struct nw_control *ctl = get_control();
 
-		/* Counted by tp_tcp_rcv_space_adjust, unless that hook could not attach. */
-		if (ctl && !ctl->tcp_read_hooked)
-			account_tcp_read(sk, family, ret, false);
+	if (!ctl)
+		return;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sock_state *state = fast_state(sk, family);
+
+	if (state && fast_path_holds(sk, state, tgid, false)) {
+		bool tcp = state->fast_tcp;
+
+		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
+		if (!tcp)
+			add_to_socket(state, ctl, ret, false);
+		if (NW_SYSCALL_ARGS && (sk->__sk_common.skc_dport == bpf_htons(DNS_PORT) ||
+					state->dns_client))
+			capture_dns(sk, ret, tcp ? IPPROTO_TCP : IPPROTO_UDP);
 		return;
 	}
-	account(sk, family, ret, false, NULL);
+	bool tcp = family != AF_PACKET && is_tcp(sk);
+
+	if (tcp && ctl->tcp_read_hooked)
+		return; /* counted by tp_tcp_rcv_space_adjust (compat mode, no fast path) */
+	if (tcp) {
+		account_tcp_read(ctl, sk, family, ret, false, state, tgid);
+		if (NW_SYSCALL_ARGS && sk->__sk_common.skc_dport == bpf_htons(DNS_PORT))
+			capture_dns(sk, ret, IPPROTO_TCP);
+		return;
+	}
+	bool dns = NW_SYSCALL_ARGS && family != AF_PACKET &&
+		   nw_sk_protocol(sk) == IPPROTO_UDP && receives_dns(sk, state);
+
+	account(ctl, sk, family, ret, false, state, tgid);
+	if (dns)
+		capture_dns(sk, ret, IPPROTO_UDP);
 }
 
 /* ---- byte hooks, set "tracepoint" (kernel >= 6.3) ---- */
@@ -700,14 +958,21 @@ int BPF_PROG(fexit_inet_sendpage, struct socket *sock, struct page *page, int of
 
 /* ---- shared ---- */
 
-/* Every TCP read ends here after copied_seq moved: recvmsg, splice, tcp_read_sock users. */
+/*
+ * Compat mode only (kernels before 5.12, no compare-and-swap for the receive hook to claim
+ * reads with): every TCP read ends here after copied_seq moved, recvmsg, splice and
+ * tcp_read_sock users alike, under the socket lock. Elsewhere reads are claimed in the
+ * receive hook, the drain iterator and the release hook, one program run fewer per read.
+ */
 SEC("tp_btf/tcp_rcv_space_adjust")
 int BPF_PROG(tp_tcp_rcv_space_adjust, struct sock *sk)
 {
 	u16 family = sk->__sk_common.skc_family;
+	struct nw_control *ctl = get_control();
 
-	if (family == AF_INET || family == AF_INET6)
-		account_tcp_read(sk, family, 0, true);
+	if (ctl && (family == AF_INET || family == AF_INET6))
+		account_tcp_read(ctl, sk, family, 0, true, NULL,
+				 bpf_get_current_pid_tgid() >> 32);
 	return 0;
 }
 
@@ -731,6 +996,109 @@ int sockops_birth(struct bpf_sock_ops *ops)
 	return 1;
 }
 
+static __always_inline void count_datagram_socket(struct sock_state *state, s64 delta)
+{
+	u32 zero = 0;
+	s64 *live = bpf_map_lookup_elem(&datagram_sockets, &zero);
+
+	if (live)
+		__sync_fetch_and_add(live, delta);
+}
+
+/*
+ * A raw or ping socket is being created: count it, and when the hook that reads the sources
+ * of such sockets' datagrams is detached, wake the sensor to attach it. Once per socket.
+ */
+SEC("cgroup/sock_create")
+int cg_sock_create(struct bpf_sock *sk)
+{
+	if (!is_raw_or_ping(sk->type, sk->protocol))
+		return 1;
+	struct sock_state *state = sock_state_of_ctx(sk, true);
+
+	if (!state) {
+		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+		return 1;
+	}
+	if (!state->datagram_counted) {
+		state->datagram_counted = 1;
+		count_datagram_socket(state, 1);
+	}
+	struct nw_control *ctl = get_control();
+
+	if (ctl && !ctl->datagram_hook) {
+		struct datagram_notice notice = {
+			.tgid = bpf_get_current_pid_tgid() >> 32,
+			.family = (u16)sk->family,
+			.sock_type = (u8)sk->type,
+			.protocol = (u8)sk->protocol,
+		};
+
+		bpf_ringbuf_output(&datagram_notices, &notice, sizeof(notice), BPF_RB_FORCE_WAKEUP);
+	}
+	return 1;
+}
+
+/* The process closing a socket as its owner, for counts no earlier caller owned (a socket
+ * read only by splice). Family and type come from the cgroup context; ports and addresses,
+ * which a release program may not read there, through probed reads of the socket. */
+static __always_inline void capture_closing_owner(struct bpf_sock *sk, u64 addr,
+						  struct sock_state *state)
+{
+	struct flow_value *ident = &state->ident;
+	struct sock *ks = (struct sock *)addr;
+	u16 family = (u16)sk->family;
+
+	__builtin_memset(&state->key, 0, sizeof(state->key));
+	__builtin_memset(ident, 0, sizeof(*ident));
+	state->key.sock_cookie = bpf_get_socket_cookie(sk);
+	state->key.tgid = bpf_get_current_pid_tgid() >> 32;
+	nw_current_exe(&ident->exe_ino, &ident->exe_dev);
+	ident->uid = (u32)bpf_get_current_uid_gid();
+	ident->cgroup_id = bpf_get_current_cgroup_id();
+	ident->netns = BPF_CORE_READ(ks, __sk_common.skc_net.net, ns.inum);
+	ident->family = family;
+	ident->protocol = (u16)sk->protocol;
+	ident->sock_type = (u8)sk->type;
+	ident->flags = NW_FLOW_HAS_IDENTITY;
+	ident->local_port = BPF_CORE_READ(ks, __sk_common.skc_num) ?: state->local_port;
+	ident->remote_port = bpf_ntohs(BPF_CORE_READ(ks, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		bpf_probe_read_kernel(ident->local_addr, 4, &ks->__sk_common.skc_rcv_saddr);
+		bpf_probe_read_kernel(ident->remote_addr, 4, &ks->__sk_common.skc_daddr);
+	} else {
+		bpf_probe_read_kernel(ident->local_addr, NW_ADDR_LEN,
+				      &ks->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(ident->remote_addr, NW_ADDR_LEN,
+				      &ks->__sk_common.skc_v6_daddr);
+	}
+	state->owner_set = 1;
+}
+
+/* TCP payload read since the last claim (by splice, say) and not yet counted: count it now,
+ * while the closing socket still knows copied_seq. */
+static __always_inline void claim_final_tcp_read(struct nw_control *ctl, struct bpf_sock *sk,
+						 struct sock_state *state)
+{
+	u64 addr = nw_ctx_sock_addr(sk);
+
+	if (!addr)
+		return;
+	struct tcp_sock *tp = (struct tcp_sock *)addr;
+	u64 consumed = tcp_consumed(BPF_CORE_READ(tp, bytes_received), BPF_CORE_READ(tp, rcv_nxt),
+				    BPF_CORE_READ(tp, copied_seq), (u8)sk->state);
+	u64 grown = claim_tcp_read(state, consumed, false);
+
+	if (!grown)
+		return;
+	if (!state->owner_set)
+		capture_closing_owner(sk, addr, state);
+	u32 epoch = ctl->active_table & 1;
+
+	__sync_fetch_and_add(&state->recv[epoch], grown);
+	__sync_fetch_and_add(&state->msgs[epoch], 1ULL << 32);
+}
+
 /*
  * The socket is closing: no call can add to it any more, so hand its counters over. Before
  * 5.12 there are no socket counters, and its hash entry goes (sk_storage goes by itself).
@@ -740,26 +1108,37 @@ int cg_sock_release(struct bpf_sock *sk)
 {
 	if (NW_PRE_5_12) {
 		u64 addr = nw_ctx_sock_addr(sk);
+		struct sock_state *state = bpf_map_lookup_elem(&sock_states_by_addr, &addr);
 
+		if (state && state->datagram_counted)
+			count_datagram_socket(state, -1);
 		bpf_map_delete_elem(&sock_states_by_addr, &addr);
 		return 1;
 	}
 	struct nw_control *ctl = get_control();
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 
-	if (ctl && state)
-		flush_socket_counters(ctl, state);
+	if (!ctl || !state)
+		return 1;
+	if (state->datagram_counted) {
+		state->datagram_counted = 0;
+		count_datagram_socket(state, -1);
+	}
+	if (sk->protocol == IPPROTO_TCP && sk->type == SOCK_STREAM && !ctl->tcp_read_hooked)
+		claim_final_tcp_read(ctl, sk, state);
+	flush_socket_counters(ctl, state);
 	return 1;
 }
 
 /*
  * Drain: for every TCP and UDP socket of the sensor's network namespace with state, write
  * the idle epoch's counters (the sensor flipped the epoch and waited an RCU grace period
- * first, so nothing adds to them now). The socket iterators, not one over the storage map:
- * kernels may refuse map-element iterators (this machine's 6.18 does, EPERM) while the
- * socket ones load, and account() keeps counters only in sockets these walk.
+ * first, so nothing adds to them now), and for TCP what was read but not yet claimed (reads
+ * the receive hook does not see, like splice). The socket iterators, not one over the
+ * storage map: kernels may refuse map-element iterators (this machine's 6.18 does, EPERM)
+ * while the socket ones load, and account() keeps counters only in sockets these walk.
  */
-static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk)
+static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk, bool tcp)
 {
 	struct nw_control *ctl = get_control();
 
@@ -768,18 +1147,26 @@ static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk)
 	/* Through the map, not a pointer of the iterator: atomic exchanges need a map value. */
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	struct flow_record record;
-	u64 sent, recv, msgs;
+	u64 sent, recv, msgs, read = 0;
 
 	if (!state || !state->owner_set)
 		return 0;
-	if (!take_epoch(state, ctl->active_table ^ 1, &sent, &recv, &msgs))
+	if (tcp && !ctl->tcp_read_hooked) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+		if (tp)
+			read = claim_tcp_read(state, tcp_consumed(
+				tp->bytes_received, tp->rcv_nxt, tp->copied_seq,
+				((struct sock_common *)sk)->skc_state), false);
+	}
+	if (!take_epoch(state, ctl->active_table ^ 1, &sent, &recv, &msgs) && !read)
 		return 0;
 	record.key = state->key;
 	record.value = state->ident;
 	record.value.sent_bytes = sent;
-	record.value.recv_bytes = recv;
+	record.value.recv_bytes = recv + read;
 	record.value.sent_msgs = (u32)msgs;
-	record.value.recv_msgs = (u32)(msgs >> 32);
+	record.value.recv_msgs = (u32)(msgs >> 32) + (read ? 1 : 0);
 	bpf_seq_write(meta->seq, &record, sizeof(record));
 	return 0;
 }
@@ -787,13 +1174,13 @@ static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk)
 SEC("iter/tcp")
 int iter_drain_tcp(struct bpf_iter__tcp *ctx)
 {
-	return drain_socket(ctx->meta, ctx->sk_common);
+	return drain_socket(ctx->meta, ctx->sk_common, true);
 }
 
 SEC("iter/udp")
 int iter_drain_udp(struct bpf_iter__udp *ctx)
 {
-	return drain_socket(ctx->meta, ctx->udp_sk);
+	return drain_socket(ctx->meta, ctx->udp_sk, false);
 }
 
 static __always_inline void remember_sock_peer(struct bpf_sock *sk, bool is_send, u16 family,
@@ -817,7 +1204,13 @@ static __always_inline void remember_sock_peer(struct bpf_sock *sk, bool is_send
 		__builtin_memcpy(peer->addr, addr, NW_ADDR_LEN);
 	peer->port = bpf_ntohs((u16)port_be);
 	peer->family = family;
-	peer->set = 1;
+	if (is_send) {
+		state->send_peer_set = 1;
+		if (peer->port == DNS_PORT)
+			state->dns_client = 1;
+	} else {
+		state->recv_peer_set = 1;
+	}
 }
 
 SEC("cgroup/sendmsg4")
@@ -892,7 +1285,6 @@ static __always_inline bool read_packet_peer(const struct sk_buff *skb, bool wan
 		bpf_probe_read_kernel(&port, 2, head + skb->transport_header + (want_source ? 0 : 2));
 		peer->port = bpf_ntohs(port);
 	}
-	peer->set = 1;
 	return true;
 }
 
@@ -924,10 +1316,13 @@ static __always_inline void remember_packet_peer(struct sock *sk, const struct s
 		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
 		return;
 	}
-	if (want_source)
+	if (want_source) {
 		state->recv_peer = peer;
-	else
+		state->recv_peer_set = 1;
+	} else {
 		state->send_peer = peer;
+		state->send_peer_set = 1;
+	}
 }
 
 /*

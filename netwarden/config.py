@@ -104,6 +104,11 @@ class SensorConfig:
         "auto", choices=("auto", "full", "compat"),
         doc="compat: the BPF programs avoid features of kernels 5.11/5.12 (socket state in "
             "a hash map, no socket counters); auto probes the kernel")
+    packet_hooks: str = _setting(
+        "auto", choices=("auto", "always"),
+        doc="auto: read raw/ping destinations and DNS answers from the system call and "
+            "attach the datagram-source hook only while a raw or ping socket exists (fewer "
+            "programs per packet); always: per-packet hooks for the sensor's lifetime")
     track_packet_sockets: bool = _setting(True, doc="count AF_PACKET sockets too")
     silent_zero_after_s: float = _setting(
         120.0, minimum=0, maximum=86400,

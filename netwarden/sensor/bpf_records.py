@@ -24,7 +24,8 @@ HEALTH_BYTES_UNATTRIBUTED = 1
 HEALTH_PROC_EVENTS_LOST = 2
 HEALTH_SOCK_STORAGE_FAIL = 3
 HEALTH_DNS_EVENTS_LOST = 4
-HEALTH_COUNTERS = 5
+HEALTH_DNS_UNREAD = 5
+HEALTH_COUNTERS = 6
 DNS_MAX = 1536
 
 #: Names under which each kernel health counter is written to the store.
@@ -34,6 +35,7 @@ HEALTH_COUNTER_NAMES = {
     HEALTH_PROC_EVENTS_LOST: "proc_events_lost",
     HEALTH_SOCK_STORAGE_FAIL: "sock_storage_fail",
     HEALTH_DNS_EVENTS_LOST: "dns_events_lost",
+    HEALTH_DNS_UNREAD: "dns_answers_unread",
 }
 
 
@@ -71,6 +73,7 @@ class FlowValue(ctypes.Structure):
 
 class DnsEvent(ctypes.Structure):
     _fields_ = [
+        ("sock_cookie", ctypes.c_uint64),
         ("length", ctypes.c_uint16),
         ("transport", ctypes.c_uint8),
         ("truncated", ctypes.c_uint8),
@@ -86,6 +89,18 @@ class Control(ctypes.Structure):
         ("tcp_read_hooked", ctypes.c_uint32),
         ("socket_counters", ctypes.c_uint32),
         ("drain_netns", ctypes.c_uint32),
+        ("datagram_hook", ctypes.c_uint32),
+    ]
+
+
+class DatagramNotice(ctypes.Structure):
+    """struct datagram_notice: a raw or ping socket appeared while its hook was detached."""
+
+    _fields_ = [
+        ("tgid", ctypes.c_uint32),
+        ("family", ctypes.c_uint16),
+        ("sock_type", ctypes.c_uint8),
+        ("protocol", ctypes.c_uint8),
     ]
 
 
@@ -123,4 +138,5 @@ MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "nw_control": Control,
     "flow_record": FlowRecord,
     "dns_event": DnsEvent,
+    "datagram_notice": DatagramNotice,
 }

@@ -96,17 +96,20 @@ def decode_flow(key: rec.FlowKey, slots: list[rec.FlowValue]) -> DrainedFlow:
 
 
 class ControlBlock:
-    """The `control` map's one entry, owned by the sensor: written whole on every change."""
+    """The `control` map's one entry, owned by the sensor: written whole on every change
+    (by the drain and by the datagram-source hook's thread, so under a lock)."""
 
     def __init__(self, control_map: lb.Map) -> None:
         self._fd = control_map.fd
+        self._lock = threading.Lock()
         self.value = rec.Control()
         lb.map_lookup(self._fd, ctypes.c_uint32(0), self.value)
 
     def update(self, **fields: int) -> None:
-        for name, value in fields.items():
-            setattr(self.value, name, value)
-        lb.map_update(self._fd, ctypes.c_uint32(0), self.value)
+        with self._lock:
+            for name, value in fields.items():
+                setattr(self.value, name, value)
+            lb.map_update(self._fd, ctypes.c_uint32(0), self.value)
 
 
 class FlowDrainer:
@@ -120,7 +123,7 @@ class FlowDrainer:
     def __init__(self, control: ControlBlock, tables: tuple[lb.Map, lb.Map],
                  socket_iterators: tuple[lb.Link, ...] = (),
                  rcu: RcuSync | None = None) -> None:
-        self._control = control
+        self.control = control
         self._tables = tables
         self._iterators = socket_iterators
         self._rcu = rcu or RcuSync()
@@ -131,8 +134,9 @@ class FlowDrainer:
     def for_net(cls, net: LoadedObject) -> FlowDrainer:
         """The drainer of a loaded net object, its control block set from what attached.
 
-        TCP reads are counted in tcp_rcv_space_adjust (it sees splice too); where that hook
-        did not attach, the receive byte hook counts them instead. Counters kept in sockets
+        TCP reads are counted in tcp_rcv_space_adjust where it is attached (compat mode);
+        elsewhere the receive hook, the drain iterator and the release hook claim them from
+        the socket's sequence numbers. Counters kept in sockets
         need both ways out: the release hook and the drain iterators. An iterator walks the
         namespace of the process that runs it, so the programs are told which one that is.
         """
@@ -148,8 +152,8 @@ class FlowDrainer:
 
     def drain(self) -> list[DrainedFlow]:
         """Everything counted since the previous drain; no byte is lost or counted twice."""
-        idle = self._control.value.active_table & 1
-        self._control.update(active_table=idle ^ 1)
+        idle = self.control.value.active_table & 1
+        self.control.update(active_table=idle ^ 1)
         self._rcu.wait()
         return self.read_table(idle) + self.read_sockets()
 

@@ -3,7 +3,9 @@
 `parse_answer` (pure) turns one response into (address, name) pairs, where the name is the one
 the client asked for: `www.example.com CNAME edge.cdn.net; edge.cdn.net A 1.2.3.4` gives
 1.2.3.4 -> www.example.com. `DnsNames` keeps the most recent name per address (bounded, least
-recently used out first). No reverse lookups are ever made.
+recently used out first). `DnsStreams` puts DNS-over-TCP messages back together from the
+pieces the receive hook sees (a resolver may read the length prefix and the message in two
+calls). No reverse lookups are ever made.
 """
 
 from __future__ import annotations
@@ -117,6 +119,48 @@ def _asked_name(owner: str, questions: list[str], cnames: dict[str, str]) -> str
                 break
             name = cnames[name]
     return owner
+
+
+class DnsStreams:
+    """Messages of DNS-over-TCP connections, from the pieces each receive call read.
+
+    Each message is a 2-byte length and that many bytes (RFC 1035 4.2.2). Pieces come in
+    order per connection (identified by socket cookie); what is left of an unfinished message
+    waits for the next piece. Bounded: at most ``max_streams`` connections are remembered
+    (least recently fed out first). A piece cut short by the kernel's copy size loses the
+    message boundaries after it, so that connection is forgotten after its message is read.
+    """
+
+    def __init__(self, max_streams: int = 1024) -> None:
+        self._pending: OrderedDict[int, bytes] = OrderedDict()
+        self._max_streams = max_streams
+        self._lock = threading.Lock()
+
+    def feed(self, stream: int, piece: bytes, truncated: bool = False) -> list[bytes]:
+        """The messages ``piece`` completes (a message cut short is returned as far as kept)."""
+        with self._lock:
+            data = self._pending.pop(stream, b"") + piece
+        messages = []
+        while len(data) >= 2:
+            (length,) = struct.unpack_from("!H", data)
+            if len(data) < 2 + length:
+                break
+            messages.append(data[2: 2 + length])
+            data = data[2 + length:]
+        if truncated:
+            if data[2:]:
+                messages.append(data[2:])
+            return messages
+        if data:
+            with self._lock:
+                self._pending[stream] = data
+                while len(self._pending) > self._max_streams:
+                    self._pending.popitem(last=False)
+        return messages
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
 
 
 class DnsNames:

@@ -21,6 +21,7 @@ class DoctorReport:
     bpf_mode: str = ""          # "full" or "compat" (see hooks.BpfMode)
     bpf_mode_reason: str = ""
     net_object: str = ""        # the file that mode loads
+    packet_hooks: str = ""      # hooks.PacketHookPlan.explain()
     programs: list[dict[str, object]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     loaded: bool | None = None
@@ -36,7 +37,7 @@ class DoctorReport:
         return {"kernel": self.kernel, "btf": self.btf, "root": self.root,
                 "cgroup2": self.cgroup2, "hook_sets": self.hook_sets, "chosen": self.chosen,
                 "bpf_mode": self.bpf_mode, "bpf_mode_reason": self.bpf_mode_reason,
-                "net_object": self.net_object,
+                "net_object": self.net_object, "packet_hooks": self.packet_hooks,
                 "load_tested": self.loaded is not None, "programs": self.programs,
                 "self_test": self.self_test, "self_test_ok": self.self_test_ok,
                 "problems": self.problems, "ok": self.ok}
@@ -55,6 +56,8 @@ class DoctorReport:
         if self.bpf_mode:
             lines.append(f"BPF mode     {self.bpf_mode}: {self.net_object} "
                          f"({self.bpf_mode_reason})")
+        if self.packet_hooks:
+            lines.append(f"packet hooks {self.packet_hooks}")
         if self.programs:
             lines.append("programs:")
             for p in self.programs:
@@ -91,12 +94,14 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     mode = hooks.choose_bpf_mode(features, config.sensor.bpf_mode)
     report.bpf_mode, report.bpf_mode_reason = mode.name, mode.reason
     report.net_object = hooks.NET_OBJECT.filename_for(mode)
+    plan = hooks.choose_packet_hooks(features, mode, config.sensor.packet_hooks)
+    report.packet_hooks = plan.explain()
     if not (try_load and report.root):
         return report
-    loader = Loader(features, report.cgroup2 or None, mode=mode)
+    loader = Loader(features, report.cgroup2 or None, mode=mode, packet_hooks=plan)
     report.loaded = True
     report.chosen = ""
-    for spec in hooks.OBJECTS:
+    for spec in hooks.objects_for(plan):
         try:
             loaded = loader.load(spec, ObjectConfig(), choice if spec.hook_sets else None)
         except LoadFailure as exc:

@@ -7,6 +7,7 @@ it is unit-tested with feature sets of kernels this machine cannot boot.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,14 @@ class ProgramSpec:
     purpose: str = ""
     #: Only in the full BPF mode (see :class:`BpfMode`); left out in compat mode.
     full_mode_only: bool = False
+    #: Only in compat mode (what full mode does another way).
+    compat_mode_only: bool = False
+    #: Loaded only when the hooks read system call arguments (True) or only when they do
+    #: not (False); see :class:`PacketHookPlan`. None: either way.
+    syscall_args: bool | None = None
+    #: Runs for every packet but is needed only while some socket needs it: loaded, and
+    #: attached by the sensor on demand (unless the plan says always).
+    on_demand: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,16 +119,24 @@ NET_OBJECT = ObjectSpec(
     required=True,
     hook_sets=(TRACEPOINT_SET, FEXIT_SET),
     programs=(
-        ProgramSpec("tp_tcp_rcv_space_adjust", AttachKind.AUTO,
+        ProgramSpec("tp_tcp_rcv_space_adjust", AttachKind.AUTO, compat_mode_only=True,
                     needs_tracepoints=("tcp_rcv_space_adjust",),
-                    purpose="TCP bytes read, by any path (recvmsg, splice)"),
-        ProgramSpec("tp_skb_copy_datagram_iovec", AttachKind.AUTO,
+                    purpose="TCP bytes read, by any path (recvmsg, splice); in full mode the "
+                            "receive hook, the drain iterator and the release hook count them"),
+        ProgramSpec("tp_skb_copy_datagram_iovec", AttachKind.AUTO, on_demand=True,
                     needs_tracepoints=("skb_copy_datagram_iovec",),
-                    purpose="source of received datagrams"),
+                    purpose="source of datagrams read by raw and ping sockets (runs for every "
+                            "datagram and TCP read: attached while such a socket exists)"),
         ProgramSpec("tp_net_dev_queue", AttachKind.AUTO, needs_tracepoints=("net_dev_queue",),
-                    purpose="destination of unconnected raw/ping sends"),
+                    syscall_args=False,
+                    purpose="destination of unconnected raw/ping sends (runs for every packet; "
+                            "where the hooks read system call arguments, sendto's address "
+                            "gives it instead)"),
         ProgramSpec("sockops_birth", AttachKind.CGROUP,
                     purpose="marks TCP sockets opened while the sensor runs"),
+        ProgramSpec("cg_sock_create", AttachKind.CGROUP,
+                    purpose="counts raw and ping sockets, so the datagram-source hook is "
+                            "attached while one exists"),
         ProgramSpec("cg_sendmsg4", AttachKind.CGROUP, purpose="UDP/IPv4 send destination"),
         ProgramSpec("cg_sendmsg6", AttachKind.CGROUP, purpose="UDP/IPv6 send destination"),
         ProgramSpec("cg_recvmsg4", AttachKind.CGROUP, purpose="UDP/IPv4 receive source"),
@@ -132,7 +149,8 @@ NET_OBJECT = ObjectSpec(
                     purpose="reads the counters kept in UDP sockets at each drain"),
     ),
     maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states",
-          "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch"),
+          "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch", "dns_events",
+          "datagram_notices", "datagram_sockets"),
     compat_filename="net_compat.bpf.o",
 )
 
@@ -151,6 +169,8 @@ EXEC_OBJECT = ObjectSpec(
     maps=("proc_events", "health"),
 )
 
+#: DNS answers from packets, for kernels where the receive hook cannot read them from the
+#: reader's buffer (see :class:`PacketHookPlan`); runs for every packet received.
 DNS_OBJECT = ObjectSpec(
     name="dns",
     filename="dns.bpf.o",
@@ -166,6 +186,14 @@ OBJECTS: tuple[ObjectSpec, ...] = (NET_OBJECT, EXEC_OBJECT, DNS_OBJECT)
 
 HOOK_SET_CHOICES = ("auto",) + tuple(s.name for s in NET_OBJECT.hook_sets)
 BPF_MODE_CHOICES = ("auto", "full", "compat")
+PACKET_HOOK_CHOICES = ("auto", "always")
+
+#: The kernel function (a BPF helper) the hooks need to read system call arguments (5.15).
+TASK_PT_REGS = "bpf_task_pt_regs"
+#: Machines whose system call numbers and registers bpf/syscall_args.bpf.h knows.
+SYSCALL_ARGS_MACHINES = ("x86_64", "aarch64")
+#: Kernel functions asked about besides the programs' own (see kernel_features()).
+PROBED_FUNCTIONS = (TASK_PT_REGS,)
 
 
 @dataclass(frozen=True)
@@ -280,3 +308,53 @@ def choose_bpf_mode(features: KernelFeatures, requested: str = "auto") -> BpfMod
         return BpfMode(False, "the kernel has BPF atomic exchange (5.12+)")
     return BpfMode(True, "the kernel lacks BPF atomic exchange (before 5.12): per-socket "
                          "state in a hash map, no socket counters")
+
+
+@dataclass(frozen=True)
+class PacketHookPlan:
+    """How much runs for every packet, and why.
+
+    With ``syscall_args`` the send and receive hooks read their system call's arguments
+    (bpf/syscall_args.bpf.h): the destination of a raw or ping send comes from sendto's
+    address and DNS answers from the reader's buffer, so neither net_dev_queue nor the
+    cgroup_skb DNS program (dns.bpf.o) is loaded. With ``on_demand`` the one per-packet hook
+    left (the source of datagrams read by raw and ping sockets) is attached only while such
+    a socket exists. Each program run costs ~85 ns here whatever it does, so these decide
+    most of the sensor's cost on small packets.
+    """
+
+    syscall_args: bool
+    on_demand: bool
+    reason: str
+
+    def explain(self) -> str:
+        reads = ("read from system call arguments" if self.syscall_args
+                 else "read from packets (net_dev_queue, dns.bpf.o)")
+        when = "attached on demand" if self.on_demand else "always attached"
+        return f"peers and DNS {reads}; datagram-source hook {when} ({self.reason})"
+
+
+def choose_packet_hooks(features: KernelFeatures, mode: BpfMode, requested: str = "auto",
+                        machine: str | None = None) -> PacketHookPlan:
+    """System call arguments where the kernel and architecture allow; per-packet hooks
+    always when asked (``always``), or where they do not."""
+    if requested not in PACKET_HOOK_CHOICES:
+        raise ValueError(f"unknown packet hook choice {requested!r}")
+    if requested == "always":
+        return PacketHookPlan(False, False, "as configured (sensor.packet_hooks = always)")
+    machine = machine or os.uname().machine
+    if mode.compat:
+        reason = "compat BPF mode: the kernel lacks bpf_task_pt_regs() (5.15)"
+    elif machine not in SYSCALL_ARGS_MACHINES:
+        reason = f"no system call table for {machine}"
+    elif not features.has_function(TASK_PT_REGS):
+        reason = "the kernel lacks bpf_task_pt_regs() (5.15)"
+    else:
+        return PacketHookPlan(True, True, "the kernel has bpf_task_pt_regs() (5.15+)")
+    return PacketHookPlan(False, True, reason)
+
+
+def objects_for(plan: PacketHookPlan) -> tuple[ObjectSpec, ...]:
+    """The objects a sensor with this plan loads: dns.bpf.o only where the receive hook
+    cannot read DNS answers itself."""
+    return tuple(spec for spec in OBJECTS if not (spec is DNS_OBJECT and plan.syscall_args))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from netwarden.sensor import libbpf as lb
 from netwarden.sensor.hooks import (
-    AttachKind, BpfMode, HookChoice, HookSet, KernelFeatures, ObjectSpec, ProgramSpec,
-    missing_for,
+    PROBED_FUNCTIONS, AttachKind, BpfMode, HookChoice, HookSet, KernelFeatures, ObjectSpec,
+    PacketHookPlan, ProgramSpec, missing_for,
 )
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class ProgramState(enum.Enum):
     KERNEL_LACKS = "kernel lacks"      # a tracepoint or function it needs is absent
     LOAD_FAILED = "load failed"
     ATTACH_FAILED = "attach failed"
+    ON_DEMAND = "loaded, attached on demand"   # the sensor attaches it while it is needed
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,29 @@ class LoadedObject:
         raise KeyError(f"{program} is not attached")
 
     def attached_programs(self) -> list[lb.Program]:
+        """Programs attached at load, and those loaded to be attached on demand."""
         return [self.obj.program(s.program) for s in self.statuses
-                if s.state is ProgramState.ATTACHED]
+                if s.state in (ProgramState.ATTACHED, ProgramState.ON_DEMAND)]
+
+    def is_on_demand(self, program: str) -> bool:
+        return any(s.program == program and s.state is ProgramState.ON_DEMAND
+                   for s in self.statuses)
+
+    def is_linked(self, program: str) -> bool:
+        """Attached right now (at load, or on demand)."""
+        return any(link.name == program for link in self.links)
+
+    def attach_on_demand(self, program: str) -> None:
+        """Attach a program loaded for attaching on demand (no-op when it is attached)."""
+        if not self.is_on_demand(program):
+            raise KeyError(f"{program} is not an on-demand program of {self.spec.name!r}")
+        if not self.is_linked(program):
+            self.links.append(self.obj.program(program).attach())
+
+    def detach_on_demand(self, program: str) -> None:
+        for link in [link for link in self.links if link.name == program]:
+            link.destroy()
+            self.links.remove(link)
 
     def detach(self, keep: frozenset[str] = frozenset()) -> None:
         """Detach every program but those named in ``keep`` (the maps stay loaded)."""
@@ -134,13 +156,20 @@ def cgroup2_root(proc_root: str = "/proc") -> str:
     raise FileNotFoundError("no cgroup2 filesystem is mounted (see /proc/mounts)")
 
 
+#: Without a plan every program runs as it did before plans existed: per-packet hooks
+#: loaded and attached for the sensor's lifetime.
+ALWAYS_PACKET_HOOKS = PacketHookPlan(False, False, "no packet-hook plan given")
+
+
 class Loader:
     def __init__(self, features: KernelFeatures, cgroup_root: str | None,
-                 objects_dir: Path | None = None, mode: BpfMode | None = None) -> None:
+                 objects_dir: Path | None = None, mode: BpfMode | None = None,
+                 packet_hooks: PacketHookPlan = ALWAYS_PACKET_HOOKS) -> None:
         self._features = features
         self._cgroup_root = cgroup_root
         self._objects_dir = objects_dir
         self._mode = mode if mode is not None else BpfMode(False, "full by default")
+        self._packet_hooks = packet_hooks
 
     def _path(self, spec: ObjectSpec) -> str:
         filename = spec.filename_for(self._mode)
@@ -177,18 +206,22 @@ class Loader:
                     statuses[program.name] = ProgramStatus(
                         spec.name, program.name, ProgramState.NOT_SELECTED, False)
         for program in wanted:
+            not_selected = self._not_selected(spec, program)
             missing = missing_for(program, self._features)
-            if program.full_mode_only and spec.compat_filename and self._mode.compat:
+            if not_selected:
                 statuses[program.name] = ProgramStatus(
-                    spec.name, program.name, ProgramState.NOT_SELECTED, False,
-                    "not in compat BPF mode")
+                    spec.name, program.name, ProgramState.NOT_SELECTED, False, not_selected)
             elif missing:
                 statuses[program.name] = ProgramStatus(
                     spec.name, program.name, ProgramState.KERNEL_LACKS, program.required,
                     "kernel lacks " + ", ".join(missing))
+            elif program.on_demand and self._packet_hooks.on_demand:
+                statuses[program.name] = ProgramStatus(
+                    spec.name, program.name, ProgramState.ON_DEMAND, False)
         if hook_set is not None:
             config = ObjectConfig(
-                rodata={**config.rodata, "preemptible_hooks": int(hook_set.preemptible)},
+                rodata={**config.rodata, "preemptible_hooks": int(hook_set.preemptible),
+                        "syscall_args": int(self._packet_hooks.syscall_args)},
                 map_entries=config.map_entries)
         while True:
             failed = self._try_load(spec, config, statuses)
@@ -213,6 +246,20 @@ class Loader:
         return LoadedObject(spec, obj, links, ordered, hook_set, self._cgroup_root,
                             self._mode if spec.compat_filename else None)
 
+    def _not_selected(self, spec: ObjectSpec, program: ProgramSpec) -> str:
+        """Why this plan leaves the program out ("" when it does not)."""
+        compat = bool(spec.compat_filename) and self._mode.compat
+        if program.full_mode_only and compat:
+            return "not in compat BPF mode"
+        if program.compat_mode_only and spec.compat_filename and not compat:
+            return "only in compat BPF mode"
+        if program.syscall_args is not None and \
+                program.syscall_args != self._packet_hooks.syscall_args:
+            return ("not needed: the hooks read system call arguments"
+                    if self._packet_hooks.syscall_args
+                    else "needs the hooks to read system call arguments")
+        return ""
+
     def _try_load(self, spec: ObjectSpec, config: ObjectConfig,
                   statuses: dict[str, ProgramStatus]) -> lb.BpfObject | ProgramStatus:
         """One open+load attempt with the programs in ``statuses`` left out.
@@ -225,7 +272,9 @@ class Loader:
             cleanup.callback(obj.close)
             # The registry is checked against the object: a missing name fails here, loudly.
             for name in spec.all_program_names():
-                obj.program(name).set_autoload(name not in statuses)
+                status = statuses.get(name)
+                obj.program(name).set_autoload(
+                    status is None or status.state is ProgramState.ON_DEMAND)
             for name in spec.maps:
                 obj.map(name)
             if config.rodata:
@@ -306,6 +355,7 @@ def kernel_features(objects: tuple[ObjectSpec, ...]) -> KernelFeatures:
     try:
         tracepoints = {t for p in programs for t in p.needs_tracepoints if btf.has_tracepoint(t)}
         functions = {f for p in programs for f in p.needs_functions if btf.has_function(f)}
+        functions |= {f for f in PROBED_FUNCTIONS if btf.has_function(f)}
     finally:
         btf.close()
     try:

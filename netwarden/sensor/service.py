@@ -22,13 +22,16 @@ from netwarden.sensor import hooks
 from netwarden.sensor.aggregator import (
     ExecSighting, FlowGroup, ProgramRef, Window, WindowAggregator,
 )
-from netwarden.sensor.bpf_records import DNS_MAX, PROC_EXEC, DnsEvent, ProcEvent
+from netwarden.sensor.bpf_records import (
+    DNS_MAX, PROC_EXEC, DatagramNotice, DnsEvent, ProcEvent,
+)
 from netwarden.sensor.containers import ContainerResolver
 from netwarden.sensor.collectors import (
     DrainedFlow, EventRings, FlowDrainer, HealthCounters, ProcessEvent,
     decode_proc_event,
 )
-from netwarden.sensor.dns import DnsNames
+from netwarden.sensor.datagram_hook import DatagramSourceHook
+from netwarden.sensor.dns import DnsNames, DnsStreams
 from netwarden.sensor.fanotify import ExecutableWatch, FanotifyUnavailable, FileChange
 from netwarden.sensor.hashing import HashCache
 from netwarden.sensor.identity import ExeRef, ProcessRecord, ProcessTable, ProcFs
@@ -123,6 +126,8 @@ class Sensor:
         self._net: LoadedObject | None = None
         self._rings = EventRings()
         self._dns = DnsNames()
+        self._dns_streams = DnsStreams()
+        self._datagram_hook: DatagramSourceHook | None = None
         self._health: list[HealthCounters] = []
         self._writer: WindowWriter | None = None
 
@@ -162,13 +167,15 @@ class Sensor:
             log.info("hook set %s", line)
         mode = hooks.choose_bpf_mode(features, cfg.bpf_mode)
         log.info("BPF mode %s: %s", mode.explain(), hooks.NET_OBJECT.filename_for(mode))
+        packet_hooks = hooks.choose_packet_hooks(features, mode, cfg.packet_hooks)
+        log.info("packet hooks: %s", packet_hooks.explain())
         try:
             cgroup_root: str | None = cgroup2_root(self._procfs.root)
         except OSError as exc:
             cgroup_root = None
             log.warning("%s: peers of unconnected UDP sockets will be missing", exc)
         self._containers = ContainerResolver(self._procfs.root, cgroup_root)
-        loader = Loader(features, cgroup_root, mode=mode)
+        loader = Loader(features, cgroup_root, mode=mode, packet_hooks=packet_hooks)
         now = self._clock()
         self._net = loader.load(hooks.NET_OBJECT, object_config(hooks.NET_OBJECT, cfg), choice)
         self._objects.append(self._net)
@@ -178,17 +185,20 @@ class Sensor:
         self._record_event(Event.of(now, EventKind.SENSOR_STARTED,
                                     hook_set=self._net.hook_set.name,
                                     reason=f"{self._net.hook_set.description}; BPF mode "
-                                           f"{mode.explain()}",
+                                           f"{mode.explain()}; {packet_hooks.explain()}",
                                     pid=os.getpid()))
         exec_obj = self._load_optional(loader, hooks.EXEC_OBJECT,
                                        object_config(hooks.EXEC_OBJECT, cfg), now)
         if exec_obj is not None:
             self._rings.add(exec_obj.map("proc_events"), ProcEvent,
                             lambda raw: self._on_proc_event(decode_proc_event(raw)))
-        dns_obj = self._load_optional(loader, hooks.DNS_OBJECT,
-                                      object_config(hooks.DNS_OBJECT, cfg), now)
-        if dns_obj is not None and dns_obj.is_attached("dns_ingress"):
-            self._rings.add(dns_obj.map("dns_events"), DnsEvent, self._on_dns_event)
+        if packet_hooks.syscall_args:
+            self._rings.add(self._net.map("dns_events"), DnsEvent, self._on_dns_event)
+        else:
+            dns_obj = self._load_optional(loader, hooks.DNS_OBJECT,
+                                          object_config(hooks.DNS_OBJECT, cfg), now)
+            if dns_obj is not None and dns_obj.is_attached("dns_ingress"):
+                self._rings.add(dns_obj.map("dns_events"), DnsEvent, self._on_dns_event)
 
     def _load_optional(self, loader: Loader, spec: hooks.ObjectSpec, config: ObjectConfig,
                        now: float) -> LoadedObject | None:
@@ -209,7 +219,17 @@ class Sensor:
     def _on_dns_event(self, raw: bytes) -> None:
         event = DnsEvent.from_buffer_copy(raw)
         payload = bytes(event.payload[: min(event.length, DNS_MAX)])
-        self._dns.learn(payload, tcp=event.transport == IPPROTO_TCP)
+        if event.transport == IPPROTO_TCP and event.sock_cookie:
+            # A piece of a TCP connection's byte stream, as one receive call read it.
+            for message in self._dns_streams.feed(event.sock_cookie, payload,
+                                                  bool(event.truncated)):
+                self._dns.learn(message, tcp=False)
+        else:
+            self._dns.learn(payload, tcp=event.transport == IPPROTO_TCP)
+
+    def _on_datagram_notice(self, raw: bytes) -> None:
+        if self._datagram_hook is not None:
+            self._datagram_hook.on_notice(raw)
 
     def _report_failures(self, now: float, statuses: list[ProgramStatus]) -> None:
         for event in failure_events(now, statuses):
@@ -237,6 +257,12 @@ class Sensor:
         """Drain until ``stop`` is set; hooks must be loaded. Writes everything before return."""
         assert self._net is not None, "load_hooks() first"
         drainer = FlowDrainer.for_net(self._net)
+        datagram_hook = self._datagram_hook = DatagramSourceHook(self._net, drainer.control,
+                                                                 self._procfs.root)
+        if datagram_hook.managed:
+            self._rings.add(self._net.map("datagram_notices"), DatagramNotice,
+                            self._on_datagram_notice)
+            datagram_hook.start()
         self._start_watch(self._clock())
         log.info("%d executable hashes reloaded", self._hashes.load(store.load_hash_cache()))
         resolver = ProgramResolver(self._hashes, store.latest_hash_by_path(), self._clock)
@@ -260,6 +286,7 @@ class Sensor:
             while not stop.wait(max(0.0, next_drain - time.monotonic())):
                 next_drain += interval
                 self._drain_once(drainer.drain(), writer)
+                datagram_hook.review()
                 if time.monotonic() >= next_maintenance:
                     next_maintenance += _MAINTENANCE_INTERVAL_S
                     self._table.sweep_dead()
@@ -377,6 +404,10 @@ class Sensor:
         self._user_counters.set("ringbuf_size_mismatch", self._rings.size_mismatches)
         self._user_counters.set("dns_malformed", self._dns.malformed)
         self._user_counters.set("hash_prefetch_dropped", self._hashes.prefetch_dropped)
+        if self._datagram_hook is not None and self._datagram_hook.managed:
+            self._user_counters.set("datagram_hook_attaches", self._datagram_hook.attaches)
+            self._user_counters.set("datagram_hook_attach_failures",
+                                    self._datagram_hook.attach_failures)
         if self._watch is not None:
             self._user_counters.set("fanotify_overflows", self._watch.overflows)
             self._user_counters.set("fanotify_mark_failures", self._watch.mark_failures)

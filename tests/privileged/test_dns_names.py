@@ -1,5 +1,9 @@
-"""The name each remote address was resolved from, learnt from DNS answers on the wire, for
-two unrelated resolvers: glibc (getent) and dnspython (pure Python, over TCP)."""
+"""The name each remote address was resolved from, learnt from the DNS answers the kernel
+delivered, for unrelated resolvers: glibc (getent), dnspython (pure Python, over TCP) and a
+client reading its answer with read(2), recv(2) or recvmsg(2) (as Go, musl and others do).
+
+Each test runs against both ways the sensor reads answers (`sensor.packet_hooks`): from the
+reader's buffer in the receive hook ("auto" here), and from packets (dns.bpf.o, "always")."""
 
 from __future__ import annotations
 
@@ -16,11 +20,30 @@ from tests.support.netns import PeerNamespace, run
 from tests.support.sensor_proc import REPO, SensorProcess
 from tests.support.traffic import Generator
 
-NAMES = {"web": 4, "api": 5, "ignored": 6}   # each answer: another address on the host side
+#: Each answer is another address on the host side (its last octet here).
+NAMES = {"web": 4, "api": 5, "ignored": 6, "read": 7, "recv": 8, "recvmsg": 9}
 DNSPYTHON_CLIENT = """
 import sys, dns.message, dns.query
 q = dns.message.make_query(sys.argv[2], "A")
 r = dns.query.tcp(q, sys.argv[1], timeout=5)
+print(" ".join(rd.address for rrset in r.answer for rd in rrset if rrset.rdtype == 1))
+"""
+#: A connected-UDP resolver that reads the answer with the system call named in argv[3].
+SYSCALL_CLIENT = """
+import os, select, socket, sys, dns.message
+server, name, call = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((server, 53))
+s.send(dns.message.make_query(name, "A").to_wire())
+if not select.select([s], [], [], 5)[0]:
+    sys.exit("no answer")
+if call == "read":
+    wire = os.read(s.fileno(), 4096)
+elif call == "recvmsg":
+    wire = s.recvmsg(4096)[0]
+else:
+    wire = s.recv(4096)
+r = dns.message.from_wire(wire)
 print(" ".join(rd.address for rrset in r.answer for rd in rrset if rrset.rdtype == 1))
 """
 
@@ -35,7 +58,8 @@ def zone(peer: PeerNamespace) -> list[str]:
             "api.nwtest.example=CNAME:edge.cdn.nwtest.example",
             f"edge.cdn.nwtest.example=A:{a['api']}",
             f"v6.nwtest.example=AAAA:{v6_answer(peer)}",
-            f"x.ignored.nwtest.example=A:{a['ignored']}"]
+            f"x.ignored.nwtest.example=A:{a['ignored']}",
+            *(f"{call}.nwtest.example=A:{a[call]}" for call in ("read", "recv", "recvmsg"))]
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +86,11 @@ def dns_lan(peer: PeerNamespace) -> Iterator[PeerNamespace]:
     run("ip", "-6", "addr", "del", f"{v6_answer(peer)}/64", "dev", peer.host_if, check=False)
 
 
-@pytest.fixture(scope="module")
-def dns_sensor(workdir: Path) -> Iterator[SensorProcess]:
-    proc = SensorProcess.write_config(workdir / "dns",
-                                      extra='[ignore]\ndomains = ["ignored.nwtest.example"]\n')
+@pytest.fixture(scope="module", params=["auto", "always"])
+def dns_sensor(workdir: Path, request: pytest.FixtureRequest) -> Iterator[SensorProcess]:
+    proc = SensorProcess.write_config(workdir / f"dns-{request.param}",
+                                      extra=f'packet_hooks = "{request.param}"\n'
+                                            '[ignore]\ndomains = ["ignored.nwtest.example"]\n')
     proc.start()
     yield proc
     proc.stop()
@@ -80,6 +105,12 @@ def resolve_glibc(peer: PeerNamespace, name: str, family: str = "ahostsv4") -> s
 def resolve_dnspython(peer: PeerNamespace, name: str) -> str:
     out = subprocess.run([*peer.exec_prefix(), sys.executable, "-c", DNSPYTHON_CLIENT,
                           peer.host_v4, name], capture_output=True, text=True, check=True)
+    return out.stdout.split()[0]
+
+
+def resolve_with_syscall(peer: PeerNamespace, name: str, call: str) -> str:
+    out = subprocess.run([*peer.exec_prefix(), sys.executable, "-c", SYSCALL_CLIENT,
+                          peer.host_v4, name, call], capture_output=True, text=True, check=True)
     return out.stdout.split()[0]
 
 
@@ -126,3 +157,12 @@ def test_ignored_domain(dns_sensor, dns_lan, gen_factory):
     client, ended = connect(dns_lan, gen_factory, address)
     time.sleep(2.5)
     assert dns_sensor.totals(client.path).rows == ()
+
+
+@pytest.mark.parametrize("call", ["read", "recv", "recvmsg"])
+def test_connected_udp_resolver_reading_with(call, dns_sensor, dns_lan, gen_factory):
+    name = f"{call}.nwtest.example"
+    address = resolve_with_syscall(dns_lan, name, call)
+    assert address == dns_lan.host_address(NAMES[call])
+    client, ended = connect(dns_lan, gen_factory, address)
+    assert domains(dns_sensor, client, ended) == {name}

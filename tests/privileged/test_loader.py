@@ -27,8 +27,36 @@ def test_auto_choice_on_this_kernel_loads_the_tracepoint_set(loader: Loader):
         states = {s.program: s.state for s in loaded.statuses}
         assert states["tp_sock_send_length"] is ProgramState.ATTACHED
         assert states["fexit_inet_sendmsg"] is ProgramState.NOT_SELECTED
+        # Full mode counts TCP reads without tcp_rcv_space_adjust (compat mode's way).
+        assert states["tp_tcp_rcv_space_adjust"] is ProgramState.NOT_SELECTED
         assert all(s.state is ProgramState.ATTACHED for s in loaded.statuses
-                   if s.program not in hooks.FEXIT_SET.program_names)
+                   if s.program not in hooks.FEXIT_SET.program_names
+                   and s.program != "tp_tcp_rcv_space_adjust")
+    finally:
+        loaded.close()
+
+
+def test_the_auto_packet_hook_plan_leaves_per_packet_hooks_out():
+    """With system call arguments readable (this kernel has bpf_task_pt_regs), nothing runs
+    for every packet: net_dev_queue is not loaded, the datagram-source hook is loaded but
+    attached only on demand, and attaching and detaching it works."""
+    features = kernel_features(hooks.OBJECTS)
+    mode = hooks.choose_bpf_mode(features)
+    plan = hooks.choose_packet_hooks(features, mode)
+    assert plan.syscall_args and plan.on_demand, plan
+    loader = Loader(features, cgroup2_root(), mode=mode, packet_hooks=plan)
+    loaded = loader.load(hooks.NET_OBJECT, ObjectConfig(), hooks.choose_hook_sets(features))
+    try:
+        states = {s.program: s.state for s in loaded.statuses}
+        assert states["tp_net_dev_queue"] is ProgramState.NOT_SELECTED
+        assert states["tp_skb_copy_datagram_iovec"] is ProgramState.ON_DEMAND
+        assert not loaded.is_linked("tp_skb_copy_datagram_iovec")
+        loaded.attach_on_demand("tp_skb_copy_datagram_iovec")
+        assert loaded.is_linked("tp_skb_copy_datagram_iovec")
+        loaded.detach_on_demand("tp_skb_copy_datagram_iovec")
+        assert not loaded.is_linked("tp_skb_copy_datagram_iovec")
+        result = run_self_test(loaded)
+        assert result.ok, result.summary()
     finally:
         loaded.close()
 
@@ -98,6 +126,7 @@ def test_compat_mode_loads_and_counts_here_too():
         assert states["iter_drain_tcp"] is ProgramState.NOT_SELECTED
         assert states["iter_drain_udp"] is ProgramState.NOT_SELECTED
         assert states["cg_sock_release"] is ProgramState.ATTACHED
+        assert states["tp_tcp_rcv_space_adjust"] is ProgramState.ATTACHED
         assert loaded.bpf_mode is not None and loaded.bpf_mode.compat
         result = run_self_test(loaded)
         assert result.ok, result.summary()

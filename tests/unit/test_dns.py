@@ -9,7 +9,9 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from netwarden.sensor.dns import DnsFormatError, DnsNames, dns_message, parse_answer
+from netwarden.sensor.dns import (
+    DnsFormatError, DnsNames, DnsStreams, dns_message, parse_answer,
+)
 
 
 def response(qname: str, rrsets: list[tuple[str, str, list[str]]], rcode: int = 0,
@@ -76,3 +78,44 @@ def test_names_cache_keeps_the_latest_and_is_bounded():
     assert names.name_for("10.0.0.1") == "b.example"
     names.learn(b"\x00\x01", tcp=False)
     assert names.malformed == 1
+
+
+# ---- DNS over TCP as receive calls read it (DnsStreams) ----
+
+def framed(message: bytes) -> bytes:
+    return struct.pack("!H", len(message)) + message
+
+
+def test_a_length_read_apart_from_its_message_is_joined():
+    streams = DnsStreams()
+    answer = b"\x12\x34" + b"m" * 40
+    assert streams.feed(7, framed(answer)[:2]) == []
+    assert len(streams) == 1
+    assert streams.feed(7, framed(answer)[2:]) == [answer]
+    assert len(streams) == 0
+
+
+def test_two_messages_in_one_read_and_one_in_three():
+    streams = DnsStreams()
+    first, second = b"a" * 20, b"b" * 30
+    assert streams.feed(1, framed(first) + framed(second)) == [first, second]
+    data = framed(b"c" * 50)
+    assert streams.feed(1, data[:1]) == []
+    assert streams.feed(2, framed(first)) == [first]           # another connection between
+    assert streams.feed(1, data[1:20]) == []
+    assert streams.feed(1, data[20:]) == [b"c" * 50]
+
+
+def test_a_piece_cut_short_gives_what_was_kept_and_forgets_the_stream():
+    streams = DnsStreams()
+    whole = framed(b"d" * 3000)
+    assert streams.feed(5, whole[:1536], truncated=True) == [b"d" * 1534]
+    assert len(streams) == 0
+    assert streams.feed(5, b"") == []
+
+
+def test_connections_are_bounded():
+    streams = DnsStreams(max_streams=3)
+    for stream in range(10):
+        streams.feed(stream, b"\x00")
+    assert len(streams) == 3

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from netwarden.sensor.hooks import (
+    DNS_OBJECT,
     NET_OBJECT,
+    OBJECTS,
     KernelFeatures,
     choose_bpf_mode,
     choose_hook_sets,
+    choose_packet_hooks,
+    objects_for,
 )
 
 TPS = ("sock_send_length", "sock_recv_length", "tcp_rcv_space_adjust",
@@ -94,3 +98,39 @@ def test_only_the_socket_drain_iterators_are_full_mode_only():
         (), (), atomic_exchange=False))) == "net_compat.bpf.o"
     assert NET_OBJECT.filename_for(choose_bpf_mode(KernelFeatures.from_names((), ()))) \
         == "net.bpf.o"
+
+
+# ---- how much runs per packet (PacketHookPlan) ----
+
+PT_REGS = ("bpf_task_pt_regs",)
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_system_call_arguments_where_kernel_and_machine_allow(machine: str):
+    features = KernelFeatures.from_names(TPS, INET + PT_REGS)
+    plan = choose_packet_hooks(features, choose_bpf_mode(features), machine=machine)
+    assert plan.syscall_args and plan.on_demand
+    assert "bpf_task_pt_regs() (5.15+)" in plan.explain()
+
+
+def test_no_system_call_arguments_without_the_helper_or_the_table():
+    old = KernelFeatures.from_names(TPS[2:], INET)                 # 5.14 and older
+    plan = choose_packet_hooks(old, choose_bpf_mode(old), machine="x86_64")
+    assert not plan.syscall_args and plan.on_demand
+    assert "lacks bpf_task_pt_regs" in plan.reason
+    new = KernelFeatures.from_names(TPS, INET + PT_REGS)
+    plan = choose_packet_hooks(new, choose_bpf_mode(new), machine="riscv64")
+    assert not plan.syscall_args and "riscv64" in plan.reason
+    compat = choose_bpf_mode(KernelFeatures.from_names(TPS, INET + PT_REGS, False))
+    assert not choose_packet_hooks(new, compat, machine="x86_64").syscall_args
+
+
+def test_always_keeps_every_per_packet_hook():
+    features = KernelFeatures.from_names(TPS, INET + PT_REGS)
+    plan = choose_packet_hooks(features, choose_bpf_mode(features), "always", "x86_64")
+    assert not plan.syscall_args and not plan.on_demand
+    assert objects_for(plan) == OBJECTS
+    auto = choose_packet_hooks(features, choose_bpf_mode(features), "auto", "x86_64")
+    assert DNS_OBJECT not in objects_for(auto)
+    with pytest.raises(ValueError, match="sometimes"):
+        choose_packet_hooks(features, choose_bpf_mode(features), "sometimes")
