@@ -11,6 +11,9 @@ measured --repeat times are given as median, min and max:
                        (performance.now() at that moment; a fresh browser profile, cold cache)
   dash_warm_chart_s    the same for a reload (scripts cached)
   dash_peak_rss_mib    the server process's peak resident memory after both loads
+  floor_first_chart_s  the same two times for bench/dash_floor.py, a page with one dcc.Graph
+  floor_warm_chart_s   and nothing else: what any Dash page costs on this machine, measured
+                       in the same run, interleaved with netwarden's page
 
 Under root the viewers run as `nobody` (as the tests do); the store's directory must let that
 user in. Make the store with bench/viewers_gen.py.
@@ -25,6 +28,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +60,6 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def viewer_pid(pane_pid: int) -> int:
-    import subprocess
     out = subprocess.run(["pgrep", "-P", str(pane_pid)], capture_output=True, text=True).stdout
     return int(out.split()[0])
 
@@ -96,28 +99,50 @@ def measure_tui(db: Path, repeat: int) -> dict[str, float]:
             "tui_all_range_s": round(all_range, 3), "tui_peak_rss_mib": round(rss, 1)}
 
 
+def first_and_warm_chart(url: str) -> tuple[float, float]:
+    """In a fresh browser profile (nothing cached): the first chart, then after a reload."""
+    with chromium() as driver:
+        driver.set_script_timeout(120)
+        driver.get("about:blank")
+        driver.get(url)
+        cold = driver.execute_async_script(CHART_READY_JS) / 1000
+        driver.refresh()
+        return cold, driver.execute_async_script(CHART_READY_JS) / 1000
+
+
+def start_floor(port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "dash_floor.py"), str(port)],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "serving"
+    return proc
+
+
 def measure_dash(db: Path, port: int, repeat: int) -> dict[str, float]:
     directory = Path(tempfile.mkdtemp(prefix="nwv-bench-"))
     directory.chmod(0o755)
     began = time.monotonic()
     server = start_dash(db, port, directory, "[dash]\nrefresh_s = 0\n")
     started = time.monotonic() - began
-    colds, warms = [], []
+    floor = start_floor(port + 1)
+    times: dict[str, list[tuple[float, float]]] = {"dash": [], "floor": []}
     try:
-        for _ in range(repeat):
-            with chromium() as driver:   # a fresh profile each time: nothing cached
-                driver.set_script_timeout(120)
-                driver.get("about:blank")
-                driver.get(server.url + "/")
-                colds.append(driver.execute_async_script(CHART_READY_JS) / 1000)
-                driver.refresh()
-                warms.append(driver.execute_async_script(CHART_READY_JS) / 1000)
+        for i in range(repeat):
+            pages = [("dash", server.url + "/"), ("floor", f"http://127.0.0.1:{port + 1}/")]
+            for name, url in pages if i % 2 == 0 else pages[::-1]:
+                times[name].append(first_and_warm_chart(url))
         rss = peak_rss_mib(server.proc.pid)
     finally:
         server.stop()
+        floor.kill()
+        floor.wait()
         shutil.rmtree(directory, ignore_errors=True)
-    return {"dash_server_start_s": round(started, 3), **summary("dash_first_chart_s", colds),
-            **summary("dash_warm_chart_s", warms), "dash_peak_rss_mib": round(rss, 1)}
+    figures = {"dash_server_start_s": round(started, 3)}
+    for name in ("dash", "floor"):
+        figures.update(summary(f"{name}_first_chart_s", [c for c, _ in times[name]]))
+        figures.update(summary(f"{name}_warm_chart_s", [w for _, w in times[name]]))
+    figures["dash_peak_rss_mib"] = round(rss, 1)
+    return figures
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash import figures
 from netwarden.viewer_dash.geo import GeoSource, country_totals, open_country_lookup
+from netwarden.viewer_dash.prefetch import PrefetchedLayout
 from netwarden.viewer_dash.routes import register_api
 from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
@@ -84,21 +85,23 @@ def _controls(settings: DashSettings, options: list[dict[str, str]]) -> html.Div
 
 
 def _layout(settings: DashSettings, views: "Views") -> html.Div:
-    """The page, with the overview already drawn: the first chart arrives with the layout
-    instead of one callback round trip later (the update callback skips its initial call)."""
-    chart, table, countries, problem = views.main_or_problem(
+    """The page, with the overview's chart already drawn: the first chart arrives with the
+    layout instead of one callback round trip later. What is below it (the top table, the
+    filters' options, the countries) is fetched once the chart has been drawn (`details`):
+    rendering a 50-row table of Dash components and 400 dropdown options cost ~250 ms of the
+    browser's time before the chart could be drawn."""
+    chart, problem = views.chart_or_problem(
         "exe", settings.default_range, 0, settings.top_n, "total", [], [])
-    try:
-        options = views.options("exe", settings.default_range, [])
-    except StoreProblem:
-        options = []
     main = html.Div(id="main-page", children=[
-        _controls(settings, options),
+        _controls(settings, []),
         dcc.Graph(id="traffic-chart", figure=chart, config={"displaylogo": False}),
         html.H3("Top entries"),
-        html.Table(id="top-table", className="nw-table", children=table),
+        html.Table(id="top-table", className="nw-table", children=_top_table([])),
         html.H3("Remote countries"),
-        html.Div(countries, id="countries"),
+        html.Div(id="countries"),
+        dcc.Store(id="details-shown", data=False),
+        # Should the chart never report being drawn (see `details`), fetch them anyway.
+        dcc.Interval(id="details-fallback", interval=3000, max_intervals=1),
     ])
     return html.Div([
         dcc.Location(id="url"),
@@ -146,28 +149,49 @@ class Views:
         self.geo = geo
 
     def main(self, group: str, range_label: str, resolution: int, top_n: int | None,
-             direction: str, include: list[str] | None, exclude: list[str] | None):
-        """(chart, top table, countries section, problem)."""
+             direction: str, include: list[str] | None, exclude: list[str] | None,
+             chart: bool = True, details: bool = True):
+        """(chart, top table, countries section, problem); the parts not asked for are
+        dash.no_update."""
         now = self.settings.clock()
         win = window(TimeRange.parse(range_label), 0, now)
         view = TrafficView(win.since, win.until, _filters(include, exclude))
+        figure = table = countries = dash.no_update
         with reading(self.settings.db_path) as conn:
             totals = queries.traffic_totals(conn, group, view)
-            origin, span = self._span(conn, win, now)
-            bucket = int(resolution or 0)
-            if not bucket or span // bucket > MAX_BUCKETS:
-                bucket = auto_bucket(span)
-            points = queries.traffic_series(conn, group, view, origin, bucket)
-            by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
-                else []
+            if chart:
+                figure = self._chart(conn, win, now, totals, group, view, range_label,
+                                     resolution, top_n, direction)
+            if details:
+                by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
+                    else []
+                table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
+                countries = self._countries(by_address)
+        return figure, table, countries, ""
+
+    def _chart(self, conn: sqlite3.Connection, win, now: float, totals: list, group: str,
+               view: TrafficView, range_label: str, resolution: int, top_n: int | None,
+               direction: str):
+        origin, span = self._span(conn, win, now)
+        bucket = int(resolution or 0)
+        if not bucket or span // bucket > MAX_BUCKETS:
+            bucket = auto_bucket(span)
+        points = queries.traffic_series(conn, group, view, origin, bucket)
         keep = figures.top_values(totals, int(top_n or self.settings.top_n), direction)
         frame = figures.series_frame(points, group, keep, direction, self.settings.tz,
                                      figures.bucket_starts(origin, span, bucket))
         title = (f"Bytes ({direction}) by {DIMENSIONS[group].title}, "
                  f"{'all time' if win.since is None else 'last ' + range_label}")
-        chart = figures.traffic_figure(frame, bucket, title)
-        table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
-        return chart, table, self._countries(by_address), ""
+        return figures.traffic_figure(frame, bucket, title)
+
+    def chart_or_problem(self, group: str, range_label: str, resolution: int,
+                         top_n: int | None, direction: str, include: list[str] | None,
+                         exclude: list[str] | None):
+        """(chart, problem): the overview's chart alone, for the page's first draw."""
+        chart, _, _, problem = self.main_or_problem(group, range_label, resolution, top_n,
+                                                    direction, include, exclude,
+                                                    details=False)
+        return chart, problem
 
     def _countries(self, by_address: list) -> list:
         """The GeoIP note, and the chart when there is a database (no hidden empty chart)."""
@@ -180,11 +204,11 @@ class Views:
 
     def main_or_problem(self, group: str, range_label: str, resolution: int,
                         top_n: int | None, direction: str, include: list[str] | None,
-                        exclude: list[str] | None):
+                        exclude: list[str] | None, chart: bool = True, details: bool = True):
         """main(), or an empty page saying what is wrong with the store."""
         try:
             return self.main(group, range_label, resolution, top_n, direction, include,
-                             exclude)
+                             exclude, chart, details)
         except (StoreProblem, QueryError) as exc:
             empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
             return empty, _top_table([]), self._countries([]), str(exc)
@@ -349,7 +373,7 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
                   Input("group", "value"), Input("range", "value"),
                   Input("refresh", "n_intervals"),
                   State("include", "value"), State("exclude", "value"),
-                  prevent_initial_call=True)   # the layout carries the first options
+                  prevent_initial_call=True)   # `details` brings the first options
     def filter_options(group, range_label, _tick, include, exclude):
         try:
             options = views.options(group, range_label, (include or []) + (exclude or []))
@@ -363,10 +387,36 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
                   Input("resolution", "value"), Input("top-n", "value"),
                   Input("direction", "value"), Input("include", "value"),
                   Input("exclude", "value"), Input("refresh", "n_intervals"),
-                  prevent_initial_call=True)
+                  prevent_initial_call=True)   # the layout carries the first chart
     def update(group, range_label, resolution, top_n, direction, include, exclude, _tick):
         return views.main_or_problem(group, range_label, resolution, top_n, direction,
                                      include, exclude)
+
+    # What is below the first chart, once that chart is drawn: dcc.Graph reports its first
+    # plot as relayoutData {"autosize": True}. Later relayouts (zoom, pan) change nothing
+    # here; `update` keeps the details current from then on.
+    @app.callback(Output("top-table", "children", allow_duplicate=True),
+                  Output("countries", "children", allow_duplicate=True),
+                  Output("include", "options", allow_duplicate=True),
+                  Output("exclude", "options", allow_duplicate=True),
+                  Output("details-shown", "data"),
+                  Input("traffic-chart", "relayoutData"),
+                  Input("details-fallback", "n_intervals"),
+                  State("details-shown", "data"),
+                  State("group", "value"), State("range", "value"),
+                  State("direction", "value"), State("include", "value"),
+                  State("exclude", "value"),
+                  prevent_initial_call=True)
+    def details(_relayout, _fallback, shown, group, range_label, direction, include, exclude):
+        if shown:
+            return (dash.no_update,) * 5
+        _, table, countries, _ = views.main_or_problem(
+            group, range_label, 0, None, direction, include, exclude, chart=False)
+        try:
+            options = views.options(group, range_label, (include or []) + (exclude or []))
+        except StoreProblem:
+            options = []
+        return table, countries, options, options, True
 
 
 def create_app(settings: DashSettings) -> dash.Dash:
@@ -379,7 +429,15 @@ def create_app(settings: DashSettings) -> dash.Dash:
     """
     app = dash.Dash(__name__, title="netwarden", update_title=None, serve_locally=True)
     views = Views(settings, open_country_lookup(settings.geoip_mmdb))
-    app.layout = functools.partial(_layout, settings, views)   # drawn anew for each visit
+    # Drawn anew for each visit, starting when the page itself is asked for.
+    layout = PrefetchedLayout(functools.partial(_layout, settings, views))
+    app.layout = layout
+
+    @app.server.before_request
+    def prefetch_layout() -> None:
+        from flask import request
+        if request.method == "GET" and request.path == app.config.requests_pathname_prefix:
+            layout.prefetch()
     _register_callbacks(app, views)
     register_api(app, settings)
     return app
