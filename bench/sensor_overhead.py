@@ -3,16 +3,18 @@
 
 Phase 1, slowdown. Wall-clock rates on a shared VM swing by 10-20% from one second to the
 next, far more than the effect measured, so comparisons are paired and short: each round
-runs a workload for --slice seconds without any program, with the sensor's kernel programs
-attached, and with the floor attached (order rotating), and a slowdown is the median over
+runs a workload for --slice seconds without any program and once with each variant's
+programs attached (--variants, order rotating), and a variant's slowdown is the median over
 --pairs rounds of (1 - rate_with / rate_without), with a bootstrap 95% interval. The
-programs are the sensor's own objects (bytes, processes and, where the kernel needs it, the
-DNS packet program), loaded by its loader with its default configuration, and a drain thread
-reads them every second as the sensor does; only attach/detach is done here, because
-restarting the sensor process for every pair would take longer than the pair.
-
-The floor (bench/floor.bpf.c) is two programs that do nothing on the two tracepoints the
-byte hooks use: what any sensor built on per-call hooks costs at least on this machine.
+variants are the sensor's own objects (bytes, processes and, where the kernel needs it, the
+DNS packet program), loaded by its loader, with a drain thread reading them every second as
+the sensor does; only attach/detach is done here, because restarting the sensor process for
+every pair would take longer than the pair:
+  sensor  the default configuration (packet_hooks = auto)
+  always  packet_hooks = always: per-packet hooks, DNS from packets
+  core    without reading system call arguments: no DNS names, no raw/ping destinations
+  floor   two empty programs on the two tracepoints the byte hooks use (bench/floor.bpf.c):
+          what any sensor built on per-call hooks costs at least on this machine
 
 Phase 2, the sensor process. The real `netwarden sensor` runs while floods go through
 loopback: its CPU seconds, its peak RSS, and lost bytes (the generators' own counts minus
@@ -23,7 +25,8 @@ Workloads (tests/gen/trafficgen, one thread each in phase 1, pinned to one CPU):
   tcp-tiny  64-byte TCP sends with TCP_NODELAY, read back
   bulk      64 KiB TCP sends, read back
 
-    python3 bench/sensor_overhead.py [--pairs 40] [--slice 0.3] [--json out.json]
+    python3 bench/sensor_overhead.py [--pairs 40] [--slice 0.3] [--variants sensor,floor]
+                                     [--workloads udp-tiny,tcp-tiny,bulk] [--json out.json]
 """
 
 from __future__ import annotations
@@ -89,10 +92,25 @@ def bootstrap_ci(values: list[float], rounds: int = 2000) -> tuple[float, float]
     return medians[int(0.025 * rounds)], medians[int(0.975 * rounds)]
 
 
-class AttachedPrograms:
-    """The sensor's kernel side, loaded as the sensor loads it, drained every second."""
+#: What phase 1 can compare with running nothing, side by side (--variants):
+VARIANTS = {
+    "sensor": "the sensor's programs as it loads them by default (packet_hooks = auto)",
+    "always": "the sensor's programs with packet_hooks = always (per-packet hooks, DNS from "
+              "packets): how the sensor ran before per-call reading of system call arguments",
+    "core": "the sensor without reading system call arguments or DNS (the core issue's "
+            "sensor; raw/ping destinations and names missing): what those features add",
+    "floor": "two empty programs on the byte hooks' tracepoints (bench/floor.bpf.c)",
+}
 
-    def __init__(self, names: tuple[str, ...], leave_out: frozenset[str] = frozenset()) -> None:
+
+class AttachedPrograms:
+    """The sensor's kernel side, loaded as the sensor loads it, drained every second.
+
+    ``packet_hooks`` is the sensor setting; ``core`` loads the net object without the
+    features that read system call arguments (DNS answers, raw/ping destinations)."""
+
+    def __init__(self, names: tuple[str, ...], leave_out: frozenset[str] = frozenset(),
+                 packet_hooks: str = "auto", core: bool = False) -> None:
         from netwarden.config import Config
         from netwarden.sensor import hooks
         from netwarden.sensor.collectors import FlowDrainer
@@ -101,7 +119,11 @@ class AttachedPrograms:
         cfg = Config().sensor
         features = kernel_features(hooks.OBJECTS)
         mode = hooks.choose_bpf_mode(features, cfg.bpf_mode)
-        plan = hooks.choose_packet_hooks(features, mode, cfg.packet_hooks)
+        plan = hooks.choose_packet_hooks(features, mode, packet_hooks)
+        if core:
+            plan = hooks.PacketHookPlan(False, plan.on_demand, "core: no DNS names, no raw or "
+                                        "ping destinations")
+            names = tuple(n for n in names if n != "dns")
         # The sensor's own choice of objects: dns.bpf.o only where the receive hook cannot
         # read DNS answers (there, "dns" in --objects is covered by "net").
         specs = [spec for spec in hooks.objects_for(plan) if spec.name in names]
@@ -118,6 +140,17 @@ class AttachedPrograms:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._drain_loop, daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def describe_plan() -> str:
+        """The default plan, as the sensor would explain it."""
+        from netwarden.config import Config
+        from netwarden.sensor import hooks
+        from netwarden.sensor.loader import kernel_features
+        cfg = Config().sensor
+        features = kernel_features(hooks.OBJECTS)
+        mode = hooks.choose_bpf_mode(features, cfg.bpf_mode)
+        return hooks.choose_packet_hooks(features, mode, cfg.packet_hooks).explain()
 
     def _drain_loop(self) -> None:
         while not self._stop.wait(1.0):
@@ -247,21 +280,25 @@ def measure_sensor(work: Path, binary: Path, seconds: int) -> dict[str, object]:
 
 
 def render(report: dict[str, object]) -> str:
+    variants = list(report["variants"])  # type: ignore[call-overload]
     lines = [f"kernel {report['kernel']}, {report['cpus']} CPUs; slowdown: median of "
-             f"{report['pairs']} paired {report['slice_s']} s runs (with vs without the "
-             f"sensor's programs: {report['objects']}"
+             f"{report['pairs']} rounds of {report['slice_s']} s runs, each variant against "
+             f"no program in the same round (objects: {report['objects']}"
              + (f", left out: {report['left_out']}" if report["left_out"] else "")
              + f"), workload pinned to CPU {PIN_CPU}",
-             f"packet hooks: {report['packet_hooks']}",
-             f"{'workload':10} {'ops/s without':>14} {'sensor':>7} {'95% interval':>15} "
-             f"{'floor':>7} {'95% interval':>15}"]
-    floors = {f["workload"]: f for f in report["floor"]}  # type: ignore[attr-defined]
-    for s in report["slowdown"]:  # type: ignore[attr-defined]
-        f = floors.get(s["workload"])
-        floor = (f"{f['slowdown_pct']:6.1f}% [{f['ci95_low_pct']:5.1f}%, "
-                 f"{f['ci95_high_pct']:5.1f}%]") if f else ""
-        lines.append(f"{s['workload']:10} {s['rate_without']:14.0f} {s['slowdown_pct']:6.1f}% "
-                     f"[{s['ci95_low_pct']:5.1f}%, {s['ci95_high_pct']:5.1f}%] {floor}")
+             f"sensor packet hooks: {report['packet_hooks']}"]
+    lines += [f"  {name}: {VARIANTS[name]}" for name in variants]
+    lines.append(f"{'workload':10} {'ops/s without':>14} "
+                 + " ".join(f"{name:>8} {'95% interval':>15}" for name in variants))
+    results = report["slowdown"]
+    for i, workload in enumerate(r["workload"] for r in results[variants[0]]):  # type: ignore[index]
+        row = results[variants[0]][i]  # type: ignore[index]
+        cells = []
+        for name in variants:
+            r = results[name][i]  # type: ignore[index]
+            cells.append(f"{r['slowdown_pct']:7.1f}% [{r['ci95_low_pct']:5.1f}%, "
+                         f"{r['ci95_high_pct']:5.1f}%]")
+        lines.append(f"{workload:10} {row['rate_without']:14.0f} " + " ".join(cells))
     sensor = report["sensor"]
     if sensor is None:
         return "\n".join(lines)
@@ -287,6 +324,9 @@ def main() -> int:
                         help="which phase-1 workloads to run, comma-separated")
     parser.add_argument("--slowdown-only", action="store_true",
                         help="skip phase 2 (the real sensor process under floods)")
+    parser.add_argument("--variants", default="sensor,floor",
+                        help="what phase 1 compares with no program, comma-separated: "
+                             + "; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))
     parser.add_argument("--objects", default="net,exec,dns",
                         help="which BPF objects phase 1 attaches (to see what each one costs)")
     parser.add_argument("--leave-out", default="", metavar="PROGRAMS",
@@ -298,6 +338,9 @@ def main() -> int:
     workloads = tuple(w.strip() for w in args.workloads.split(",") if w.strip())
     if not workloads or not set(workloads) <= set(WORKLOADS):
         parser.error(f"--workloads: a comma-separated subset of {', '.join(WORKLOADS)}")
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if not variants or not set(variants) <= set(VARIANTS):
+        parser.error(f"--variants: a comma-separated subset of {', '.join(VARIANTS)}")
     known = {"net", "exec", "dns"}
     if not objects or not set(objects) <= known:
         parser.error(f"--objects: a comma-separated subset of {', '.join(sorted(known))}")
@@ -307,15 +350,19 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="nwbench-"))
     try:
         binary = build_trafficgen(work / "build")
-        programs = AttachedPrograms(objects, leave_out)
-        floor = FloorPrograms(work)
+        loaded: dict[str, AttachedPrograms | FloorPrograms] = {}
         try:
-            programs.set_attached(False)
-            slowdowns = measure_slowdown(work, binary, args.pairs, args.slice,
-                                         {"sensor": programs, "floor": floor}, workloads)
+            for name in variants:
+                loaded[name] = (FloorPrograms(work) if name == "floor" else AttachedPrograms(
+                    objects, leave_out, packet_hooks="always" if name == "always" else "auto",
+                    core=name == "core"))
+                loaded[name].set_attached(False)
+            sensor_plan = AttachedPrograms.describe_plan()
+            slowdowns = measure_slowdown(work, binary, args.pairs, args.slice, loaded,
+                                         workloads)
         finally:
-            floor.close()
-            programs.close()
+            for programs in loaded.values():
+                programs.close()
         sensor = None if args.slowdown_only else measure_sensor(work, binary,
                                                                 args.flood_seconds)
     finally:
@@ -323,9 +370,10 @@ def main() -> int:
     report = {"kernel": os.uname().release, "cpus": os.cpu_count(), "pairs": args.pairs,
               "slice_s": args.slice, "objects": ",".join(objects),
               "left_out": ",".join(sorted(leave_out)),
-              "packet_hooks": programs.plan.explain(),
-              "slowdown": [asdict(s) for s in slowdowns["sensor"]],
-              "floor": [asdict(s) for s in slowdowns["floor"]], "sensor": sensor}
+              "packet_hooks": sensor_plan, "variants": list(variants),
+              "slowdown": {name: [asdict(s) for s in results]
+                           for name, results in slowdowns.items()},
+              "sensor": sensor}
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -41,8 +41,6 @@ struct flow_value {
 	__u64 recv_bytes;
 	__u64 exe_ino;
 	__u64 cgroup_id;
-	__u32 sent_msgs;
-	__u32 recv_msgs;
 	__u32 exe_dev;       /* kernel dev_t: major << 20 | minor */
 	__u32 uid;
 	__u32 netns;         /* network namespace inode */

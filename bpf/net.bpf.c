@@ -167,8 +167,8 @@ struct pending_peer {
 struct sock_state {
 	u64 sent[2];
 	u64 recv[2];
-	u64 msgs[2];                /* sent in the low 32 bits, received in the high 32 */
-	u32 fast_tgid;              /* the owner, while its calls may take the fast path; else 0 */
+	u64 fast_mm;                /* the owner's address space (changes at exec), with ... */
+	u32 fast_tgid;              /* ... its tgid, while its calls may take the fast path */
 	__be16 fast_dport;          /* UDP: the peer port the owner was captured with */
 	u8 fast_tcp;                /* the fast path checks the TCP state (else the UDP port) */
 	u8 send_peer_set;           /* send_peer / recv_peer hold a peer for the next call */
@@ -381,25 +381,18 @@ static __always_inline void fill_identity(struct flow_value *value, struct sock 
 	}
 }
 
-static __always_inline void add_counts(struct flow_value *value, u64 sent, u64 recv,
-				       u32 sent_msgs, u32 recv_msgs)
+static __always_inline void add_counts(struct flow_value *value, u64 sent, u64 recv)
 {
 	if (preemptible_hooks) {
 		/* Only amounts that may be non-zero: LLVM turns an atomic add of a constant 0 into
 		 * an atomic OR, which kernels before 5.12 refuse ("BPF_STX uses reserved fields"). */
-		if (sent) {
+		if (sent)
 			__sync_fetch_and_add(&value->sent_bytes, sent);
-			__sync_fetch_and_add(&value->sent_msgs, sent_msgs);
-		}
-		if (recv) {
+		if (recv)
 			__sync_fetch_and_add(&value->recv_bytes, recv);
-			__sync_fetch_and_add(&value->recv_msgs, recv_msgs);
-		}
 	} else {
 		value->sent_bytes += sent;
 		value->recv_bytes += recv;
-		value->sent_msgs += sent_msgs;
-		value->recv_msgs += recv_msgs;
 	}
 }
 
@@ -415,8 +408,7 @@ static __always_inline void *active_table(struct nw_control *ctl)
  * `identity` (already filled, counters zero) and the counts.
  */
 static __always_inline void table_add(struct nw_control *ctl, const struct flow_key *key,
-				      struct flow_value *identity, u64 sent, u64 recv,
-				      u32 sent_msgs, u32 recv_msgs)
+				      struct flow_value *identity, u64 sent, u64 recv)
 {
 	void *table = active_table(ctl);
 	struct flow_value *value;
@@ -427,12 +419,9 @@ static __always_inline void table_add(struct nw_control *ctl, const struct flow_
 	if (!value) {
 		identity->sent_bytes = sent;
 		identity->recv_bytes = recv;
-		identity->sent_msgs = sent_msgs;
-		identity->recv_msgs = recv_msgs;
 		long err = bpf_map_update_elem(table, key, identity, BPF_NOEXIST);
 
 		identity->sent_bytes = identity->recv_bytes = 0;
-		identity->sent_msgs = identity->recv_msgs = 0;
 		if (!err)
 			return;
 		/* Another CPU inserted the key first: add to this CPU's slot of it. */
@@ -443,17 +432,16 @@ static __always_inline void table_add(struct nw_control *ctl, const struct flow_
 			return;
 		}
 	}
-	add_counts(value, sent, recv, sent_msgs, recv_msgs);
+	add_counts(value, sent, recv);
 }
 
 /* Take one epoch's counters out of a socket's state, exactly once (atomic exchange). */
 static __always_inline bool take_epoch(struct sock_state *state, u32 epoch, u64 *sent,
-				       u64 *recv, u64 *msgs)
+				       u64 *recv)
 {
 	epoch &= 1;
 	*sent = __sync_lock_test_and_set(&state->sent[epoch], 0);
 	*recv = __sync_lock_test_and_set(&state->recv[epoch], 0);
-	*msgs = __sync_lock_test_and_set(&state->msgs[epoch], 0);
 	return *sent || *recv;
 }
 
@@ -461,16 +449,15 @@ static __always_inline bool take_epoch(struct sock_state *state, u32 epoch, u64 
 static __always_inline void flush_socket_counters(struct nw_control *ctl,
 						  struct sock_state *state)
 {
-	u64 sent, recv, msgs;
+	u64 sent, recv;
 
 	if (!state->owner_set)
 		return;
 	for (u32 epoch = 0; epoch < 2; epoch++) {
-		if (take_epoch(state, epoch, &sent, &recv, &msgs)) {
+		if (take_epoch(state, epoch, &sent, &recv)) {
 			struct flow_value identity = state->ident;
 
-			table_add(ctl, &state->key, &identity, sent, recv, (u32)msgs,
-				  (u32)(msgs >> 32));
+			table_add(ctl, &state->key, &identity, sent, recv);
 		}
 	}
 }
@@ -487,36 +474,50 @@ static __always_inline void account_in_table(struct nw_control *ctl, struct sock
 		return;
 	value = bpf_map_lookup_elem(table, key);
 	if (value) {
-		add_counts(value, is_send ? bytes : 0, is_send ? 0 : bytes, is_send, !is_send);
+		add_counts(value, is_send ? bytes : 0, is_send ? 0 : bytes);
 		return;
 	}
 	struct flow_value fresh = {};
 
 	fill_identity(&fresh, sk, family, key, fixed_peer, state);
-	table_add(ctl, key, &fresh, is_send ? bytes : 0, is_send ? 0 : bytes, is_send, !is_send);
+	table_add(ctl, key, &fresh, is_send ? bytes : 0, is_send ? 0 : bytes);
 }
 
 /* Add to the active epoch of a socket's own counters. */
 static __always_inline void add_to_socket(struct sock_state *state, struct nw_control *ctl,
 					  u64 bytes, bool is_send)
 {
-	u32 epoch = ctl->active_table & 1;
+	u64 *counter = is_send ? &state->sent[ctl->active_table & 1]
+			       : &state->recv[ctl->active_table & 1];
 
-	if (preemptible_hooks) {
-		if (is_send) {
-			__sync_fetch_and_add(&state->sent[epoch], bytes);
-			__sync_fetch_and_add(&state->msgs[epoch], 1);
-		} else {
-			__sync_fetch_and_add(&state->recv[epoch], bytes);
-			__sync_fetch_and_add(&state->msgs[epoch], 1ULL << 32);
-		}
-	} else if (is_send) {
-		state->sent[epoch] += bytes;
-		state->msgs[epoch] += 1;
-	} else {
-		state->recv[epoch] += bytes;
-		state->msgs[epoch] += 1ULL << 32;
+	if (preemptible_hooks)
+		__sync_fetch_and_add(counter, bytes);
+	else
+		*counter += bytes;
+}
+
+/*
+ * Who is calling: the process (tgid) and its address space, which exec replaces. A socket
+ * kept across exec (one the new program inherited) then gets a new owner with the new
+ * executable's identity; the tgid alone would not notice.
+ */
+struct caller {
+	u64 mm;
+	u32 tgid;
+};
+
+static __always_inline void current_caller(struct caller *caller)
+{
+	if (NW_PRE_5_12) {
+		/* No bpf_get_current_task_btf() (5.11); no socket counters to own there either. */
+		caller->tgid = bpf_get_current_pid_tgid() >> 32;
+		caller->mm = 0;
+		return;
 	}
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	caller->tgid = task->tgid;
+	caller->mm = (u64)(unsigned long)task->mm;
 }
 
 /*
@@ -529,9 +530,9 @@ static __always_inline void add_to_socket(struct sock_state *state, struct nw_co
  * so the rest has to stay this small.
  */
 static __always_inline bool fast_path_holds(struct sock *sk, struct sock_state *state,
-					    u32 tgid, bool is_send)
+					    const struct caller *caller, bool is_send)
 {
-	if (state->fast_tgid != tgid)
+	if (state->fast_mm != caller->mm || state->fast_tgid != caller->tgid)
 		return false;
 	if (is_send ? state->send_peer_set : state->recv_peer_set)
 		return false;
@@ -546,12 +547,15 @@ static __always_inline bool fast_path_holds(struct sock *sk, struct sock_state *
  * under the old identity.
  */
 static __always_inline void account_in_socket(struct nw_control *ctl, struct sock *sk,
-					      u16 family, struct sock_state *state, u32 tgid,
-					      bool fixed_peer, u64 bytes, bool is_send)
+					      u16 family, struct sock_state *state,
+					      const struct caller *caller, bool fixed_peer, u64 bytes,
+					      bool is_send)
 {
 	u16 dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	u32 tgid = caller->tgid;
 
-	if (!state->owner_set || state->key.tgid != tgid || state->ident.remote_port != dport) {
+	if (!state->owner_set || state->key.tgid != tgid || state->fast_mm != caller->mm ||
+	    state->ident.remote_port != dport) {
 		flush_socket_counters(ctl, state);
 		__builtin_memset(&state->key, 0, sizeof(state->key));
 		__builtin_memset(&state->ident, 0, sizeof(state->ident));
@@ -563,6 +567,7 @@ static __always_inline void account_in_socket(struct nw_control *ctl, struct soc
 	/* Only TCP and UDP sockets get here (drained_by_iterators()). */
 	state->fast_tcp = nw_sk_protocol(sk) == IPPROTO_TCP;
 	state->fast_dport = sk->__sk_common.skc_dport;
+	state->fast_mm = caller->mm;
 	state->fast_tgid = tgid;
 	add_to_socket(state, ctl, bytes, is_send);
 }
@@ -587,7 +592,8 @@ static __always_inline bool drained_by_iterators(struct sock *sk, struct nw_cont
 
 /* Everything but the fast path: capture an owner, or count in the flow table. */
 static __always_inline void account(struct nw_control *ctl, struct sock *sk, u16 family,
-				    u64 bytes, bool is_send, struct sock_state *state, u32 tgid)
+				    u64 bytes, bool is_send, struct sock_state *state,
+				    const struct caller *caller)
 {
 	bool fixed_peer = has_fixed_peer(sk, family);
 	/* Socket counters are taken out by atomic exchange, which kernels before 5.12 lack
@@ -601,6 +607,7 @@ static __always_inline void account(struct nw_control *ctl, struct sock *sk, u16
 		 * counters over now, not at release, so a sensor stopping in between loses none. */
 		flush_socket_counters(ctl, state);
 		state->owner_set = 0;
+		state->fast_mm = 0;
 		state->fast_tgid = 0;
 	}
 	struct pending_peer *peer = NULL;
@@ -615,13 +622,13 @@ static __always_inline void account(struct nw_control *ctl, struct sock *sk, u16
 		}
 	}
 	if (counters && state && !peer) {
-		account_in_socket(ctl, sk, family, state, tgid, fixed_peer, bytes, is_send);
+		account_in_socket(ctl, sk, family, state, caller, fixed_peer, bytes, is_send);
 		return;
 	}
 	struct flow_key key = {};
 
 	key.sock_cookie = nw_sock_id(sk);
-	key.tgid = tgid;
+	key.tgid = caller->tgid;
 	if (peer)
 		take_peer(&key, peer, family);
 	account_in_table(ctl, sk, family, &key, fixed_peer, state, bytes, is_send);
@@ -686,7 +693,7 @@ static __always_inline u64 claim_tcp_read(struct sock_state *state, u64 consumed
  */
 static __always_inline void account_tcp_read(struct nw_control *ctl, struct sock *sk,
 					     u16 family, u64 known_new, bool locked,
-					     struct sock_state *state, u32 tgid)
+					     struct sock_state *state, const struct caller *caller)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 
@@ -707,7 +714,8 @@ static __always_inline void account_tcp_read(struct nw_control *ctl, struct sock
 		state->tcp_bytes_read = consumed > known_new ? consumed - known_new : 0;
 		state->local_port = sk->__sk_common.skc_num;
 	}
-	if (state->fast_tgid && state->fast_tgid != tgid && consumed > known_new) {
+	if (state->fast_tgid && (state->fast_tgid != caller->tgid ||
+				 state->fast_mm != caller->mm) && consumed > known_new) {
 		/* Reads before this one, unclaimed on the fast path, were the previous owner's. */
 		u64 theirs = claim_tcp_read(state, consumed - known_new, locked);
 
@@ -717,7 +725,28 @@ static __always_inline void account_tcp_read(struct nw_control *ctl, struct sock
 	u64 grown = claim_tcp_read(state, consumed, locked);
 
 	if (grown)
-		account(ctl, sk, family, grown, false, state, tgid);
+		account(ctl, sk, family, grown, false, state, caller);
+}
+
+/*
+ * Another process sends on a TCP socket whose reads the drain iterator claims (the fast
+ * path): what was read so far was the previous owner's, so claim it for them before the
+ * owner changes.
+ */
+static __always_inline void claim_reads_of_previous_owner(struct nw_control *ctl,
+							  struct sock *sk,
+							  struct sock_state *state)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	if (!tp)
+		return;
+	u64 theirs = claim_tcp_read(state, tcp_consumed(tp->bytes_received, tp->rcv_nxt,
+							tp->copied_seq,
+							sk->__sk_common.skc_state), false);
+
+	if (theirs)
+		add_to_socket(state, ctl, theirs, false);
 }
 
 /*
@@ -822,13 +851,17 @@ static __always_inline void on_send(struct sock *sk, int ret)
 
 	if (!ctl)
 		return;
-	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct caller caller;
 	struct sock_state *state = fast_state(sk, family);
 
-	if (state && fast_path_holds(sk, state, tgid, true)) {
+	current_caller(&caller);
+	if (state && fast_path_holds(sk, state, &caller, true)) {
 		add_to_socket(state, ctl, ret, true);
 		return;
 	}
+	if (state && state->fast_tgid && state->fast_tcp &&
+	    (state->fast_tgid != caller.tgid || state->fast_mm != caller.mm))
+		claim_reads_of_previous_owner(ctl, sk, state);
 	if (NW_SYSCALL_ARGS && family != AF_PACKET &&
 	    sk->__sk_common.skc_state != TCP_ESTABLISHED &&
 	    is_raw_or_ping(nw_sk_type(sk), nw_sk_protocol(sk))) {
@@ -837,7 +870,7 @@ static __always_inline void on_send(struct sock *sk, int ret)
 		if (with_peer)
 			state = with_peer;
 	}
-	account(ctl, sk, family, ret, true, state, tgid);
+	account(ctl, sk, family, ret, true, state, &caller);
 }
 
 /*
@@ -864,10 +897,11 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 
 	if (!ctl)
 		return;
-	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct caller caller;
 	struct sock_state *state = fast_state(sk, family);
 
-	if (state && fast_path_holds(sk, state, tgid, false)) {
+	current_caller(&caller);
+	if (state && fast_path_holds(sk, state, &caller, false)) {
 		bool tcp = state->fast_tcp;
 
 		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
@@ -883,7 +917,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 	if (tcp && ctl->tcp_read_hooked)
 		return; /* counted by tp_tcp_rcv_space_adjust (compat mode, no fast path) */
 	if (tcp) {
-		account_tcp_read(ctl, sk, family, ret, false, state, tgid);
+		account_tcp_read(ctl, sk, family, ret, false, state, &caller);
 		if (NW_SYSCALL_ARGS && sk->__sk_common.skc_dport == bpf_htons(DNS_PORT))
 			capture_dns(sk, ret, IPPROTO_TCP);
 		return;
@@ -891,7 +925,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 	bool dns = NW_SYSCALL_ARGS && family != AF_PACKET &&
 		   nw_sk_protocol(sk) == IPPROTO_UDP && receives_dns(sk, state);
 
-	account(ctl, sk, family, ret, false, state, tgid);
+	account(ctl, sk, family, ret, false, state, &caller);
 	if (dns)
 		capture_dns(sk, ret, IPPROTO_UDP);
 }
@@ -969,10 +1003,12 @@ int BPF_PROG(tp_tcp_rcv_space_adjust, struct sock *sk)
 {
 	u16 family = sk->__sk_common.skc_family;
 	struct nw_control *ctl = get_control();
+	struct caller caller;
 
-	if (ctl && (family == AF_INET || family == AF_INET6))
-		account_tcp_read(ctl, sk, family, 0, true, NULL,
-				 bpf_get_current_pid_tgid() >> 32);
+	if (!ctl || (family != AF_INET && family != AF_INET6))
+		return 0;
+	current_caller(&caller);
+	account_tcp_read(ctl, sk, family, 0, true, NULL, &caller);
 	return 0;
 }
 
@@ -1093,10 +1129,7 @@ static __always_inline void claim_final_tcp_read(struct nw_control *ctl, struct 
 		return;
 	if (!state->owner_set)
 		capture_closing_owner(sk, addr, state);
-	u32 epoch = ctl->active_table & 1;
-
-	__sync_fetch_and_add(&state->recv[epoch], grown);
-	__sync_fetch_and_add(&state->msgs[epoch], 1ULL << 32);
+	__sync_fetch_and_add(&state->recv[ctl->active_table & 1], grown);
 }
 
 /*
@@ -1147,7 +1180,7 @@ static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk, bo
 	/* Through the map, not a pointer of the iterator: atomic exchanges need a map value. */
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	struct flow_record record;
-	u64 sent, recv, msgs, read = 0;
+	u64 sent, recv, read = 0;
 
 	if (!state || !state->owner_set)
 		return 0;
@@ -1159,14 +1192,12 @@ static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk, bo
 				tp->bytes_received, tp->rcv_nxt, tp->copied_seq,
 				((struct sock_common *)sk)->skc_state), false);
 	}
-	if (!take_epoch(state, ctl->active_table ^ 1, &sent, &recv, &msgs) && !read)
+	if (!take_epoch(state, ctl->active_table ^ 1, &sent, &recv) && !read)
 		return 0;
 	record.key = state->key;
 	record.value = state->ident;
 	record.value.sent_bytes = sent;
 	record.value.recv_bytes = recv + read;
-	record.value.sent_msgs = (u32)msgs;
-	record.value.recv_msgs = (u32)(msgs >> 32) + (read ? 1 : 0);
 	bpf_seq_write(meta->seq, &record, sizeof(record));
 	return 0;
 }

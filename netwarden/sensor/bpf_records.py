@@ -55,8 +55,6 @@ class FlowValue(ctypes.Structure):
         ("recv_bytes", ctypes.c_uint64),
         ("exe_ino", ctypes.c_uint64),
         ("cgroup_id", ctypes.c_uint64),
-        ("sent_msgs", ctypes.c_uint32),
-        ("recv_msgs", ctypes.c_uint32),
         ("exe_dev", ctypes.c_uint32),
         ("uid", ctypes.c_uint32),
         ("netns", ctypes.c_uint32),

@@ -73,8 +73,6 @@ class DrainedFlow:
     remote_port: int
     sent_bytes: int
     recv_bytes: int
-    sent_msgs: int
-    recv_msgs: int
 
 
 def decode_flow(key: rec.FlowKey, slots: list[rec.FlowValue]) -> DrainedFlow:
@@ -91,7 +89,6 @@ def decode_flow(key: rec.FlowKey, slots: list[rec.FlowValue]) -> DrainedFlow:
         local_addr=local, local_port=0 if no_ports else ident.local_port,
         remote_addr=remote, remote_port=0 if no_ports else ident.remote_port,
         sent_bytes=sum(s.sent_bytes for s in slots), recv_bytes=sum(s.recv_bytes for s in slots),
-        sent_msgs=sum(s.sent_msgs for s in slots), recv_msgs=sum(s.recv_msgs for s in slots),
     )
 
 

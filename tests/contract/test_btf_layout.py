@@ -43,7 +43,7 @@ def test_the_compat_build_carries_the_same_layout(struct: str):
 def test_a_drifted_mirror_is_caught():
     """Swap two fields of the Python mirror: the comparison must notice."""
     fields = list(bpf_records.FlowValue._fields_)
-    fields[4], fields[5] = fields[5], fields[4]             # sent_msgs <-> recv_msgs: same size
+    fields[4], fields[5] = fields[5], fields[4]             # exe_dev <-> uid: same size
     fields[0], fields[2] = fields[2], fields[0]             # sent_bytes <-> exe_ino
     drifted = type("DriftedFlowValue", (ctypes.Structure,), {"_fields_": fields})
     btf = btf_layout(object_path("net.bpf.o"), "flow_value")
