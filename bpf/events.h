@@ -16,15 +16,18 @@
 
 /*
  * Key of the per-flow byte counters. One entry per socket (by its never-reused cookie), per
- * process using it, per remote peer. The peer is in the key only for unconnected sockets (one
- * UDP or raw socket talks to many peers); a connected socket's peer is fixed, so its key
- * leaves the peer zero and the value records it once.
+ * process using it (and per program that process ran: exec_id), per remote peer. The peer is
+ * in the key only for unconnected sockets (one UDP or raw socket talks to many peers); a
+ * connected socket's peer is fixed, so its key leaves the peer zero and the value records it
+ * once.
  */
 struct flow_key {
 	__u64 sock_cookie;
 	__u32 tgid;
 	__u16 remote_port;   /* host byte order; 0 where the protocol has no ports */
-	__u16 _pad;
+	__u16 exec_id;       /* bits of the process's address space, which exec replaces: a
+	                      * socket kept across exec starts a new entry, whose identity
+	                      * names the new executable */
 	__u8 remote_addr[NW_ADDR_LEN]; /* IPv4 in the first 4 bytes, network byte order */
 };
 

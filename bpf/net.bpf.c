@@ -264,14 +264,15 @@ static __always_inline struct sock_state *sock_state_of(struct sock *sk, bool cr
 }
 
 /*
- * A cgroup program's socket address as a number, to key sock_states_by_addr as the tracing
- * programs do (before 5.12 only). Until 5.11 ("bpf: Permit pointers on stack for helper
- * calls") a helper may not read a socket pointer from the stack, so it cannot be a map key
- * directly; but a program allowed to leak pointers (the sensor runs with CAP_PERFMON) may
- * store one in a map value, and what it loads back is a number. The slot is per CPU; the
- * compare catches a program in an interrupt (sockops in softirq) that used it in between.
+ * A pointer as a number: the verifier allows comparing pointers, not arithmetic on them.
+ * Before 5.11 ("bpf: Permit pointers on stack for helper calls") a helper may not read a
+ * socket pointer from the stack either, so a cgroup program's socket could not be a map key
+ * (sock_states_by_addr, before 5.12). But a program allowed to leak pointers (the sensor
+ * runs with CAP_PERFMON) may store one in a map value, and what it loads back is a number.
+ * The slot is per CPU; the compare catches a program in an interrupt (sockops in softirq)
+ * that used it in between.
  */
-static __always_inline u64 nw_ctx_sock_addr(struct bpf_sock *sk)
+static __always_inline u64 nw_pointer_value(const void *ptr)
 {
 	u32 zero = 0;
 
@@ -280,15 +281,22 @@ static __always_inline u64 nw_ctx_sock_addr(struct bpf_sock *sk)
 
 		if (!slot)
 			return 0;
-		*slot = (u64)(unsigned long)sk;
-		u64 addr = *slot;
+		*slot = (u64)(unsigned long)ptr;
+		u64 value = *slot;
 
 		/* The low halves only: were the whole values compared, the compiler would return
-		 * the pointer itself (equal, as far as it knows), and that is no key here. */
-		if ((u32)addr == (u32)(unsigned long)sk)
-			return addr;
+		 * the pointer itself (equal, as far as it knows), and that is no number. */
+		if ((u32)value == (u32)(unsigned long)ptr)
+			return value;
 	}
 	return 0;
+}
+
+/* A cgroup program's socket address as a number, to key sock_states_by_addr as the tracing
+ * programs do (before 5.12 only). */
+static __always_inline u64 nw_ctx_sock_addr(struct bpf_sock *sk)
+{
+	return nw_pointer_value(sk);
 }
 
 /* The state of a cgroup program's socket. */
@@ -509,15 +517,27 @@ struct caller {
 static __always_inline void current_caller(struct caller *caller)
 {
 	if (NW_PRE_5_12) {
-		/* No bpf_get_current_task_btf() (5.11); no socket counters to own there either. */
+		/* No bpf_get_current_task_btf() before 5.11: a probed read. */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
 		caller->tgid = bpf_get_current_pid_tgid() >> 32;
-		caller->mm = 0;
+		caller->mm = (u64)(unsigned long)BPF_CORE_READ(task, mm);
 		return;
 	}
 	struct task_struct *task = bpf_get_current_task_btf();
 
 	caller->tgid = task->tgid;
 	caller->mm = (u64)(unsigned long)task->mm;
+}
+
+/* A flow key's exec_id: 16 bits that differ between the address spaces (mm_structs, slab
+ * objects of a few hundred bytes) a process has before and after an exec. Off the fast path
+ * only: the pointer has to become a number first. */
+static __always_inline u16 exec_id_of(const struct caller *caller)
+{
+	u64 mm = nw_pointer_value((const void *)(unsigned long)caller->mm);
+
+	return (u16)((mm >> 6) ^ (mm >> 22));
 }
 
 /*
@@ -561,6 +581,7 @@ static __always_inline void account_in_socket(struct nw_control *ctl, struct soc
 		__builtin_memset(&state->ident, 0, sizeof(state->ident));
 		state->key.sock_cookie = nw_sock_id(sk);
 		state->key.tgid = tgid;
+		state->key.exec_id = exec_id_of(caller);
 		fill_identity(&state->ident, sk, family, &state->key, fixed_peer, state);
 		state->owner_set = 1;
 	}
@@ -629,6 +650,7 @@ static __always_inline void account(struct nw_control *ctl, struct sock *sk, u16
 
 	key.sock_cookie = nw_sock_id(sk);
 	key.tgid = caller->tgid;
+	key.exec_id = exec_id_of(caller);
 	if (peer)
 		take_peer(&key, peer, family);
 	account_in_table(ctl, sk, family, &key, fixed_peer, state, bytes, is_send);

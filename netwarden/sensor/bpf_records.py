@@ -44,7 +44,7 @@ class FlowKey(ctypes.Structure):
         ("sock_cookie", ctypes.c_uint64),
         ("tgid", ctypes.c_uint32),
         ("remote_port", ctypes.c_uint16),
-        ("_pad", ctypes.c_uint16),
+        ("exec_id", ctypes.c_uint16),
         ("remote_addr", ctypes.c_uint8 * ADDR_LEN),
     ]
 

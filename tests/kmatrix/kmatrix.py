@@ -35,6 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = Path("/var/cache/netwarden-kmatrix")
 DEFAULT_TESTS = ["tests/privileged/test_attribution.py", "tests/privileged/test_doctor.py",
+                 "tests/privileged/test_socket_handover.py",
+                 "tests/privileged/test_datagram_hook.py",
                  "tests/privileged/test_dns_names.py"]
 #: What CI runs in 6.1 on every change: one attribution test per distinct kernel path
 #: (send/recv per family and socket kind, the mmsg, sendfile, splice and io_uring paths,

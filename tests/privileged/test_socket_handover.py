@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,8 +96,25 @@ class Server:
         self.listener.close()
 
 
+@pytest.fixture(scope="module", params=["full", "compat"])
+def any_mode_sensor(request: pytest.FixtureRequest, workdir: Path,
+                    sensor: SensorProcess) -> Iterator[SensorProcess]:
+    """The session's sensor (full BPF mode here), and one in compat mode (the programs for
+    kernels before 5.12, which count every socket through the flow tables)."""
+    if request.param == "full":
+        yield sensor
+        return
+    compat = SensorProcess.write_config(workdir / "handover-compat",
+                                        extra='bpf_mode = "compat"\n')
+    compat.start()
+    yield compat
+    compat.stop()
+
+
 @pytest.mark.parametrize("mode", ["exec", "fork"])
-def test_each_owner_gets_its_own_bytes(mode: str, sensor: SensorProcess, tmp_path: Path):
+def test_each_owner_gets_its_own_bytes(mode: str, any_mode_sensor: SensorProcess,
+                                       tmp_path: Path):
+    sensor = any_mode_sensor
     first, second = copy_of_python(tmp_path, f"first-{mode}"), \
         copy_of_python(tmp_path, f"second-{mode}")
     script = tmp_path / "second_owner.py"
