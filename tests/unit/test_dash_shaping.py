@@ -53,6 +53,8 @@ def test_traffic_figure_stacks_one_trace_per_series():
     assert {t.stackgroup for t in figure.data} == {"bytes"}
     assert list(figure.data[0].y) == [3]
     assert figure.layout.yaxis.title.text == "bytes per min"
+    # Axes that grow the margins make plotly.js draw the chart twice (docstring).
+    assert figure.layout.xaxis.automargin is False and figure.layout.yaxis.automargin is False
     empty = figures.traffic_figure(figures.series_frame([], "exe", []), 300, "t")
     assert not empty.data and empty.layout.annotations[0].text == "no traffic in this range"
 
