@@ -330,6 +330,13 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def default_python() -> str:
+    """The test suite's own environment: a system Python lacks its packages (dnspython, ...),
+    and tests that cannot import them error in the guest rather than test anything."""
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -337,8 +344,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated, of: {', '.join(KERNEL_PACKAGES)}")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per kernel")
-    parser.add_argument("--python", default=sys.executable,
-                        help="the Python (with pytest) to run inside the guests")
+    parser.add_argument("--python", default=default_python(),
+                        help="the Python (with pytest and the test suite's packages) to run "
+                             "inside the guests; default: the repository's .venv (made by "
+                             "scripts/bootstrap test) if there is one, else this Python")
     parser.add_argument("--ci", action="store_true",
                         help="run CI's selection (one test per kernel path) instead of all")
     parser.add_argument("pytest_args", nargs="*", default=DEFAULT_TESTS,
