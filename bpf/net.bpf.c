@@ -81,8 +81,9 @@ const volatile struct datagram_notice nw_btf_datagram_notice;
 const volatile bool track_packet_sockets = true;
 /*
  * Tracepoint programs run with preemption disabled and never in interrupt context, so per-CPU
- * counters need no atomic add. fexit trampolines only disable migration: there two tasks can
- * interleave on one CPU, and the loader sets this for the fexit hook set.
+ * counters (the flow tables) need no atomic add. fexit trampolines only disable migration:
+ * there two tasks can interleave on one CPU, and the loader sets this for the fexit hook set.
+ * (A socket's own counters are shared between CPUs and always added atomically.)
  */
 const volatile bool preemptible_hooks = false;
 /*
@@ -491,17 +492,18 @@ static __always_inline void account_in_table(struct nw_control *ctl, struct sock
 	table_add(ctl, key, &fresh, is_send ? bytes : 0, is_send ? 0 : bytes);
 }
 
-/* Add to the active epoch of a socket's own counters. */
+/*
+ * Add to the active epoch of a socket's own counters. Always an atomic add: unlike the
+ * per-CPU flow tables, a socket's counters are shared by every CPU its threads call from
+ * (two threads sending on one UDP socket lost ~0.1% of their bytes to plain adds).
+ */
 static __always_inline void add_to_socket(struct sock_state *state, struct nw_control *ctl,
 					  u64 bytes, bool is_send)
 {
 	u64 *counter = is_send ? &state->sent[ctl->active_table & 1]
 			       : &state->recv[ctl->active_table & 1];
 
-	if (preemptible_hooks)
-		__sync_fetch_and_add(counter, bytes);
-	else
-		*counter += bytes;
+	__sync_fetch_and_add(counter, bytes);
 }
 
 /*

@@ -11,7 +11,9 @@
  *   tcp-connect  host= port= [send=] [conns=1] [sendfile=0] [splice=0] [io_uring=0]
  *   udp-listen   port= [host=] [expect=] [quiet_ms=1000] [mmsg=0] [io_uring=0]
  *   udp-send     host= port= count= size= [connected=0] [mmsg=0] [threads=1] [interval_ms=0]
- *                [io_uring=0] [bind_port=0]
+ *                [io_uring=0] [bind_port=0] [shared=0]
+ *                (count is per thread; shared=1: the threads send on one socket, each
+ *                pinned to its own CPU, so the kernel sees concurrent calls on it)
  *   icmp-echo    host= count= size=            (raw ICMP/ICMPv6 echo, replies counted)
  *   raw-listen   proto= [host=] [expect=] [quiet_ms=1000]
  *   raw-send     host= proto= count= size=
@@ -483,14 +485,14 @@ struct udp_sender {
 	size_t size;
 	long interval_ms;
 	int bind_port;
+	int shared_fd;  /* >= 0: every thread sends on this socket (and leaves it open) */
+	_Atomic int next_cpu;
 };
 
-static void *udp_send_thread(void *arg)
+/* A socket for one sender: bound and connected as asked. */
+static int udp_sender_socket(const struct udp_sender *s)
 {
-	struct udp_sender *s = arg;
 	int fd = socket(s->family, SOCK_DGRAM, 0);
-	char *buf = payload(s->size);
-	struct io_uring ring;
 
 	if (fd < 0)
 		die("socket");
@@ -504,6 +506,25 @@ static void *udp_send_thread(void *arg)
 	}
 	if (s->connected && connect(fd, (void *)&s->to, s->to_len))
 		die("connect");
+	return fd;
+}
+
+static void *udp_send_thread(void *arg)
+{
+	struct udp_sender *s = arg;
+	int fd = s->shared_fd >= 0 ? s->shared_fd : udp_sender_socket(s);
+	char *buf = payload(s->size);
+	struct io_uring ring;
+
+	if (s->shared_fd >= 0) {
+		/* Spread the threads over the CPUs: calls on the socket then truly overlap. */
+		cpu_set_t cpus;
+		int n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+		CPU_ZERO(&cpus);
+		CPU_SET(atomic_fetch_add(&s->next_cpu, 1) % (n > 0 ? n : 1), &cpus);
+		pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+	}
 	if (s->uring && io_uring_queue_init(8, &ring, 0))
 		die("io_uring_queue_init");
 	for (long long i = 0; i < s->count;) {
@@ -558,7 +579,8 @@ static void *udp_send_thread(void *arg)
 		if (s->interval_ms)
 			usleep(s->interval_ms * 1000);
 	}
-	close(fd);
+	if (s->shared_fd < 0)
+		close(fd);
 	free(buf);
 	return NULL;
 }
@@ -569,7 +591,7 @@ static int mode_udp_send(void)
 		.connected = (int)opt_num("connected", 0), .mmsg = (int)opt_num("mmsg", 0),
 		.uring = (int)opt_num("io_uring", 0), .count = opt_num("count", 1),
 		.size = (size_t)opt_num("size", 100), .interval_ms = opt_num("interval_ms", 0),
-		.bind_port = (int)opt_num("bind_port", 0),
+		.bind_port = (int)opt_num("bind_port", 0), .shared_fd = -1,
 	};
 	int threads = (int)opt_num("threads", 1);
 	pthread_t tids[64];
@@ -577,10 +599,14 @@ static int mode_udp_send(void)
 	s.family = make_addr(opt("host", "127.0.0.1"), (int)opt_num("port", 0), &s.to, &s.to_len);
 	if (threads < 1 || threads > 64)
 		die("threads must be 1..64");
+	if (opt_num("shared", 0))
+		s.shared_fd = udp_sender_socket(&s);
 	for (int t = 0; t < threads; t++)
 		pthread_create(&tids[t], NULL, udp_send_thread, &s);
 	for (int t = 0; t < threads; t++)
 		pthread_join(tids[t], NULL);
+	if (s.shared_fd >= 0)
+		close(s.shared_fd);
 	report();
 	return 0;
 }
