@@ -76,6 +76,26 @@ struct nw_control {
 	__u32 datagram_hook;   /* skb_copy_datagram_iovec is attached (sources of datagrams read
 	                        * by raw and ping sockets); while it is not, a new raw or ping
 	                        * socket sends a datagram_notice */
+	__u32 socket_slots;    /* socket_counters, and the programs that renew owner_generation
+	                        * are attached: sockets may count through sock_slots */
+};
+
+/*
+ * An entry of the `sock_slots` array: the byte hooks' helper-free fast path for one socket
+ * (net.bpf.c has the whole story). Kernel-private but for tests, which read it.
+ */
+#define NW_SOCK_SLOTS 16384 /* entries; a power of two (the index is cookie % NW_SOCK_SLOTS) */
+
+struct sock_slot {
+	__u64 cookie;          /* the socket holding the slot; 0: free */
+	__u64 thread;          /* kernel stack block of the thread that armed it; 0: disarmed */
+	__u32 generation;      /* owner_generation when it was armed */
+	__u16 dport;           /* UDP: the peer port it was armed with (network order) */
+	__u8 tcp;              /* check the TCP state (else the UDP port) */
+	__u8 unused;
+	__u64 sent[2];         /* per epoch, like the socket state's counters */
+	__u64 recv[2];
+	__u64 pad;             /* one slot per 64-byte cache line */
 };
 
 /* On the `datagram_notices` ring buffer: a raw or ping socket was created while the hook

@@ -51,6 +51,10 @@ typedef struct {
 	struct net *net;
 } possible_net_t;
 
+typedef struct {
+	s64 counter;
+} atomic64_t;
+
 struct sock_common {
 	union {
 		struct {
@@ -69,6 +73,7 @@ struct sock_common {
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
+	atomic64_t skc_cookie; /* 0 until a cookie is asked for (bpf_get_socket_cookie()) */
 };
 
 struct socket;

@@ -76,6 +76,7 @@ const volatile struct nw_control nw_btf_control;
 const volatile struct flow_record nw_btf_flow_record;
 const volatile struct dns_event nw_btf_dns_event;
 const volatile struct datagram_notice nw_btf_datagram_notice;
+const volatile struct sock_slot nw_btf_sock_slot;
 
 /* Set by the loader. */
 const volatile bool track_packet_sockets = true;
@@ -183,6 +184,7 @@ struct sock_state {
 	struct flow_value ident;    /* owner identity; its counters stay zero */
 	struct pending_peer send_peer;
 	struct pending_peer recv_peer;
+	u64 slot_cookie;            /* the socket holds sock_slots[slot_cookie % NW_SOCK_SLOTS] */
 };
 
 struct {
@@ -191,6 +193,34 @@ struct {
 	__type(key, int);
 	__type(value, struct sock_state);
 } sock_states SEC(".maps");
+
+/*
+ * The fast path without a helper call. Finding a socket's state (bpf_sk_storage_get) and the
+ * caller (bpf_get_current_task_btf) are calls, and a call costs ~10-20 ns where returns are
+ * mitigated (retpolines, SRSO): most of what a byte hook added to an empty program. So a
+ * socket whose owner was captured also takes a slot in this array, found from the socket's
+ * cookie (a field, never reused) by an inlined lookup. The slot names the thread that armed
+ * it (the 16 KiB block of its kernel stack: live tasks' stacks never overlap) and the
+ * owner_generation of that moment; a call from that thread in that generation counts in the
+ * slot, under the state's owner identity, and reads nothing else. A task is only created
+ * (its stack may be a dead task's) or exec'd (its mm changes) with the generation renewed,
+ * so (thread, generation) stands for one (tgid, mm): the owner the state holds. Everything
+ * else - another thread, a new generation, a pending peer (disarmed), a socket whose slot
+ * another holds - takes the sk_storage path, which re-arms. The slot's counters are the
+ * state's: take_epoch() takes both, and the slot is freed when its socket leaves the
+ * iterators or closes.
+ */
+#define NW_STACK_BLOCK_SHIFT 14
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NW_SOCK_SLOTS);
+	__type(key, u32);
+	__type(value, struct sock_slot);
+} sock_slots SEC(".maps");
+
+/* Renewed whenever a task is created or execs (tp_owner_task_new, tp_owner_exec). */
+u32 owner_generation;
 
 /*
  * Before 5.12 (NW_PRE_5_12, see compat.bpf.h) tracing programs cannot reach sk_storage, so
@@ -444,14 +474,60 @@ static __always_inline void table_add(struct nw_control *ctl, const struct flow_
 	add_counts(value, sent, recv);
 }
 
-/* Take one epoch's counters out of a socket's state, exactly once (atomic exchange). */
+static __always_inline struct sock_slot *slot_of(u64 cookie)
+{
+	u32 index = (u32)cookie & (NW_SOCK_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&sock_slots, &index);
+}
+
+/* The slot a socket's state holds, or NULL. */
+static __always_inline struct sock_slot *held_slot(struct sock_state *state)
+{
+	if (NW_PRE_5_12 || !state->slot_cookie)
+		return NULL;
+	struct sock_slot *slot = slot_of(state->slot_cookie);
+
+	return slot && slot->cookie == state->slot_cookie ? slot : NULL;
+}
+
+/* Take one epoch's counters out of a socket's state and its slot, exactly once (atomic
+ * exchange). */
 static __always_inline bool take_epoch(struct sock_state *state, u32 epoch, u64 *sent,
 				       u64 *recv)
 {
+	struct sock_slot *slot = held_slot(state);
+
 	epoch &= 1;
 	*sent = __sync_lock_test_and_set(&state->sent[epoch], 0);
 	*recv = __sync_lock_test_and_set(&state->recv[epoch], 0);
+	if (slot) {
+		*sent += __sync_lock_test_and_set(&slot->sent[epoch], 0);
+		*recv += __sync_lock_test_and_set(&slot->recv[epoch], 0);
+	}
 	return *sent || *recv;
+}
+
+/* Disarm the socket's slot: its next call takes the sk_storage path (a peer is pending). */
+static __always_inline void disarm_slot(struct sock_state *state)
+{
+	struct sock_slot *slot = held_slot(state);
+
+	if (slot)
+		slot->thread = 0;
+}
+
+/* Free the socket's slot, its counters already taken (flush_socket_counters()): the socket
+ * closes or left the iterators, so no call can count in it any more. */
+static __always_inline void release_slot(struct sock_state *state)
+{
+	struct sock_slot *slot = held_slot(state);
+
+	state->slot_cookie = 0;
+	if (!slot)
+		return;
+	slot->thread = 0;
+	__sync_lock_test_and_set(&slot->cookie, 0);
 }
 
 /* Hand a socket's counters (both epochs) to the active flow table under its owner. */
@@ -543,6 +619,77 @@ static __always_inline u16 exec_id_of(const struct caller *caller)
 }
 
 /*
+ * The calling thread as a number: the 16 KiB block of its kernel stack this program's frame
+ * is in (0 if the pointer could not be made a number). Two live tasks never share one.
+ */
+static __always_inline u64 current_thread(void)
+{
+	u64 frame = 0;
+
+	return nw_pointer_value(&frame) >> NW_STACK_BLOCK_SHIFT;
+}
+
+/*
+ * Arm the socket's slot for the calling thread, claiming it first if it is free. Not for
+ * sockets whose answers may be DNS (their receive hook reads them, off the slot path).
+ */
+static __always_inline void arm_slot(struct sock *sk, struct sock_state *state)
+{
+	u64 cookie = state->key.sock_cookie;
+
+	if (NW_PRE_5_12 || !cookie || state->dns_client ||
+	    sk->__sk_common.skc_dport == bpf_htons(DNS_PORT))
+		return;
+	struct sock_slot *slot = slot_of(cookie);
+
+	if (!slot)
+		return;
+	if (slot->cookie != cookie) {
+		if (state->slot_cookie ||
+		    __sync_val_compare_and_swap(&slot->cookie, 0, cookie) != 0)
+			return; /* another socket holds it: this one keeps the sk_storage path */
+		state->slot_cookie = cookie;
+		/* A free slot counts nothing; were it not so, those bytes have no owner. */
+		u64 stray = 0;
+
+		for (u32 epoch = 0; epoch < 2; epoch++) {
+			stray += __sync_lock_test_and_set(&slot->sent[epoch], 0);
+			stray += __sync_lock_test_and_set(&slot->recv[epoch], 0);
+		}
+		if (stray)
+			health_add(NW_HEALTH_BYTES_UNATTRIBUTED, stray);
+	}
+	slot->tcp = state->fast_tcp;
+	slot->dport = state->fast_dport;
+	slot->generation = *(volatile u32 *)&owner_generation;
+	slot->thread = current_thread();
+}
+
+/*
+ * The socket's slot when this call may count there: the thread that armed it calls again
+ * in the same generation, and the socket still is where the iterators find it (as
+ * fast_path_holds()). Loads only, no call.
+ */
+static __always_inline struct sock_slot *slot_fast_path(struct sock *sk)
+{
+	if (NW_PRE_5_12)
+		return NULL;
+	u64 cookie = sk->__sk_common.skc_cookie.counter;
+
+	if (!cookie)
+		return NULL;
+	struct sock_slot *slot = slot_of(cookie);
+
+	if (!slot || slot->cookie != cookie ||
+	    slot->generation != *(volatile u32 *)&owner_generation ||
+	    slot->thread != current_thread())
+		return NULL;
+	if (slot->tcp)
+		return sk->__sk_common.skc_state != TCP_CLOSE ? slot : NULL;
+	return sk->__sk_common.skc_num && sk->__sk_common.skc_dport == slot->dport ? slot : NULL;
+}
+
+/*
  * The common case, decided from the socket's state and two socket fields: its owner calls
  * again, no per-call peer is pending, and it still is where the drain iterators find it
  * (a TCP socket not yet CLOSE, a UDP socket still bound to the peer it was captured with).
@@ -593,6 +740,8 @@ static __always_inline void account_in_socket(struct nw_control *ctl, struct soc
 	state->fast_mm = caller->mm;
 	state->fast_tgid = tgid;
 	add_to_socket(state, ctl, bytes, is_send);
+	if (ctl->socket_slots)
+		arm_slot(sk, state);
 }
 
 /*
@@ -629,21 +778,27 @@ static __always_inline void account(struct nw_control *ctl, struct sock *sk, u16
 		/* It left what the iterators walk (a reset TCP socket leaves the hash): hand the
 		 * counters over now, not at release, so a sensor stopping in between loses none. */
 		flush_socket_counters(ctl, state);
+		release_slot(state);
 		state->owner_set = 0;
 		state->fast_mm = 0;
 		state->fast_tgid = 0;
 	}
 	struct pending_peer *peer = NULL;
 
-	if (!fixed_peer && state) {
+	if (state) {
 		if (is_send && state->send_peer_set) {
+			/* sendto() an address: the datagram goes there, connected socket or not */
 			peer = &state->send_peer;
 			state->send_peer_set = 0;
 		} else if (!is_send && state->recv_peer_set) {
-			peer = &state->recv_peer;
+			/* what a connected socket receives comes from its peer */
+			if (!fixed_peer)
+				peer = &state->recv_peer;
 			state->recv_peer_set = 0;
 		}
 	}
+	if (peer)
+		fixed_peer = false; /* this datagram's own peer, not the socket's */
 	if (counters && state && !peer) {
 		account_in_socket(ctl, sk, family, state, caller, fixed_peer, bytes, is_send);
 		return;
@@ -875,12 +1030,20 @@ static __always_inline void on_send(struct sock *sk, int ret)
 
 	if (!ctl)
 		return;
+	struct sock_slot *slot = slot_fast_path(sk);
+
+	if (slot) {
+		__sync_fetch_and_add(&slot->sent[ctl->active_table & 1], ret);
+		return;
+	}
 	struct caller caller;
 	struct sock_state *state = fast_state(sk, family);
 
 	current_caller(&caller);
 	if (state && fast_path_holds(sk, state, &caller, true)) {
 		add_to_socket(state, ctl, ret, true);
+		if (state->slot_cookie) /* another thread of the owner, or a new generation */
+			arm_slot(sk, state);
 		return;
 	}
 	if (state && state->fast_tgid && state->fast_tcp &&
@@ -921,6 +1084,14 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 
 	if (!ctl)
 		return;
+	struct sock_slot *slot = slot_fast_path(sk);
+
+	if (slot) {
+		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
+		if (!slot->tcp)
+			__sync_fetch_and_add(&slot->recv[ctl->active_table & 1], ret);
+		return;
+	}
 	struct caller caller;
 	struct sock_state *state = fast_state(sk, family);
 
@@ -931,6 +1102,8 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
 		if (!tcp)
 			add_to_socket(state, ctl, ret, false);
+		if (state->slot_cookie)
+			arm_slot(sk, state);
 		if (NW_SYSCALL_ARGS && (sk->__sk_common.skc_dport == bpf_htons(DNS_PORT) ||
 					state->dns_client))
 			capture_dns(sk, ret, tcp ? IPPROTO_TCP : IPPROTO_UDP);
@@ -967,6 +1140,26 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
 {
 	on_recv(sk, ret, flags);
+	return 0;
+}
+
+/*
+ * A new task may have a dead task's kernel stack, and an exec gives a task another address
+ * space: either way a slot's (thread, generation) may no longer be its owner. Renewing the
+ * generation sends every slot's next call to the sk_storage path, which re-arms it. Before
+ * the new task runs (copy_process()) and before the exec'd program runs.
+ */
+SEC("tp_btf/task_newtask")
+int BPF_PROG(tp_owner_task_new)
+{
+	__sync_fetch_and_add(&owner_generation, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_owner_exec)
+{
+	__sync_fetch_and_add(&owner_generation, 1);
 	return 0;
 }
 
@@ -1184,6 +1377,7 @@ int cg_sock_release(struct bpf_sock *sk)
 	if (sk->protocol == IPPROTO_TCP && sk->type == SOCK_STREAM && !ctl->tcp_read_hooked)
 		claim_final_tcp_read(ctl, sk, state);
 	flush_socket_counters(ctl, state);
+	release_slot(state);
 	return 1;
 }
 
@@ -1266,6 +1460,7 @@ static __always_inline void remember_sock_peer(struct bpf_sock *sk, bool is_send
 	} else {
 		state->recv_peer_set = 1;
 	}
+	disarm_slot(state); /* the byte hook must see the peer */
 }
 
 SEC("cgroup/sendmsg4")

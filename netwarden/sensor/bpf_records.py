@@ -88,6 +88,27 @@ class Control(ctypes.Structure):
         ("socket_counters", ctypes.c_uint32),
         ("drain_netns", ctypes.c_uint32),
         ("datagram_hook", ctypes.c_uint32),
+        ("socket_slots", ctypes.c_uint32),
+    ]
+
+
+#: NW_SOCK_SLOTS: entries of the `sock_slots` array.
+SOCK_SLOTS = 16384
+
+
+class SockSlot(ctypes.Structure):
+    """struct sock_slot: one socket's helper-free fast path (read by tests only)."""
+
+    _fields_ = [
+        ("cookie", ctypes.c_uint64),
+        ("thread", ctypes.c_uint64),
+        ("generation", ctypes.c_uint32),
+        ("dport", ctypes.c_uint16),
+        ("tcp", ctypes.c_uint8),
+        ("unused", ctypes.c_uint8),
+        ("sent", ctypes.c_uint64 * 2),
+        ("recv", ctypes.c_uint64 * 2),
+        ("pad", ctypes.c_uint64),
     ]
 
 
@@ -137,4 +158,5 @@ MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "flow_record": FlowRecord,
     "dns_event": DnsEvent,
     "datagram_notice": DatagramNotice,
+    "sock_slot": SockSlot,
 }

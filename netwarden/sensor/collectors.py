@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from netwarden.model import AF_PACKET, format_address
 from netwarden.sensor import bpf_records as rec
 from netwarden.sensor import libbpf as lb
-from netwarden.sensor.hooks import SOCKET_ITERATORS
+from netwarden.sensor.hooks import OWNER_GENERATION_HOOKS, SOCKET_ITERATORS
 
 if TYPE_CHECKING:
     from netwarden.sensor.loader import LoadedObject
@@ -136,13 +136,17 @@ class FlowDrainer:
         the socket's sequence numbers. Counters kept in sockets
         need both ways out: the release hook and the drain iterators. An iterator walks the
         namespace of the process that runs it, so the programs are told which one that is.
+        Sockets count through slots (no helper call) only while the hooks that renew the
+        owner generation are attached, or a slot could outlive the thread it names.
         """
         control = ControlBlock(net.map("control"))
         counters = net.is_attached("cg_sock_release") and all(
             net.is_attached(name) for name in SOCKET_ITERATORS)
+        slots = counters and all(net.is_attached(name) for name in OWNER_GENERATION_HOOKS)
         control.update(
             tcp_read_hooked=int(net.is_attached("tp_tcp_rcv_space_adjust")),
             socket_counters=int(counters),
+            socket_slots=int(slots),
             drain_netns=os.stat("/proc/self/ns/net").st_ino)
         iterators = tuple(net.link(name) for name in SOCKET_ITERATORS) if counters else ()
         return cls(control, (net.map("flows_a"), net.map("flows_b")), iterators)

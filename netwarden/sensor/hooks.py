@@ -112,6 +112,9 @@ FEXIT_SET = HookSet(
 
 #: The net object's drain iterators: each reads the counters kept in one kind of socket.
 SOCKET_ITERATORS = ("iter_drain_tcp", "iter_drain_udp")
+#: The net object's programs that renew owner_generation: sockets count through slots (the
+#: helper-free fast path) only while both are attached.
+OWNER_GENERATION_HOOKS = ("tp_owner_task_new", "tp_owner_exec")
 
 NET_OBJECT = ObjectSpec(
     name="net",
@@ -147,10 +150,17 @@ NET_OBJECT = ObjectSpec(
                     purpose="reads the counters kept in TCP sockets at each drain"),
         ProgramSpec("iter_drain_udp", AttachKind.AUTO, full_mode_only=True,
                     purpose="reads the counters kept in UDP sockets at each drain"),
+        ProgramSpec("tp_owner_task_new", AttachKind.AUTO, full_mode_only=True,
+                    needs_tracepoints=("task_newtask",),
+                    purpose="a new task: sockets' fast-path slots re-arm (with the exec hook, "
+                            "lets the byte hooks count without a helper call)"),
+        ProgramSpec("tp_owner_exec", AttachKind.AUTO, full_mode_only=True,
+                    needs_tracepoints=("sched_process_exec",),
+                    purpose="an exec: sockets' fast-path slots re-arm"),
     ),
     maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states",
-          "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch", "dns_events",
-          "datagram_notices", "datagram_sockets"),
+          "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch", "sock_slots",
+          "dns_events", "datagram_notices", "datagram_sockets"),
     compat_filename="net_compat.bpf.o",
 )
 

@@ -55,7 +55,8 @@ _MAINTENANCE_INTERVAL_S = 30.0
 MAX_PENDING_EXECS = 100_000
 
 #: Programs detached only after the final drain (see _shutdown).
-DETACH_LAST = frozenset({"cg_sock_release", *hooks.SOCKET_ITERATORS})
+DETACH_LAST = frozenset({"cg_sock_release", *hooks.SOCKET_ITERATORS,
+                         *hooks.OWNER_GENERATION_HOOKS})
 
 #: Counters whose movement means data was lost: each window where one moves also gets a
 #: `sensor_error` event, so the notifier (which follows events) hears of it.

@@ -90,10 +90,12 @@ def test_a_configured_bpf_mode_wins_over_the_probe():
         choose_bpf_mode(features, "partial")
 
 
-def test_only_the_socket_drain_iterators_are_full_mode_only():
-    """Compat mode leaves out what needs atomic exchange; every other program still loads."""
+def test_only_socket_counter_programs_are_full_mode_only():
+    """Compat mode leaves out what needs atomic exchange (the socket counters: their drain
+    iterators, and the generation hooks of their slots); every other program still loads."""
     full_only = [p.name for p in NET_OBJECT.programs if p.full_mode_only]
-    assert full_only == ["iter_drain_tcp", "iter_drain_udp"]
+    assert full_only == ["iter_drain_tcp", "iter_drain_udp", "tp_owner_task_new",
+                         "tp_owner_exec"]
     assert NET_OBJECT.filename_for(choose_bpf_mode(KernelFeatures.from_names(
         (), (), atomic_exchange=False))) == "net_compat.bpf.o"
     assert NET_OBJECT.filename_for(choose_bpf_mode(KernelFeatures.from_names((), ()))) \
