@@ -188,7 +188,9 @@ def test_udp_socket_shared_by_threads(sensor, gen_factory):
                             timeout=120)
     assert result.sent == 2 * 300_000 * 16
     totals = sensor.settled_totals(sender.path, result.ended)
-    assert totals.sent == result.sent, f"attributed {totals.sent} of {result.sent} bytes"
+    assert totals.sent == result.sent, (
+        f"attributed {totals.sent} of {result.sent} bytes in {len(totals.rows)} rows; "
+        f"sensor errors: {[e for e in sensor.events() if e['kind'] == 'sensor_error']}")
 
 
 def test_udp_to_port_443(sensor, peer, gen_factory):
