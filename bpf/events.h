@@ -152,6 +152,8 @@ struct dns_event {
 #define NW_HEALTH_DNS_EVENTS_LOST 4    /* ring buffer full: a DNS answer was dropped */
 #define NW_HEALTH_DNS_UNREAD 5         /* a DNS answer's receive call could not be read
                                         * (recvmmsg, io_uring): its names are missing */
-#define NW_HEALTH_COUNTERS 6
+#define NW_HEALTH_FLOW_INSERT_FAILED 6 /* a new flow key's insert failed for another reason
+                                        * than a full map (its bytes: BYTES_UNATTRIBUTED) */
+#define NW_HEALTH_COUNTERS 7
 
 #endif /* NETWARDEN_EVENTS_H */

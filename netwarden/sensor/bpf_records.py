@@ -25,7 +25,8 @@ HEALTH_PROC_EVENTS_LOST = 2
 HEALTH_SOCK_STORAGE_FAIL = 3
 HEALTH_DNS_EVENTS_LOST = 4
 HEALTH_DNS_UNREAD = 5
-HEALTH_COUNTERS = 6
+HEALTH_FLOW_INSERT_FAILED = 6
+HEALTH_COUNTERS = 7
 DNS_MAX = 1536
 
 #: Names under which each kernel health counter is written to the store.
@@ -36,6 +37,7 @@ HEALTH_COUNTER_NAMES = {
     HEALTH_SOCK_STORAGE_FAIL: "sock_storage_fail",
     HEALTH_DNS_EVENTS_LOST: "dns_events_lost",
     HEALTH_DNS_UNREAD: "dns_answers_unread",
+    HEALTH_FLOW_INSERT_FAILED: "flow_insert_failed",
 }
 
 

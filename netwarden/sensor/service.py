@@ -61,7 +61,8 @@ DETACH_LAST = frozenset({"cg_sock_release", *hooks.SOCKET_ITERATORS,
 #: Counters whose movement means data was lost: each window where one moves also gets a
 #: `sensor_error` event, so the notifier (which follows events) hears of it.
 LOSS_COUNTERS = frozenset({
-    "flow_map_full", "bytes_unattributed", "proc_events_lost", "windows_dropped",
+    "flow_map_full", "flow_insert_failed", "bytes_unattributed", "proc_events_lost",
+    "windows_dropped",
     "ringbuf_size_mismatch", "store_write_failures", "sock_storage_fail", "fanotify_overflows",
     "execs_dropped",
 })
