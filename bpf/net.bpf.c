@@ -223,6 +223,11 @@ struct {
 /* Renewed whenever a task is created or execs (tp_owner_task_new, tp_owner_exec). */
 u32 owner_generation;
 
+static __always_inline u32 current_generation(void)
+{
+	return *(volatile u32 *)&owner_generation;
+}
+
 /*
  * Before 5.12 (NW_PRE_5_12, see compat.bpf.h) tracing programs cannot reach sk_storage, so
  * the same state lives here, keyed by the socket's address: created where sk_storage would
@@ -505,20 +510,25 @@ static __always_inline struct sock_slot *held_slot(struct sock_state *state)
 	return slot && slot->cookie == state->slot_cookie ? slot : NULL;
 }
 
-/* Take one epoch's counters out of a socket's state and its slot, exactly once (atomic
- * exchange). */
+/* Add one epoch's pair of counters (a socket state's or a slot's) to *sent and *recv,
+ * leaving them zero: an atomic exchange, so each byte is taken exactly once. */
+static __always_inline void take_counters(u64 *sent_pair, u64 *recv_pair, u32 epoch, u64 *sent,
+					  u64 *recv)
+{
+	*sent += __sync_lock_test_and_set(&sent_pair[epoch & 1], 0);
+	*recv += __sync_lock_test_and_set(&recv_pair[epoch & 1], 0);
+}
+
+/* Take one epoch's counters out of a socket's state and its slot. */
 static __always_inline bool take_epoch(struct sock_state *state, u32 epoch, u64 *sent,
 				       u64 *recv)
 {
 	struct sock_slot *slot = held_slot(state);
 
-	epoch &= 1;
-	*sent = __sync_lock_test_and_set(&state->sent[epoch], 0);
-	*recv = __sync_lock_test_and_set(&state->recv[epoch], 0);
-	if (slot) {
-		*sent += __sync_lock_test_and_set(&slot->sent[epoch], 0);
-		*recv += __sync_lock_test_and_set(&slot->recv[epoch], 0);
-	}
+	*sent = *recv = 0;
+	take_counters(state->sent, state->recv, epoch, sent, recv);
+	if (slot)
+		take_counters(slot->sent, slot->recv, epoch, sent, recv);
 	return *sent || *recv;
 }
 
@@ -583,17 +593,23 @@ static __always_inline void account_in_table(struct nw_control *ctl, struct sock
 }
 
 /*
- * Add to the active epoch of a socket's own counters. Always an atomic add: unlike the
- * per-CPU flow tables, a socket's counters are shared by every CPU its threads call from
- * (two threads sending on one UDP socket lost ~0.1% of their bytes to plain adds).
+ * Add to the active epoch of a pair of per-socket counters (a socket state's or its slot's).
+ * Always an atomic add: unlike the per-CPU flow tables, a socket's counters are shared by
+ * every CPU its threads call from (two threads sending on one UDP socket lost ~0.1% of their
+ * bytes to plain adds).
  */
+static __always_inline void add_to_counters(u64 *sent_pair, u64 *recv_pair,
+					    struct nw_control *ctl, u64 bytes, bool is_send)
+{
+	u32 epoch = ctl->active_table & 1;
+
+	__sync_fetch_and_add(is_send ? &sent_pair[epoch] : &recv_pair[epoch], bytes);
+}
+
 static __always_inline void add_to_socket(struct sock_state *state, struct nw_control *ctl,
 					  u64 bytes, bool is_send)
 {
-	u64 *counter = is_send ? &state->sent[ctl->active_table & 1]
-			       : &state->recv[ctl->active_table & 1];
-
-	__sync_fetch_and_add(counter, bytes);
+	add_to_counters(state->sent, state->recv, ctl, bytes, is_send);
 }
 
 /*
@@ -664,18 +680,16 @@ static __always_inline void arm_slot(struct sock *sk, struct sock_state *state)
 			return; /* another socket holds it: this one keeps the sk_storage path */
 		state->slot_cookie = cookie;
 		/* A free slot counts nothing; were it not so, those bytes have no owner. */
-		u64 stray = 0;
+		u64 stray_sent = 0, stray_recv = 0;
 
-		for (u32 epoch = 0; epoch < 2; epoch++) {
-			stray += __sync_lock_test_and_set(&slot->sent[epoch], 0);
-			stray += __sync_lock_test_and_set(&slot->recv[epoch], 0);
-		}
-		if (stray)
-			health_add(NW_HEALTH_BYTES_UNATTRIBUTED, stray);
+		for (u32 epoch = 0; epoch < 2; epoch++)
+			take_counters(slot->sent, slot->recv, epoch, &stray_sent, &stray_recv);
+		if (stray_sent + stray_recv)
+			health_add(NW_HEALTH_BYTES_UNATTRIBUTED, stray_sent + stray_recv);
 	}
 	slot->tcp = state->fast_tcp;
 	slot->dport = state->fast_dport;
-	slot->generation = *(volatile u32 *)&owner_generation;
+	slot->generation = current_generation();
 	slot->thread = current_thread();
 }
 
@@ -695,7 +709,7 @@ static __always_inline struct sock_slot *slot_fast_path(struct sock *sk)
 	struct sock_slot *slot = slot_of(cookie);
 
 	if (!slot || slot->cookie != cookie ||
-	    slot->generation != *(volatile u32 *)&owner_generation ||
+	    slot->generation != current_generation() ||
 	    slot->thread != current_thread())
 		return NULL;
 	if (slot->tcp)
@@ -1047,7 +1061,7 @@ static __always_inline void on_send(struct sock *sk, int ret)
 	struct sock_slot *slot = slot_fast_path(sk);
 
 	if (slot) {
-		__sync_fetch_and_add(&slot->sent[ctl->active_table & 1], ret);
+		add_to_counters(slot->sent, slot->recv, ctl, ret, true);
 		return;
 	}
 	struct caller caller;
@@ -1103,7 +1117,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 	if (slot) {
 		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
 		if (!slot->tcp)
-			__sync_fetch_and_add(&slot->recv[ctl->active_table & 1], ret);
+			add_to_counters(slot->sent, slot->recv, ctl, ret, false);
 		return;
 	}
 	struct caller caller;
@@ -1360,7 +1374,7 @@ static __always_inline void claim_final_tcp_read(struct nw_control *ctl, struct 
 		return;
 	if (!state->owner_set)
 		capture_closing_owner(sk, addr, state);
-	__sync_fetch_and_add(&state->recv[ctl->active_table & 1], grown);
+	add_to_socket(state, ctl, grown, false);
 }
 
 /*
