@@ -144,7 +144,11 @@ struct socket_alloc {
 	struct inode vfs_inode;
 };
 
-struct msghdr;
+/* A sendmsg call's message: msg_name is the destination it was given, or NULL. */
+struct msghdr {
+	void *msg_name;
+};
+
 struct page;
 struct seq_file;
 struct bpf_map;

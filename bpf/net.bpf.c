@@ -1046,7 +1046,13 @@ static __always_inline struct sock_state *fast_state(struct sock *sk, u16 family
 	return bpf_sk_storage_get(&sock_states, sk, 0, 0);
 }
 
-static __always_inline void on_send(struct sock *sk, int ret)
+/*
+ * `addressed`: the call may have given a destination (its msghdr's msg_name; the tracepoint
+ * does not say, so there it is true). Compat mode looks no state up for a socket with a
+ * fixed peer; for a connected UDP socket's sendto() elsewhere it has to, or such a datagram
+ * would count under the connected peer. Full mode looks the state up anyway (fast_state()).
+ */
+static __always_inline void on_send(struct sock *sk, int ret, bool addressed)
 {
 	if (!sk || ret <= 0)
 		return;
@@ -1068,6 +1074,9 @@ static __always_inline void on_send(struct sock *sk, int ret)
 	struct sock_state *state = fast_state(sk, family);
 
 	current_caller(&caller);
+	if (NW_PRE_5_12 && addressed && family != AF_PACKET && !is_tcp(sk))
+		/* the cgroup sendmsg hook may have left that destination pending in the state */
+		state = sock_state_of(sk, false);
 	if (state && fast_path_holds(sk, state, &caller, true)) {
 		add_to_socket(state, ctl, ret, true);
 		if (state->slot_cookie) /* another thread of the owner, or a new generation */
@@ -1160,7 +1169,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tp_sock_send_length, struct sock *sk, int ret, int flags)
 {
-	on_send(sk, ret);
+	on_send(sk, ret, true);
 	return 0;
 }
 
@@ -1207,7 +1216,7 @@ int BPF_PROG(tp_owner_exec)
 SEC("fexit/" #fn)								\
 int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t size, int ret)	\
 {										\
-	on_send(sock->sk, ret);							\
+	on_send(sock->sk, ret, msg->msg_name != NULL);				\
 	return 0;								\
 }
 
@@ -1231,7 +1240,7 @@ SEC("fexit/inet_sendpage")
 int BPF_PROG(fexit_inet_sendpage, struct socket *sock, struct page *page, int offset,
 	     size_t size, int flags, long ret)
 {
-	on_send(sock->sk, ret);
+	on_send(sock->sk, ret, false);
 	return 0;
 }
 

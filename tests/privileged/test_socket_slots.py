@@ -159,10 +159,7 @@ def test_a_pending_peer_disarms_the_slot(net, pair):
         to_other = [f for f in flows if f.tgid == os.getpid()
                     and f.local_port == sender.getsockname()[1]
                     and f.remote_port == other.getsockname()[1]]
-    if slots_on(loaded):
-        # (Compat mode finds no state for a connected socket's calls - a hash lookup each -
-        # and counts such a datagram under the connected peer: design notes.)
-        assert sum(f.sent_bytes for f in to_other) == SIZE
+    assert sum(f.sent_bytes for f in to_other) == SIZE
     assert bytes_of(flows, sender.getsockname()[1]) == (21 * SIZE, 0)
     slot = slot_of(loaded, cookie_of(sender))
     assert sum(slot.sent) == 0                   # drained (and still held in full mode)
