@@ -660,6 +660,18 @@ static __always_inline u64 current_thread(void)
 }
 
 /*
+ * Is a socket whose owner was captured still where the drain iterators find it: a TCP socket
+ * not yet CLOSE, a UDP socket still bound and connected to the peer port it was captured
+ * with (`dport`, network order)? Two socket fields; the rest cannot change.
+ */
+static __always_inline bool still_drained(struct sock *sk, bool tcp, u16 dport)
+{
+	if (tcp)
+		return sk->__sk_common.skc_state != TCP_CLOSE;
+	return sk->__sk_common.skc_num && sk->__sk_common.skc_dport == dport;
+}
+
+/*
  * Arm the socket's slot for the calling thread, claiming it first if it is free. Not for
  * sockets whose answers may be DNS (their receive hook reads them, off the slot path).
  */
@@ -712,9 +724,7 @@ static __always_inline struct sock_slot *slot_fast_path(struct sock *sk)
 	    slot->generation != current_generation() ||
 	    slot->thread != current_thread())
 		return NULL;
-	if (slot->tcp)
-		return sk->__sk_common.skc_state != TCP_CLOSE ? slot : NULL;
-	return sk->__sk_common.skc_num && sk->__sk_common.skc_dport == slot->dport ? slot : NULL;
+	return still_drained(sk, slot->tcp, slot->dport) ? slot : NULL;
 }
 
 /*
@@ -733,9 +743,7 @@ static __always_inline bool fast_path_holds(struct sock *sk, struct sock_state *
 		return false;
 	if (is_send ? state->send_peer_set : state->recv_peer_set)
 		return false;
-	if (state->fast_tcp)
-		return sk->__sk_common.skc_state != TCP_CLOSE;
-	return sk->__sk_common.skc_num && sk->__sk_common.skc_dport == state->fast_dport;
+	return still_drained(sk, state->fast_tcp, state->fast_dport);
 }
 
 /*
@@ -1074,9 +1082,6 @@ static __always_inline void on_send(struct sock *sk, int ret, bool addressed)
 	struct sock_state *state = fast_state(sk, family);
 
 	current_caller(&caller);
-	if (NW_PRE_5_12 && addressed && family != AF_PACKET && !is_tcp(sk))
-		/* the cgroup sendmsg hook may have left that destination pending in the state */
-		state = sock_state_of(sk, false);
 	if (state && fast_path_holds(sk, state, &caller, true)) {
 		add_to_socket(state, ctl, ret, true);
 		if (state->slot_cookie) /* another thread of the owner, or a new generation */
@@ -1094,6 +1099,11 @@ static __always_inline void on_send(struct sock *sk, int ret, bool addressed)
 		if (with_peer)
 			state = with_peer;
 	}
+	if (NW_PRE_5_12 && addressed && family != AF_PACKET &&
+	    sk->__sk_common.skc_state == TCP_ESTABLISHED && !is_tcp(sk))
+		/* A connected datagram socket's sendto(): account() looks no state up for a
+		 * socket with a fixed peer, but the cgroup sendmsg hook left the address there. */
+		state = sock_state_of(sk, false);
 	account(ctl, sk, family, ret, true, state, &caller);
 }
 
