@@ -183,6 +183,105 @@ MIGRATIONS: tuple[Migration, ...] = (
     )),
 )
 
+#: Tables whose rows change after they are written. Each insert and each update of a row gives
+#: it a new ``seq`` from the store-wide ``ship_counter``, so the remote sink can ship every
+#: change as a new version, append-only (docs/remote.md).
+VERSIONED_TABLES = ("executables", "devices", "device_addresses", "device_names",
+                    "device_services", "presence", "known_devices")
+
+
+def _next_seq() -> str:
+    return "UPDATE ship_counter SET value = value + 1;"
+
+
+def _versioning(table: str) -> tuple[str, ...]:
+    """A ``seq`` column on ``table``, set from ship_counter by every insert and update.
+
+    The update trigger fires only when the statement left ``seq`` alone (``NEW.seq IS
+    OLD.seq``), so its own assignment does not start it again.
+    """
+    assign = (f"UPDATE {table} SET seq = (SELECT value FROM ship_counter) "
+              "WHERE rowid = NEW.rowid;")
+    return (
+        f"ALTER TABLE {table} ADD COLUMN seq INTEGER",
+        f"CREATE TRIGGER {table}_seq_insert AFTER INSERT ON {table} BEGIN "
+        f"{_next_seq()} {assign} END",
+        f"CREATE TRIGGER {table}_seq_update AFTER UPDATE ON {table} "
+        f"WHEN NEW.seq IS OLD.seq BEGIN {_next_seq()} {assign} END",
+        # Rows from before this migration get their first seq here (the update trigger).
+        f"UPDATE {table} SET seq = seq",
+        f"CREATE UNIQUE INDEX {table}_seq ON {table} (seq)",
+    )
+
+
+def _with_sequence(table: str, columns: str, indexes: tuple[str, ...]) -> tuple[str, ...]:
+    """Rebuild an append-only ``table`` with ``id INTEGER PRIMARY KEY AUTOINCREMENT``.
+
+    Its implicit rowid could be renumbered by VACUUM and reused after a delete; an
+    AUTOINCREMENT key is neither. Existing rows keep their rowid as id (same order).
+    """
+    names = ", ".join(line.split()[0] for line in columns.split(",\n"))
+    return (
+        f"CREATE TABLE {table}_new (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n{columns})",
+        f"INSERT INTO {table}_new (id, {names}) SELECT rowid, {names} FROM {table} "
+        "ORDER BY rowid",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_new RENAME TO {table}",
+    ) + indexes
+
+
+_FLOW_COLUMNS = """    time INTEGER NOT NULL,
+    host_id INTEGER NOT NULL REFERENCES hosts (id),
+    process_id INTEGER NOT NULL REFERENCES processes (id),
+    family INTEGER NOT NULL,
+    protocol TEXT NOT NULL,
+    ip_protocol INTEGER NOT NULL,
+    laddr_id INTEGER NOT NULL REFERENCES addresses (id),
+    lport INTEGER NOT NULL,
+    raddr_id INTEGER NOT NULL REFERENCES addresses (id),
+    rport INTEGER NOT NULL,
+    domain_id INTEGER REFERENCES domains (id),
+    netns INTEGER NOT NULL,
+    sent INTEGER NOT NULL,
+    recv INTEGER NOT NULL"""
+_HEALTH_COLUMNS = """    time INTEGER NOT NULL,
+    host_id INTEGER NOT NULL REFERENCES hosts (id),
+    source TEXT NOT NULL,
+    counter TEXT NOT NULL,
+    delta INTEGER NOT NULL"""
+_EXEC_COLUMNS = """    time REAL NOT NULL,
+    host_id INTEGER NOT NULL REFERENCES hosts (id),
+    process_id INTEGER NOT NULL REFERENCES processes (id),
+    pid INTEGER NOT NULL"""
+
+MIGRATIONS += (
+    # The remote sink (issue 18): every shipped row has a sequence VACUUM cannot renumber,
+    # and the store a random source_id, so (host, source_id, sequence) names a row for good.
+    Migration(4, "stable row sequences and a source id for the remote sink", (
+        """CREATE TABLE store_meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL)""",
+        "INSERT INTO store_meta (key, value) VALUES ('source_id', lower(hex(randomblob(16))))",
+        "CREATE TABLE ship_counter (value INTEGER NOT NULL)",
+        "INSERT INTO ship_counter (value) VALUES (0)",
+        *_with_sequence("flows", _FLOW_COLUMNS, (
+            "CREATE INDEX flows_time ON flows (time)",
+            "CREATE INDEX flows_process_time ON flows (process_id, time)")),
+        *_with_sequence("health", _HEALTH_COLUMNS, ("CREATE INDEX health_time ON health (time)",)),
+        *_with_sequence("execs", _EXEC_COLUMNS, ("CREATE INDEX execs_time ON execs (time)",)),
+        # A removed known device is a change too: its tombstone ships like a row.
+        """CREATE TABLE known_devices_removed (
+            seq INTEGER PRIMARY KEY,
+            mac TEXT NOT NULL,
+            removed REAL NOT NULL)""",
+        *[s for table in VERSIONED_TABLES for s in _versioning(table)],
+        "CREATE TRIGGER known_devices_seq_delete AFTER DELETE ON known_devices BEGIN "
+        f"{_next_seq()} INSERT INTO known_devices_removed (seq, mac, removed) VALUES "
+        "((SELECT value FROM ship_counter), OLD.mac, (julianday('now') - 2440587.5) * 86400.0); END",
+    )),
+)
+
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
@@ -202,8 +301,10 @@ def current_version(conn: sqlite3.Connection) -> int:
     return max(applied_versions(conn), default=0)
 
 
-def migrate(conn: sqlite3.Connection, now: int) -> list[int]:
+def migrate(conn: sqlite3.Connection, now: int, upto: int | None = None) -> list[int]:
     """Apply every migration the database lacks, in order, each in its own transaction.
+
+    ``upto``: stop after that version (the remote schema is derived from a given version).
 
     Missing versions are applied even below the highest one present: migrations written on
     parallel branches may be numbered out of the order they reach a database in.
@@ -219,7 +320,7 @@ def migrate(conn: sqlite3.Connection, now: int) -> list[int]:
                            f"this netwarden (latest {LATEST_VERSION}); upgrade netwarden")
     applied = []
     for migration in MIGRATIONS:
-        if migration.version in present:
+        if migration.version in present or (upto is not None and migration.version > upto):
             continue
         with transaction(conn):
             for statement in migration.statements:
