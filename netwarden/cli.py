@@ -285,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(add)   # scan, discovery, devices, presence, known (LAN discovery)
     from netwarden.notify.commands import add_commands as add_notifier_commands
     add_notifier_commands(add)
+    from netwarden.sink.commands import add_commands as add_sink_commands
+    add_sink_commands(add)
     return parser
 
 

@@ -382,6 +382,107 @@ class VirusTotalConfig:
     timeout_s: float = _setting(20.0, minimum=0.1, maximum=300, doc="per request")
 
 
+REMOTE_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb")
+TLS_MODES = ("auto", "verify-full", "verify-ca", "require", "disable")
+
+
+@dataclass(frozen=True)
+class RemoteUrl:
+    """Where the remote sink ships to. A password in the URL is allowed, never required
+    (``password_file``), and never shown: :meth:`redacted` is what messages print."""
+
+    scheme: str            # postgresql or mariadb (aliases folded)
+    user: str
+    password: str
+    host: str
+    port: int | None
+    database: str
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host in ("localhost", ""):
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def redacted(self) -> str:
+        port = f":{self.port}" if self.port else ""
+        user = f"{self.user}@" if self.user else ""
+        return f"{self.scheme}://{user}{self.host}{port}/{self.database}"
+
+
+def parse_remote_url(text: str) -> RemoteUrl:
+    """``postgresql://USER@HOST:PORT/DB`` or ``mysql://`` / ``mariadb://``; ValueError says
+    what is wrong (without repeating a password)."""
+    from urllib.parse import unquote, urlsplit
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in REMOTE_SCHEMES:
+        raise ValueError("must start with postgresql://, mysql:// or mariadb://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    database = parts.path.lstrip("/")
+    if not parts.hostname:
+        raise ValueError("names no server, e.g. postgresql://USER@HOST:5432/DB")
+    if not database or "/" in database:
+        raise ValueError("names no database, e.g. postgresql://USER@HOST:5432/DB")
+    return RemoteUrl("postgresql" if scheme.startswith("postgres") else "mariadb",
+                     unquote(parts.username or ""), unquote(parts.password or ""),
+                     parts.hostname, port, unquote(database))
+
+
+def _remote_url(source: str, key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(source, key, value, "must be a string")
+    if value:
+        try:
+            parse_remote_url(value)
+        except ValueError as exc:
+            raise ConfigError(source, key, redact_url(value), str(exc)) from None
+    return value
+
+
+def redact_url(text: str) -> str:
+    """The URL with any password replaced, for messages about a URL that does not parse."""
+    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", text)
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    url: str = _setting(
+        "", convert=_remote_url,
+        doc="ship the store to this server: postgresql://USER@HOST:PORT/DB or "
+            "mysql://... / mariadb://... (empty: off)")
+    password_file: str = _setting(
+        "", doc="file holding the login role's password (keep it readable by user "
+                "netwarden only)")
+    tls: str = _setting(
+        "auto", choices=TLS_MODES,
+        doc="auto: verify-full, except disable on loopback; verify-full checks the "
+            "certificate and the host name, verify-ca only the certificate")
+    ca_file: str = _setting("", doc="CA certificate(s) to verify the server with (PEM)")
+    cert_file: str = _setting("", doc="client certificate (PEM), if the server wants one")
+    key_file: str = _setting("", doc="the client certificate's key (PEM)")
+    host_name: str = _setting(
+        "", doc="this host's login role name (default: this machine's hostname)")
+    batch_rows: int = _setting(5000, minimum=1, maximum=1_000_000,
+                               doc="rows per table per shipped transaction")
+    interval_s: float = _setting(5.0, minimum=0.1, maximum=3600,
+                                 doc="pause between shipping rounds once caught up")
+    retry_max_s: float = _setting(300.0, minimum=1, maximum=86400,
+                                  doc="longest wait between attempts while the server is "
+                                      "unreachable (the wait doubles from 1 s)")
+    connect_timeout_s: float = _setting(10.0, minimum=1, maximum=300,
+                                        doc="to connect to the server")
+    state_path: str = _setting(
+        "/var/lib/netwarden/sink-state.db",
+        doc="the sink's own file: its cursors (what the server has committed) and status")
+
+
 @dataclass(frozen=True)
 class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
@@ -396,6 +497,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     ntfy: NtfyConfig = field(default_factory=NtfyConfig)
     virustotal: VirusTotalConfig = field(default_factory=VirusTotalConfig)
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
 
     @property
     def db_path(self) -> Path:

@@ -1,0 +1,265 @@
+"""`netwarden sink`: ship the store to PostgreSQL or MariaDB/MySQL, and its admin helpers.
+
+    netwarden sink [--user NAME] [--once]        the shipping process (unprivileged)
+    netwarden sink --status [--json]             state, lag, last error
+    netwarden sink --print-schema DIALECT        SQL for the administrator: the tables
+    netwarden sink --print-grants DIALECT        ... the roles: one per host, one reader
+    netwarden sink --init-schema --admin-url URL create or migrate the server's schema
+
+No database driver is imported while the process is root: started as root, shipping and
+--init-schema refuse unless given --user NAME, become that user, prove it (setuid(0) fails)
+and only then import psycopg or PyMySQL. --status and --print-* import no driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from netwarden.config import (
+    EXIT_CONFIG_ERROR,
+    Config,
+    RemoteConfig,
+    load_config,
+    parse_remote_url,
+    with_db_path,
+)
+
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_NOPERM = 0, 64, 69, 75, 77
+DRIVERS = ("psycopg", "pymysql")
+log = logging.getLogger("netwarden.sink")
+
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = getattr(args, "config", None)
+    return with_db_path(load_config(path, required=path is not None), getattr(args, "db", None))
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"netwarden sink: {message}", file=sys.stderr)
+    return status
+
+
+def host_role(remote: RemoteConfig) -> str:
+    """The login role of this host: [remote] host_name, else the URL's user, else hostname."""
+    if remote.host_name:
+        return remote.host_name
+    if remote.url:
+        user = parse_remote_url(remote.url).user
+        if user:
+            return user
+    return socket.gethostname()
+
+
+def _read_secret(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise OSError(f"cannot read the password file {path}: {exc.strerror}") from None
+
+
+def _target(remote: RemoteConfig, url: str | None = None, password_file: str | None = None):
+    from netwarden.store.remote_db import RemoteTarget
+    parsed = parse_remote_url(url or remote.url)
+    secret_file = password_file if password_file is not None else remote.password_file
+    password = _read_secret(secret_file) if secret_file else ""
+    return RemoteTarget(parsed, password, remote.tls, remote.ca_file, remote.cert_file,
+                        remote.key_file, remote.connect_timeout_s)
+
+
+def _drop_root(user: str | None) -> int | None:
+    """None when this process may import a driver, else the exit status."""
+    loaded = [name for name in DRIVERS if name in sys.modules]
+    if loaded:
+        return _fail(f"{', '.join(loaded)} was imported before dropping root", EXIT_NOPERM)
+    from netwarden.privileges import PrivilegeError, become_unprivileged
+    try:
+        become_unprivileged("netwarden sink", user)
+    except PrivilegeError as exc:
+        print(str(exc).replace("viewers do not run as root",
+                               "the sink does not run as root"), file=sys.stderr)
+        return exc.status
+    return None
+
+
+# ---- the administrator's SQL ----
+
+def cmd_print_schema(dialect_name: str) -> int:
+    from netwarden.store.dialects import dialect_named
+    from netwarden.store.remote_schema import (
+        REMOTE_LATEST,
+        group_grants,
+        schema_statements,
+        script,
+        version_statement,
+    )
+    dialect = dialect_named(dialect_name)
+    print(f"-- netwarden remote schema version {REMOTE_LATEST} ({dialect.name.value}); "
+          "run as the role that will own it (not a host's role)")
+    sys.stdout.write(script(schema_statements(dialect) + group_grants(dialect)
+                            + [version_statement(dialect)]))
+    return EXIT_OK
+
+
+def cmd_print_grants(dialect_name: str, config: Config, args: argparse.Namespace) -> int:
+    from netwarden.store.dialects import dialect_named
+    from netwarden.store.remote_schema import login_grants, password_hint, script
+    dialect = dialect_named(dialect_name)
+    role = args.role or host_role(config.remote)
+    database = args.database or (parse_remote_url(config.remote.url).database
+                                 if config.remote.url else "netwarden")
+    print(f"-- netwarden: login roles for host {role!r} (INSERT only) and reader "
+          f"{args.reader_role!r} (SELECT only), database {database!r}")
+    sys.stdout.write(script(login_grants(dialect, database, role, args.reader_role)))
+    print(password_hint(dialect, role))
+    print(password_hint(dialect, args.reader_role))
+    return EXIT_OK
+
+
+def cmd_init_schema(config: Config, args: argparse.Namespace) -> int:
+    from netwarden.sink.admin import apply_schema
+    from netwarden.store.remote_db import RemoteError
+    try:
+        target = _target(config.remote, args.admin_url, args.admin_password_file or "")
+    except (ValueError, OSError) as exc:
+        return _fail(f"--admin-url: {exc}", EXIT_USAGE)
+    try:
+        before, after = apply_schema(target, time.time())
+    except RemoteError as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    if before == after:
+        print(f"the server's netwarden schema is already at version {after}")
+    else:
+        print(f"the server's netwarden schema: version {before} -> {after}")
+    return EXIT_OK
+
+
+# ---- status ----
+
+def cmd_status(config: Config, as_json: bool) -> int:
+    from netwarden.store.sink_state import read_status
+    status = read_status(Path(config.remote.state_path))
+    if status is None:
+        if as_json:
+            print(json.dumps({"state": "never run"}))
+        else:
+            print(f"the sink has not run yet (no state at {config.remote.state_path})")
+        return EXIT_UNAVAILABLE
+    if as_json:
+        print(json.dumps(status.as_dict(), indent=2))
+        return EXIT_OK
+    print(render_status(status, time.time()))
+    return EXIT_OK if not status.error else EXIT_UNAVAILABLE
+
+
+def render_status(status, now: float) -> str:
+    def ago(when: float) -> str:
+        return "never" if not when else f"{now - when:.0f} s ago"
+    lines = [f"state:        {status.state} (updated {ago(status.updated)}, pid {status.pid})",
+             f"server:       {status.target}",
+             f"store:        source_id {status.source_id}",
+             f"behind:       {status.behind_rows} rows, {status.behind_s:.0f} s",
+             f"last shipped: {ago(status.last_shipped)} ({status.shipped_rows} rows since start)"]
+    if status.error:
+        lines.append(f"error:        {status.error} (since {ago(status.error_since)}, next try "
+                     f"in {max(0.0, status.next_try - now):.0f} s)")
+    return "\n".join(lines)
+
+
+# ---- shipping ----
+
+def cmd_ship(config: Config, args: argparse.Namespace) -> int:
+    if not config.remote.url:
+        return _fail("no server configured: set [remote] url in the config file "
+                     "(see netwarden --help)", EXIT_CONFIG_ERROR)
+    refused = _drop_root(args.user)
+    if refused is not None:
+        return refused
+    from netwarden.sink.shipper import Shipper
+    from netwarden.stopper import Stopper
+    from netwarden.store.remote_db import connect
+    from netwarden.store.sink_state import SinkStateFile
+    try:
+        target = _target(config.remote)
+    except OSError as exc:
+        return _fail(str(exc), EXIT_CONFIG_ERROR)
+    stop = Stopper()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop.request)
+    state = SinkStateFile(Path(config.remote.state_path))
+    shipper = Shipper(config.db_path, state, target, connect, config.remote.batch_rows)
+    log.info("shipping %s to %s", config.db_path, target.url.redacted())
+    try:
+        return shipper.run(stop.is_set, stop.wait, config.remote.interval_s,
+                           config.remote.retry_max_s, once=args.once)
+    finally:
+        state.close()
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.print_schema:
+        return cmd_print_schema(args.print_schema)
+    if args.print_grants:
+        return cmd_print_grants(args.print_grants, config, args)
+    if args.status:
+        return cmd_status(config, args.json)
+    if args.init_schema:
+        if not args.admin_url:
+            return _fail("--init-schema needs --admin-url URL (a role that may create "
+                         "tables and roles; never a host's role)", EXIT_USAGE)
+        refused = _drop_root(args.user)
+        return refused if refused is not None else cmd_init_schema(config, args)
+    return cmd_ship(config, args)
+
+
+def _dialect(text: str) -> str:
+    from netwarden.store.dialects import dialect_named
+    try:
+        dialect_named(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_commands(add: AddCommand) -> None:
+    sink = add("sink", cmd_sink,
+               "ship the store to a PostgreSQL or MariaDB/MySQL server ([remote] settings): "
+               "unprivileged, nothing lost while the server is down, each row once")
+    sink.add_argument("--user", metavar="NAME",
+                      help="started as root: the user to become first (no database driver "
+                           "is ever loaded as root)")
+    sink.add_argument("--once", action="store_true",
+                      help="ship until caught up, then exit (75 if the server failed)")
+    sink.add_argument("--status", action="store_true",
+                      help="show the running sink's state, lag (rows and seconds behind) and "
+                           "last error")
+    sink.add_argument("--json", action="store_true", help="--status as JSON")
+    sink.add_argument("--print-schema", type=_dialect, metavar="DIALECT",
+                      help="print the server's schema as SQL (postgresql or mariadb)")
+    sink.add_argument("--print-grants", type=_dialect, metavar="DIALECT",
+                      help="print the SQL creating this host's login role (INSERT only) and a "
+                           "reader role (SELECT only)")
+    sink.add_argument("--role", metavar="NAME",
+                      help="--print-grants: the host's role (default [remote] host_name, the "
+                           "URL's user, or this machine's hostname)")
+    sink.add_argument("--reader-role", metavar="NAME", default="netwarden_reader",
+                      help="--print-grants: the viewers' login role (default netwarden_reader)")
+    sink.add_argument("--database", metavar="NAME",
+                      help="--print-grants (MariaDB): the database (default: the URL's)")
+    sink.add_argument("--init-schema", action="store_true",
+                      help="create or migrate the server's schema (with --admin-url)")
+    sink.add_argument("--admin-url", metavar="URL",
+                      help="--init-schema: an administrator's URL, e.g. "
+                           "postgresql://admin@HOST:5432/netwarden")
+    sink.add_argument("--admin-password-file", metavar="FILE",
+                      help="--init-schema: the administrator's password, if one is needed")

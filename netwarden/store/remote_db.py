@@ -1,0 +1,231 @@
+"""A connection to the remote server, through psycopg 3 or PyMySQL, behind one interface.
+
+The drivers are imported only inside :func:`connect`, which the sink calls after it has
+dropped root: no third-party database driver is ever loaded in a root process.
+
+Errors are sorted into what the caller does about them: :class:`RemoteUnavailable` (down,
+unreachable, wrong password, TLS refused: keep the rows, say why, try again later) and
+:class:`RemoteSchemaError` (no schema, or one newer than this code: shipping would be wrong;
+say so and wait for an administrator). Their messages never contain the password.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from netwarden.config import RemoteUrl
+from netwarden.store.dialects import MARIADB, POSTGRESQL, Dialect
+from netwarden.store.remote_schema import REMOTE_LATEST
+
+#: PostgreSQL takes at most 65535 parameters a statement; stay well under, and keep MariaDB's
+#: statements far below its max_allowed_packet.
+MAX_PARAMETERS = 30000
+MAX_ROWS_PER_STATEMENT = 2000
+DUPLICATE_KEY = 1062      # MariaDB's warning for a row INSERT IGNORE skipped
+
+
+class RemoteError(RuntimeError):
+    """Base of the remote sink's errors; the message is safe to log and show."""
+
+
+class RemoteUnavailable(RemoteError):
+    """The server cannot be reached or refused us now (network, password, TLS): retry."""
+
+
+class RemoteSchemaError(RemoteError):
+    """The server's schema is missing or newer than this netwarden: do not ship."""
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    url: RemoteUrl
+    password: str = ""
+    tls: str = "auto"
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    connect_timeout_s: float = 10.0
+
+    @property
+    def tls_mode(self) -> str:
+        if self.tls != "auto":
+            return self.tls
+        return "disable" if self.url.is_loopback else "verify-full"
+
+    @property
+    def dialect(self) -> Dialect:
+        return POSTGRESQL if self.url.scheme == "postgresql" else MARIADB
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password taken out (driver messages may quote a DSN)."""
+        for secret in {self.password, self.url.password} - {""}:
+            text = text.replace(secret, "***")
+        return text
+
+
+class RemoteConnection:
+    """One open connection: a transaction at a time, idempotent batch inserts."""
+
+    def __init__(self, target: RemoteTarget, raw: Any, driver_errors: tuple[type, ...]) -> None:
+        self.target = target
+        self.dialect = target.dialect
+        self._raw = raw
+        self._driver_errors = driver_errors
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Driver errors become RemoteUnavailable, password removed."""
+        try:
+            yield
+        except self._driver_errors as exc:
+            raise RemoteUnavailable(self.target.scrub(f"{doing}: {_first_line(exc)}")) from None
+
+    def schema_version(self) -> int:
+        """The server's schema version; RemoteSchemaError when there is none, or it is newer
+        than this code's."""
+        try:
+            with self._raw.cursor() as cur:
+                cur.execute("SELECT MAX(version) FROM schema_version")
+                (version,) = cur.fetchone()
+            self._raw.commit()
+        except self._driver_errors as exc:
+            self._raw.rollback()
+            raise RemoteSchemaError(self.target.scrub(
+                f"{self.target.url.redacted()} has no netwarden schema this role may read "
+                f"({_first_line(exc)}); an administrator runs `netwarden sink --init-schema "
+                "--admin-url URL` and the grants of `netwarden sink --print-grants`")) from None
+        version = int(version or 0)
+        if version > REMOTE_LATEST:
+            raise RemoteSchemaError(
+                f"the server's netwarden schema is version {version}, newer than this "
+                f"netwarden's {REMOTE_LATEST}; upgrade netwarden on this host")
+        if version < REMOTE_LATEST:
+            raise RemoteSchemaError(
+                f"the server's netwarden schema is version {version}, older than this "
+                f"netwarden's {REMOTE_LATEST}; an administrator runs `netwarden sink "
+                "--init-schema --admin-url URL` to migrate it")
+        return version
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
+                    key: Sequence[str]) -> None:
+        """Insert ``rows``, skipping any whose ``key`` is already there (a resend)."""
+        per_statement = max(1, min(MAX_ROWS_PER_STATEMENT, MAX_PARAMETERS // len(columns)))
+        with self._raw.cursor() as cur:
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start:start + per_statement]
+                sql = self.dialect.idempotent_insert(table, columns, len(chunk), key)
+                cur.execute(sql, [value for row in chunk for value in row])
+                if self.dialect is MARIADB:
+                    self._refuse_warnings(cur, table)
+
+    def _refuse_warnings(self, cur: Any, table: str) -> None:
+        """INSERT IGNORE downgrades every error to a warning: only a skipped duplicate is
+        expected; anything else (a truncated value, a bad type) fails the batch."""
+        cur.execute("SHOW WARNINGS")
+        problems = [row for row in cur.fetchall() if int(row[1]) != DUPLICATE_KEY]
+        if problems:
+            level, code, message = problems[0][:3]
+            raise RemoteSchemaError(f"{table}: the server changed a row ({level} {code}: "
+                                    f"{message}); nothing of this batch was kept")
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._raw.cursor() as cur:
+            cur.execute(sql, params or None)
+            return list(cur.fetchall()) if cur.description else []
+
+    def commit(self) -> None:
+        self._raw.commit()
+
+    def rollback(self) -> None:
+        try:
+            self._raw.rollback()
+        except self._driver_errors:
+            pass
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        except self._driver_errors:
+            pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def connect(target: RemoteTarget) -> RemoteConnection:
+    """Open a connection in a transaction; RemoteUnavailable says why it cannot."""
+    if target.url.scheme == "postgresql":
+        return _connect_postgresql(target)
+    return _connect_mariadb(target)
+
+
+def _connect_postgresql(target: RemoteTarget) -> RemoteConnection:
+    import psycopg
+    url = target.url
+    options: dict[str, Any] = dict(
+        host=url.host, port=url.port or 5432, user=url.user, dbname=url.database,
+        password=target.password or url.password or None, sslmode=target.tls_mode,
+        connect_timeout=max(1, int(target.connect_timeout_s)),
+        application_name="netwarden-sink", autocommit=False)
+    for name, path in (("sslrootcert", target.ca_file), ("sslcert", target.cert_file),
+                       ("sslkey", target.key_file)):
+        if path:
+            options[name] = path
+    try:
+        raw = psycopg.connect(**options)
+    except psycopg.Error as exc:
+        raise RemoteUnavailable(target.scrub(
+            f"cannot connect to {url.redacted()}: {_first_line(exc)}")) from None
+    return RemoteConnection(target, raw, (psycopg.Error,))
+
+
+def _tls_context(target: RemoteTarget) -> ssl.SSLContext | None:
+    mode = target.tls_mode
+    if mode == "disable":
+        return None
+    context = ssl.create_default_context(cafile=target.ca_file or None)
+    if mode in ("verify-ca", "require"):
+        context.check_hostname = False
+    if mode == "require":
+        context.verify_mode = ssl.CERT_NONE
+    if target.cert_file:
+        context.load_cert_chain(target.cert_file, target.key_file or None)
+    return context
+
+
+def _connect_mariadb(target: RemoteTarget) -> RemoteConnection:
+    import pymysql
+    url = target.url
+    context = _tls_context(target)
+    try:
+        raw = pymysql.connect(
+            host=url.host, port=url.port or 3306, user=url.user,
+            password=target.password or url.password, database=url.database,
+            connect_timeout=target.connect_timeout_s, ssl=context, autocommit=False,
+            charset="utf8mb4",
+            init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', "
+                         "time_zone = '+00:00'")
+        if context is not None:
+            _require_tls(raw)
+    except pymysql.Error as exc:
+        raise RemoteUnavailable(target.scrub(
+            f"cannot connect to {url.redacted()}: {_first_line(exc)}")) from None
+    return RemoteConnection(target, raw, (pymysql.Error,))
+
+
+def _require_tls(raw: Any) -> None:
+    """PyMySQL goes on in clear text when the server offers no TLS: refuse that."""
+    with raw.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    if not row or not row[1]:
+        raw.close()
+        import pymysql
+        raise pymysql.err.OperationalError(2026, "the server offers no TLS, and [remote] tls "
+                                                 "requires it")

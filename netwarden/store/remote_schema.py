@@ -1,0 +1,186 @@
+"""The remote server's schema and grants, derived from the local SQLite schema.
+
+One logical schema: each shipped table on the server has the local table's columns (read from
+a SQLite store migrated to :data:`LOCAL_BASE_VERSION`), typed through the dialect table, plus
+``host`` (set by the server from the login role, never by the client) and ``source_id``; its
+primary key is (host, source_id, sequence), which makes every resend harmless.
+
+Who may do what (docs/remote.md):
+- an administrator owns the schema and applies migrations (``netwarden sink --init-schema``);
+- each host logs in as its own role, a member of ``netwarden_hosts``: INSERT on the shipped
+  tables and SELECT on ``schema_version``, nothing else. PostgreSQL fills ``host`` with
+  ``DEFAULT current_user`` and row-level security refuses any other value; MariaDB/MySQL
+  overwrite it in a ``BEFORE INSERT`` trigger from ``USER()`` (``CURRENT_USER()`` in a
+  trigger is its definer);
+- viewers log in as a member of ``netwarden_readers``: SELECT.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from netwarden.store.dialects import Dialect, DialectName
+from netwarden.store.schema import migrate
+from netwarden.store.shipping import SHIPPED_TABLES, Column, ShippedTable, local_columns
+
+#: The local schema version whose tables the remote schema's first version mirrors.
+LOCAL_BASE_VERSION = 4
+HOSTS_ROLE = "netwarden_hosts"
+READERS_ROLE = "netwarden_readers"
+
+
+@dataclass(frozen=True)
+class RemoteMigration:
+    version: int
+    description: str
+
+
+REMOTE_MIGRATIONS: tuple[RemoteMigration, ...] = (
+    RemoteMigration(1, "shipped tables of local schema 4, keyed by (host, source_id, sequence)"),
+)
+REMOTE_LATEST = REMOTE_MIGRATIONS[-1].version
+
+
+def shipped_columns() -> dict[str, tuple[Column, ...]]:
+    """Each shipped table's local columns, from a scratch store at the base version."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        migrate(conn, 0, upto=LOCAL_BASE_VERSION)
+        return {t.name: local_columns(conn, t.name) for t in SHIPPED_TABLES}
+    finally:
+        conn.close()
+
+
+def _host_column(dialect: Dialect) -> str:
+    if dialect.name is DialectName.POSTGRESQL:
+        return f"host {dialect.key_text} NOT NULL DEFAULT current_user"
+    return f"host {dialect.key_text} NOT NULL DEFAULT ''"
+
+
+def _create_table(dialect: Dialect, table: ShippedTable, columns: Sequence[Column]) -> str:
+    lines = [_host_column(dialect), f"source_id {dialect.key_text} NOT NULL"]
+    for column in columns:
+        kind = dialect.column_type(column.kind)
+        not_null = " NOT NULL" if column.not_null or column.name == table.sequence else ""
+        lines.append(f"{dialect.ident(column.name)} {kind}{not_null}")
+    lines.append(f"PRIMARY KEY (host, source_id, {dialect.ident(table.sequence)})")
+    suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" \
+        if dialect.name is DialectName.MARIADB else ""
+    body = ",\n    ".join(lines)
+    return f"CREATE TABLE IF NOT EXISTS {dialect.ident(table.name)} (\n    {body}){suffix}"
+
+
+def _table_extras(dialect: Dialect, table: ShippedTable) -> list[str]:
+    name = dialect.ident(table.name)
+    extras = []
+    if table.time:
+        extras.append(f"CREATE INDEX IF NOT EXISTS {dialect.ident(table.name + '_time')} "
+                      f"ON {name} ({dialect.ident(table.time)})")
+    if dialect.name is DialectName.POSTGRESQL:
+        extras.append(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
+    else:
+        extras.append(f"CREATE TRIGGER IF NOT EXISTS {dialect.ident(table.name + '_host')} "
+                      f"BEFORE INSERT ON {name} FOR EACH ROW "
+                      "SET NEW.host = SUBSTRING_INDEX(USER(), '@', 1)")
+    return extras
+
+
+def version_table(dialect: Dialect) -> str:
+    return ("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+            f"description {dialect.column_type('TEXT')} NOT NULL, applied BIGINT NOT NULL)")
+
+
+def schema_statements(dialect: Dialect) -> list[str]:
+    """The statements of remote version 1, in order (what --print-schema prints)."""
+    columns = shipped_columns()
+    statements = [version_table(dialect)]
+    for table in SHIPPED_TABLES:
+        statements.append(_create_table(dialect, table, columns[table.name]))
+        statements.extend(_table_extras(dialect, table))
+    return statements
+
+
+def _quoted_user(dialect: Dialect, name: str) -> str:
+    if dialect.name is DialectName.MARIADB:
+        return f"'{name}'@'%'"
+    return dialect.ident(name)
+
+
+def _pg_role(name: str, login: bool) -> str:
+    options = "LOGIN" if login else "NOLOGIN"
+    return (f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') "
+            f"THEN CREATE ROLE \"{name}\" {options}; END IF; END $$")
+
+
+def group_grants(dialect: Dialect) -> list[str]:
+    """Roles, privileges and row policies for every host and reader (PostgreSQL's groups);
+    applied by --init-schema too."""
+    if dialect.name is not DialectName.POSTGRESQL:
+        return []
+    statements = [_pg_role(HOSTS_ROLE, False), _pg_role(READERS_ROLE, False),
+                  f"GRANT SELECT ON schema_version TO {HOSTS_ROLE}, {READERS_ROLE}"]
+    for table in SHIPPED_TABLES:
+        name = dialect.ident(table.name)
+        statements += [
+            f"GRANT INSERT ON {name} TO {HOSTS_ROLE}",
+            # ON CONFLICT names its key columns, which needs SELECT on them.
+            f"GRANT SELECT (host, source_id, {dialect.ident(table.sequence)}) ON {name} "
+            f"TO {HOSTS_ROLE}",
+            f"GRANT SELECT ON {name} TO {READERS_ROLE}",
+            f"DROP POLICY IF EXISTS host_inserts ON {name}",
+            f"CREATE POLICY host_inserts ON {name} FOR INSERT TO {HOSTS_ROLE} "
+            "WITH CHECK (host = current_user)",
+            # ON CONFLICT checks the proposed row against SELECT policies too: a host may
+            # "see" its own rows (and, by the column grant, only their keys).
+            f"DROP POLICY IF EXISTS host_keys ON {name}",
+            f"CREATE POLICY host_keys ON {name} FOR SELECT TO {HOSTS_ROLE} "
+            "USING (host = current_user)",
+            f"DROP POLICY IF EXISTS readers_read ON {name}",
+            f"CREATE POLICY readers_read ON {name} FOR SELECT TO {READERS_ROLE} USING (true)",
+        ]
+    return statements
+
+
+def login_grants(dialect: Dialect, database: str, host_role: str,
+                 reader_role: str) -> list[str]:
+    """A login role for one host (INSERT only) and one for the viewers (SELECT only).
+
+    Created without a password (PostgreSQL: cannot log in by password; MariaDB: locked);
+    the administrator sets one, as the printed comment says.
+    """
+    if dialect.name is DialectName.POSTGRESQL:
+        return [_pg_role(host_role, True), f"GRANT {HOSTS_ROLE} TO \"{host_role}\"",
+                _pg_role(reader_role, True), f"GRANT {READERS_ROLE} TO \"{reader_role}\""]
+    db = dialect.ident(database)
+    host, reader = _quoted_user(dialect, host_role), _quoted_user(dialect, reader_role)
+    statements = [f"CREATE USER IF NOT EXISTS {host} ACCOUNT LOCK",
+                  f"CREATE USER IF NOT EXISTS {reader} ACCOUNT LOCK",
+                  f"GRANT SELECT ON {db}.schema_version TO {host}",
+                  f"GRANT SELECT ON {db}.* TO {reader}"]
+    statements += [f"GRANT INSERT ON {db}.{dialect.ident(t.name)} TO {host}"
+                   for t in SHIPPED_TABLES]
+    return statements
+
+
+def password_hint(dialect: Dialect, role: str) -> str:
+    if dialect.name is DialectName.POSTGRESQL:
+        return f"-- then give it a password: \\password {role}   (psql)"
+    return (f"-- then give it a password: ALTER USER '{role}'@'%' IDENTIFIED BY '...' "
+            "ACCOUNT UNLOCK;")
+
+
+def script(statements: Sequence[str]) -> str:
+    """Statements as a file an administrator can feed to psql or mariadb."""
+    return "".join(f"{s};\n" for s in statements)
+
+
+def version_statement(dialect: Dialect, applied: int = 0) -> str:
+    """Records the schema's version (``applied``: epoch s; 0 when printed for later use)."""
+    latest = REMOTE_MIGRATIONS[-1]
+    description = latest.description.replace("'", "''")
+    values = f"({latest.version}, '{description}', {int(applied)})"
+    return dialect.insert_ignore.format(table="schema_version",
+                                        columns="version, description, applied",
+                                        rows=values, key="version")

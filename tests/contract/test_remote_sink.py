@@ -1,0 +1,252 @@
+"""The remote sink against real PostgreSQL and MariaDB servers started by this test.
+
+Each server gets the schema from `netwarden sink --init-schema` (as its administrator) and
+exactly the roles `netwarden sink --print-grants` prints; the sink then ships a store written
+by the real writers, and the server's rows are compared with the store's, column by column.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netwarden.config import parse_remote_url
+from netwarden.sink.shipper import Shipper
+from netwarden.store.remote_db import (
+    RemoteSchemaError,
+    RemoteTarget,
+    RemoteUnavailable,
+    connect,
+)
+from netwarden.store.remote_schema import REMOTE_LATEST, shipped_columns
+from netwarden.store.shipping import SHIPPED_TABLES, source_id
+from netwarden.store.sink_state import SinkStateFile, read_status
+from tests.support.device_data import seed_devices
+from tests.support.sql_servers import MariadbServer, PostgresServer, admin_password_file
+from tests.support.viewer_data import seed_store
+
+HOST_ROLE, READER_ROLE = "host_alpha", "fleet_reader"
+PASSWORD = "Tr0ub4dor-3-sink-secret"
+READER_PASSWORD = "reader-secret-42"
+
+
+def netwarden(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True,
+                          text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"netwarden {' '.join(args)}: {done.returncode}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module", params=["postgresql", "mariadb"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[PostgresServer | MariadbServer]:
+    # Not under pytest's tmp (mode 0700): the server's own user must reach its directory.
+    cls = PostgresServer if request.param == "postgresql" else MariadbServer
+    srv = cls(Path(tempfile.mkdtemp(prefix=f"netwarden-{request.param}-")))
+    srv.start()
+    try:
+        srv.create_database()
+        init = netwarden("sink", "--init-schema", "--admin-url", srv.admin_url(), "--user",
+                         "nobody", "--admin-password-file",
+                         str(admin_password_file(srv.directory)))
+        assert f"version 0 -> {REMOTE_LATEST}" in init.stdout
+        grants = netwarden("sink", "--print-grants", srv.dialect, "--role", HOST_ROLE,
+                           "--reader-role", READER_ROLE).stdout
+        srv.run_script(grants)
+        srv.set_password(HOST_ROLE, PASSWORD)
+        srv.set_password(READER_ROLE, READER_PASSWORD)
+        yield srv
+    finally:
+        srv.remove()
+
+
+def target(srv: PostgresServer | MariadbServer, password: str = PASSWORD,
+           role: str = HOST_ROLE) -> RemoteTarget:
+    return RemoteTarget(parse_remote_url(srv.url(role)), password)
+
+
+def reader(srv: PostgresServer | MariadbServer):
+    return connect(target(srv, READER_PASSWORD, READER_ROLE))
+
+
+def make_store(path: Path) -> Path:
+    now = int(time.time())
+    seed_store(path, now)
+    seed_devices(path, now)
+    # A change after the first version: executables.first_flow and device rows move on.
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE presence SET last_seen = last_seen + 1")
+    conn.close()
+    return path
+
+
+def shipper(srv: PostgresServer | MariadbServer, db: Path, state: Path,
+            password: str = PASSWORD, batch_rows: int = 3) -> Shipper:
+    return Shipper(db, SinkStateFile(state), target(srv, password), connect, batch_rows)
+
+
+def local_rows(db: Path) -> dict[str, set[tuple[object, ...]]]:
+    columns = shipped_columns()
+    conn = sqlite3.connect(db)
+    source = source_id(conn)
+    rows = {}
+    for table in SHIPPED_TABLES:
+        names = ", ".join(c.name for c in columns[table.name])
+        rows[table.name] = {(HOST_ROLE, source, *r) for r in
+                            conn.execute(f"SELECT {names} FROM {table.name}")}
+    conn.close()
+    return rows
+
+
+def remote_rows(srv: PostgresServer | MariadbServer) -> dict[str, list[tuple[object, ...]]]:
+    columns = shipped_columns()
+    conn = reader(srv)
+    q = conn.dialect.ident
+    rows = {}
+    for table in SHIPPED_TABLES:
+        names = ", ".join(q(c.name) for c in columns[table.name])
+        rows[table.name] = [tuple(r) for r in conn.execute(
+            f"SELECT host, source_id, {names} FROM {q(table.name)}")]
+    conn.close()
+    return rows
+
+
+def assert_same(db: Path, srv: PostgresServer | MariadbServer) -> None:
+    """Every local row on the server exactly once, values unchanged."""
+    local, remote = local_rows(db), remote_rows(srv)
+    source = local["hosts"] and next(iter(local["hosts"]))[1]
+    for table in SHIPPED_TABLES:
+        mine = [r for r in remote[table.name] if r[1] == source]
+        assert len(mine) == len(set(mine)), f"{table.name}: a row arrived twice"
+        assert set(mine) >= local[table.name] - set(), table.name
+        if not table.versioned:
+            assert set(mine) == local[table.name], table.name
+
+
+def test_ships_every_table_exactly_once_and_a_resend_is_harmless(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    db = make_store(tmp_path / "store.db")
+    ship = shipper(server, db, tmp_path / "state.db")
+    shipped = ship.catch_up()
+    assert shipped >= sum(len(v) for v in local_rows(db).values())
+    assert_same(db, server)
+    # A crash after the server's COMMIT but before the cursor moved: everything is sent
+    # again, and the server keeps one copy of each row.
+    (tmp_path / "state.db").unlink()
+    again = shipper(server, db, tmp_path / "state.db")
+    assert again.catch_up() == shipped
+    assert_same(db, server)
+    status = again.status
+    assert status.state == "caught up" and status.behind_rows == 0 and not status.error
+
+
+def test_versions_of_changing_rows_all_arrive(server: PostgresServer | MariadbServer,
+                                              tmp_path: Path) -> None:
+    db = make_store(tmp_path / "store.db")
+    ship = shipper(server, db, tmp_path / "state.db")
+    ship.catch_up()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("UPDATE presence SET end = last_seen")
+    latest = conn.execute("SELECT id, end, seq FROM presence ORDER BY id").fetchall()
+    conn.close()
+    assert ship.catch_up() == len(latest)
+    remote = reader(server)
+    q = remote.dialect.ident
+    src = source_id(sqlite3.connect(db))
+    rows = remote.execute(
+        f"SELECT p.id, p.{q('end')}, p.seq FROM presence p WHERE p.source_id = %s AND p.seq = "
+        "(SELECT MAX(v.seq) FROM presence v WHERE v.source_id = p.source_id AND v.id = p.id) "
+        "ORDER BY p.id", (src,))
+    remote.close()
+    assert [tuple(r) for r in rows] == latest
+
+
+def test_host_role_cannot_rewrite_or_impersonate(server: PostgresServer | MariadbServer,
+                                                  tmp_path: Path) -> None:
+    db = make_store(tmp_path / "store.db")
+    shipper(server, db, tmp_path / "state.db").catch_up()
+    host = connect(target(server))
+    refused = []
+    for sql in ("UPDATE flows SET sent = 0", "DELETE FROM flows", "TRUNCATE TABLE flows",
+                "DROP TABLE flows"):
+        try:
+            host.execute(sql)
+            host.commit()
+        except Exception as exc:
+            refused.append(str(exc))
+            host.rollback()
+        else:
+            pytest.fail(f"the host's role could run: {sql}")
+    denied = ("permission denied", "must be owner") if server.dialect == "postgresql" \
+        else ("command denied",)
+    assert all(any(d in message.lower() for d in denied) for message in refused), refused
+    # A row claiming another host: refused (PostgreSQL) or stored under its own role.
+    try:
+        host.execute("INSERT INTO hosts (host, source_id, id, name) VALUES "
+                     "('host_beta', 'forged', 1, 'x')")
+        host.commit()
+    except Exception as exc:
+        assert server.dialect == "postgresql" and "row-level security" in str(exc)
+        host.rollback()
+    else:
+        remote = reader(server)
+        assert [tuple(r) for r in remote.execute(
+            "SELECT host FROM hosts WHERE source_id = 'forged'")] == [(HOST_ROLE,)]
+        remote.close()
+    host.close()
+
+
+def test_outage_spools_then_catches_up_and_the_password_is_never_shown(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    db = make_store(tmp_path / "store.db")
+    state = tmp_path / "state.db"
+    wrong = shipper(server, db, state, password="not-" + PASSWORD)
+    assert wrong.run(lambda: False, lambda s: None, 1, 1, once=True) == 75
+    status = read_status(state)
+    assert status is not None and status.state == "retrying" and status.behind_rows > 0
+    assert "password" in status.error.lower() or "denied" in status.error.lower()
+    assert PASSWORD not in status.error and "not-" + PASSWORD not in status.error
+    server.stop()
+    try:
+        down = shipper(server, db, state)
+        assert down.run(lambda: False, lambda s: None, 1, 1, once=True) == 75
+        status = read_status(state)
+        assert status is not None and "cannot connect" in status.error
+        assert status.behind_rows == sum(len(v) for v in local_rows(db).values())
+    finally:
+        server.start()
+    up = shipper(server, db, state)
+    assert up.run(lambda: False, lambda s: None, 1, 1, once=True) == 0
+    assert_same(db, server)
+    assert read_status(state).behind_rows == 0   # type: ignore[union-attr]
+
+
+def test_a_newer_server_schema_is_refused_naming_both_versions(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    db = make_store(tmp_path / "store.db")
+    admin = server.admin()
+    try:
+        admin.cursor().execute("INSERT INTO schema_version (version, description, applied) "
+                               f"VALUES ({REMOTE_LATEST + 1}, 'from the future', 0)")
+        with pytest.raises(RemoteSchemaError, match=f"version {REMOTE_LATEST + 1}.*"
+                                                    f"netwarden's {REMOTE_LATEST}"):
+            shipper(server, db, tmp_path / "state.db").catch_up()
+    finally:
+        admin.cursor().execute(f"DELETE FROM schema_version WHERE version > {REMOTE_LATEST}")
+        admin.close()
+
+
+def test_unreachable_server_is_retryable() -> None:
+    url = parse_remote_url("postgresql://nobody@127.0.0.1:1/netwarden")
+    with pytest.raises(RemoteUnavailable, match="cannot connect"):
+        connect(RemoteTarget(url, "x", connect_timeout_s=2))
+    assert os.geteuid() >= 0

@@ -1,0 +1,272 @@
+"""Real PostgreSQL and MariaDB servers for a test: Debian's packages, a temporary data
+directory, a free loopback port, started here and stopped here. No mocks.
+
+Each server runs as its package's system user (PostgreSQL refuses to run as root; MariaDB
+is told to switch). The administrator connects over the server's own Unix socket as its
+superuser; hosts and readers log in over TCP on 127.0.0.1 with a password.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ADMIN_DATABASE = "netwarden"
+#: The schema's owner: may create tables and roles, is no superuser.
+ADMIN_ROLE, ADMIN_PASSWORD = "nwadmin", "admin-secret-7"
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _give_to(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        for name in [root, *[os.path.join(root, n) for n in dirs + files]]:
+            os.chown(name, entry.pw_uid, entry.pw_gid)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class PostgresServer:
+    directory: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    bindir: Path = field(default_factory=lambda: Path(sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[-1]))
+
+    dialect = "postgresql"
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "server.log"
+
+    def init(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o755)
+        _give_to(self.directory, "postgres")
+        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bindir / "initdb"),
+                        "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
+                        "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True)
+        self.port = free_loopback_port()
+
+    def start(self) -> None:
+        """Start (again: the data directory and port are kept across a stop)."""
+        if not self.data.exists():
+            self.init()
+        _give_to(self.directory, "postgres")
+        self.proc = subprocess.Popen(
+            ["runuser", "-u", "postgres", "--", str(self.bindir / "postgres"),
+             "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+             "-c", "max_connections=300"],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), start_new_session=True)
+        _wait_port(self.port, self.proc, self.log)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                self.admin(dbname="postgres").close()
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError(f"PostgreSQL not ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            # To the whole group: runuser does not pass SIGINT (fast shutdown) on.
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+                self._wait_gone()
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def _wait_gone(self) -> None:
+        """Until the postmaster has removed its pid file (its port is free again)."""
+        deadline = time.time() + 30
+        while (self.data / "postmaster.pid").exists() and time.time() < deadline:
+            time.sleep(0.05)
+
+    def admin(self, dbname: str = ADMIN_DATABASE) -> Any:
+        import psycopg
+        return psycopg.connect(host=str(self.directory), port=self.port, user="postgres",
+                               dbname=dbname, autocommit=True)
+
+    def create_database(self, name: str = ADMIN_DATABASE) -> None:
+        """The database and its owner, ADMIN_ROLE (CREATEROLE, no superuser)."""
+        with self.admin(dbname="postgres") as conn:
+            conn.execute(f"CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE "
+                         f"PASSWORD '{ADMIN_PASSWORD}'")
+            conn.execute(f'CREATE DATABASE "{name}" OWNER {ADMIN_ROLE}')
+        write_admin_password(self.directory)
+
+    def set_password(self, role: str, password: str) -> None:
+        with self.admin() as conn:
+            conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{password}'")
+
+    def run_script(self, sql: str, dbname: str = ADMIN_DATABASE) -> None:
+        with self.admin(dbname) as conn:
+            conn.execute(sql)
+
+    def url(self, user: str, dbname: str = ADMIN_DATABASE) -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def admin_url(self, dbname: str = ADMIN_DATABASE) -> str:
+        return f"postgresql://{ADMIN_ROLE}@127.0.0.1:{self.port}/{dbname}"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass
+class MariadbServer:
+    directory: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    dialect = "mariadb"
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "mysqld.sock"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "server.log"
+
+    def init(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o755)
+        _give_to(self.directory, "mysql")
+        subprocess.run(["mariadb-install-db", "--no-defaults", "--user=mysql",
+                        f"--datadir={self.data}", "--auth-root-authentication-method=normal",
+                        "--skip-test-db"], check=True, capture_output=True)
+        self.port = free_loopback_port()
+
+    def start(self) -> None:
+        if not self.data.exists():
+            self.init()
+        _give_to(self.directory, "mysql")
+        self.proc = subprocess.Popen(
+            ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={self.data}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.socket_path}",
+             f"--pid-file={self.directory / 'mysqld.pid'}", "--skip-name-resolve",
+             "--innodb-flush-log-at-trx-commit=2", "--max-connections=300",
+             f"--log-error={self.log}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        _wait_port(self.port, self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def admin(self, dbname: str | None = ADMIN_DATABASE) -> Any:
+        import pymysql
+        return pymysql.connect(unix_socket=str(self.socket_path), user="root",
+                               database=dbname, autocommit=True)
+
+    def create_database(self, name: str = ADMIN_DATABASE) -> None:
+        conn = self.admin(dbname=None)
+        try:
+            cur = conn.cursor()
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            cur.execute(f"CREATE USER '{ADMIN_ROLE}'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}'")
+            cur.execute(f"GRANT ALL ON *.* TO '{ADMIN_ROLE}'@'%' WITH GRANT OPTION")
+        finally:
+            conn.close()
+        write_admin_password(self.directory)
+
+    def set_password(self, role: str, password: str) -> None:
+        conn = self.admin()
+        try:
+            conn.cursor().execute(f"ALTER USER '{role}'@'%' IDENTIFIED BY '{password}' "
+                                  "ACCOUNT UNLOCK")
+        finally:
+            conn.close()
+
+    def run_script(self, sql: str, dbname: str = ADMIN_DATABASE) -> None:
+        conn = self.admin(dbname)
+        try:
+            for statement in split_script(sql):
+                conn.cursor().execute(statement)
+        finally:
+            conn.close()
+
+    def url(self, user: str, dbname: str = ADMIN_DATABASE) -> str:
+        return f"mariadb://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def admin_url(self, dbname: str = ADMIN_DATABASE) -> str:
+        return f"mariadb://{ADMIN_ROLE}@127.0.0.1:{self.port}/{dbname}"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def admin_password_file(directory: Path) -> Path:
+    return directory / "admin-password"
+
+
+def write_admin_password(directory: Path) -> None:
+    """Readable by anyone: the sink reads it after dropping to an unprivileged test user."""
+    path = admin_password_file(directory)
+    path.write_text(ADMIN_PASSWORD + "\n")
+    os.chmod(path, 0o644)
+
+
+def split_script(sql: str) -> list[str]:
+    """A printed script's statements (each ends with ';' at the end of a line)."""
+    statements, current = [], []
+    for line in sql.splitlines():
+        if line.startswith("--") or not line.strip():
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    return statements
