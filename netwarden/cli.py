@@ -19,7 +19,7 @@ from pathlib import Path
 
 from netwarden.config import (
     DEFAULT_CONFIG_PATH, EXIT_CONFIG_ERROR, Config, ConfigError, describe_settings, load_config,
-    with_db_path,
+    parse_remote_url, redact_url, with_db_path,
 )
 
 EXIT_OK = 0
@@ -35,6 +35,27 @@ def _config(args: argparse.Namespace) -> Config:
     path = getattr(args, "config", None)
     config = load_config(path, required=path is not None)
     return with_db_path(config, getattr(args, "db", None))
+
+
+#: The commands that read a fleet's server with ``--db URL`` (the viewers: not yet).
+READS_SERVERS = ("export", "events", "execs", "health")
+
+
+def _db_or_url(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--db`` names a SQLite file or, with a scheme, a server: split the two."""
+    db = getattr(args, "db", None)
+    args.db_url = None
+    if db is not None and "://" in db:
+        if args.command not in READS_SERVERS:
+            parser.error(f"--db: `netwarden {args.command}` reads a SQLite file only; a server "
+                         f"(--db URL) is read by: {', '.join(READS_SERVERS)}")
+        try:
+            parse_remote_url(db)
+        except ValueError as exc:
+            parser.error(f"--db {redact_url(db)}: {exc}")
+        args.db, args.db_url = None, db
+    elif db is not None:
+        args.db = Path(db)
 
 
 def _since(text: str) -> float:
@@ -96,9 +117,37 @@ def cmd_sensor(args: argparse.Namespace) -> int:
 
 # ---- export / events ----
 
-def _open_store(config: Config):  # noqa: ANN202 - sqlite3.Connection, imported lazily
-    from netwarden.store.sqlite_db import open_readonly
-    return open_readonly(config.db_path)
+def _open_source(args: argparse.Namespace, program: str):  # noqa: ANN202 - ReadSource
+    """The local store (read-only), or with ``--db URL`` the fleet's server as a reader.
+
+    A server is read through a database driver, which is never imported as root: started as
+    root, this needs --user NAME and becomes that user first.
+    """
+    config = _config(args)
+    url = getattr(args, "db_url", None)
+    if url is None:
+        from netwarden.store.read_source import local_source
+        from netwarden.store.sqlite_db import open_readonly
+        return local_source(open_readonly(config.db_path), str(config.db_path))
+    refused = _drop_privileges(program, getattr(args, "user", None))
+    if refused is not None:
+        raise SystemExit(refused)
+    from netwarden.store.remote_db import RemoteError, RemoteTarget, open_reader
+    remote = config.remote
+    password = ""
+    if remote.reader_password_file:
+        try:
+            password = Path(remote.reader_password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError("", "[remote] reader_password_file", remote.reader_password_file,
+                              f"cannot be read: {exc.strerror}") from None
+    target = RemoteTarget(parse_remote_url(url), password, remote.tls, remote.ca_file,
+                          remote.cert_file, remote.key_file, remote.connect_timeout_s)
+    try:
+        return open_reader(target)
+    except RemoteError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_UNAVAILABLE) from None
 
 
 def _write_records(records: Iterable[Sequence[object]], fields: Sequence[str], fmt: str) -> None:
@@ -113,34 +162,62 @@ def _write_records(records: Iterable[Sequence[object]], fields: Sequence[str], f
             out.write(json.dumps(dict(zip(fields, record, strict=True)), ensure_ascii=False) + "\n")
 
 
+def _with_host(rows: Iterable[tuple[Sequence[object], str]], remote: bool
+               ) -> Iterable[Sequence[object]]:
+    """Records as they print: from a server each ends with its host."""
+    for record, host in rows:
+        yield (*record, host) if remote else record
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import EXPORT_FIELDS, export_flows
-    conn = _open_store(_config(args))
-    with conn:
-        _write_records(export_flows(conn, int(args.since)), EXPORT_FIELDS, args.format)
+    from netwarden.store.export_queries import EXPORT_FIELDS, export_flows
+    source = _open_source(args, "netwarden export")
+    fields = EXPORT_FIELDS + ("host",) if source.remote else EXPORT_FIELDS
+    try:
+        _write_records(_with_host(export_flows(source, int(args.since)), source.remote),
+                       fields, args.format)
+    finally:
+        source.close()
     return EXIT_OK
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import export_events
-    conn = _open_store(_config(args))
-    for _id, event in export_events(conn, args.since):
-        sys.stdout.write(json.dumps(event.as_record(), ensure_ascii=False) + "\n")
+    from netwarden.store.export_queries import export_events
+    source = _open_source(args, "netwarden events")
+    try:
+        for event, host in export_events(source, args.since):
+            record = event.as_record()
+            if source.remote:
+                record["host"] = host
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        source.close()
     return EXIT_OK
 
 
 def cmd_execs(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import ExportedExec, export_execs
-    conn = _open_store(_config(args))
-    _write_records(export_execs(conn, args.since), ExportedExec._fields, args.format)
+    from netwarden.store.export_queries import ExportedExec, export_execs
+    source = _open_source(args, "netwarden execs")
+    fields = ExportedExec._fields + (("host",) if source.remote else ())
+    try:
+        _write_records(_with_host(export_execs(source, args.since), source.remote), fields,
+                       args.format)
+    finally:
+        source.close()
     return EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import health_rows
-    conn = _open_store(_config(args))
-    for row in health_rows(conn, args.since):
-        sys.stdout.write(json.dumps(row._asdict()) + "\n")
+    from netwarden.store.export_queries import health_rows
+    source = _open_source(args, "netwarden health")
+    try:
+        for row, host in health_rows(source, args.since):
+            record = row._asdict()
+            if source.remote:
+                record["host"] = host
+            sys.stdout.write(json.dumps(record) + "\n")
+    finally:
+        source.close()
     return EXIT_OK
 
 
@@ -245,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         if config:
             p.add_argument("--config", type=Path, metavar="PATH",
                            help=f"TOML settings (default {DEFAULT_CONFIG_PATH}, if present)")
-            p.add_argument("--db", type=Path, metavar="PATH",
+            p.add_argument("--db", metavar="PATH",
                            help="the SQLite database (overrides [store] path)")
         return p
 
@@ -264,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
                   "print the sensor's health rows (drops, hook failures), one per counter move")
     health.add_argument("--format", choices=("jsonl",), default="jsonl")
     health.add_argument("--since", type=_since, default=0.0, metavar="EPOCH")
+    for reader in (export, events, execs, health):
+        reader.add_argument("--user", metavar="NAME",
+                            help="with --db URL started as root: the user to become first "
+                                 "(no database driver is loaded as root)")
+        reader.epilog = ("--db also takes a server, read as a reader role: "
+                         "postgresql://READER@HOST:5432/DB or mariadb://READER@HOST/DB "
+                         "(password: [remote] reader_password_file); records then carry "
+                         "their host")
     user_help = ("started as root: the user to become before the database is opened "
                  "(viewers never run as root)")
     tui = add("tui", cmd_tui, "browse traffic in the terminal (curses; unprivileged)")
@@ -293,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _db_or_url(parser, args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

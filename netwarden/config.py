@@ -468,7 +468,10 @@ class RemoteConfig:
     cert_file: str = _setting("", doc="client certificate (PEM), if the server wants one")
     key_file: str = _setting("", doc="the client certificate's key (PEM)")
     host_name: str = _setting(
-        "", doc="this host's login role name (default: this machine's hostname)")
+        "", doc="this host's login role name (default: the URL's user, else this machine's "
+                "hostname)")
+    reader_password_file: str = _setting(
+        "", doc="the reader role's password, for viewers and exports given --db URL")
     batch_rows: int = _setting(5000, minimum=1, maximum=1_000_000,
                                doc="rows per table per shipped transaction")
     interval_s: float = _setting(5.0, minimum=0.1, maximum=3600,

@@ -19,6 +19,7 @@ from typing import Any
 
 from netwarden.config import RemoteUrl
 from netwarden.store.dialects import MARIADB, POSTGRESQL, Dialect
+from netwarden.store.read_source import ReadSource
 from netwarden.store.remote_schema import REMOTE_LATEST
 
 #: PostgreSQL takes at most 65535 parameters a statement; stay well under, and keep MariaDB's
@@ -83,6 +84,11 @@ class RemoteConnection:
             yield
         except self._driver_errors as exc:
             raise RemoteUnavailable(self.target.scrub(f"{doing}: {_first_line(exc)}")) from None
+
+    @property
+    def raw(self) -> Any:
+        """The driver's connection (for a reader: see :func:`open_reader`)."""
+        return self._raw
 
     def schema_version(self) -> int:
         """The server's schema version; RemoteSchemaError when there is none, or it is newer
@@ -151,6 +157,18 @@ class RemoteConnection:
             self._raw.close()
         except self._driver_errors:
             pass
+
+
+def open_reader(target: RemoteTarget) -> ReadSource:
+    """A viewer's connection to the server (a reader role): autocommit, schema checked."""
+    remote = connect(target)
+    try:
+        remote.schema_version()
+        remote.raw.autocommit = True
+    except RemoteError:
+        remote.close()
+        raise
+    return ReadSource(remote.raw, remote.dialect, target.url.redacted())
 
 
 def _first_line(exc: BaseException) -> str:

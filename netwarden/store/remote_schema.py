@@ -87,6 +87,19 @@ def _table_extras(dialect: Dialect, table: ShippedTable) -> list[str]:
     return extras
 
 
+def _current_view(dialect: Dialect, table: ShippedTable) -> list[str]:
+    """``current_T``: each row's latest version (readers join these, never the versions)."""
+    q = dialect.ident
+    same = " AND ".join(f"w.{q(k)} = v.{q(k)}" for k in ("host", "source_id", *table.key))
+    statements = [
+        f"CREATE OR REPLACE VIEW {q('current_' + table.name)} AS SELECT * FROM {q(table.name)} v "
+        f"WHERE v.seq = (SELECT MAX(w.seq) FROM {q(table.name)} w WHERE {same})"]
+    if table.key == ("id",):
+        statements.insert(0, f"CREATE INDEX IF NOT EXISTS {q(table.name + '_versions')} ON "
+                             f"{q(table.name)} (host, source_id, {q('id')}, seq)")
+    return statements
+
+
 def version_table(dialect: Dialect) -> str:
     return ("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
             f"description {dialect.column_type('TEXT')} NOT NULL, applied BIGINT NOT NULL)")
@@ -99,6 +112,8 @@ def schema_statements(dialect: Dialect) -> list[str]:
     for table in SHIPPED_TABLES:
         statements.append(_create_table(dialect, table, columns[table.name]))
         statements.extend(_table_extras(dialect, table))
+        if table.versioned:
+            statements.extend(_current_view(dialect, table))
     return statements
 
 
@@ -129,6 +144,8 @@ def group_grants(dialect: Dialect) -> list[str]:
             f"GRANT SELECT (host, source_id, {dialect.ident(table.sequence)}) ON {name} "
             f"TO {HOSTS_ROLE}",
             f"GRANT SELECT ON {name} TO {READERS_ROLE}",
+            *([f"GRANT SELECT ON {dialect.ident('current_' + table.name)} TO {READERS_ROLE}"]
+              if table.versioned else []),
             f"DROP POLICY IF EXISTS host_inserts ON {name}",
             f"CREATE POLICY host_inserts ON {name} FOR INSERT TO {HOSTS_ROLE} "
             "WITH CHECK (host = current_user)",

@@ -16,7 +16,9 @@ from netwarden.discovery.records import (
 from netwarden.model import Event, EventKind
 from netwarden.store import schema
 from netwarden.store.discovery_writer import DiscoveryWriter
-from netwarden.store.queries import devices, export_events, presence_windows, present_at
+from netwarden.store.export_queries import export_events
+from netwarden.store.queries import devices, presence_windows, present_at
+from netwarden.store.read_source import local_source
 from netwarden.store.sqlite_db import open_readonly
 from netwarden.store.sqlite_writer import SqliteWriter
 
@@ -80,7 +82,7 @@ def test_new_device_once_known_never_and_port_changes(tmp_path: Path):
     writer.close()
 
     conn = open_readonly(tmp_path / "nw.db")
-    recorded = [(e.kind, e.fields["mac"]) for _, e in export_events(conn)]
+    recorded = [(e.kind, e.fields["mac"]) for e, _ in export_events(local_source(conn))]
     assert recorded == [("new_device", PI), ("device_changed", PI)]
     (pi,) = [d for d in devices(conn) if d.mac == PI]
     assert pi.ip == "10.78.0.21" and set(pi.ips) == {"10.78.0.11", "10.78.0.21"}
@@ -150,7 +152,7 @@ def test_sensor_and_discovery_write_one_database(tmp_path: Path):
     sensor.close()
     discovery.close()
     conn = open_readonly(tmp_path / "nw.db")
-    assert [e.kind for _, e in export_events(conn)] == [
+    assert [e.kind for e, _ in export_events(local_source(conn))] == [
         "sensor_started", "new_device", "sensor_stopped"]
     hosts = conn.execute("SELECT DISTINCT host_id FROM events").fetchall()
     assert len(hosts) == 1      # both writers use the host's one row

@@ -7,6 +7,7 @@ by the real writers, and the server's rows are compared with the store's, column
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from netwarden.config import parse_remote_url
+from netwarden.model import HealthSample
 from netwarden.sink.shipper import Shipper
 from netwarden.store.remote_db import (
     RemoteSchemaError,
@@ -29,6 +31,7 @@ from netwarden.store.remote_db import (
 from netwarden.store.remote_schema import REMOTE_LATEST, shipped_columns
 from netwarden.store.shipping import SHIPPED_TABLES, source_id
 from netwarden.store.sink_state import SinkStateFile, read_status
+from netwarden.store.sqlite_writer import SqliteWriter
 from tests.support.device_data import seed_devices
 from tests.support.sql_servers import MariadbServer, PostgresServer, admin_password_file
 from tests.support.viewer_data import seed_store
@@ -82,6 +85,9 @@ def make_store(path: Path) -> Path:
     now = int(time.time())
     seed_store(path, now)
     seed_devices(path, now)
+    writer = SqliteWriter(path, now, group=None, host="testhost")
+    writer.write([], [], [HealthSample(now - 5, "net", "flow_map_full", 2)], now)
+    writer.close()
     # A change after the first version: executables.first_flow and device rows move on.
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("UPDATE presence SET last_seen = last_seen + 1")
@@ -250,3 +256,46 @@ def test_unreachable_server_is_retryable() -> None:
     with pytest.raises(RemoteUnavailable, match="cannot connect"):
         connect(RemoteTarget(url, "x", connect_timeout_s=2))
     assert os.geteuid() >= 0
+
+
+def readable_dir() -> Path:
+    """A directory the unprivileged user the CLI drops to can read (pytest's is 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix="netwarden-sink-test-"))
+    os.chmod(directory, 0o755)
+    return directory
+
+
+def test_export_from_the_server_equals_the_store_record_for_record(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    role, password = "host_export", "export-host-secret"
+    grants = netwarden("sink", "--print-grants", server.dialect, "--role", role,
+                       "--reader-role", READER_ROLE).stdout
+    server.run_script(grants)
+    server.set_password(role, password)
+    server.set_password(READER_ROLE, READER_PASSWORD)
+    db = make_store(tmp_path / "store.db")
+    Shipper(db, SinkStateFile(tmp_path / "state.db"), target(server, password, role), connect,
+            batch_rows=2).catch_up()
+    shared = readable_dir()
+    try:
+        (shared / "reader-password").write_text(READER_PASSWORD + "\n")
+        os.chmod(shared / "reader-password", 0o644)
+        config = shared / "config.toml"
+        config.write_text(f'[remote]\nreader_password_file = "{shared / "reader-password"}"\n')
+        os.chmod(config, 0o644)
+        url = server.url(READER_ROLE)
+        for command, extra in (("export", ["--format", "jsonl"]), ("events", []),
+                               ("health", [])):
+            local = [json.loads(line) for line in netwarden(
+                command, "--db", str(db), *extra).stdout.splitlines()]
+            remote = [json.loads(line) for line in netwarden(
+                command, "--db", url, "--config", str(config), "--user", "nobody",
+                *extra).stdout.splitlines()]
+            mine = [r for r in remote if r.pop("host") == role]
+            assert local and mine == local, command
+        assert READER_PASSWORD not in netwarden("export", "--db", url.replace(
+            READER_ROLE, READER_ROLE + "x"), "--config", str(config), "--user", "nobody",
+            "--format", "jsonl", check=False).stderr
+    finally:
+        import shutil
+        shutil.rmtree(shared)

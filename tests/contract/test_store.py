@@ -9,7 +9,8 @@ import pytest
 
 from netwarden.model import Event, EventKind, Executable, FlowRow, HealthSample, ProgramIdentity
 from netwarden.store import schema
-from netwarden.store.queries import EXPORT_FIELDS, export_events, export_flows, health_rows
+from netwarden.store.export_queries import EXPORT_FIELDS, export_events, export_flows, health_rows
+from netwarden.store.read_source import local_source
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.store.sqlite_writer import SqliteWriter
 
@@ -67,7 +68,9 @@ def test_round_trip_through_export(tmp_path: Path):
     writer.close()
 
     conn = open_readonly(tmp_path / "nw.db")
-    flows = list(export_flows(conn))
+    source = local_source(conn)
+    flows = [f for f, _host in export_flows(source)]
+    assert {host for _f, host in export_flows(source)} == {writer.host}
     assert [f.sent for f in flows] == [100, 5, 1]
     first = flows[0]._asdict()
     assert list(first)[:16] == ["time", "exe", "sha256", "name", "cmdline", "parent_exe",
@@ -76,10 +79,10 @@ def test_round_trip_through_export(tmp_path: Path):
     assert tuple(first) == EXPORT_FIELDS
     assert (first["exe"], first["sha256"], first["parent_exe"], first["grandparent_exe"],
             first["family"]) == ("/usr/bin/curl", "a" * 64, "/usr/bin/bash", "/usr/sbin/sshd", "4")
-    assert [f.time for f in export_flows(conn, since=1005)] == [1010]
-    kinds = [(e.kind, e.fields.get("path")) for _, e in export_events(conn)]
+    assert [f.time for f, _ in export_flows(source, since=1005)] == [1010]
+    kinds = [(e.kind, e.fields.get("path")) for e, _ in export_events(source)]
     assert kinds == [("sensor_started", None), ("new_executable", "/usr/bin/curl")]
-    assert [h.delta for h in health_rows(conn)] == [3]
+    assert [h.delta for h, _ in health_rows(source)] == [3]
     # Normalised: one executable row per (path, sha256), one process row per identity.
     assert conn.execute("SELECT COUNT(*) FROM executables").fetchone()[0] == 3
     assert conn.execute("SELECT COUNT(*) FROM processes").fetchone()[0] == 1
@@ -141,7 +144,7 @@ def test_a_closed_database_opens_for_readers_who_cannot_create_files():
             os.setgid(65534)
             os.setuid(65534)
             conn = open_readonly(directory / "nw.db")
-            os._exit(0 if [f.sent for f in export_flows(conn)] == [1] else 1)
+            os._exit(0 if [f.sent for f, _ in export_flows(local_source(conn))] == [1] else 1)
         except BaseException:
             os._exit(2)
     _, status = os.waitpid(child, 0)

@@ -15,7 +15,8 @@ from pathlib import Path
 from netwarden.config import load_config, with_db_path
 from netwarden.sensor.service import Sensor
 from netwarden.stopper import Stopper
-from netwarden.store.queries import export_events
+from netwarden.store.export_queries import export_events
+from netwarden.store.read_source import local_source
 from netwarden.store.sqlite_db import open_readonly
 from netwarden.store.sqlite_writer import SqliteWriter
 from tests.support.sensor_proc import SensorProcess
@@ -42,7 +43,7 @@ def test_detached_send_hook_raises_the_alarm(workdir: Path, peer, gen_factory):
         stop.request()
         runner.join(timeout=30)
         store.close()
-    events = [e for _, e in export_events(open_readonly(setup.db))
+    events = [e for e, _ in export_events(local_source(open_readonly(setup.db)))
               if e.kind == "sensor_error" and e.fields.get("component") == "silent-zero"]
     assert [e.fields["direction"] for e in events] == ["send"], json.dumps(
         [e.as_record() for e in events])
