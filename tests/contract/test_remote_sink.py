@@ -33,7 +33,12 @@ from netwarden.store.shipping import SHIPPED_TABLES, source_id
 from netwarden.store.sink_state import SinkStateFile, read_status
 from netwarden.store.sqlite_writer import SqliteWriter
 from tests.support.device_data import seed_devices
-from tests.support.sql_servers import MariadbServer, PostgresServer, admin_password_file
+from tests.support.sql_servers import (
+    MariadbServer,
+    PostgresServer,
+    add_roles,
+    provision,
+)
 from tests.support.viewer_data import seed_store
 
 HOST_ROLE, READER_ROLE = "host_alpha", "fleet_reader"
@@ -50,23 +55,10 @@ def netwarden(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
 
 
 @pytest.fixture(scope="module", params=["postgresql", "mariadb"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[PostgresServer | MariadbServer]:
-    # Not under pytest's tmp (mode 0700): the server's own user must reach its directory.
-    cls = PostgresServer if request.param == "postgresql" else MariadbServer
-    srv = cls(Path(tempfile.mkdtemp(prefix=f"netwarden-{request.param}-")))
-    srv.start()
+def server(request: pytest.FixtureRequest) -> Iterator[PostgresServer | MariadbServer]:
+    srv = provision(request.param)
     try:
-        srv.create_database()
-        init = netwarden("sink", "--init-schema", "--admin-url", srv.admin_url(), "--user",
-                         "nobody", "--admin-password-file",
-                         str(admin_password_file(srv.directory)))
-        assert f"version 0 -> {REMOTE_LATEST}" in init.stdout
-        grants = netwarden("sink", "--print-grants", srv.dialect, "--role", HOST_ROLE,
-                           "--reader-role", READER_ROLE).stdout
-        srv.run_script(grants)
-        srv.set_password(HOST_ROLE, PASSWORD)
-        srv.set_password(READER_ROLE, READER_PASSWORD)
+        add_roles(srv, HOST_ROLE, PASSWORD, READER_ROLE, READER_PASSWORD)
         yield srv
     finally:
         srv.remove()
@@ -268,11 +260,7 @@ def readable_dir() -> Path:
 def test_export_from_the_server_equals_the_store_record_for_record(
         server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
     role, password = "host_export", "export-host-secret"
-    grants = netwarden("sink", "--print-grants", server.dialect, "--role", role,
-                       "--reader-role", READER_ROLE).stdout
-    server.run_script(grants)
-    server.set_password(role, password)
-    server.set_password(READER_ROLE, READER_PASSWORD)
+    add_roles(server, role, password, READER_ROLE, READER_PASSWORD)
     db = make_store(tmp_path / "store.db")
     Shipper(db, SinkStateFile(tmp_path / "state.db"), target(server, password, role), connect,
             batch_rows=2).catch_up()

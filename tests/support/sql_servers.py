@@ -270,3 +270,40 @@ def split_script(sql: str) -> list[str]:
             statements.append("\n".join(current).rstrip().rstrip(";"))
             current = []
     return statements
+
+
+def _netwarden(*args: str) -> str:
+    import sys
+    repo = Path(__file__).resolve().parent.parent.parent
+    done = subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(repo)))
+    if done.returncode != 0:
+        raise RuntimeError(f"netwarden {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
+    return done.stdout
+
+
+def provision(dialect: str) -> PostgresServer | MariadbServer:
+    """A started server with the netwarden schema, applied as an administrator would:
+    `netwarden sink --init-schema` (dropping root to nobody, as the CLI insists)."""
+    import tempfile
+    cls = PostgresServer if dialect == "postgresql" else MariadbServer
+    # Not under pytest's tmp (mode 0700): the server's own user must reach its directory.
+    srv = cls(Path(tempfile.mkdtemp(prefix=f"netwarden-{dialect}-")))
+    srv.start()
+    try:
+        srv.create_database()
+        _netwarden("sink", "--init-schema", "--admin-url", srv.admin_url(), "--user", "nobody",
+                   "--admin-password-file", str(admin_password_file(srv.directory)))
+    except BaseException:
+        srv.remove()
+        raise
+    return srv
+
+
+def add_roles(srv: PostgresServer | MariadbServer, host_role: str, host_password: str,
+              reader_role: str, reader_password: str) -> None:
+    """Exactly what `netwarden sink --print-grants` prints, then the passwords."""
+    srv.run_script(_netwarden("sink", "--print-grants", srv.dialect, "--role", host_role,
+                              "--reader-role", reader_role))
+    srv.set_password(host_role, host_password)
+    srv.set_password(reader_role, reader_password)
