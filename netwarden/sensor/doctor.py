@@ -27,6 +27,7 @@ class DoctorReport:
     loaded: bool | None = None
     self_test: str = ""
     self_test_ok: bool | None = None
+    remote_sink: str = ""       # the off-host copy's state and lag ("" when not configured)
 
     @property
     def ok(self) -> bool:
@@ -40,7 +41,7 @@ class DoctorReport:
                 "net_object": self.net_object, "packet_hooks": self.packet_hooks,
                 "load_tested": self.loaded is not None, "programs": self.programs,
                 "self_test": self.self_test, "self_test_ok": self.self_test_ok,
-                "problems": self.problems, "ok": self.ok}
+                "problems": self.problems, "remote_sink": self.remote_sink, "ok": self.ok}
 
     def render(self) -> str:
         lines = [f"kernel       {self.kernel}",
@@ -67,9 +68,31 @@ class DoctorReport:
         if self.self_test_ok is not None:
             lines.append(f"self-test    {'PASS' if self.self_test_ok else 'FAIL'}: "
                          f"{self.self_test} bytes attributed")
+        if self.remote_sink:
+            lines.append(f"remote sink  {self.remote_sink}")
         lines += [f"problem: {p}" for p in self.problems]
         lines.append("verdict      " + ("OK" if self.ok else "NOT OK: bytes cannot be counted"))
         return "\n".join(lines)
+
+
+def describe_remote_sink(config: Config) -> str:
+    """One line on the off-host copy, from the sink's status file (no driver is loaded)."""
+    if not config.remote.url:
+        return ""
+    from pathlib import Path
+
+    from netwarden.store.sink_state import read_status
+    from netwarden.store.sqlite_db import StoreUnavailable
+    try:
+        status = read_status(Path(config.remote.state_path))
+    except StoreUnavailable as exc:
+        return f"status unreadable: {exc}"
+    if status is None:
+        return (f"configured ({config.remote.state_path} missing): the sink has not run; "
+                "systemctl enable --now netwarden-sink")
+    line = (f"{status.state}, {status.behind_rows} rows / {status.behind_s:.0f} s behind, "
+            f"to {status.target}")
+    return line + (f"; last error: {status.error}" if status.error else "")
 
 
 def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
@@ -80,6 +103,7 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     report = DoctorReport(kernel=os.uname().release,
                           btf=os.path.exists("/sys/kernel/btf/vmlinux"),
                           root=os.geteuid() == 0, cgroup2="")
+    report.remote_sink = describe_remote_sink(config)
     try:
         report.cgroup2 = cgroup2_root()
     except OSError as exc:

@@ -18,13 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netwarden.model import (
-    Event, EventKind, ExecRow, Executable, FlowRow, HealthSample, ProgramIdentity,
+    Event,
+    EventKind,
+    ExecRow,
+    Executable,
+    FlowRow,
+    HealthSample,
+    ProgramIdentity,
 )
 from netwarden.sensor.aggregator import ExecSighting, ProgramRef, Window
 from netwarden.sensor.csvlog import CsvLog
 from netwarden.sensor.hashing import HashCache
-from netwarden.sensor.ignore import IgnoreRules
 from netwarden.sensor.identity import ExeRef
+from netwarden.sensor.ignore import IgnoreRules
+from netwarden.sensor.shipping_watch import ShippingWatch
 from netwarden.store.sqlite_writer import SqliteWriter
 
 log = logging.getLogger(__name__)
@@ -130,8 +137,10 @@ class WindowWriter:
     def __init__(self, store: SqliteWriter, resolver: ProgramResolver, *, queue_size: int = 64,
                  max_pending: int = 360, clock: Callable[[], float] = time.time,
                  retry_delay_s: float = 2.0, ignore: IgnoreRules | None = None,
-                 csv_log: CsvLog | None = None, retention: Retention | None = None) -> None:
+                 csv_log: CsvLog | None = None, retention: Retention | None = None,
+                 shipping: ShippingWatch | None = None) -> None:
         self._store = store
+        self._shipping = shipping
         self._resolver = resolver
         self._ignore = ignore
         self._csv_log = csv_log
@@ -238,12 +247,36 @@ class WindowWriter:
                 log.warning("CSV connection log %s: %s", self._csv_log.path, exc)
                 with self._stats_lock:
                     self.stats.csv_failures += 1
+        events: list[Event] = []
+        health: list[HealthSample] = []
         if self._retention is not None and self._retention.days > 0:
-            cutoff = self._clock() - self._retention.days * 86400
-            deadline = time.monotonic() + self._retention.budget_s
+            events, health = self._prune()
+        if self._shipping is not None:
             try:
-                while (self._store.prune_before(cutoff, self._retention.batch)
-                       and time.monotonic() < deadline):
-                    pass
-            except Exception as exc:  # the store is busy or failing: prune next time
-                log.warning("retention: %s", exc)
+                health += self._shipping.lag(self._store, self._clock())
+            except Exception as exc:  # the store is busy: say it next window
+                log.warning("remote sink lag: %s", exc)
+        if events or health:
+            try:
+                self._store.write([], events, health, int(self._clock()))
+            except Exception as exc:
+                log.warning("writing retention and sink health: %s", exc)
+
+    def _prune(self) -> tuple[list[Event], list[HealthSample]]:
+        """Delete what retention says, counting rows the remote sink never shipped."""
+        assert self._retention is not None
+        cutoff = self._clock() - self._retention.days * 86400
+        deadline = time.monotonic() + self._retention.budget_s
+        shipped = self._shipping.cursors(self._store) if self._shipping else None
+        unshipped = 0
+        try:
+            while time.monotonic() < deadline:
+                pruned = self._store.prune_before(cutoff, self._retention.batch, shipped)
+                unshipped += pruned.unshipped
+                if not pruned.deleted:
+                    break
+        except Exception as exc:  # the store is busy or failing: prune next time
+            log.warning("retention: %s", exc)
+        if unshipped:
+            log.warning("retention deleted %d rows the remote sink had not shipped", unshipped)
+        return ShippingWatch.pruned_unshipped(unshipped, self._clock())

@@ -12,36 +12,59 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from netwarden.config import Config, SensorConfig
 from netwarden.model import Event, EventKind, HealthSample, protocol_label
 from netwarden.sensor import hooks
 from netwarden.sensor.aggregator import (
-    ExecSighting, FlowGroup, ProgramRef, Window, WindowAggregator,
+    ExecSighting,
+    FlowGroup,
+    ProgramRef,
+    Window,
+    WindowAggregator,
 )
 from netwarden.sensor.bpf_records import (
-    DNS_MAX, PROC_EXEC, DatagramNotice, DnsEvent, ProcEvent,
+    DNS_MAX,
+    PROC_EXEC,
+    DatagramNotice,
+    DnsEvent,
+    ProcEvent,
 )
-from netwarden.sensor.containers import ContainerResolver
 from netwarden.sensor.collectors import (
-    DrainedFlow, EventRings, FlowDrainer, HealthCounters, ProcessEvent,
+    DrainedFlow,
+    EventRings,
+    FlowDrainer,
+    HealthCounters,
+    ProcessEvent,
     decode_proc_event,
 )
+from netwarden.sensor.containers import ContainerResolver
+from netwarden.sensor.csvlog import CsvLog
 from netwarden.sensor.datagram_hook import DatagramSourceHook
 from netwarden.sensor.dns import DnsNames, DnsStreams
 from netwarden.sensor.fanotify import ExecutableWatch, FanotifyUnavailable, FileChange
 from netwarden.sensor.hashing import HashCache
 from netwarden.sensor.identity import ExeRef, ProcessRecord, ProcessTable, ProcFs
+from netwarden.sensor.ignore import IgnoreRules
 from netwarden.sensor.loader import (
-    LoadedObject, LoadFailure, Loader, ObjectConfig, ProgramStatus, cgroup2_root,
+    LoadedObject,
+    Loader,
+    LoadFailure,
+    ObjectConfig,
+    ProgramStatus,
+    cgroup2_root,
     kernel_features,
 )
-from netwarden.sensor.csvlog import CsvLog
-from netwarden.sensor.ignore import IgnoreRules
-from netwarden.sensor.persist import ProgramResolver, Retention, WindowBatch, WindowWriter
+from netwarden.sensor.persist import (
+    ProgramResolver,
+    Retention,
+    WindowBatch,
+    WindowWriter,
+)
+from netwarden.sensor.shipping_watch import ShippingWatch
 from netwarden.sensor.silent_zero import SilentZeroDetector, read_interface_totals
 from netwarden.stopper import Stopper
 from netwarden.store.sqlite_writer import SqliteWriter
@@ -273,7 +296,8 @@ class Sensor:
                    if cfg.log.csv_path else None)
         writer = self._writer = WindowWriter(
             store, resolver, ignore=IgnoreRules.from_config(cfg.ignore), csv_log=csv_log,
-            retention=Retention(cfg.store.retention_days))
+            retention=Retention(cfg.store.retention_days),
+            shipping=ShippingWatch(Path(cfg.remote.state_path)) if cfg.remote.url else None)
         self._hashes.start()
         writer.start()
         poller = threading.Thread(target=self._poll_rings, args=(stop,),

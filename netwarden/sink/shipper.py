@@ -25,11 +25,7 @@ from netwarden.store.remote_db import (
 )
 from netwarden.store.remote_schema import shipped_columns
 from netwarden.store.shipping import (
-    SHIPPED_TABLES,
-    ShippedTable,
-    backlog,
-    rows_after,
-    source_id,
+    SHIPPED_TABLES, ShippedTable, rows_after, source_id, total_backlog,
 )
 from netwarden.store.sink_state import SinkState, SinkStateFile, SinkStatus
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
@@ -127,14 +123,7 @@ class Shipper:
     def backlog(self) -> Backlog:
         conn = open_readonly(self.db_path)
         try:
-            source = source_id(conn)
-            cursors = self.state.cursors(source)
-            rows, oldest = 0, None
-            for table in SHIPPED_TABLES:
-                count, first = backlog(conn, table, cursors.get(table.name, 0))
-                rows += count
-                if first is not None and (oldest is None or first < oldest):
-                    oldest = first
+            rows, oldest = total_backlog(conn, self.state.cursors(source_id(conn)))
         finally:
             conn.close()
         return Backlog(rows, oldest)

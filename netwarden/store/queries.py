@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -12,6 +12,7 @@ from netwarden.config import KnownDevice
 from netwarden.model import family_label
 from netwarden.store.export_queries import FLOWS_SQL, ExportedFlow
 from netwarden.store.read_source import local_source
+
 
 class RawEvent(NamedTuple):
     id: int

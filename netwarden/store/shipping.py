@@ -15,7 +15,7 @@ The columns are not listed here: they are read from the SQLite schema itself
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -99,11 +99,14 @@ def backlog(conn: sqlite3.Connection, table: ShippedTable, after: int) -> tuple[
     return int(count), None if oldest is None else float(oldest)
 
 
-def unshipped_before(conn: sqlite3.Connection, table: ShippedTable, after: int,
-                     cutoff: float) -> int:
-    """Rows older than ``cutoff`` that have not shipped: what retention would lose."""
-    if not table.time:
-        return 0
-    return int(conn.execute(f"SELECT COUNT(*) FROM {table.name} WHERE "  # fixed names
-                            f"{table.sequence} > ? AND {table.time} < ?",
-                            (after, cutoff)).fetchone()[0])
+def total_backlog(conn: sqlite3.Connection,
+                  shipped: Mapping[str, int]) -> tuple[int, float | None]:
+    """Rows of every shipped table past the cursors ``shipped`` (table -> sequence), and
+    the oldest one's time (None when nothing with a time waits)."""
+    rows, oldest = 0, None
+    for table in SHIPPED_TABLES:
+        count, first = backlog(conn, table, shipped.get(table.name, 0))
+        rows += count
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
+    return rows, oldest

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from netwarden.model import (
-    Event, EventKind, ExecRow, Executable, FlowRow, HashRecord, HealthSample, ProgramIdentity,
+    Event,
+    EventKind,
+    ExecRow,
+    Executable,
+    FlowRow,
+    HashRecord,
+    HealthSample,
+    ProgramIdentity,
 )
 from netwarden.store.schema import migrate
+from netwarden.store.shipping import source_id, total_backlog
 from netwarden.store.sqlite_db import close_writer, open_writer, transaction
+
+
+class Pruned(NamedTuple):
+    deleted: int
+    unshipped: int      # of those, rows the remote sink had not shipped yet
 
 
 class SqliteWriter:
@@ -108,17 +122,37 @@ class SqliteWriter:
     #: Tables whose old rows retention deletes, with their time column.
     PRUNED_TABLES = ("flows", "events", "health", "execs")
 
-    def prune_before(self, cutoff: float, batch: int) -> int:
+    def prune_before(self, cutoff: float, batch: int,
+                     shipped: Mapping[str, int] | None = None) -> Pruned:
         """Delete up to ``batch`` rows older than ``cutoff`` from each time-series table, in
-        one short transaction; returns how many went (call again while it is > 0)."""
-        deleted = 0
+        one short transaction (call again while ``deleted`` is > 0).
+
+        ``shipped``: the remote sink's cursors (table -> highest sequence the server has);
+        then ``unshipped`` counts the deleted rows the server never got.
+        """
+        deleted = unshipped = 0
         with transaction(self._conn):
             for table in self.PRUNED_TABLES:
-                cursor = self._conn.execute(
-                    f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - fixed table names
-                    f"(SELECT rowid FROM {table} WHERE time < ? LIMIT ?)", (cutoff, batch))
+                oldest = (f"SELECT rowid FROM {table} WHERE time < ? "  # noqa: S608 - fixed
+                          "ORDER BY rowid LIMIT ?")
+                if shipped is not None:
+                    unshipped += self._conn.execute(
+                        f"SELECT COUNT(*) FROM {table} WHERE rowid IN ({oldest}) AND rowid > ?",
+                        (cutoff, batch, shipped.get(table, 0))).fetchone()[0]
+                cursor = self._conn.execute(f"DELETE FROM {table} WHERE rowid IN ({oldest})",
+                                            (cutoff, batch))
                 deleted += cursor.rowcount
-        return deleted
+        return Pruned(deleted, unshipped)
+
+    @property
+    def source_id(self) -> str:
+        """The store's random id (what the remote sink's cursors are kept under)."""
+        return source_id(self._conn)
+
+    def shipping_backlog(self, shipped: Mapping[str, int]) -> tuple[int, float | None]:
+        """Rows the remote sink has not shipped past ``shipped`` (its cursors), and the
+        oldest one's time."""
+        return total_backlog(self._conn, shipped)
 
     def _exe_id(self, exe: Executable, now: int) -> int:
         cached = self._exe_ids.get(exe)

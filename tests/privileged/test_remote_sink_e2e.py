@@ -173,11 +173,19 @@ def test_outage_of_five_windows_loses_nothing(setup: dict[str, object]) -> None:
             status = sink_status(setup)
             assert status["state"] == "retrying" and int(status["behind_rows"]) > 0, status
             assert HOST_PASSWORD not in json.dumps(status)
+            # The sensor says it too: the lag in its health rows (deltas summing to it).
+            lag = sum(int(json.loads(line)["delta"]) for line in netwarden(
+                "health", "--db", str(sensor.db)).stdout.splitlines()
+                if '"behind_rows"' in line)
+            assert lag > 0
             server.start()                                  # type: ignore[union-attr]
             time.sleep(2)
         sensor.stop()
         wait_caught_up(setup)
         assert_equal(setup)
+        doctor = netwarden("doctor", "--no-load", "--config", str(sensor.config)).stdout
+        assert "remote sink  caught up, 0 rows / 0 s behind" in doctor, doctor
+        assert HOST_PASSWORD not in doctor
     finally:
         sink.send_signal(signal.SIGTERM)
         assert sink.wait(timeout=30) == 0
