@@ -18,8 +18,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from netwarden.config import (
-    DEFAULT_CONFIG_PATH, EXIT_CONFIG_ERROR, Config, ConfigError, describe_settings, load_config,
-    parse_remote_url, redact_url, with_db_path,
+    DEFAULT_CONFIG_PATH,
+    EXIT_CONFIG_ERROR,
+    Config,
+    ConfigError,
+    describe_settings,
+    load_config,
+    parse_remote_url,
+    redact_url,
+    with_db_path,
 )
 
 EXIT_OK = 0
@@ -118,36 +125,9 @@ def cmd_sensor(args: argparse.Namespace) -> int:
 # ---- export / events ----
 
 def _open_source(args: argparse.Namespace, program: str):  # noqa: ANN202 - ReadSource
-    """The local store (read-only), or with ``--db URL`` the fleet's server as a reader.
-
-    A server is read through a database driver, which is never imported as root: started as
-    root, this needs --user NAME and becomes that user first.
-    """
-    config = _config(args)
-    url = getattr(args, "db_url", None)
-    if url is None:
-        from netwarden.store.read_source import local_source
-        from netwarden.store.sqlite_db import open_readonly
-        return local_source(open_readonly(config.db_path), str(config.db_path))
-    refused = _drop_privileges(program, getattr(args, "user", None))
-    if refused is not None:
-        raise SystemExit(refused)
-    from netwarden.store.remote_db import RemoteError, RemoteTarget, open_reader
-    remote = config.remote
-    password = ""
-    if remote.reader_password_file:
-        try:
-            password = Path(remote.reader_password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError("", "[remote] reader_password_file", remote.reader_password_file,
-                              f"cannot be read: {exc.strerror}") from None
-    target = RemoteTarget(parse_remote_url(url), password, remote.tls, remote.ca_file,
-                          remote.cert_file, remote.key_file, remote.connect_timeout_s)
-    try:
-        return open_reader(target)
-    except RemoteError as exc:
-        print(f"{program}: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_UNAVAILABLE) from None
+    from netwarden.reading import open_source
+    return open_source(_config(args), getattr(args, "db_url", None), program,
+                       getattr(args, "user", None))
 
 
 def _write_records(records: Iterable[Sequence[object]], fields: Sequence[str], fmt: str) -> None:

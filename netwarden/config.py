@@ -481,6 +481,9 @@ class RemoteConfig:
                                       "unreachable (the wait doubles from 1 s)")
     connect_timeout_s: float = _setting(10.0, minimum=1, maximum=300,
                                         doc="to connect to the server")
+    heartbeat_s: float = _setting(60.0, minimum=1, maximum=86400,
+                                  doc="how often the sink tells the server it is alive (the "
+                                      "fleet watcher's host_silent counts from the last one)")
     state_path: str = _setting(
         "/var/lib/netwarden/sink-state.db",
         doc="the sink's own file: its cursors (what the server has committed) and status")

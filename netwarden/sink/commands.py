@@ -196,7 +196,8 @@ def cmd_ship(config: Config, args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop.request)
     state = SinkStateFile(Path(config.remote.state_path))
-    shipper = Shipper(config.db_path, state, target, connect, config.remote.batch_rows)
+    shipper = Shipper(config.db_path, state, target, connect, config.remote.batch_rows,
+                      heartbeat_s=config.remote.heartbeat_s)
     log.info("shipping %s to %s", config.db_path, target.url.redacted())
     try:
         return shipper.run(stop.is_set, stop.wait, config.remote.interval_s,

@@ -23,9 +23,13 @@ from netwarden.store.remote_db import (
     RemoteSchemaError,
     RemoteTarget,
 )
-from netwarden.store.remote_schema import shipped_columns
+from netwarden.store.remote_schema import HEARTBEATS, shipped_columns
 from netwarden.store.shipping import (
-    SHIPPED_TABLES, ShippedTable, rows_after, source_id, total_backlog,
+    SHIPPED_TABLES,
+    ShippedTable,
+    rows_after,
+    source_id,
+    total_backlog,
 )
 from netwarden.store.sink_state import SinkState, SinkStateFile, SinkStatus
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
@@ -57,7 +61,7 @@ class Backlog:
 class Shipper:
     def __init__(self, db_path: Path, state: SinkStateFile, target: RemoteTarget,
                  connector: Connector, batch_rows: int = 5000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, heartbeat_s: float = 60.0) -> None:
         self.db_path = db_path
         self.state = state
         self.target = target
@@ -68,6 +72,8 @@ class Shipper:
                          for name, cols in shipped_columns().items()}
         self._remote: RemoteConnection | None = None
         self.status = SinkStatus(target=target.url.redacted())
+        self.heartbeat_s = heartbeat_s
+        self._last_heartbeat = 0.0
 
     # ---- one round ----
 
@@ -139,8 +145,31 @@ class Shipper:
                 log.debug("shipped %d rows", count)
             if count < self.batch_rows:
                 break
+            self.heartbeat()           # a long replay still says it is alive
         self._set(SinkState.CAUGHT_UP, error="")
+        self.heartbeat()
         return shipped
+
+    def heartbeat(self, force: bool = False) -> bool:
+        """Tell the server this sink is alive (every ``heartbeat_s``); True if one was sent."""
+        now = self._clock()
+        if not force and now - self._last_heartbeat < self.heartbeat_s:
+            return False
+        status = self.status
+        remote = self._connection()
+        try:
+            with remote.errors("writing a heartbeat"):
+                remote.insert_rows(
+                    HEARTBEATS.name, ["source_id", *self._columns[HEARTBEATS.name]],
+                    [(status.source_id, int(now * 1000), now, status.state, status.behind_rows,
+                      status.behind_s, status.shipped_rows, status.error)],
+                    _remote_key(HEARTBEATS))
+                remote.commit()
+        except RemoteError:
+            self._drop_connection()
+            raise
+        self._last_heartbeat = now
+        return True
 
     # ---- the service ----
 

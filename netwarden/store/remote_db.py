@@ -15,9 +15,10 @@ import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from netwarden.config import RemoteUrl
+from netwarden.config import RemoteConfig, RemoteUrl, parse_remote_url
 from netwarden.store.dialects import MARIADB, POSTGRESQL, Dialect
 from netwarden.store.read_source import ReadSource
 from netwarden.store.remote_schema import REMOTE_LATEST
@@ -157,6 +158,16 @@ class RemoteConnection:
             self._raw.close()
         except self._driver_errors:
             pass
+
+
+def reader_target(remote: RemoteConfig, url: str) -> RemoteTarget:
+    """How a viewer reaches ``url``: a reader role, its password from [remote]
+    reader_password_file (or the URL), TLS as [remote] says. OSError: the file is unreadable."""
+    password = ""
+    if remote.reader_password_file:
+        password = Path(remote.reader_password_file).read_text(encoding="utf-8").strip()
+    return RemoteTarget(parse_remote_url(url), password, remote.tls, remote.ca_file,
+                        remote.cert_file, remote.key_file, remote.connect_timeout_s)
 
 
 def open_reader(target: RemoteTarget) -> ReadSource:

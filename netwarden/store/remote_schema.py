@@ -43,14 +43,28 @@ REMOTE_MIGRATIONS: tuple[RemoteMigration, ...] = (
 REMOTE_LATEST = REMOTE_MIGRATIONS[-1].version
 
 
+#: A table only the server has: each sink's sign of life, written every [remote] heartbeat_s
+#: whether or not there are rows to ship. A host whose heartbeats stop is silent (the fleet
+#: watcher); the lag they carry is the fleet view's. ``seq``: the sink's clock in ms.
+HEARTBEATS = ShippedTable("heartbeats", "seq", time="time")
+HEARTBEAT_COLUMNS = (Column("seq", "INTEGER", True), Column("time", "REAL", True),
+                     Column("state", "TEXT", True), Column("behind_rows", "INTEGER", True),
+                     Column("behind_s", "REAL", True), Column("shipped_rows", "INTEGER", True),
+                     Column("error", "TEXT", True))
+#: Every table on the server, in the order one round writes them.
+REMOTE_TABLES = (*SHIPPED_TABLES, HEARTBEATS)
+
+
 def shipped_columns() -> dict[str, tuple[Column, ...]]:
     """Each shipped table's local columns, from a scratch store at the base version."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         migrate(conn, 0, upto=LOCAL_BASE_VERSION)
-        return {t.name: local_columns(conn, t.name) for t in SHIPPED_TABLES}
+        columns = {t.name: local_columns(conn, t.name) for t in SHIPPED_TABLES}
     finally:
         conn.close()
+    columns[HEARTBEATS.name] = HEARTBEAT_COLUMNS
+    return columns
 
 
 def _host_column(dialect: Dialect) -> str:
@@ -78,6 +92,9 @@ def _table_extras(dialect: Dialect, table: ShippedTable) -> list[str]:
     if table.time:
         extras.append(f"CREATE INDEX IF NOT EXISTS {dialect.ident(table.name + '_time')} "
                       f"ON {name} ({dialect.ident(table.time)})")
+    if table is HEARTBEATS:
+        extras.append(f"CREATE INDEX IF NOT EXISTS {dialect.ident('heartbeats_host_time')} "
+                      f"ON {name} (host, {dialect.ident('time')})")
     if dialect.name is DialectName.POSTGRESQL:
         extras.append(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
     else:
@@ -109,7 +126,7 @@ def schema_statements(dialect: Dialect) -> list[str]:
     """The statements of remote version 1, in order (what --print-schema prints)."""
     columns = shipped_columns()
     statements = [version_table(dialect)]
-    for table in SHIPPED_TABLES:
+    for table in REMOTE_TABLES:
         statements.append(_create_table(dialect, table, columns[table.name]))
         statements.extend(_table_extras(dialect, table))
         if table.versioned:
@@ -136,7 +153,7 @@ def group_grants(dialect: Dialect) -> list[str]:
         return []
     statements = [_pg_role(HOSTS_ROLE, False), _pg_role(READERS_ROLE, False),
                   f"GRANT SELECT ON schema_version TO {HOSTS_ROLE}, {READERS_ROLE}"]
-    for table in SHIPPED_TABLES:
+    for table in REMOTE_TABLES:
         name = dialect.ident(table.name)
         statements += [
             f"GRANT INSERT ON {name} TO {HOSTS_ROLE}",
@@ -177,7 +194,7 @@ def login_grants(dialect: Dialect, database: str, host_role: str,
                   f"GRANT SELECT ON {db}.schema_version TO {host}",
                   f"GRANT SELECT ON {db}.* TO {reader}"]
     statements += [f"GRANT INSERT ON {db}.{dialect.ident(t.name)} TO {host}"
-                   for t in SHIPPED_TABLES]
+                   for t in REMOTE_TABLES]
     return statements
 
 

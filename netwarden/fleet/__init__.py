@@ -1,0 +1,1 @@
+"""The fleet: many hosts' sinks shipping to one server, watched together."""

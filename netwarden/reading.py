@@ -1,0 +1,40 @@
+"""Opening what a reader reads: the local store, or with ``--db URL`` a fleet's server.
+
+A server is read through a database driver, which is never imported as root: started as root,
+a reader needs ``--user NAME`` and becomes that user first (and proves it).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from netwarden.config import Config, ConfigError
+from netwarden.store.read_source import ReadSource
+
+EXIT_UNAVAILABLE = 69
+
+
+def open_source(config: Config, db_url: str | None, program: str,
+                user: str | None = None) -> ReadSource:
+    """The source, or SystemExit with the exit status after saying why on stderr."""
+    if db_url is None:
+        from netwarden.store.read_source import local_source
+        from netwarden.store.sqlite_db import open_readonly
+        return local_source(open_readonly(config.db_path), str(config.db_path))
+    from netwarden.privileges import PrivilegeError, become_unprivileged
+    try:
+        become_unprivileged(program, user)
+    except PrivilegeError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(exc.status) from None
+    from netwarden.store.remote_db import RemoteError, open_reader, reader_target
+    try:
+        target = reader_target(config.remote, db_url)
+    except OSError as exc:
+        raise ConfigError("", "[remote] reader_password_file", config.remote.reader_password_file,
+                          f"cannot be read: {exc.strerror}") from None
+    try:
+        return open_reader(target)
+    except RemoteError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_UNAVAILABLE) from None
