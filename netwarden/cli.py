@@ -45,7 +45,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 #: The commands that read a fleet's server with ``--db URL`` (the viewers: not yet).
-READS_SERVERS = ("export", "events", "execs", "health")
+READS_SERVERS = ("export", "events", "execs", "health", "fleet")
 
 
 def _db_or_url(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -352,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_notifier_commands(add)
     from netwarden.sink.commands import add_commands as add_sink_commands
     add_sink_commands(add)
+    from netwarden.fleet.commands import add_commands as add_fleet_commands
+    add_fleet_commands(add)
     return parser
 
 

@@ -490,6 +490,25 @@ class RemoteConfig:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    url: str = _setting(
+        "", convert=_remote_url,
+        doc="the fleet's server, as a reader role (netwarden fleet; --db URL wins); the "
+            "password: [remote] reader_password_file")
+    grace_s: float = _setting(300.0, minimum=1, maximum=7 * 86400,
+                              doc="a host that should be up and sent no heartbeat for this "
+                                  "long is silent (host_silent)")
+    check_s: float = _setting(30.0, minimum=1, maximum=3600,
+                              doc="how often `netwarden fleet watch` looks")
+    schedules: tuple[str, ...] = _setting(
+        (), doc='when hosts must be up, e.g. ["laptop-anna=Mon-Fri 08:00-18:00", '
+                '"*=always"]; hosts not listed: always')
+    events_db: str = _setting(
+        "", doc="where `fleet watch` records host_silent/host_back (a store the notifier can "
+                "read; default $XDG_STATE_HOME/netwarden/fleet.db)")
+
+
+@dataclass(frozen=True)
 class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -504,6 +523,7 @@ class Config:
     ntfy: NtfyConfig = field(default_factory=NtfyConfig)
     virustotal: VirusTotalConfig = field(default_factory=VirusTotalConfig)
     remote: RemoteConfig = field(default_factory=RemoteConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
 
     @property
     def db_path(self) -> Path:

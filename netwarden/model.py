@@ -111,6 +111,8 @@ class EventKind(enum.Enum):
     SENSOR_STOPPED = "sensor_stopped"
     NEW_DEVICE = "new_device"             # discovery saw a MAC it never saw and nobody named
     DEVICE_CHANGED = "device_changed"     # a known device's open ports changed
+    HOST_SILENT = "host_silent"           # a fleet host's sink stopped sending heartbeats
+    HOST_BACK = "host_back"               # ... and is heard from again
 
 
 @dataclass(frozen=True)

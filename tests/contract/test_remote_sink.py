@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +43,7 @@ from tests.support.sql_servers import (
 from tests.support.viewer_data import seed_store
 
 HOST_ROLE, READER_ROLE = "host_alpha", "fleet_reader"
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 PASSWORD = "Tr0ub4dor-3-sink-secret"
 READER_PASSWORD = "reader-secret-42"
 
@@ -285,5 +287,64 @@ def test_export_from_the_server_equals_the_store_record_for_record(
             READER_ROLE, READER_ROLE + "x"), "--config", str(config), "--user", "nobody",
             "--format", "jsonl", check=False).stderr
     finally:
-        import shutil
+        shutil.rmtree(shared)
+
+
+def test_a_stopped_sink_is_silent_after_its_grace_and_back_when_it_returns(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    import datetime as dt
+    import threading
+    role, password = "host_beat", "beat-host-secret"
+    add_roles(server, role, password, READER_ROLE, READER_PASSWORD)
+    db = make_store(tmp_path / "store.db")
+
+    def ship(stop: threading.Event) -> None:
+        Shipper(db, SinkStateFile(tmp_path / "state.db"), target(server, password, role),
+                connect, heartbeat_s=0.3).run(stop.is_set, stop.wait, 0.1, 1.0)
+
+    def run_sink(stop: threading.Event) -> threading.Thread:
+        thread = threading.Thread(target=ship, args=(stop,))
+        thread.start()
+        return thread
+
+    shared = readable_dir()
+    (shared / "reader-password").write_text(READER_PASSWORD + "\n")
+    os.chmod(shared / "reader-password", 0o644)
+    events = shared / "events"
+    events.mkdir()
+    shutil.chown(events, "nobody")
+    never = DAY_NAMES[(dt.date.today().weekday() + 3) % 7]
+    config = shared / "config.toml"
+    config.write_text(f'[remote]\nreader_password_file = "{shared / "reader-password"}"\n'
+                      f'[fleet]\nurl = "{server.url(READER_ROLE)}"\ngrace_s = 2\n'
+                      f'schedules = ["{role}=always", "*={never} 03:00-03:01"]\n'
+                      f'events_db = "{events / "fleet.db"}"\n')
+    os.chmod(config, 0o644)
+
+    def watch() -> list[tuple[str, str]]:
+        done = netwarden("fleet", "watch", "--once", "--config", str(config), "--user", "nobody")
+        return [(e["kind"], e["host"]) for e in map(json.loads, done.stdout.splitlines())]
+
+    stop = threading.Event()
+    sink = run_sink(stop)
+    try:
+        time.sleep(1)
+        assert watch() == []                 # heard; the other hosts are off-schedule
+        hosts = [json.loads(line) for line in netwarden(
+            "fleet", "hosts", "--json", "--config", str(config), "--user", "nobody"
+        ).stdout.splitlines()]
+        assert {h["host"] for h in hosts} >= {role} and all(
+            h["state"] == "caught up" for h in hosts if h["host"] == role)
+        stop.set()
+        sink.join(timeout=10)
+        time.sleep(3)                        # past the 2 s grace
+        assert watch() == [("host_silent", role)]
+        assert watch() == []                 # once, also across restarts of the watcher
+        stop = threading.Event()
+        sink = run_sink(stop)
+        time.sleep(1)
+        assert watch() == [("host_back", role)]
+    finally:
+        stop.set()
+        sink.join(timeout=10)
         shutil.rmtree(shared)
