@@ -97,7 +97,11 @@ def describe_remote_sink(config: Config) -> str:
 
 def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     from netwarden.sensor.loader import (
-        LoadFailure, Loader, ObjectConfig, cgroup2_root, kernel_features,
+        Loader,
+        LoadFailure,
+        ObjectConfig,
+        cgroup2_root,
+        kernel_features,
     )
     from netwarden.sensor.selftest import run_self_test
     report = DoctorReport(kernel=os.uname().release,

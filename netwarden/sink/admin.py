@@ -8,6 +8,12 @@ shipped (on PostgreSQL an owner could, and would also bypass row-level security)
 from __future__ import annotations
 
 from netwarden.store.remote_db import RemoteSchemaError, RemoteTarget, connect
+from netwarden.store.remote_partitions import (
+    PARTITIONED,
+    Month,
+    existing_months,
+    maintenance,
+)
 from netwarden.store.remote_schema import (
     REMOTE_LATEST,
     group_grants,
@@ -31,7 +37,8 @@ def apply_schema(target: RemoteTarget, now: float) -> tuple[int, int]:
                                         f"newer than this netwarden's {REMOTE_LATEST}; "
                                         "upgrade netwarden")
             if before < REMOTE_LATEST:
-                for statement in schema_statements(remote.dialect) + group_grants(remote.dialect):
+                statements = schema_statements(remote.dialect, now) + group_grants(remote.dialect)
+                for statement in statements:
                     remote.execute(statement)
                 remote.execute(version_statement(remote.dialect, int(now)))
                 remote.commit()
@@ -39,3 +46,26 @@ def apply_schema(target: RemoteTarget, now: float) -> tuple[int, int]:
         remote.rollback()
         remote.close()
     return before, REMOTE_LATEST
+
+
+def maintain_partitions(target: RemoteTarget, now: float, keep_days: float | None
+                        ) -> tuple[list[Month], list[Month]]:
+    """Add the months ahead of the partitioned tables; with ``keep_days`` drop the months
+    that ended before then. Returns (added, dropped)."""
+    remote = connect(target)
+    added: list[Month] = []
+    dropped: list[Month] = []
+    try:
+        with remote.errors("maintaining partitions"):
+            for table in PARTITIONED:
+                present = existing_months(remote.dialect, table, remote.execute)
+                statements, new, old = maintenance(remote.dialect, table, present, now, keep_days)
+                for statement in statements:
+                    remote.execute(statement)
+                remote.commit()
+                added += new
+                dropped += old
+    finally:
+        remote.rollback()
+        remote.close()
+    return added, dropped

@@ -5,6 +5,7 @@
     netwarden sink --print-schema DIALECT        SQL for the administrator: the tables
     netwarden sink --print-grants DIALECT        ... the roles: one per host, one reader
     netwarden sink --init-schema --admin-url URL create or migrate the server's schema
+    netwarden sink --maintain-partitions --admin-url URL [--keep-days N]
 
 No database driver is imported while the process is root: started as root, shipping and
 --init-schema refuse unless given --user NAME, become that user, prove it (setuid(0) fails)
@@ -143,6 +144,22 @@ def cmd_init_schema(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_maintain(config: Config, args: argparse.Namespace) -> int:
+    from netwarden.sink.admin import maintain_partitions
+    from netwarden.store.remote_db import RemoteError
+    try:
+        target = _target(config.remote, args.admin_url, args.admin_password_file or "")
+    except (ValueError, OSError) as exc:
+        return _fail(f"--admin-url: {exc}", EXIT_USAGE)
+    try:
+        added, dropped = maintain_partitions(target, time.time(), args.keep_days)
+    except RemoteError as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    print(f"months added: {', '.join(m.label for m in added) or 'none'}; "
+          f"dropped: {', '.join(m.label for m in dropped) or 'none'}")
+    return EXIT_OK
+
+
 # ---- status ----
 
 def cmd_status(config: Config, as_json: bool) -> int:
@@ -214,13 +231,25 @@ def cmd_sink(args: argparse.Namespace) -> int:
         return cmd_print_grants(args.print_grants, config, args)
     if args.status:
         return cmd_status(config, args.json)
-    if args.init_schema:
+    if args.init_schema or args.maintain_partitions:
         if not args.admin_url:
-            return _fail("--init-schema needs --admin-url URL (a role that may create "
-                         "tables and roles; never a host's role)", EXIT_USAGE)
+            return _fail("--init-schema and --maintain-partitions need --admin-url URL (a "
+                         "role that owns the schema; never a host's role)", EXIT_USAGE)
         refused = _drop_root(args.user)
-        return refused if refused is not None else cmd_init_schema(config, args)
+        if refused is not None:
+            return refused
+        return cmd_init_schema(config, args) if args.init_schema else cmd_maintain(config, args)
     return cmd_ship(config, args)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants a number of days, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 day, got {text}")
+    return value
 
 
 def _dialect(text: str) -> str:
@@ -259,6 +288,12 @@ def add_commands(add: AddCommand) -> None:
                       help="--print-grants (MariaDB): the database (default: the URL's)")
     sink.add_argument("--init-schema", action="store_true",
                       help="create or migrate the server's schema (with --admin-url)")
+    sink.add_argument("--maintain-partitions", action="store_true",
+                      help="add the coming months' partitions of the server's flow table "
+                           "(with --admin-url; run it monthly) and, with --keep-days, drop "
+                           "the months that ended before then")
+    sink.add_argument("--keep-days", type=_days, metavar="N",
+                      help="--maintain-partitions: keep this many days of flows on the server")
     sink.add_argument("--admin-url", metavar="URL",
                       help="--init-schema: an administrator's URL, e.g. "
                            "postgresql://admin@HOST:5432/netwarden")

@@ -26,7 +26,6 @@ from netwarden.store.remote_db import (
 from netwarden.store.remote_schema import HEARTBEATS, shipped_columns
 from netwarden.store.shipping import (
     SHIPPED_TABLES,
-    ShippedTable,
     rows_after,
     source_id,
     total_backlog,
@@ -104,7 +103,7 @@ class Shipper:
                     rows = batch.rows.get(table.name)
                     if rows:
                         remote.insert_rows(table.name, ["source_id", *self._columns[table.name]],
-                                           rows, _remote_key(table))
+                                           rows, table.remote_key)
                 remote.commit()
         except RemoteError:
             self._drop_connection()
@@ -163,7 +162,7 @@ class Shipper:
                     HEARTBEATS.name, ["source_id", *self._columns[HEARTBEATS.name]],
                     [(status.source_id, int(now * 1000), now, status.state, status.behind_rows,
                       status.behind_s, status.shipped_rows, status.error)],
-                    _remote_key(HEARTBEATS))
+                    HEARTBEATS.remote_key)
                 remote.commit()
         except RemoteError:
             self._drop_connection()
@@ -238,8 +237,3 @@ class Shipper:
             self._remote.rollback()
             self._remote.close()
             self._remote = None
-
-
-def _remote_key(table: ShippedTable) -> tuple[str, ...]:
-    return ("host", "source_id", table.sequence)
-

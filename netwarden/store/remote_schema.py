@@ -18,10 +18,12 @@ Who may do what (docs/remote.md):
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netwarden.store.dialects import Dialect, DialectName
+from netwarden.store.remote_partitions import initial_partitions, partition_clause
 from netwarden.store.schema import migrate
 from netwarden.store.shipping import SHIPPED_TABLES, Column, ShippedTable, local_columns
 
@@ -73,15 +75,18 @@ def _host_column(dialect: Dialect) -> str:
     return f"host {dialect.key_text} NOT NULL DEFAULT ''"
 
 
-def _create_table(dialect: Dialect, table: ShippedTable, columns: Sequence[Column]) -> str:
+def _create_table(dialect: Dialect, table: ShippedTable, columns: Sequence[Column],
+                  now: float) -> str:
     lines = [_host_column(dialect), f"source_id {dialect.key_text} NOT NULL"]
     for column in columns:
         kind = dialect.column_type(column.kind)
         not_null = " NOT NULL" if column.not_null or column.name == table.sequence else ""
         lines.append(f"{dialect.ident(column.name)} {kind}{not_null}")
-    lines.append(f"PRIMARY KEY (host, source_id, {dialect.ident(table.sequence)})")
+    lines.append(f"PRIMARY KEY ({', '.join(dialect.ident(k) for k in table.remote_key)})")
     suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" \
         if dialect.name is DialectName.MARIADB else ""
+    if table.partitioned:
+        suffix += partition_clause(dialect, table, now)
     body = ",\n    ".join(lines)
     return f"CREATE TABLE IF NOT EXISTS {dialect.ident(table.name)} (\n    {body}){suffix}"
 
@@ -122,12 +127,15 @@ def version_table(dialect: Dialect) -> str:
             f"description {dialect.column_type('TEXT')} NOT NULL, applied BIGINT NOT NULL)")
 
 
-def schema_statements(dialect: Dialect) -> list[str]:
-    """The statements of remote version 1, in order (what --print-schema prints)."""
+def schema_statements(dialect: Dialect, now: float | None = None) -> list[str]:
+    """The statements of remote version 1, in order (what --print-schema prints); the
+    partitioned flow table gets its months from ``now`` on (default: the current time)."""
+    now = time.time() if now is None else now
     columns = shipped_columns()
     statements = [version_table(dialect)]
     for table in REMOTE_TABLES:
-        statements.append(_create_table(dialect, table, columns[table.name]))
+        statements.append(_create_table(dialect, table, columns[table.name], now))
+        statements.extend(initial_partitions(dialect, table, now) if table.partitioned else [])
         statements.extend(_table_extras(dialect, table))
         if table.versioned:
             statements.extend(_current_view(dialect, table))
@@ -158,7 +166,7 @@ def group_grants(dialect: Dialect) -> list[str]:
         statements += [
             f"GRANT INSERT ON {name} TO {HOSTS_ROLE}",
             # ON CONFLICT names its key columns, which needs SELECT on them.
-            f"GRANT SELECT (host, source_id, {dialect.ident(table.sequence)}) ON {name} "
+            f"GRANT SELECT ({', '.join(dialect.ident(k) for k in table.remote_key)}) ON {name} "
             f"TO {HOSTS_ROLE}",
             f"GRANT SELECT ON {name} TO {READERS_ROLE}",
             *([f"GRANT SELECT ON {dialect.ident('current_' + table.name)} TO {READERS_ROLE}"]

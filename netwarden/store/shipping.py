@@ -27,6 +27,15 @@ class ShippedTable:
     versioned: bool = False        # rows change: every version ships (``seq``)
     key: tuple[str, ...] = ()      # versioned: what one logical row is (latest version wins)
     time: str = ""                 # the row's time column (epoch s), for "seconds behind"
+    partitioned: bool = False      # on the server, partitioned by month of ``time``
+
+    @property
+    def remote_key(self) -> tuple[str, ...]:
+        """What names a row on the server. A partitioned table's key must hold the
+        partition column (both servers insist), which changes nothing: a resend has the
+        same time."""
+        key = ("host", "source_id", self.sequence)
+        return (*key, self.time) if self.partitioned else key
 
 
 #: In the order a batch ships them: what a row refers to goes before it.
@@ -36,7 +45,7 @@ SHIPPED_TABLES: tuple[ShippedTable, ...] = (
     ShippedTable("processes", "id", time="first_seen"),
     ShippedTable("addresses", "id"),
     ShippedTable("domains", "id"),
-    ShippedTable("flows", "id", time="time"),
+    ShippedTable("flows", "id", time="time", partitioned=True),
     ShippedTable("events", "id", time="time"),
     ShippedTable("health", "id", time="time"),
     ShippedTable("execs", "id", time="time"),
