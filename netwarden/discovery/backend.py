@@ -13,11 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from netwarden.discovery.records import (
-    Finding,
-    MethodReport,
-    MethodState,
-    MethodUnavailable,
-    ScanTarget,
+    Finding, MethodReport, MethodState, MethodUnavailable, ScanTarget,
 )
 
 log = logging.getLogger("netwarden.discovery")

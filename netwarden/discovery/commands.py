@@ -17,12 +17,7 @@ import time
 from collections.abc import Callable
 
 from netwarden.config import (
-    DISCOVERY_METHODS,
-    EXIT_CONFIG_ERROR,
-    Config,
-    KnownDevice,
-    load_config,
-    normalise_mac,
+    DISCOVERY_METHODS, EXIT_CONFIG_ERROR, Config, KnownDevice, load_config, normalise_mac,
     with_db_path,
 )
 
@@ -235,7 +230,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_presence(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import presence_windows, present_at
+    from netwarden.store.queries import present_at, presence_windows
     from netwarden.store.sqlite_db import open_readonly
     mac = None
     if args.mac is not None:

@@ -14,17 +14,8 @@ from dataclasses import dataclass, field
 
 from netwarden.discovery.enrich import guess_type, is_locally_administered, vendor_of
 from netwarden.discovery.records import (
-    Device,
-    DeviceName,
-    DeviceService,
-    Finding,
-    MethodReport,
-    MethodState,
-    NameFound,
-    PortOpen,
-    ScanTarget,
-    ServiceFound,
-    Sighting,
+    Device, DeviceName, DeviceService, Finding, MethodReport, MethodState, NameFound, PortOpen,
+    ScanTarget, ServiceFound, Sighting,
 )
 
 

@@ -15,11 +15,7 @@ from typing import TYPE_CHECKING
 
 from netwarden.discovery.backend import MethodOutput
 from netwarden.discovery.records import (
-    Finding,
-    MethodUnavailable,
-    NameFound,
-    ScanTarget,
-    ServiceFound,
+    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
 )
 
 if TYPE_CHECKING:

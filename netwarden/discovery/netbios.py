@@ -17,11 +17,7 @@ from dataclasses import dataclass
 
 from netwarden.discovery.backend import MethodOutput
 from netwarden.discovery.records import (
-    Finding,
-    MethodUnavailable,
-    NameFound,
-    ScanTarget,
-    ServiceFound,
+    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
 )
 from netwarden.discovery.sweep import paced_sweep
 

@@ -21,10 +21,7 @@ from netwarden.discovery.icmp import IcmpSweep
 from netwarden.discovery.inventory import live_hosts, merge
 from netwarden.discovery.mdns import MdnsBrowse
 from netwarden.discovery.neighbours import (
-    NeighbourEntry,
-    NeighbourTable,
-    read_neighbours,
-    usable_sightings,
+    NeighbourEntry, NeighbourTable, read_neighbours, usable_sightings,
 )
 from netwarden.discovery.netbios import NetbiosQuery
 from netwarden.discovery.portscan import PortScanLimits, TcpConnectScan

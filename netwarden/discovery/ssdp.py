@@ -18,11 +18,7 @@ from dataclasses import dataclass
 
 from netwarden.discovery.backend import MethodOutput
 from netwarden.discovery.records import (
-    Finding,
-    MethodUnavailable,
-    NameFound,
-    ScanTarget,
-    ServiceFound,
+    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
 )
 
 SSDP_GROUP = ("239.255.255.250", 1900)

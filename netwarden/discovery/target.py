@@ -13,11 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netwarden.discovery.records import (
-    InvalidSubnet,
-    NoInterface,
-    NoSuchInterface,
-    ScanTarget,
-    SubnetNotOnInterface,
+    InvalidSubnet, NoInterface, NoSuchInterface, ScanTarget, SubnetNotOnInterface,
     SubnetTooLarge,
 )
 

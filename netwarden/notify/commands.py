@@ -36,14 +36,13 @@ def _preimport() -> None:
     what is loaded now keeps working. No third-party module is among these: jeepney and paho
     are imported by the channels on first use, as the user.
     """
-    import email.parser  # noqa: E401, F401
-
     import netwarden.notify.desktop  # noqa: F401
     import netwarden.notify.http_channels  # noqa: F401
     import netwarden.notify.mqtt  # noqa: F401
     import netwarden.notify.report  # noqa: F401
     import netwarden.notify.service  # noqa: F401
     import netwarden.notify.settings  # noqa: F401
+    import email.parser, encodings.idna, http.client, ssl, urllib.request  # noqa: E401, F401
 
 
 def _become_user(args: argparse.Namespace) -> int:
@@ -92,11 +91,7 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     if status != EXIT_OK:
         return status
     from netwarden.notify.mutes import default_mutes_path
-    from netwarden.notify.service import (
-        Notifier,
-        channels_from_config,
-        virustotal_from_config,
-    )
+    from netwarden.notify.service import Notifier, channels_from_config, virustotal_from_config
     from netwarden.notify.settings import load_notifier_config, read_secrets
     from netwarden.stopper import Stopper
     config = with_db_path(load_notifier_config(args.config, args.user_config), args.db)
@@ -156,12 +151,7 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
 
 def _edit_mutes(args: argparse.Namespace, add: bool) -> int:
     from netwarden.notify.mutes import (
-        MuteFileError,
-        UnknownKind,
-        add_mutes,
-        default_mutes_path,
-        load_mutes,
-        remove_mutes,
+        MuteFileError, UnknownKind, add_mutes, default_mutes_path, load_mutes, remove_mutes,
     )
     path = args.file or default_mutes_path()
     try:

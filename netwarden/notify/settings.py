@@ -17,11 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import (
-    DEFAULT_CONFIG_PATH,
-    Config,
-    ConfigError,
-    config_from_dict,
-    read_toml,
+    DEFAULT_CONFIG_PATH, Config, ConfigError, config_from_dict, read_toml,
 )
 
 #: Sections a user's own file may set.

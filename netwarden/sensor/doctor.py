@@ -97,11 +97,7 @@ def describe_remote_sink(config: Config) -> str:
 
 def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     from netwarden.sensor.loader import (
-        Loader,
-        LoadFailure,
-        ObjectConfig,
-        cgroup2_root,
-        kernel_features,
+        LoadFailure, Loader, ObjectConfig, cgroup2_root, kernel_features,
     )
     from netwarden.sensor.selftest import run_self_test
     report = DoctorReport(kernel=os.uname().release,

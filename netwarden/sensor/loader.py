@@ -18,16 +18,8 @@ from pathlib import Path
 
 from netwarden.sensor import libbpf as lb
 from netwarden.sensor.hooks import (
-    PROBED_FUNCTIONS,
-    AttachKind,
-    BpfMode,
-    HookChoice,
-    HookSet,
-    KernelFeatures,
-    ObjectSpec,
-    PacketHookPlan,
-    ProgramSpec,
-    missing_for,
+    PROBED_FUNCTIONS, AttachKind, BpfMode, HookChoice, HookSet, KernelFeatures, ObjectSpec,
+    PacketHookPlan, ProgramSpec, missing_for,
 )
 
 log = logging.getLogger(__name__)

@@ -11,16 +11,11 @@ from flask import Response, jsonify, redirect, request
 
 from netwarden.store import queries
 from netwarden.store.queries import QueryError
-from netwarden.view.labels import NO_DISCOVERY_TABLES
 from netwarden.viewer_dash.api import (
-    TOKEN_COOKIE,
-    ApiError,
-    parse_devices_query,
-    parse_events_query,
-    parse_flows_query,
-    parse_view,
-    token_matches,
+    TOKEN_COOKIE, ApiError, parse_devices_query, parse_events_query, parse_flows_query,
+    parse_view, token_matches,
 )
+from netwarden.view.labels import NO_DISCOVERY_TABLES
 from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
 

@@ -24,38 +24,22 @@ from typing import TypeVar
 
 from netwarden.config import KnownDevice
 from netwarden.notify.mutes import (
-    MuteFileError,
-    add_mutes,
-    default_mutes_path,
-    load_mutes,
-    remove_mutes,
+    MuteFileError, add_mutes, default_mutes_path, load_mutes, remove_mutes,
 )
 from netwarden.store.queries import (
-    TrafficTotal,
-    devices,
-    has_discovery_tables,
-    presence_windows,
-    schema_version,
+    TrafficTotal, devices, has_discovery_tables, presence_windows, schema_version,
     traffic_totals,
 )
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.view.labels import (
-    NO_DISCOVERY_TABLES,
-    explain_unavailable,
-    format_time,
-    system_user_name,
+    NO_DISCOVERY_TABLES, explain_unavailable, format_time, system_user_name,
 )
 from netwarden.view.ranges import TimeRange, Window, traffic_view, window
 from netwarden.viewer_tui.devices_view import DevicesData
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_entries
 from netwarden.viewer_tui.render import Screen, render, view_page_size
 from netwarden.viewer_tui.state import (
-    Action,
-    BrowserState,
-    View,
-    handle_key,
-    mute_target,
-    visible_rows,
+    Action, BrowserState, View, handle_key, mute_target, visible_rows,
 )
 
 T = TypeVar("T")

@@ -14,11 +14,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 
 from netwarden.discovery.present import (
-    COLUMNS,
-    device_labels,
-    device_table_lines,
-    presence_timeline_lines,
-    row_from_store,
+    COLUMNS, device_labels, device_table_lines, presence_timeline_lines, row_from_store,
 )
 from netwarden.store.queries import DeviceRow, PresenceRow
 from netwarden.view.labels import format_time
