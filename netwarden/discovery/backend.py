@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from netwarden.discovery.records import (
-    Finding, MethodReport, MethodState, MethodUnavailable, ScanTarget,
-)
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.model.discovery import Finding, MethodReport, MethodState, ScanTarget
 
 log = logging.getLogger("netwarden.discovery")
 

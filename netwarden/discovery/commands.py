@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 
 from netwarden.config import (
-    DISCOVERY_METHODS, EXIT_CONFIG_ERROR, Config, KnownDevice, load_config, normalise_mac,
-    with_db_path,
+    DISCOVERY_METHODS, EXIT_CONFIG_ERROR, Config, load_config, normalise_mac, with_db_path,
 )
+from netwarden.model.discovery import KnownDevice
 
 EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOPERM = 0, 64, 69, 77
 log = logging.getLogger("netwarden.discovery")
@@ -70,7 +70,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
 # ---- scan ----
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from netwarden.discovery.records import DiscoveryInputError
+    from netwarden.discovery.errors import DiscoveryInputError
     from netwarden.discovery.scan import Scanner, build_methods
     from netwarden.discovery.target import choose_target, read_link_state
     config = _config(args)
@@ -101,8 +101,8 @@ def _first(items: tuple[str, ...]) -> str | None:
 
 
 def _print_scan(result: object) -> None:
-    from netwarden.discovery.present import device_table_lines, row_from_scan
-    from netwarden.discovery.records import ScanResult
+    from netwarden.model.discovery import ScanResult
+    from netwarden.view.devices import device_table_lines, row_from_scan
     assert isinstance(result, ScanResult)
     width = max(80, _terminal_width())
     for line in device_table_lines([row_from_scan(d) for d in result.devices], width,
@@ -139,7 +139,7 @@ def _record(config: Config, result: object) -> None:
 # ---- discovery (the service) ----
 
 def cmd_discovery(args: argparse.Namespace) -> int:
-    from netwarden.discovery.records import DiscoveryInputError
+    from netwarden.discovery.errors import DiscoveryInputError
     from netwarden.discovery.scan import Scanner, build_methods
     from netwarden.discovery.service import DiscoveryService, targets_for
     from netwarden.discovery.target import read_link_state
@@ -214,9 +214,9 @@ def _readable_store(command: str, func: Callable[[argparse.Namespace], int]
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from netwarden.discovery.present import device_table_lines, row_from_store
     from netwarden.store.queries import devices
     from netwarden.store.sqlite_db import open_readonly
+    from netwarden.view.devices import device_table_lines, row_from_store
     config = _config(args)
     rows = devices(open_readonly(config.db_path), config.discovery.known)
     if args.json:
@@ -230,7 +230,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_presence(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import present_at, presence_windows
+    from netwarden.store.queries import presence_windows, present_at
     from netwarden.store.sqlite_db import open_readonly
     mac = None
     if args.mac is not None:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import MethodUnavailable, ScanTarget, Sighting
+from netwarden.discovery.errors import MethodUnavailable
 from netwarden.discovery.sweep import paced_sweep
+from netwarden.model.discovery import ScanTarget, Sighting
 
 ECHO_REQUEST, ECHO_REPLY = 8, 0
 ECHO6_REQUEST, ECHO6_REPLY = 128, 129

@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import (
-    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
-)
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.model.discovery import Finding, NameFound, ScanTarget, ServiceFound
 
 if TYPE_CHECKING:
     from zeroconf import Zeroconf

@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import (
-    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
-)
+from netwarden.discovery.errors import MethodUnavailable
 from netwarden.discovery.sweep import paced_sweep
+from netwarden.model.discovery import Finding, NameFound, ScanTarget, ServiceFound
 
 NBNS_PORT = 137
 NBSTAT, CLASS_IN = 0x0021, 0x0001

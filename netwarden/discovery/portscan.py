@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import MethodUnavailable, PortOpen, ScanTarget
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.model.discovery import PortOpen, ScanTarget
 
 
 @dataclass(frozen=True)

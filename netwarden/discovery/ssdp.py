@@ -17,9 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import (
-    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
-)
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.model.discovery import Finding, NameFound, ScanTarget, ServiceFound
 
 SSDP_GROUP = ("239.255.255.250", 1900)
 MAX_DESCRIPTION_BYTES = 256 * 1024

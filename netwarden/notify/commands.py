@@ -90,7 +90,7 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     status = _become_user(args)
     if status != EXIT_OK:
         return status
-    from netwarden.notify.mutes import default_mutes_path
+    from netwarden.mutes import default_mutes_path
     from netwarden.notify.service import Notifier, channels_from_config, virustotal_from_config
     from netwarden.notify.settings import load_notifier_config, read_secrets
     from netwarden.stopper import Stopper
@@ -150,7 +150,7 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
 
 
 def _edit_mutes(args: argparse.Namespace, add: bool) -> int:
-    from netwarden.notify.mutes import (
+    from netwarden.mutes import (
         MuteFileError, UnknownKind, add_mutes, default_mutes_path, load_mutes, remove_mutes,
     )
     path = args.file or default_mutes_path()
@@ -200,7 +200,7 @@ def _state_option(parser: argparse.ArgumentParser) -> None:
 
 def add_commands(add: AddCommand) -> None:
     """Register the subcommands through cli.build_parser's ``add`` helper."""
-    from netwarden.notify.notices import MUTABLE_KINDS
+    from netwarden.mutes import MUTABLE_KINDS
     notifier = add("notifier", cmd_notifier,
                    "follow new events and raise desktop notifications (run as the desktop user)")
     notifier.add_argument("--user-config", type=Path, metavar="PATH",

@@ -22,16 +22,6 @@ class Urgency(enum.IntEnum):
     CRITICAL = 2
 
 
-#: Kinds a user can mute, with what they mean (for `netwarden mute --help` and validation).
-MUTABLE_KINDS: dict[str, str] = {
-    "new_executable": "a program uses the network for the first time",
-    "exe_modified": "an executable's hash changed",
-    "new_device": "a new device on the LAN",
-    "device_changed": "a known LAN device changed address or open ports",
-    "sensor_error": "sensor trouble: lost data, a failed hook, the silent-zero alarm",
-    "virustotal": "VirusTotal says a program is malicious",
-}
-
 SUMMARY_KIND = "summary"
 
 

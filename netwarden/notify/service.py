@@ -23,16 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import Config
+from netwarden.mutes import MuteFileError, Mutes, load_mutes
 from netwarden.notify.delivery import Channel, DeliveryWorker, RetryPolicy
 from netwarden.notify.flood import FloodControl, FloodPolicy
-from netwarden.notify.mutes import MuteFileError, Mutes, load_mutes
 from netwarden.notify.notices import SILENT_KINDS, Notice, render_event, render_verdict
 from netwarden.notify.settings import Secrets
 from netwarden.notify.virustotal import VirusTotalSettings, VirusTotalWorker
 from netwarden.stopper import Stopper
-from netwarden.store.notifier_state import (
-    LookupRequest, NotifierState, QueuedNotice, VerdictStatus,
-)
+from netwarden.store.notifier_state import LookupRequest, NotifierState, QueuedNotice, VerdictStatus
 from netwarden.store.queries import RawEvent, events_after, last_event_id
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 

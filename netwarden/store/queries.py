@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from netwarden.config import KnownDevice
 from netwarden.model import family_label
+from netwarden.model.discovery import KnownDevice
 
 class ExportedFlow(NamedTuple):
     time: int
