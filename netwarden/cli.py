@@ -1,7 +1,8 @@
 """The `netwarden` command: one subcommand per process or task.
 
-Exit statuses follow sysexits.h so service managers and scripts can tell failures apart:
-64 usage, 69 kernel support missing, 74 store I/O, 77 not privileged, 78 configuration.
+Exit statuses follow sysexits.h (netwarden.exits) so service managers and scripts can tell
+failures apart: 64 usage, 69 kernel support missing, 74 store I/O, 77 not privileged,
+78 configuration. The CLI sits on top: nothing in netwarden imports it.
 """
 
 from __future__ import annotations
@@ -17,40 +18,22 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from netwarden.config import (
-    DEFAULT_CONFIG_PATH, EXIT_CONFIG_ERROR, Config, ConfigError, describe_settings, load_config,
-    with_db_path,
+from netwarden.cmdline import config_of, number
+from netwarden.config import DEFAULT_CONFIG_PATH, Config, ConfigError, describe_settings
+from netwarden.exits import (
+    EXIT_CONFIG_ERROR, EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
 )
-
-EXIT_OK = 0
-EXIT_USAGE = 64
-EXIT_UNAVAILABLE = 69
-EXIT_IOERR = 74
-EXIT_NOPERM = 77
 
 log = logging.getLogger("netwarden")
 
-
-def _config(args: argparse.Namespace) -> Config:
-    path = getattr(args, "config", None)
-    config = load_config(path, required=path is not None)
-    return with_db_path(config, getattr(args, "db", None))
-
-
-def _since(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--since wants epoch seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("--since must not be negative")
-    return value
+_since = number(float, "epoch seconds", 0.0, flag="--since")
+_port = number(int, "a number", 1, 65535, flag="--port")
 
 
 # ---- sensor ----
 
 def cmd_sensor(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     if os.geteuid() != 0:
         print("netwarden sensor: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load "
               "its kernel programs", file=sys.stderr)
@@ -115,7 +98,7 @@ def _write_records(records: Iterable[Sequence[object]], fields: Sequence[str], f
 
 def cmd_export(args: argparse.Namespace) -> int:
     from netwarden.store.queries import EXPORT_FIELDS, export_flows
-    conn = _open_store(_config(args))
+    conn = _open_store(config_of(args))
     with conn:
         _write_records(export_flows(conn, int(args.since)), EXPORT_FIELDS, args.format)
     return EXIT_OK
@@ -123,7 +106,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     from netwarden.store.queries import export_events
-    conn = _open_store(_config(args))
+    conn = _open_store(config_of(args))
     for _id, event in export_events(conn, args.since):
         sys.stdout.write(json.dumps(event.as_record(), ensure_ascii=False) + "\n")
     return EXIT_OK
@@ -131,30 +114,20 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def cmd_execs(args: argparse.Namespace) -> int:
     from netwarden.store.queries import ExportedExec, export_execs
-    conn = _open_store(_config(args))
+    conn = _open_store(config_of(args))
     _write_records(export_execs(conn, args.since), ExportedExec._fields, args.format)
     return EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace) -> int:
     from netwarden.store.queries import health_rows
-    conn = _open_store(_config(args))
+    conn = _open_store(config_of(args))
     for row in health_rows(conn, args.since):
         sys.stdout.write(json.dumps(row._asdict()) + "\n")
     return EXIT_OK
 
 
 # ---- viewers ----
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--port wants a number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"--port must be from 1 to 65535, got {value}")
-    return value
-
 
 def _drop_privileges(program: str, user: str | None) -> int | None:
     """None when this process may go on as a viewer, else the exit status."""
@@ -168,7 +141,7 @@ def _drop_privileges(program: str, user: str | None) -> int | None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     refused = _drop_privileges("netwarden tui", args.user)
     if refused is not None:
         return refused
@@ -186,7 +159,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_dash(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     host = args.host or config.dash.host
     port = args.port or config.dash.port
     from netwarden.viewer_dash.api import ApiError, check_bind
@@ -218,7 +191,7 @@ def cmd_dash(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from netwarden.sensor.doctor import run_doctor
-    report = run_doctor(_config(args), try_load=not args.no_load)
+    report = run_doctor(config_of(args), try_load=not args.no_load)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -239,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
-            config: bool = True) -> argparse.ArgumentParser:
+            config: bool = True) -> argparse.ArgumentParser:  # cmdline.AddCommand
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         if config:

@@ -24,7 +24,6 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 DEFAULT_CONFIG_PATH = Path("/etc/netwarden/config.toml")
 DEFAULT_DB_PATH = Path("/var/lib/netwarden/netwarden.db")
-EXIT_CONFIG_ERROR = 78
 
 
 class ConfigError(ValueError):

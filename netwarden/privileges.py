@@ -12,8 +12,8 @@ import os
 import pwd
 from dataclasses import dataclass
 
-EXIT_NOUSER = 67
-EXIT_NOPERM = 77
+from netwarden.exits import EXIT_NOPERM, EXIT_NOUSER
+
 
 
 class PrivilegeError(RuntimeError):
