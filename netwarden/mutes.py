@@ -34,15 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Kinds a user can mute, with what they mean (for `netwarden mute --help` and validation).
-MUTABLE_KINDS: dict[str, str] = {
-    "new_executable": "a program uses the network for the first time",
-    "exe_modified": "an executable's hash changed",
-    "new_device": "a new device on the LAN",
-    "device_changed": "a known LAN device changed address or open ports",
-    "sensor_error": "sensor trouble: lost data, a failed hook, the silent-zero alarm",
-    "virustotal": "VirusTotal says a program is malicious",
-}
+from netwarden.model.kinds import MUTABLE_KINDS
 
 _HEADER = ("# netwarden mutes: programs (a path, or a name without '/') and event kinds that\n"
            "# never raise a notification. Edited by `netwarden mute` / `netwarden unmute` and\n"

@@ -192,7 +192,7 @@ def _state_option(parser: argparse.ArgumentParser) -> None:
 
 def add_commands(add: AddCommand) -> None:
     """Register the subcommands through cli.build_parser's ``add`` helper."""
-    from netwarden.mutes import MUTABLE_KINDS
+    from netwarden.model.kinds import MUTABLE_KINDS
     notifier = add("notifier", cmd_notifier,
                    "follow new events and raise desktop notifications (run as the desktop user)")
     notifier.add_argument("--user-config", type=Path, metavar="PATH",

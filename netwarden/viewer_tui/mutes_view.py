@@ -10,7 +10,8 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netwarden.mutes import MUTABLE_KINDS, Mutes
+from netwarden.model.kinds import MUTABLE_KINDS
+from netwarden.mutes import Mutes
 from netwarden.viewer_tui.state import BrowserState
 
 HEADER_LINES = 3      # title, explanation, column names
