@@ -49,7 +49,7 @@ def _preimport() -> None:
 
 def _become_user(args: argparse.Namespace) -> int:
     """Drop root when asked to serve a user; refuse root otherwise. Returns an exit status."""
-    from netwarden.notify.privileges import PrivilegeError, drop_privileges
+    from netwarden.privileges import PrivilegeError, drop_privileges
     if os.geteuid() != 0:
         if args.user and args.user != getpass.getuser():
             _err(f"notifier: only root can serve another user's session (--user {args.user})")
