@@ -39,6 +39,14 @@ class MethodOutput:
         self.targets = tuple(targets)
 
 
+def own_ipv4(target: ScanTarget, purpose: str) -> str:
+    """The interface's first IPv4 address, to ``purpose`` ("query from"); a method that needs
+    one cannot run without it."""
+    if not target.own_v4:
+        raise MethodUnavailable(f"{target.interface} has no IPv4 address to {purpose}")
+    return str(target.own_v4[0].ip)
+
+
 def run_method(method: DiscoveryMethod, target: ScanTarget, hosts: Sequence[str],
                clock: Clock = time.monotonic) -> MethodReport:
     started = clock()
