@@ -1,7 +1,8 @@
 """The `netwarden` command: one subcommand per process or task.
 
-Exit statuses follow sysexits.h so service managers and scripts can tell failures apart:
-64 usage, 69 kernel support missing, 74 store I/O, 77 not privileged, 78 configuration.
+Exit statuses follow sysexits.h (netwarden.exits) so service managers and scripts can tell
+failures apart: 64 usage, 69 kernel support missing, 74 store I/O, 77 not privileged,
+78 configuration. The CLI sits on top: nothing in netwarden imports it.
 """
 
 from __future__ import annotations
@@ -17,31 +18,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from netwarden.cmdline import config_of, number
 from netwarden.config import (
-    DEFAULT_CONFIG_PATH,
-    EXIT_CONFIG_ERROR,
-    Config,
-    ConfigError,
-    describe_settings,
-    load_config,
-    parse_remote_url,
-    redact_url,
-    with_db_path,
+    DEFAULT_CONFIG_PATH, ConfigError, describe_settings, parse_remote_url, redact_url,
+)
+from netwarden.exits import (
+    EXIT_CONFIG_ERROR, EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
 )
 
-EXIT_OK = 0
-EXIT_USAGE = 64
-EXIT_UNAVAILABLE = 69
-EXIT_IOERR = 74
-EXIT_NOPERM = 77
-
 log = logging.getLogger("netwarden")
-
-
-def _config(args: argparse.Namespace) -> Config:
-    path = getattr(args, "config", None)
-    config = load_config(path, required=path is not None)
-    return with_db_path(config, getattr(args, "db", None))
 
 
 #: The commands that read a fleet's server with ``--db URL`` (the viewers: not yet).
@@ -65,20 +50,14 @@ def _db_or_url(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.db = Path(db)
 
 
-def _since(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--since wants epoch seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("--since must not be negative")
-    return value
+_since = number(float, "epoch seconds", 0.0, flag="--since")
+_port = number(int, "a number", 1, 65535, flag="--port")
 
 
 # ---- sensor ----
 
 def cmd_sensor(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     if os.geteuid() != 0:
         print("netwarden sensor: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load "
               "its kernel programs", file=sys.stderr)
@@ -126,7 +105,7 @@ def cmd_sensor(args: argparse.Namespace) -> int:
 
 def _open_source(args: argparse.Namespace, program: str):  # noqa: ANN202 - ReadSource
     from netwarden.reading import open_source
-    return open_source(_config(args), getattr(args, "db_url", None), program,
+    return open_source(config_of(args), getattr(args, "db_url", None), program,
                        getattr(args, "user", None))
 
 
@@ -203,16 +182,6 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 # ---- viewers ----
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--port wants a number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"--port must be from 1 to 65535, got {value}")
-    return value
-
-
 def _drop_privileges(program: str, user: str | None) -> int | None:
     """None when this process may go on as a viewer, else the exit status."""
     from netwarden.privileges import PrivilegeError, become_unprivileged
@@ -225,7 +194,7 @@ def _drop_privileges(program: str, user: str | None) -> int | None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     refused = _drop_privileges("netwarden tui", args.user)
     if refused is not None:
         return refused
@@ -243,7 +212,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_dash(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     host = args.host or config.dash.host
     port = args.port or config.dash.port
     from netwarden.viewer_dash.api import ApiError, check_bind
@@ -275,7 +244,7 @@ def cmd_dash(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from netwarden.sensor.doctor import run_doctor
-    report = run_doctor(_config(args), try_load=not args.no_load)
+    report = run_doctor(config_of(args), try_load=not args.no_load)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -296,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
-            config: bool = True) -> argparse.ArgumentParser:
+            config: bool = True) -> argparse.ArgumentParser:  # cmdline.AddCommand
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         if config:

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netwarden.model.discovery import KnownDevice
+
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 DEFAULT_CONFIG_PATH = Path("/etc/netwarden/config.toml")
 DEFAULT_DB_PATH = Path("/var/lib/netwarden/netwarden.db")
-EXIT_CONFIG_ERROR = 78
 
 
 class ConfigError(ValueError):
@@ -144,15 +145,6 @@ def normalise_mac(text: str) -> str | None:
     """'B8-27-EB-12-34-56' -> 'b8:27:eb:12:34:56'; None when it is not a MAC address."""
     mac = text.strip().lower().replace("-", ":")
     return mac if _MAC_RE.match(mac) else None
-
-
-@dataclass(frozen=True)
-class KnownDevice:
-    """A device the owner has named; ``trusted`` ones are expected on the network."""
-
-    mac: str
-    name: str = ""
-    trusted: bool = False
 
 
 def _list_of(kind: type, what: str) -> Callable[[str, str, object], tuple[Any, ...]]:

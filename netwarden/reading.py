@@ -9,9 +9,8 @@ from __future__ import annotations
 import sys
 
 from netwarden.config import Config, ConfigError
+from netwarden.exits import EXIT_UNAVAILABLE
 from netwarden.store.read_source import ReadSource
-
-EXIT_UNAVAILABLE = 69
 
 
 def open_source(config: Config, db_url: str | None, program: str,

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import MethodUnavailable, ScanTarget, Sighting
+from netwarden.discovery.errors import MethodUnavailable
 from netwarden.discovery.sweep import paced_sweep
+from netwarden.model.discovery import ScanTarget, Sighting
 
 ETH_P_ARP = 0x0806
 BROADCAST = b"\xff" * 6

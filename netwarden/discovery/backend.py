@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from netwarden.discovery.records import (
-    Finding, MethodReport, MethodState, MethodUnavailable, ScanTarget,
-)
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.model.discovery import Finding, MethodReport, MethodState, ScanTarget
 
 log = logging.getLogger("netwarden.discovery")
 
@@ -38,6 +37,14 @@ class MethodOutput:
         self.findings = tuple(findings)
         self.summary = summary
         self.targets = tuple(targets)
+
+
+def own_ipv4(target: ScanTarget, purpose: str) -> str:
+    """The interface's first IPv4 address, to ``purpose`` ("query from"); a method that needs
+    one cannot run without it."""
+    if not target.own_v4:
+        raise MethodUnavailable(f"{target.interface} has no IPv4 address to {purpose}")
+    return str(target.own_v4[0].ip)
 
 
 def run_method(method: DiscoveryMethod, target: ScanTarget, hosts: Sequence[str],

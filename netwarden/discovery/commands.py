@@ -16,15 +16,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from netwarden.config import (
-    DISCOVERY_METHODS, EXIT_CONFIG_ERROR, Config, KnownDevice, load_config, normalise_mac,
-    with_db_path,
+from netwarden.cmdline import AddCommand, config_of, epoch
+from netwarden.config import DISCOVERY_METHODS, Config, normalise_mac
+from netwarden.exits import (
+    EXIT_CONFIG_ERROR, EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
 )
+from netwarden.model.discovery import KnownDevice
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOPERM = 0, 64, 69, 77
 log = logging.getLogger("netwarden.discovery")
-
-AddCommand = Callable[..., argparse.ArgumentParser]
 
 
 class UsageError(ValueError):
@@ -34,11 +33,6 @@ class UsageError(ValueError):
 def _fail(command: str, message: str, status: int) -> int:
     print(f"netwarden {command}: {message}", file=sys.stderr)
     return status
-
-
-def _config(args: argparse.Namespace) -> Config:
-    path = getattr(args, "config", None)
-    return with_db_path(load_config(path, required=path is not None), getattr(args, "db", None))
 
 
 def parse_ports(text: str) -> tuple[int, ...]:
@@ -70,10 +64,10 @@ def parse_methods(text: str) -> tuple[str, ...]:
 # ---- scan ----
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from netwarden.discovery.records import DiscoveryInputError
+    from netwarden.discovery.errors import DiscoveryInputError
     from netwarden.discovery.scan import Scanner, build_methods
     from netwarden.discovery.target import choose_target, read_link_state
-    config = _config(args)
+    config = config_of(args)
     settings = config.discovery
     try:
         ports = parse_ports(args.ports) if args.ports is not None else None
@@ -101,8 +95,8 @@ def _first(items: tuple[str, ...]) -> str | None:
 
 
 def _print_scan(result: object) -> None:
-    from netwarden.discovery.present import device_table_lines, row_from_scan
-    from netwarden.discovery.records import ScanResult
+    from netwarden.model.discovery import ScanResult
+    from netwarden.view.devices import device_table_lines, row_from_scan
     assert isinstance(result, ScanResult)
     width = max(80, _terminal_width())
     for line in device_table_lines([row_from_scan(d) for d in result.devices], width,
@@ -139,12 +133,12 @@ def _record(config: Config, result: object) -> None:
 # ---- discovery (the service) ----
 
 def cmd_discovery(args: argparse.Namespace) -> int:
-    from netwarden.discovery.records import DiscoveryInputError
+    from netwarden.discovery.errors import DiscoveryInputError
     from netwarden.discovery.scan import Scanner, build_methods
     from netwarden.discovery.service import DiscoveryService, targets_for
     from netwarden.discovery.target import read_link_state
     from netwarden.stopper import Stopper
-    config = _config(args)
+    config = config_of(args)
     settings = config.discovery
     stop = Stopper()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -194,7 +188,6 @@ def _open_writer(config: Config) -> object:
 
 # ---- devices / presence / known (read the store; `known set` writes it) ----
 
-EXIT_IOERR = 74
 
 
 def _readable_store(command: str, func: Callable[[argparse.Namespace], int]
@@ -214,10 +207,10 @@ def _readable_store(command: str, func: Callable[[argparse.Namespace], int]
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from netwarden.discovery.present import device_table_lines, row_from_store
     from netwarden.store.queries import devices
     from netwarden.store.sqlite_db import open_readonly
-    config = _config(args)
+    from netwarden.view.devices import device_table_lines, row_from_store
+    config = config_of(args)
     rows = devices(open_readonly(config.db_path), config.discovery.known)
     if args.json:
         for row in rows:
@@ -230,14 +223,14 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_presence(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import present_at, presence_windows
+    from netwarden.store.queries import presence_windows, present_at
     from netwarden.store.sqlite_db import open_readonly
     mac = None
     if args.mac is not None:
         mac = normalise_mac(args.mac)
         if mac is None:
             return _fail("presence", f"{args.mac!r} is not a MAC address", EXIT_USAGE)
-    conn = open_readonly(_config(args).db_path)
+    conn = open_readonly(config_of(args).db_path)
     if args.at is not None:
         for present in present_at(conn, args.at):
             if mac is None or present == mac:
@@ -251,7 +244,7 @@ def cmd_presence(args: argparse.Namespace) -> int:
 def cmd_known(args: argparse.Namespace) -> int:
     from netwarden.store.queries import known_devices
     from netwarden.store.sqlite_db import open_readonly
-    config = _config(args)
+    config = config_of(args)
     if args.action == "list":
         stored = {k.mac: k for k in known_devices(open_readonly(config.db_path))}
         for k in config.discovery.known:
@@ -278,16 +271,6 @@ def cmd_known(args: argparse.Namespace) -> int:
     finally:
         writer.close()  # type: ignore[attr-defined]
     return EXIT_OK
-
-
-def _epoch(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"wants epoch seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
 
 
 # ---- parser ----
@@ -326,9 +309,9 @@ def add_commands(add: AddCommand) -> None:
     pres = add("presence", _readable_store("presence", cmd_presence),
                "print presence windows (start, last_seen, end): when a device was here")
     pres.add_argument("mac", nargs="?", help="only this device")
-    pres.add_argument("--since", type=_epoch, default=0.0, metavar="EPOCH",
+    pres.add_argument("--since", type=epoch, default=0.0, metavar="EPOCH",
                       help="windows still going at or after this time")
-    pres.add_argument("--at", type=_epoch, metavar="EPOCH",
+    pres.add_argument("--at", type=epoch, metavar="EPOCH",
                       help="instead: the devices that were here at this time")
     known = add("known", _readable_store("known", cmd_known),
                 "list, set or remove known devices (a named MAC raises no new_device event)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netwarden.discovery.records import DeviceService, DeviceType
+from netwarden.model.discovery import DeviceService, DeviceType
 
 
 def is_locally_administered(mac: str) -> bool:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import MethodUnavailable, ScanTarget, Sighting
-from netwarden.discovery.sweep import paced_sweep
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.discovery.sweep import paced_sweep, queued_datagrams
+from netwarden.model.discovery import ScanTarget, Sighting
 
 ECHO_REQUEST, ECHO_REPLY = 8, 0
 ECHO6_REQUEST, ECHO6_REPLY = 128, 129
@@ -110,13 +111,7 @@ class IcmpSweep:
             sock.setblocking(False)
 
             def read_ready() -> None:
-                while True:
-                    try:
-                        packet, (source, _port) = sock.recvfrom(2048)
-                    except BlockingIOError:
-                        return
-                    except OSError:   # an ICMP error queued on the socket
-                        continue
+                for packet, source in queued_datagrams(sock):
                     if source in wanted and is_echo_reply(packet, raw, ident if raw else None):
                         found.setdefault(source, Sighting(self.name, source, self.clock()))
 

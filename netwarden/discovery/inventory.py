@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from netwarden.discovery.enrich import guess_type, is_locally_administered, vendor_of
-from netwarden.discovery.records import (
+from netwarden.model.discovery import (
     Device, DeviceName, DeviceService, Finding, MethodReport, MethodState, NameFound, PortOpen,
     ScanTarget, ServiceFound, Sighting,
 )

@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import (
-    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
-)
+from netwarden.discovery.backend import MethodOutput, own_ipv4
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.model.discovery import Finding, NameFound, ScanTarget, ServiceFound
 
 if TYPE_CHECKING:
     from zeroconf import Zeroconf
@@ -48,14 +47,13 @@ class MdnsBrowse:
         self.clock = clock
 
     def discover(self, target: ScanTarget, hosts: Sequence[str]) -> MethodOutput:
-        if not target.own_v4:
-            raise MethodUnavailable(f"{target.interface} has no IPv4 address to listen on")
+        address = own_ipv4(target, "listen on")
         try:
             from zeroconf import IPVersion, Zeroconf
         except ImportError:
             raise MethodUnavailable("the zeroconf package is not installed "
                                     "(pip install netwarden[discovery])") from None
-        zc = Zeroconf(interfaces=[str(target.own_v4[0].ip)], ip_version=IPVersion.V4Only)
+        zc = Zeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
         try:
             types = self._service_types(zc)
             instances = self._browse(zc, types)

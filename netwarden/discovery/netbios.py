@@ -15,11 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import (
-    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
-)
-from netwarden.discovery.sweep import paced_sweep
+from netwarden.discovery.backend import MethodOutput, own_ipv4
+from netwarden.discovery.sweep import paced_sweep, queued_datagrams
+from netwarden.model.discovery import Finding, NameFound, ScanTarget, ServiceFound
 
 NBNS_PORT = 137
 NBSTAT, CLASS_IN = 0x0021, 0x0001
@@ -104,25 +102,18 @@ class NetbiosQuery:
         self.clock = clock
 
     def discover(self, target: ScanTarget, hosts: Sequence[str]) -> MethodOutput:
-        if not target.own_v4:
-            raise MethodUnavailable(f"{target.interface} has no IPv4 address to query from")
+        own = own_ipv4(target, "query from")
         addresses = [h for h in hosts if ipaddress.ip_address(h).version == 4]
         findings: list[Finding] = []
         answered: set[str] = set()
         tid = os.getpid() & 0xFFFF
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         with sock:
-            sock.bind((str(target.own_v4[0].ip), 0))
+            sock.bind((own, 0))
             sock.setblocking(False)
 
             def read_ready() -> None:
-                while True:
-                    try:
-                        packet, (ip, _port) = sock.recvfrom(2048)
-                    except BlockingIOError:
-                        return
-                    except OSError:   # port or host unreachable, queued on the socket
-                        continue
+                for packet, ip in queued_datagrams(sock):
                     if ip in addresses and ip not in answered:
                         self._answer(packet, ip, answered, findings)
 

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import MethodUnavailable, PortOpen, ScanTarget
+from netwarden.discovery.backend import MethodOutput, own_ipv4
+from netwarden.discovery.errors import MethodUnavailable
+from netwarden.model.discovery import PortOpen, ScanTarget
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,7 @@ class TcpConnectScan:
         if not self.ports:
             raise MethodUnavailable("no ports configured ([discovery] ports or --ports)")
         addresses = [h for h in hosts if ipaddress.ip_address(h).version == 4]
-        if not target.own_v4:
-            raise MethodUnavailable(f"{target.interface} has no IPv4 address to scan from")
-        source = str(target.own_v4[0].ip)
+        source = own_ipv4(target, "scan from")
         tally = _Tally()
         found = asyncio.run(self._scan(addresses, source, tally))
         summary = (f"{len(addresses)} hosts x {len(self.ports)} ports: {tally.open} open, "

@@ -25,8 +25,8 @@ from netwarden.discovery.neighbours import (
 )
 from netwarden.discovery.netbios import NetbiosQuery
 from netwarden.discovery.portscan import PortScanLimits, TcpConnectScan
-from netwarden.discovery.records import MethodReport, ScanResult, ScanTarget, Sighting
 from netwarden.discovery.ssdp import SsdpSearch
+from netwarden.model.discovery import MethodReport, ScanResult, ScanTarget, Sighting
 
 log = logging.getLogger("netwarden.discovery")
 

@@ -12,11 +12,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from netwarden.config import DiscoveryConfig, KnownDevice
-from netwarden.discovery.records import DiscoveryInputError, ScanResult, ScanTarget
+from netwarden.config import DiscoveryConfig
+from netwarden.discovery.errors import DiscoveryInputError
 from netwarden.discovery.scan import Scanner
 from netwarden.discovery.target import LinkState, choose_target, parse_subnet
 from netwarden.model import Event
+from netwarden.model.discovery import KnownDevice, ScanResult, ScanTarget
 from netwarden.stopper import Stopper
 from netwarden.store.discovery_writer import DiscoveryWriter
 

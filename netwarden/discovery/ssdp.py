@@ -16,10 +16,8 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from netwarden.discovery.backend import MethodOutput
-from netwarden.discovery.records import (
-    Finding, MethodUnavailable, NameFound, ScanTarget, ServiceFound,
-)
+from netwarden.discovery.backend import MethodOutput, own_ipv4
+from netwarden.model.discovery import Finding, NameFound, ScanTarget, ServiceFound
 
 SSDP_GROUP = ("239.255.255.250", 1900)
 MAX_DESCRIPTION_BYTES = 256 * 1024
@@ -107,9 +105,7 @@ class SsdpSearch:
         self.fetch = fetch
 
     def discover(self, target: ScanTarget, hosts: Sequence[str]) -> MethodOutput:
-        if not target.own_v4:
-            raise MethodUnavailable(f"{target.interface} has no IPv4 address to search from")
-        responses = self._search(target)
+        responses = self._search(target, own_ipv4(target, "search from"))
         findings: list[Finding] = []
         described = 0
         for response in _one_per_location(responses):
@@ -144,8 +140,7 @@ class SsdpSearch:
                             description.device_type or response.st or "upnp",
                             _port_of(response.location), description.friendly_name, detail)
 
-    def _search(self, target: ScanTarget) -> list[SsdpResponse]:
-        own = str(target.own_v4[0].ip)
+    def _search(self, target: ScanTarget, own: str) -> list[SsdpResponse]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         responses = []
         with sock:

@@ -7,8 +7,9 @@ never pile up in the socket buffer) and for ``wait_s`` after the last probe.
 from __future__ import annotations
 
 import select
+import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,6 +42,22 @@ def paced_sweep(targets: Sequence[T], send: Callable[[T], None], read_ready: Cal
                 break
     _read_until(clock() + wait_s, read_ready, fileno, clock)
     return sent
+
+
+def queued_datagrams(sock: socket.socket, size: int = 2048) -> Iterator[tuple[bytes, str]]:
+    """(packet, sender address) for what a non-blocking socket holds, until it would block.
+
+    An error queued on the socket (an ICMP port or host unreachable for an earlier probe) is
+    skipped: it ends no read.
+    """
+    while True:
+        try:
+            packet, sender = sock.recvfrom(size)
+        except BlockingIOError:
+            return
+        except OSError:
+            continue
+        yield packet, sender[0]
 
 
 def _read_until(deadline: float, read_ready: Callable[[], None], fileno: int,

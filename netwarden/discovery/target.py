@@ -12,10 +12,10 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netwarden.discovery.records import (
-    InvalidSubnet, NoInterface, NoSuchInterface, ScanTarget, SubnetNotOnInterface,
-    SubnetTooLarge,
+from netwarden.discovery.errors import (
+    InvalidSubnet, NoInterface, NoSuchInterface, SubnetNotOnInterface, SubnetTooLarge,
 )
+from netwarden.model.discovery import ScanTarget
 
 
 @dataclass(frozen=True)

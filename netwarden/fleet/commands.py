@@ -17,19 +17,12 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from netwarden.config import Config, ConfigError, load_config, with_db_path
+from netwarden.cmdline import AddCommand, config_of
+from netwarden.config import Config, ConfigError
+from netwarden.exits import EXIT_OK
 from netwarden.fleet.schedule import Schedule, ScheduleError, parse_schedule
-
-EXIT_OK, EXIT_UNAVAILABLE = 0, 69
-AddCommand = Callable[..., argparse.ArgumentParser]
-
-
-def _config(args: argparse.Namespace) -> Config:
-    path = getattr(args, "config", None)
-    return with_db_path(load_config(path, required=path is not None), getattr(args, "db", None))
 
 
 def schedules(config: Config) -> dict[str, Schedule]:
@@ -64,7 +57,7 @@ def _server(args: argparse.Namespace, config: Config, program: str):  # noqa: AN
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     source = _server(args, config, "netwarden fleet hosts")
     from netwarden.store.fleet_queries import fleet_hosts
     try:
@@ -86,7 +79,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     by_host = schedules(config)
     target = events_db(config)
     source = _server(args, config, "netwarden fleet watch")     # drops root first

@@ -1,6 +1,6 @@
 """The notifier's subcommands: notifier, deliveries, verdicts, mute, unmute.
 
-Registered by ``netwarden.cli.build_parser``; exit statuses follow netwarden.cli (sysexits).
+Registered by ``netwarden.cli.build_parser``; exit statuses are netwarden.exits (sysexits).
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-from netwarden.cli import EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from netwarden.cmdline import AddCommand, positive
 from netwarden.config import with_db_path
+from netwarden.exits import EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 
 log = logging.getLogger("netwarden.notify")
 
-AddCommand = Callable[..., argparse.ArgumentParser]
+Row = TypeVar("Row")
 
 
 def _err(text: str) -> None:
@@ -47,7 +49,7 @@ def _preimport() -> None:
 
 def _become_user(args: argparse.Namespace) -> int:
     """Drop root when asked to serve a user; refuse root otherwise. Returns an exit status."""
-    from netwarden.notify.privileges import PrivilegeError, drop_privileges
+    from netwarden.privileges import PrivilegeError, drop_privileges
     if os.geteuid() != 0:
         if args.user and args.user != getpass.getuser():
             _err(f"notifier: only root can serve another user's session (--user {args.user})")
@@ -90,7 +92,7 @@ def cmd_notifier(args: argparse.Namespace) -> int:
     status = _become_user(args)
     if status != EXIT_OK:
         return status
-    from netwarden.notify.mutes import default_mutes_path
+    from netwarden.mutes import default_mutes_path
     from netwarden.notify.service import Notifier, channels_from_config, virustotal_from_config
     from netwarden.notify.settings import load_notifier_config, read_secrets
     from netwarden.stopper import Stopper
@@ -121,36 +123,36 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_deliveries(args: argparse.Namespace) -> int:
-    from netwarden.notify.report import delivery_lines, delivery_record
+def _print_state_rows(args: argparse.Namespace, read: Callable[[Any], Sequence[Row]],
+                      record: Callable[[Row], dict[str, object]],
+                      lines: Callable[[Sequence[Row]], list[str]], empty: str) -> int:
+    """Rows read from the notifier's state: one JSON object each (--json), else as text."""
     state = _open_existing_state(args)
     if state is None:
         return EXIT_UNAVAILABLE
-    deliveries = state.recent(args.limit, args.channel)
+    rows = read(state)
     if args.json:
-        for d in deliveries:
-            print(json.dumps(delivery_record(d), ensure_ascii=False))
+        for row in rows:
+            print(json.dumps(record(row), ensure_ascii=False))
     else:
-        print("\n".join(delivery_lines(deliveries)) if deliveries else "no deliveries yet")
+        print("\n".join(lines(rows)) if rows else empty)
     return EXIT_OK
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from netwarden.notify.report import delivery_lines, delivery_record
+    return _print_state_rows(args, lambda state: state.recent(args.limit, args.channel),
+                             delivery_record, delivery_lines, "no deliveries yet")
 
 
 def cmd_verdicts(args: argparse.Namespace) -> int:
     from netwarden.notify.report import verdict_lines, verdict_record
-    state = _open_existing_state(args)
-    if state is None:
-        return EXIT_UNAVAILABLE
-    verdicts = state.verdicts(args.limit)
-    if args.json:
-        for v in verdicts:
-            print(json.dumps(verdict_record(v), ensure_ascii=False))
-    else:
-        print("\n".join(verdict_lines(verdicts)) if verdicts else "no VirusTotal verdicts yet")
-    return EXIT_OK
+    return _print_state_rows(args, lambda state: state.verdicts(args.limit), verdict_record,
+                             verdict_lines, "no VirusTotal verdicts yet")
 
 
 def _edit_mutes(args: argparse.Namespace, add: bool) -> int:
-    from netwarden.notify.mutes import (
+    from netwarden.mutes import (
         MuteFileError, UnknownKind, add_mutes, default_mutes_path, load_mutes, remove_mutes,
     )
     path = args.file or default_mutes_path()
@@ -182,16 +184,6 @@ def cmd_unmute(args: argparse.Namespace) -> int:
     return _edit_mutes(args, add=False)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"wants a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _state_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", type=Path, metavar="PATH",
                         help="the notifier's state file (default "
@@ -200,7 +192,7 @@ def _state_option(parser: argparse.ArgumentParser) -> None:
 
 def add_commands(add: AddCommand) -> None:
     """Register the subcommands through cli.build_parser's ``add`` helper."""
-    from netwarden.notify.notices import MUTABLE_KINDS
+    from netwarden.model.kinds import MUTABLE_KINDS
     notifier = add("notifier", cmd_notifier,
                    "follow new events and raise desktop notifications (run as the desktop user)")
     notifier.add_argument("--user-config", type=Path, metavar="PATH",
@@ -221,13 +213,13 @@ def add_commands(add: AddCommand) -> None:
     deliveries = add("deliveries", cmd_deliveries,
                      "print recent notification deliveries and their outcomes", config=False)
     _state_option(deliveries)
-    deliveries.add_argument("--limit", type=_positive, default=20, metavar="N")
+    deliveries.add_argument("--limit", type=positive, default=20, metavar="N")
     deliveries.add_argument("--channel", choices=("desktop", "webhook", "mqtt", "ntfy"))
     deliveries.add_argument("--json", action="store_true", help="one JSON object per line")
     verdicts = add("verdicts", cmd_verdicts, "print VirusTotal verdicts on new executables",
                    config=False)
     _state_option(verdicts)
-    verdicts.add_argument("--limit", type=_positive, default=50, metavar="N")
+    verdicts.add_argument("--limit", type=positive, default=50, metavar="N")
     verdicts.add_argument("--json", action="store_true", help="one JSON object per line")
     kinds_help = "; ".join(f"{k}: {v}" for k, v in MUTABLE_KINDS.items())
     for name, func, verb in (("mute", cmd_mute, "mute"), ("unmute", cmd_unmute, "unmute")):

@@ -14,13 +14,12 @@ import html
 import os
 from typing import Any
 
+from netwarden.model.kinds import notice_kind
 from netwarden.notify.delivery import DeliveryError, RetryPolicy
 from netwarden.notify.notices import Notice
 
 _SERVICE = "org.freedesktop.Notifications"
 _PATH = "/org/freedesktop/Notifications"
-_ICONS = {"sensor_error": "dialog-warning", "virustotal": "dialog-error",
-          "new_device": "network-wired", "device_changed": "network-wired"}
 
 
 #: A session bus can appear late at login: six tries, backing off from 2 s, before a notice fails.
@@ -65,7 +64,7 @@ class DesktopChannel:
         hints = {"urgency": ("y", int(notice.urgency)), "category": ("s", "network")}
         target = DBusAddress(_PATH, bus_name=_SERVICE, interface=_SERVICE)
         message = new_method_call(target, "Notify", "susssasa{sv}i", (
-            self._app_name, 0, _ICONS.get(notice.kind, "network-transmit-receive"),
+            self._app_name, 0, notice_kind(notice.kind).icon,
             notice.title, body, [], hints, -1))
         try:
             reply = conn.send_and_get_reply(message, timeout=self._timeout_s)

@@ -21,20 +21,12 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, replace
 
+from netwarden.model.kinds import count_label
 from netwarden.notify.notices import SUMMARY_KIND, Notice
 
 #: A summary names at most this many programs or devices, and keeps this many event ids.
 _SUMMARY_NAMES = 5
 _SUMMARY_IDS = 200
-
-_KIND_LABELS = {
-    "new_executable": ("new program", "new programs"),
-    "exe_modified": ("changed program", "changed programs"),
-    "new_device": ("new LAN device", "new LAN devices"),
-    "device_changed": ("changed LAN device", "changed LAN devices"),
-    "sensor_error": ("sensor trouble report", "sensor trouble reports"),
-    "virustotal": ("malicious verdict", "malicious verdicts"),
-}
 
 
 @dataclass(frozen=True)
@@ -47,11 +39,6 @@ class FloodPolicy:
     def __post_init__(self) -> None:
         if self.max_per_window < 2:
             raise ValueError("max_per_window must be at least 2 (one slot is for summaries)")
-
-
-def _label(kind: str, count: int) -> str:
-    singular, plural = _KIND_LABELS.get(kind, (f"{kind} event", f"{kind} events"))
-    return f"{count} {singular if count == 1 else plural}"
 
 
 def summarize(folded: list[Notice], now: float) -> Notice:
@@ -70,7 +57,7 @@ def summarize(folded: list[Notice], now: float) -> Notice:
                 names.append(label)
         shown = ", ".join(names[:_SUMMARY_NAMES]) + (", …" if len(names) > _SUMMARY_NAMES
                                                      else "")
-        lines.append(f"{_label(kind, len(by_kind[kind]))}: {shown}")
+        lines.append(f"{count_label(kind, len(by_kind[kind]))}: {shown}")
     ids = [i for notice in folded for i in notice.event_ids]
     counts = {kind: len(items) for kind, items in by_kind.items()}
     return Notice(kind=SUMMARY_KIND, title=f"netwarden: {len(folded)} more notifications",

@@ -28,8 +28,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 
+from netwarden.model.kinds import Urgency, notice_kind
 from netwarden.notify.delivery import DeliveryError, RetryPolicy
-from netwarden.notify.notices import Notice, Urgency
+from netwarden.notify.notices import Notice
 
 USER_AGENT = "netwarden-notifier/0.1"
 _RETRYABLE = {408, 425, 429}
@@ -88,8 +89,6 @@ class WebhookChannel:
 
 
 _NTFY_PRIORITY = {Urgency.LOW: "2", Urgency.NORMAL: "3", Urgency.CRITICAL: "5"}
-_NTFY_TAGS = {"sensor_error": "warning", "virustotal": "rotating_light",
-              "new_device": "satellite", "device_changed": "satellite"}
 
 
 def header_text(text: str) -> str:
@@ -109,7 +108,7 @@ class NtfyChannel:
     def deliver(self, notice: Notice, delivery_id: int) -> str:
         headers = {"Title": header_text(notice.title),
                    "Priority": _NTFY_PRIORITY[notice.urgency],
-                   "Tags": _NTFY_TAGS.get(notice.kind, "computer"),
+                   "Tags": notice_kind(notice.kind).tag,
                    "Content-Type": "text/plain; charset=utf-8"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"

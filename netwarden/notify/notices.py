@@ -7,30 +7,13 @@ not know return None: an unknown kind from a newer sensor must never stop the no
 
 from __future__ import annotations
 
-import enum
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-
-class Urgency(enum.IntEnum):
-    """The freedesktop urgency levels (the hint's byte value)."""
-
-    LOW = 0
-    NORMAL = 1
-    CRITICAL = 2
-
-
-#: Kinds a user can mute, with what they mean (for `netwarden mute --help` and validation).
-MUTABLE_KINDS: dict[str, str] = {
-    "new_executable": "a program uses the network for the first time",
-    "exe_modified": "an executable's hash changed",
-    "new_device": "a new device on the LAN",
-    "device_changed": "a known LAN device changed address or open ports",
-    "sensor_error": "sensor trouble: lost data, a failed hook, the silent-zero alarm",
-    "virustotal": "VirusTotal says a program is malicious",
-}
+from netwarden.model import EventKind
+from netwarden.model.kinds import EVENT_KINDS, VIRUSTOTAL, VIRUSTOTAL_KIND, Urgency, event_kind
 
 SUMMARY_KIND = "summary"
 
@@ -101,21 +84,24 @@ def _program_label(fields: Mapping[str, object]) -> tuple[str, str]:
     return path, name
 
 
-def _new_executable(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+#: What a kind's renderer says beyond its table entry: (title or "" for the table's, body,
+#: urgency or None for the table's, the cooldown key's subject, program path, program name).
+Rendered = tuple[str, str, Urgency | None, str, str, str]
+
+
+def _new_executable(fields: Mapping[str, object]) -> Rendered:
     path, name = _program_label(fields)
     body = f"{name} ({path})" if path else name
     if fields.get("uid") is not None:
         body += f"\nuser {_text(fields, 'uid')}, sha256 {_short(_text(fields, 'sha256'))}"
-    return ("New program on the network", body, Urgency.NORMAL, f"new_executable:{path or name}",
-            path, name)
+    return "", body, None, path or name, path, name
 
 
-def _exe_modified(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+def _exe_modified(fields: Mapping[str, object]) -> Rendered:
     path, name = _program_label(fields)
     body = (f"{name} ({path})\nsha256 {_short(_text(fields, 'old_sha256'))} → "
             f"{_short(_text(fields, 'new_sha256'))}")
-    return ("Program changed on disk", body, Urgency.NORMAL, f"exe_modified:{path or name}",
-            path, name)
+    return "", body, None, path or name, path, name
 
 
 def _device_label(fields: Mapping[str, object]) -> str:
@@ -126,14 +112,13 @@ def _device_label(fields: Mapping[str, object]) -> str:
     return f"{who} {ip} ({details})".replace("  ", " ")
 
 
-def _new_device(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+def _new_device(fields: Mapping[str, object]) -> Rendered:
     body = _device_label(fields)
     if fields.get("interface"):
         body += f" on {_text(fields, 'interface')}"
     if fields.get("randomized"):
         body += "\n(randomized MAC address: a phone or laptop hiding its identity)"
-    return ("New device on the LAN", body, Urgency.NORMAL,
-            f"new_device:{_text(fields, 'mac')}", "", "")
+    return "", body, None, _text(fields, "mac"), "", ""
 
 
 def _ports(value: object) -> str:
@@ -142,15 +127,14 @@ def _ports(value: object) -> str:
     return str(value) if value else ""
 
 
-def _device_changed(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+def _device_changed(fields: Mapping[str, object]) -> Rendered:
     body = _device_label(fields)
     added, removed = _ports(fields.get("added_ports")), _ports(fields.get("removed_ports"))
     if added:
         body += f"\nnewly open ports: {added}"
     if removed:
         body += f"\nclosed ports: {removed}"
-    return ("LAN device changed", body, Urgency.LOW, f"device_changed:{_text(fields, 'mac')}",
-            "", "")
+    return "", body, None, _text(fields, "mac"), "", ""
 
 
 def _counters(value: object) -> str:
@@ -159,7 +143,7 @@ def _counters(value: object) -> str:
     return ", ".join(f"{name} +{delta}" for name, delta in sorted(value.items()))
 
 
-def _sensor_error(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str, str, str]:
+def _sensor_error(fields: Mapping[str, object]) -> Rendered:
     component = _text(fields, "component", "sensor")
     message, state = _text(fields, "message"), _text(fields, "state")
     if component == "health":
@@ -172,35 +156,49 @@ def _sensor_error(fields: Mapping[str, object]) -> tuple[str, str, Urgency, str,
         title = "netwarden sees traffic it cannot attribute"
         body = message or "traffic on the interfaces, but no program was credited with it"
     else:
-        title = "netwarden sensor trouble"
+        title = ""
         body = f"{component}: {state}".rstrip(": ") + (f"\n{message}" if message else "")
-    urgency = Urgency.CRITICAL if fields.get("required") else Urgency.NORMAL
-    return title, body, urgency, f"sensor_error:{component}", "", ""
+    urgency = Urgency.CRITICAL if fields.get("required") else None
+    return title, body, urgency, component, "", ""
 
 
-_RENDERERS = {
-    "new_executable": _new_executable,
-    "exe_modified": _exe_modified,
-    "new_device": _new_device,
-    "device_changed": _device_changed,
-    "sensor_error": _sensor_error,
+def _fleet_host(fields: Mapping[str, object]) -> Rendered:
+    host = _text(fields, "host", "?")
+    body = f"{host}: no heartbeat for {_text(fields, 'silent_s', '?')} s" \
+        if "silent_s" in fields else f"{host} is shipping again"
+    behind = _text(fields, "behind_rows")
+    if behind and behind != "0":
+        body += f"\n{behind} rows were waiting to ship at its last heartbeat"
+    return "", body, None, host, "", ""
+
+
+#: The body of each notified kind (its title, urgency and the rest: model.kinds.EVENT_KINDS).
+_RENDERERS: dict[EventKind, Callable[[Mapping[str, object]], Rendered]] = {
+    EventKind.NEW_EXECUTABLE: _new_executable,
+    EventKind.EXE_MODIFIED: _exe_modified,
+    EventKind.NEW_DEVICE: _new_device,
+    EventKind.DEVICE_CHANGED: _device_changed,
+    EventKind.SENSOR_ERROR: _sensor_error,
+    EventKind.HOST_SILENT: _fleet_host,
+    EventKind.HOST_BACK: _fleet_host,
 }
-
-#: Kinds that are known and deliberately silent.
-SILENT_KINDS = frozenset({"sensor_started", "sensor_stopped"})
 
 
 def render_event(event_id: int, time: float, kind: str, fields: Mapping[str, object],
                  device_changes: bool = False) -> Notice | None:
     """The notice for one event row, or None for silent and unknown kinds."""
-    renderer = _RENDERERS.get(kind)
-    if renderer is None or (kind == "device_changed" and not device_changes):
+    known = event_kind(kind)
+    if known is None or known not in _RENDERERS:
         return None
-    title, body, urgency, key, path, name = renderer(fields)
+    info = EVENT_KINDS[known]
+    if info.optional and not device_changes:
+        return None
+    title, body, urgency, subject, path, name = _RENDERERS[known](fields)
     plain = {k: v for k, v in fields.items() if isinstance(v, (str, int, float, bool, list,
                                                                 dict, type(None)))}
-    return Notice(kind=kind, title=title, body=body, urgency=urgency, time=time, key=key,
-                  program=path, name=name, trouble=kind == "sensor_error",
+    return Notice(kind=kind, title=title or info.title, body=body,
+                  urgency=info.urgency if urgency is None else urgency, time=time,
+                  key=f"{kind}:{subject}", program=path, name=name, trouble=info.trouble,
                   event_ids=(event_id,), fields=tuple(sorted(plain.items())))
 
 
@@ -210,8 +208,8 @@ def render_verdict(sha256: str, path: str, name: str, malicious: int, total: int
     label = name or os.path.basename(path) or sha256[:12]
     body = (f"{label} ({path or 'path unknown'})\n{malicious} of {total} engines call it "
             f"malicious\nsha256 {sha256}")
-    return Notice(kind="virustotal", title="VirusTotal: malicious program", body=body,
-                  urgency=Urgency.CRITICAL, time=time, key=f"virustotal:{sha256}",
+    return Notice(kind=VIRUSTOTAL, title=VIRUSTOTAL_KIND.title, body=body,
+                  urgency=VIRUSTOTAL_KIND.urgency, time=time, key=f"{VIRUSTOTAL}:{sha256}",
                   program=path, name=label,
                   fields=(("malicious", malicious), ("path", path), ("sha256", sha256),
                           ("total", total)))

@@ -23,16 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import Config
+from netwarden.model.kinds import EVENT_KINDS, event_kind
+from netwarden.mutes import MuteFileError, Mutes, load_mutes
 from netwarden.notify.delivery import Channel, DeliveryWorker, RetryPolicy
 from netwarden.notify.flood import FloodControl, FloodPolicy
-from netwarden.notify.mutes import MuteFileError, Mutes, load_mutes
-from netwarden.notify.notices import SILENT_KINDS, Notice, render_event, render_verdict
+from netwarden.notify.notices import Notice, render_event, render_verdict
 from netwarden.notify.settings import Secrets
 from netwarden.notify.virustotal import VirusTotalSettings, VirusTotalWorker
 from netwarden.stopper import Stopper
-from netwarden.store.notifier_state import (
-    LookupRequest, NotifierState, QueuedNotice, VerdictStatus,
-)
+from netwarden.store.notifier_state import LookupRequest, NotifierState, QueuedNotice, VerdictStatus
 from netwarden.store.queries import RawEvent, events_after, last_event_id
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 
@@ -102,9 +101,10 @@ def _fields(event: RawEvent) -> dict[str, object] | None:
 
 def lookup_for(kind: str, fields: dict[str, object]) -> LookupRequest | None:
     """The hash a new or changed executable asks VirusTotal about."""
-    sha = fields.get("sha256" if kind == "new_executable" else "new_sha256")
-    if kind not in ("new_executable", "exe_modified") or not isinstance(sha, str) \
-            or not _SHA256.fullmatch(sha):
+    known = event_kind(kind)
+    field_name = "" if known is None else EVENT_KINDS[known].sha256_field
+    sha = fields.get(field_name) if field_name else None
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
         return None
     path = str(fields.get("path") or "")
     return LookupRequest(sha, path, str(fields.get("name") or os.path.basename(path)))
@@ -121,7 +121,7 @@ def examine(events: Sequence[RawEvent], device_changes: bool) -> Candidate:
         notice = render_event(event.id, event.time, event.kind, fields, device_changes)
         if notice is not None:
             notices.append(notice)
-        elif event.kind not in SILENT_KINDS and event.kind != "device_changed":
+        elif event_kind(event.kind) is None:
             unknown.append(event.kind)
         request = lookup_for(event.kind, fields)
         if request is not None:

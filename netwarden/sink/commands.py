@@ -21,28 +21,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from netwarden.config import (
-    EXIT_CONFIG_ERROR,
-    Config,
-    RemoteConfig,
-    load_config,
-    parse_remote_url,
-    with_db_path,
-)
+from netwarden.cmdline import AddCommand, config_of, number
+from netwarden.config import Config, RemoteConfig, parse_remote_url
+from netwarden.exits import EXIT_CONFIG_ERROR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_NOPERM = 0, 64, 69, 75, 77
 DRIVERS = ("psycopg", "pymysql")
 log = logging.getLogger("netwarden.sink")
-
-AddCommand = Callable[..., argparse.ArgumentParser]
-
-
-def _config(args: argparse.Namespace) -> Config:
-    path = getattr(args, "config", None)
-    return with_db_path(load_config(path, required=path is not None), getattr(args, "db", None))
 
 
 def _fail(message: str, status: int) -> int:
@@ -224,7 +210,7 @@ def cmd_ship(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_of(args)
     if args.print_schema:
         return cmd_print_schema(args.print_schema)
     if args.print_grants:
@@ -242,14 +228,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     return cmd_ship(config, args)
 
 
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"wants a number of days, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 day, got {text}")
-    return value
+_days = number(float, "a number of days", 1.0, flag="--keep-days")
 
 
 def _dialect(text: str) -> str:

@@ -14,10 +14,9 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from netwarden.config import KnownDevice
-from netwarden.discovery.presence import Action, Window, on_sighting
-from netwarden.discovery.records import Device, MethodState, ScanResult
 from netwarden.model import Event, EventKind, HealthSample
+from netwarden.model.discovery import Device, KnownDevice, MethodState, ScanResult
+from netwarden.model.presence import Action, Window, on_sighting
 from netwarden.store.schema import migrate
 from netwarden.store.sqlite_db import close_writer, open_writer, transaction
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from netwarden.config import KnownDevice
 from netwarden.model import family_label
 from netwarden.store.export_queries import FLOWS_SQL, ExportedFlow
 from netwarden.store.read_source import local_source
+from netwarden.model.discovery import KnownDevice
 
 
 class RawEvent(NamedTuple):

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs
 import dash
 from dash import Input, Output, State, dash_table, dcc, html
 
-from netwarden.discovery.present import device_labels, presence_segments
 from netwarden.store import queries
 from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.view.devices import device_labels, presence_segments
 from netwarden.view.labels import NO_DISCOVERY_TABLES, display_value, format_time
 from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
 from netwarden.view.units import format_bytes

@@ -15,8 +15,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from netwarden.discovery.present import device_table_records
 from netwarden.store.queries import DeviceRow, ExecutableVersion, SeriesPoint, TrafficTotal
+from netwarden.view.devices import device_table_records
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash.geo import CountryTotal

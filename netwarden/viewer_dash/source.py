@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 
-from netwarden.config import KnownDevice
+from netwarden.model.discovery import KnownDevice
 from netwarden.store import queries
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.view.labels import explain_unavailable

@@ -1,7 +1,7 @@
 """The curses program: read keys, ask the store, draw what `render` returns.
 
 Everything decided here is decided elsewhere (state.py for keys, render.py for the screen,
-netwarden.store.queries for data, netwarden.notify.mutes for the mute list); this module only
+netwarden.store.queries for data, netwarden.mutes for the mute list); this module only
 connects them to a terminal. A store that is missing, empty, locked, unreadable or without
 discovery tables is a message on the screen, never a crash: the viewer keeps running and `r`
 (or live mode) tries again. So is a mutes file that cannot be read or written.
@@ -22,13 +22,10 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import TypeVar
 
-from netwarden.config import KnownDevice
-from netwarden.notify.mutes import (
-    MuteFileError, add_mutes, default_mutes_path, load_mutes, remove_mutes,
-)
+from netwarden.model.discovery import KnownDevice
+from netwarden.mutes import MuteFileError, add_mutes, default_mutes_path, load_mutes, remove_mutes
 from netwarden.store.queries import (
-    TrafficTotal, devices, has_discovery_tables, presence_windows, schema_version,
-    traffic_totals,
+    TrafficTotal, devices, has_discovery_tables, presence_windows, schema_version, traffic_totals,
 )
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.view.labels import (

@@ -1,7 +1,7 @@
 """The devices view as text: LAN devices, then the selected one's details and presence.
 
 Pure, like render.py: `devices_lines(...) -> (lines, highlight)`, every line exactly `width`
-ASCII characters. The table comes from netwarden.discovery.present (as `netwarden devices`
+ASCII characters. The table comes from netwarden.view.devices (as `netwarden devices`
 prints it), with the flags moved to the front so they show at 80 columns; the columns that do
 not fit a narrow terminal (type, ports) are in the selected device's details.
 """
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from netwarden.discovery.present import (
+from netwarden.store.queries import DeviceRow, PresenceRow
+from netwarden.view.devices import (
     COLUMNS, device_labels, device_table_lines, presence_timeline_lines, row_from_store,
 )
-from netwarden.store.queries import DeviceRow, PresenceRow
 from netwarden.view.labels import format_time
 from netwarden.viewer_tui.state import BrowserState
 

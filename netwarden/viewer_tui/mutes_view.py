@@ -1,6 +1,6 @@
 """The notifier's mute list in the TUI: its entries, and the view as text (pure).
 
-The list itself is the user's mutes file (netwarden.notify.mutes), which `netwarden mute`
+The list itself is the user's mutes file (netwarden.mutes), which `netwarden mute`
 and the notifier share; app.py reads and edits it, this module only shapes it.
 """
 
@@ -10,8 +10,8 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netwarden.notify.mutes import Mutes
-from netwarden.notify.notices import MUTABLE_KINDS
+from netwarden.model.kinds import MUTABLE_KINDS
+from netwarden.mutes import Mutes
 from netwarden.viewer_tui.state import BrowserState
 
 HEADER_LINES = 3      # title, explanation, column names

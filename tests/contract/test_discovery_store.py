@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netwarden.config import KnownDevice
-from netwarden.discovery.records import (
-    Device, DeviceName, DeviceService, DeviceType, MethodReport, MethodState, ScanResult,
-    ScanTarget,
-)
 from netwarden.model import Event, EventKind
+from netwarden.model.discovery import (
+    Device, DeviceName, DeviceService, DeviceType, KnownDevice, MethodReport, MethodState,
+    ScanResult, ScanTarget,
+)
 from netwarden.store import schema
 from netwarden.store.discovery_writer import DiscoveryWriter
 from netwarden.store.export_queries import export_events
@@ -117,6 +116,23 @@ def test_presence_windows_open_extend_close_reopen(tmp_path: Path):
     assert presence_windows(conn, PI, since=1100) == [(PI, 1200, 1200, None)]
     (row,) = devices(conn)
     assert row.present
+
+
+def test_the_presence_rule_at_its_boundaries(tmp_path: Path):
+    """netwarden.model.presence's rule, as the store applies it: a window closes when its
+    device is unseen for more than the gap; an open window counts up to its last sighting."""
+    writer = _writer(tmp_path)
+    for t in (0, 5, 10):
+        writer.record_scan(scan(t, device(PI, "10.78.0.11", t)), 5, {})
+    assert writer.close_stale(now=15, gap=5) == 0          # unseen for exactly the gap
+    assert writer.close_stale(now=16, gap=5) == 1          # unseen for longer
+    for t in (20, 25, 30):
+        writer.record_scan(scan(t, device(PI, "10.78.0.11", t)), 5, {})
+    writer.close()
+    conn = open_readonly(tmp_path / "nw.db")
+    assert presence_windows(conn, PI) == [(PI, 0, 10, 10), (PI, 20, 30, None)]
+    assert present_at(conn, 25) == [PI]
+    assert present_at(conn, 15) == []
 
 
 def test_a_late_sighting_after_the_gap_opens_a_new_window_and_closes_the_old(tmp_path: Path):

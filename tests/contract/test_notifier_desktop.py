@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from netwarden.mutes import add_mutes
 from netwarden.notify.delivery import RetryPolicy
 from netwarden.notify.desktop import DesktopChannel
-from netwarden.notify.mutes import add_mutes
 from tests.support.dbus_session import SessionBus, start_session_bus
 from tests.support.notifier_run import (
     RunningNotifier, add_events, config, create_db, new_program, wait_first, wait_until,

@@ -38,7 +38,7 @@ def in_fresh_python(code: str) -> dict[str, object]:
 
 def test_after_the_drop_setuid_0_fails():
     report = in_fresh_python("""
-from netwarden.notify.privileges import drop_privileges
+from netwarden.privileges import drop_privileges
 drop_privileges("nobody")
 try:
     os.setuid(0)
@@ -59,7 +59,7 @@ report = {"ids": [os.getresuid(), os.getresgid()], "groups": os.getgroups(),
 def test_a_third_party_module_imported_as_root_stops_the_drop():
     report = in_fresh_python("""
 import jeepney
-from netwarden.notify.privileges import drop_privileges
+from netwarden.privileges import drop_privileges
 drop_privileges("nobody")
 report = {"uid": os.getuid()}
 """)

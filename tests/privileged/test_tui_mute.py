@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from netwarden.notify.mutes import load_mutes
+from netwarden.mutes import load_mutes
 from tests.support.users import temporary_user
 from tests.support.viewer_data import seed_store
 from tests.support.viewer_proc import share, tmux_pane, viewer_dir

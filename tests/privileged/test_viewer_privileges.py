@@ -6,6 +6,7 @@ import json
 import os
 import pwd
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -64,6 +65,8 @@ def test_dash_drops_to_the_user_before_serving(store: Path):
         uids, gids, groups = ids_of(server.proc.pid)
         assert set(uids) == {NOBODY.pw_uid} and set(gids) == {NOBODY.pw_gid}
         assert 0 not in groups
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+        assert "NoNewPrivs:\t1" in status
         with urllib.request.urlopen(server.url + "/api/v1/flows?group=exe", timeout=20) as r:
             assert len(json.loads(r.read())["rows"]) == 4
     finally:
@@ -95,3 +98,17 @@ def test_tui_runs_as_the_user(store: Path):
         assert [set(u) for u in uids] == [{NOBODY.pw_uid}]
         pane.keys("q")
         pane.wait_for("EXITED 0")
+
+
+def test_a_viewer_module_imported_as_root_stops_the_drop():
+    code = ("import plotly, sys\n"
+            "from netwarden.privileges import PrivilegeError, become_unprivileged\n"
+            "try:\n"
+            "    become_unprivileged('netwarden dash', sys.argv[1])\n"
+            "except PrivilegeError as exc:\n"
+            "    print(exc.status, exc)\n")
+    done = subprocess.run([sys.executable, "-c", code, VIEWER_USER], check=False,
+                          capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.stdout.strip() == ("77 netwarden dash: plotly imported while root; "
+                                   "refusing to go on"), done.stderr

@@ -14,10 +14,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from netwarden.config import KnownDevice
-from netwarden.discovery.records import (
-    Device, DeviceName, DeviceService, DeviceType, MethodReport, MethodState, ScanResult,
-    ScanTarget,
+from netwarden.model.discovery import (
+    Device, DeviceName, DeviceService, DeviceType, KnownDevice, MethodReport, MethodState,
+    ScanResult, ScanTarget,
 )
 from netwarden.store.discovery_writer import DiscoveryWriter
 

@@ -6,16 +6,16 @@ import ipaddress
 
 import pytest
 
-from netwarden.discovery import presence
 from netwarden.discovery.enrich import guess_type, is_locally_administered, vendor_of
 from netwarden.discovery.inventory import live_hosts, merge
 from netwarden.discovery.neighbours import (
     NUD_FAILED, NUD_PERMANENT, NUD_REACHABLE, NUD_STALE, NeighbourEntry, usable_sightings,
 )
-from netwarden.discovery.records import (
+from netwarden.model.discovery import (
     DeviceService, MethodReport, MethodState, NameFound, PortOpen, ScanTarget, ServiceFound,
     Sighting,
 )
+from netwarden.model import presence
 
 TARGET = ScanTarget("eth0", 2, "52:54:00:12:34:56",
                     (ipaddress.IPv4Interface("10.78.0.2/24"),),
@@ -110,7 +110,3 @@ def test_presence_rules():
     assert presence.on_sighting(W(0, 10), 16, gap=5) is presence.Action.OPEN
     assert presence.on_sighting(W(0, 10), 9, gap=5) is presence.Action.IGNORE
     assert presence.on_sighting(W(0, 10, end=10), 12, gap=5) is presence.Action.OPEN
-    assert presence.should_close(W(0, 10), now=16, gap=5)
-    assert not presence.should_close(W(0, 10), now=15, gap=5)
-    assert presence.present_at([W(0, 10, 10), W(20, 30)], 25)
-    assert not presence.present_at([W(0, 10, 10), W(20, 30)], 15)

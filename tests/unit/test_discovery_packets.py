@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from netwarden.discovery import arp, icmp, netbios, ssdp
-from netwarden.discovery.records import ScanTarget
+from netwarden.model.discovery import ScanTarget
 
 OWN_MAC = "52:54:00:12:34:56"
 

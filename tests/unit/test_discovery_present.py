@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from netwarden.config import ConfigError, KnownDevice, config_from_dict
+from netwarden.config import ConfigError, config_from_dict
 from netwarden.discovery.commands import UsageError, parse_methods, parse_ports
-from netwarden.discovery.present import (
+from netwarden.model.discovery import KnownDevice
+from netwarden.store.queries import DeviceRow, PresenceRow
+from netwarden.view.devices import (
     TableRow, device_labels, device_table_lines, device_table_records, presence_segments,
     presence_timeline_lines, row_from_store,
 )
-from netwarden.store.queries import DeviceRow, PresenceRow
 
 NOW = 1_000_000.0
 STORE_ROW = DeviceRow(

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from netwarden.discovery.records import (
+from netwarden.discovery.errors import (
     InvalidSubnet, NoInterface, NoSuchInterface, SubnetNotOnInterface, SubnetTooLarge,
 )
 from netwarden.discovery.target import InterfaceInfo, LinkState, choose_target

@@ -61,3 +61,14 @@ def test_memory_is_the_events_written() -> None:
     history = [("host_silent", {"host": "a"}), ("host_silent", {"host": "b"}),
                ("host_back", {"host": "a"}), ("new_device", {"mac": "x"})]
     assert silent_hosts(history) == {"b"}
+
+
+def test_the_notifier_renders_fleet_events() -> None:
+    from netwarden.notify.notices import render_event
+    silent = render_event(7, 1000.0, "host_silent",
+                          {"host": "laptop", "silent_s": 420, "behind_rows": 12})
+    assert silent is not None and silent.title == "Fleet host silent"
+    assert silent.body == "laptop: no heartbeat for 420 s\n12 rows were waiting to ship at " \
+        "its last heartbeat" and silent.key == "host_silent:laptop"
+    back = render_event(8, 1100.0, "host_back", {"host": "laptop", "behind_rows": 0})
+    assert back is not None and back.body == "laptop is shipping again"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from netwarden.notify.mutes import (
-    Mutes, MuteFileError, UnknownKind, add_mutes, default_mutes_path, load_mutes, remove_mutes,
+from netwarden.mutes import (
+    MuteFileError, Mutes, UnknownKind, add_mutes, default_mutes_path, load_mutes, remove_mutes,
 )
 
 

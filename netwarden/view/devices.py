@@ -1,5 +1,8 @@
 """Pure shaping of devices and presence windows for people: the CLI, the TUI and Dash.
 
+It lives with the viewers' other shaping (netwarden.view), not in the producer's package:
+the viewers may not import netwarden.discovery.
+
 TUI and CLI: ``rows + width -> lines``. Dash: records for a DataTable and timeline segments
 whose keys are the columns ``plotly.express.timeline`` takes (Task, Start, Finish). Nothing
 here reads the store or draws.
@@ -12,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from netwarden.discovery.records import Device
+from netwarden.model.discovery import Device
 from netwarden.store.queries import DeviceRow, PresenceRow
 
 

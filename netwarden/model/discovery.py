@@ -1,7 +1,9 @@
-"""Messages of LAN discovery: what a method found, what a pass concluded, and its errors.
+"""Records of LAN discovery: what a method found, what a pass concluded, the owner's names.
 
 Every backend returns findings (frozen dataclasses); the inventory merges them into devices
-keyed by MAC address. Nothing here touches the system.
+keyed by MAC address; the store writes devices and reads back known devices. They live here,
+not in `netwarden.discovery`, because the producer (discovery), the store and the config all
+use them, and the store never imports a producer. Nothing here touches the system.
 """
 
 from __future__ import annotations
@@ -9,34 +11,6 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
-
-
-class DiscoveryInputError(ValueError):
-    """Bad input from the user (flag or config): the message names the problem."""
-
-
-class InvalidSubnet(DiscoveryInputError):
-    pass
-
-
-class SubnetTooLarge(DiscoveryInputError):
-    pass
-
-
-class NoSuchInterface(DiscoveryInputError):
-    pass
-
-
-class SubnetNotOnInterface(DiscoveryInputError):
-    pass
-
-
-class NoInterface(DiscoveryInputError):
-    """No interface was named and none could be chosen (no default route)."""
-
-
-class MethodUnavailable(Exception):
-    """A method cannot run here (a missing capability, no address); the message says why."""
 
 
 class MethodState(enum.Enum):
@@ -243,3 +217,12 @@ class ScanResult:
             "devices": [d.as_record() for d in self.devices],
             "unresolved": list(self.unresolved),
         }
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    """A device the owner has named; ``trusted`` ones are expected on the network."""
+
+    mac: str
+    name: str = ""
+    trusted: bool = False

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from netwarden.notify.notices import MUTABLE_KINDS
+from netwarden.model.kinds import MUTABLE_KINDS
 
 _HEADER = ("# netwarden mutes: programs (a path, or a name without '/') and event kinds that\n"
            "# never raise a notification. Edited by `netwarden mute` / `netwarden unmute` and\n"

@@ -1,10 +1,16 @@
-"""Presence windows: when a device was on the network (pure rules; the store applies them).
+"""Presence windows: when a device was on the network. The rule, stated once.
 
 A window has a start, a last sighting and, once closed, an end (its last sighting). A
 sighting within ``gap`` of the open window's last one extends it; a later one (or one after
 the window was closed) opens a new window. A window whose device has been unseen for longer
 than ``gap`` closes. Sightings carry the time the device was seen (a neighbour entry's last
-confirmation), so an old sighting never extends or reopens anything.
+confirmation), so an old sighting never extends or reopens anything. A device is present at
+a time a window covers (an open one up to its last sighting).
+
+What a sighting does is decided here (:func:`on_sighting`), for the store's discovery writer
+to apply. Closing stale windows and asking who was present at a time are one SQL statement
+each in the store (``DiscoveryWriter.close_stale``, ``queries.present_at``), run where the
+windows are; tests/contract/test_discovery_store.py holds them to this rule.
 """
 
 from __future__ import annotations
@@ -38,13 +44,3 @@ def on_sighting(latest: Window | None, seen: float, gap: float) -> Action:
     if latest.is_open and seen - latest.last_seen <= gap:
         return Action.EXTEND
     return Action.OPEN
-
-
-def should_close(window: Window, now: float, gap: float) -> bool:
-    return window.is_open and now - window.last_seen > gap
-
-
-def present_at(windows: list[Window], when: float) -> bool:
-    """Whether any window covers ``when`` (an open one up to its last sighting)."""
-    return any(w.start <= when <= (w.end if w.end is not None else w.last_seen)
-               for w in windows)

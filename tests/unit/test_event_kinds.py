@@ -1,0 +1,25 @@
+"""The one table of event kinds: every kind is described, and the notifier's views of it."""
+
+from __future__ import annotations
+
+from netwarden.model import EventKind
+from netwarden.model.kinds import (
+    EVENT_KINDS, MUTABLE_KINDS, SILENT_KINDS, UNKNOWN_KIND, count_label, notice_kind,
+)
+
+
+def test_every_event_kind_is_described():
+    assert set(EVENT_KINDS) == set(EventKind)
+
+
+def test_what_the_table_says():
+    assert list(MUTABLE_KINDS) == ["new_executable", "exe_modified", "new_device",
+                                   "device_changed", "sensor_error", "host_silent",
+                                   "host_back", "virustotal"]
+    assert SILENT_KINDS == {"sensor_started", "sensor_stopped"}
+    assert notice_kind("summary") is UNKNOWN_KIND
+    assert (notice_kind("new_device").icon, notice_kind("virustotal").tag) == \
+        ("network-wired", "rotating_light")
+    assert count_label("new_executable", 1) == "1 new program"
+    assert count_label("virustotal", 2) == "2 malicious verdicts"
+    assert count_label("from_the_future", 3) == "3 from_the_future events"
