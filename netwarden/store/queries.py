@@ -10,7 +10,10 @@ from typing import NamedTuple
 
 from netwarden.model import family_label
 from netwarden.store.export_queries import FLOWS_SQL, ExportedFlow
-from netwarden.store.read_source import local_source
+from netwarden.store.read_source import ReadSource, as_source
+
+#: What the queries read: the local store's connection, or a source (local or a server).
+Reader = sqlite3.Connection | ReadSource
 from netwarden.model.discovery import KnownDevice
 
 
@@ -188,10 +191,15 @@ def recent_scans(conn: sqlite3.Connection, limit: int = 10) -> list[ScanRow]:
 # tables), and only then joins the few resulting keys to their labels. So a recent window
 # reads only its rows through the time index, and no per-row join is made.
 
-_PROCESS_LOOKUP = ("SELECT p.id FROM processes p JOIN executables e ON e.id = p.exe_id "
-                   "LEFT JOIN executables pe ON pe.id = p.parent_exe_id WHERE {expr} IN ({marks})")
-_PROCESS_JOINS = ("JOIN processes p ON p.id = t.k JOIN executables e ON e.id = p.exe_id "
-                  "LEFT JOIN executables pe ON pe.id = p.parent_exe_id")
+# Written once for the local store and a fleet's server (store/read_source.py's markers:
+# on a server, ids are only unique within one host and store).
+_PROCESS_LOOKUP = ("SELECT [[ids p id]] FROM processes p "
+                   "JOIN [[current executables]] e ON e.id = p.exe_id[[same e p]] "
+                   "LEFT JOIN [[current executables]] pe ON pe.id = p.parent_exe_id[[same pe p]] "
+                   "WHERE {expr} IN ({marks})")
+_PROCESS_JOINS = ("JOIN processes p ON p.id = t.k[[same p t]] "
+                  "JOIN [[current executables]] e ON e.id = p.exe_id[[same e p]] "
+                  "LEFT JOIN [[current executables]] pe ON pe.id = p.parent_exe_id[[same pe p]]")
 
 
 @dataclass(frozen=True)
@@ -216,13 +224,14 @@ DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
     _process_dimension("exe", "executable", "e.path"),
     _process_dimension("name", "name", "p.name"),
     _process_dimension("sha256", "sha256", "e.sha256"),
-    _process_dimension("parent", "parent", "IFNULL(pe.path, '')"),
+    _process_dimension("parent", "parent", "COALESCE(pe.path, '')"),
     # Flows with no known name have domain_id NULL; 0 stands for them (ids start at 1).
-    Dimension("domain", "domain", "IFNULL(f.domain_id, 0)", "IFNULL(d.name, '')",
-              "LEFT JOIN domains d ON d.id = t.k",
-              "SELECT id FROM domains WHERE name IN ({marks})"),
+    Dimension("domain", "domain", "COALESCE(f.domain_id,0)", "COALESCE(d.name, '')",
+              "LEFT JOIN domains d ON d.id = t.k[[same d t]]",
+              "SELECT [[ids d id]] FROM domains d WHERE name IN ({marks})"),
     Dimension("raddr", "remote address", "f.raddr_id", "a.addr",
-              "JOIN addresses a ON a.id = t.k", "SELECT id FROM addresses WHERE addr IN ({marks})"),
+              "JOIN addresses a ON a.id = t.k[[same a t]]",
+              "SELECT [[ids a id]] FROM addresses a WHERE addr IN ({marks})"),
     Dimension("rport", "remote port", "f.rport", "t.k", numeric=True),
     Dimension("lport", "local port", "f.lport", "t.k", numeric=True),
     _process_dimension("user", "user", "p.uid", numeric=True),
@@ -230,6 +239,13 @@ DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
     Dimension("host", "host", "f.host_id", "h.name", "JOIN hosts h ON h.id = t.k",
               "SELECT id FROM hosts WHERE name IN ({marks})"),
 )}
+
+#: On a server the host is each row's own column (the login role that shipped it).
+_SERVER_HOST = Dimension("host", "host", "f.host", "t.k", numeric=False)
+
+
+def _for(source: ReadSource, dimension: Dimension) -> Dimension:
+    return _SERVER_HOST if source.remote and dimension.name == "host" else dimension
 
 
 class QueryError(ValueError):
@@ -281,16 +297,17 @@ def _filter_condition(dimension: Dimension, values: list[str],
     if not dimension.lookup:
         return f"{dimension.flow_key} {negate}IN ({_marks(len(params))})", params
     lookup = dimension.lookup.replace("{marks}", _marks(len(params)))
+    condition = f"[[keyed f {dimension.flow_key}]] IN ({lookup})"
     if dimension.name == "domain" and "" in values:
-        lookup += " UNION ALL SELECT 0"
-    return f"{dimension.flow_key} {negate}IN ({lookup})", params
+        condition = f"({dimension.flow_key} = 0 OR {condition})"
+    return f"{negate}{condition}", params
 
 
 #: Beyond this share of the recorded time span, a window is read by scanning the table.
 WIDE_WINDOW = 0.25
 
 
-def _is_wide(conn: sqlite3.Connection, view: TrafficView) -> bool:
+def _is_wide(conn: Reader, view: TrafficView) -> bool:
     """True when the view's window holds much of the table.
 
     Reading most rows through the time index costs a random row lookup each (on 10M rows,
@@ -308,7 +325,8 @@ def _is_wide(conn: sqlite3.Connection, view: TrafficView) -> bool:
     return (until - since) / (high - low + 1) > WIDE_WINDOW
 
 
-def _where(view: TrafficView, wide: bool = False) -> tuple[str, list[object]]:
+def _where(source: ReadSource, view: TrafficView,
+           wide: bool = False) -> tuple[str, list[object]]:
     conditions: list[str] = []
     params: list[object] = []
     time_column = "+f.time" if wide else "f.time"
@@ -322,15 +340,15 @@ def _where(view: TrafficView, wide: bool = False) -> tuple[str, list[object]]:
     for item in view.filters:
         grouped.setdefault((item.dimension, item.exclude), []).append(item.value)
     for (name, exclude), values in grouped.items():
-        sql, values_params = _filter_condition(DIMENSIONS[name], values, exclude)
+        sql, values_params = _filter_condition(_for(source, DIMENSIONS[name]), values, exclude)
         conditions.append(sql)
         params.extend(values_params)
-    return (" AND ".join(conditions) or "1"), params
+    return (" AND ".join(conditions) or "1 = 1"), params
 
 
-def _dimension(name: str) -> Dimension:
+def _dimension(name: str, source: ReadSource) -> Dimension:
     try:
-        return DIMENSIONS[name]
+        return _for(source, DIMENSIONS[name])
     except KeyError:
         raise QueryError(f"unknown grouping {name!r}; known: " + ", ".join(DIMENSIONS)) \
             from None
@@ -350,17 +368,19 @@ class TrafficTotal(NamedTuple):
         return self.sent + self.recv
 
 
-def traffic_totals(conn: sqlite3.Connection, dimension: str,
+def traffic_totals(conn: Reader, dimension: str,
                    view: TrafficView) -> list[TrafficTotal]:
     """Sent, received, first and last seen per value of `dimension`, largest total first."""
-    dim = _dimension(dimension)
-    where, params = _where(view, _is_wide(conn, view))
+    source = as_source(conn)
+    dim = _dimension(dimension, source)
+    where, params = _where(source, view, _is_wide(source, view))
     # GROUP BY +k: summing by walking an index in key order looks up every row at random.
     sql = (f"SELECT {dim.label} AS v, SUM(t.sent), SUM(t.recv), MIN(t.first), MAX(t.last) "
-           f"FROM (SELECT {dim.flow_key} AS k, SUM(f.sent) AS sent, SUM(f.recv) AS recv, "
-           f"MIN(f.time) AS first, MAX(f.time) AS last FROM flows f WHERE {where} "
-           f"GROUP BY +k) t {dim.joins} GROUP BY v ORDER BY SUM(t.sent) + SUM(t.recv) DESC, v")
-    return [TrafficTotal(*row) for row in conn.execute(sql, params)]
+           f"FROM (SELECT [[scope f]]{dim.flow_key} AS k, SUM(f.sent) AS sent, "
+           f"SUM(f.recv) AS recv, MIN(f.time) AS first, MAX(f.time) AS last FROM flows f "
+           f"WHERE {where} GROUP BY [[grouped k]]) t {dim.joins} "
+           "GROUP BY v ORDER BY SUM(t.sent) + SUM(t.recv) DESC, v")
+    return [TrafficTotal(*row) for row in source.execute(sql, params)]
 
 
 class SeriesPoint(NamedTuple):
@@ -370,38 +390,40 @@ class SeriesPoint(NamedTuple):
     recv: int
 
 
-def traffic_series(conn: sqlite3.Connection, dimension: str, view: TrafficView,
+def traffic_series(conn: Reader, dimension: str, view: TrafficView,
                    origin: int, bucket_s: int) -> list[SeriesPoint]:
     """Bytes per bucket of `bucket_s` seconds (counted from `origin`) and value, by time."""
     if bucket_s < 1:
         raise QueryError(f"bucket must be at least 1 s, got {bucket_s}")
-    dim = _dimension(dimension)
-    where, params = _where(view, _is_wide(conn, view))
+    source = as_source(conn)
+    dim = _dimension(dimension, source)
+    where, params = _where(source, view, _is_wide(source, view))
     sql = (f"SELECT ? + t.b * ?, {dim.label} AS v, SUM(t.sent), SUM(t.recv) "
-           f"FROM (SELECT (f.time - ?) / ? AS b, {dim.flow_key} AS k, SUM(f.sent) AS sent, "
-           f"SUM(f.recv) AS recv FROM flows f WHERE {where} GROUP BY b, +k) t {dim.joins} "
-           f"GROUP BY t.b, v ORDER BY t.b, v")
-    return [SeriesPoint(*row) for row in
-            conn.execute(sql, [origin, bucket_s, origin, bucket_s, *params])]
+           f"FROM (SELECT [[scope f]](f.time - ?) [[div]] ? AS b, {dim.flow_key} AS k, "
+           f"SUM(f.sent) AS sent, SUM(f.recv) AS recv FROM flows f WHERE {where} "
+           f"GROUP BY b, [[grouped k]]) t {dim.joins} GROUP BY t.b, v ORDER BY t.b, v")
+    return [SeriesPoint(int(t), v, int(sent), int(recv)) for t, v, sent, recv in
+            source.execute(sql, [origin, bucket_s, origin, bucket_s, *params])]
 
 
-def flow_time_bounds(conn: sqlite3.Connection) -> tuple[int, int] | None:
+def flow_time_bounds(conn: Reader) -> tuple[int, int] | None:
     """The first and last window start recorded (None when no flow is)."""
     # Two subqueries: SQLite answers a lone MIN() or MAX() from the index, both at once by
     # scanning the table.
-    low, high = conn.execute("SELECT (SELECT MIN(time) FROM flows), "
-                             "(SELECT MAX(time) FROM flows)").fetchone()
+    low, high = as_source(conn).execute("SELECT (SELECT MIN(time) FROM flows), "
+                                        "(SELECT MAX(time) FROM flows)").fetchone()
     return None if low is None else (int(low), int(high))
 
 
-def view_flows(conn: sqlite3.Connection, view: TrafficView, limit: int,
+def view_flows(conn: Reader, view: TrafficView, limit: int,
                offset: int = 0) -> list[ExportedFlow]:
     """The view's flow rows as `export` prints them, newest first, a page at a time."""
-    where, params = _where(view)
-    sql = local_source(conn).render(FLOWS_SQL).replace("WHERE f.time >= ?", f"WHERE {where}").replace(
-        "ORDER BY f.time, f.rowid", "ORDER BY f.time DESC, f.rowid DESC LIMIT ? OFFSET ?")
+    source = as_source(conn)
+    where, params = _where(source, view)
+    sql = FLOWS_SQL.replace("WHERE f.time >= ?", f"WHERE {where}").replace(
+        "ORDER BY f.time, [[seq f]]", "ORDER BY f.time DESC, [[seqdesc f]] LIMIT ? OFFSET ?")
     flows = []
-    for row in conn.execute(sql, [*params, limit, offset]):
+    for row in source.execute(sql, [*params, limit, offset]):
         values = list(row)
         values[8] = family_label(values[8])
         flows.append(ExportedFlow(*values))
@@ -420,15 +442,19 @@ class ExecutableRow(NamedTuple):
     last_seen: int | None
 
 
-def view_executables(conn: sqlite3.Connection, view: TrafficView) -> list[ExecutableRow]:
-    """Executables with traffic in the view, largest total first."""
-    where, params = _where(view, _is_wide(conn, view))
-    sql = ("SELECT e.path, e.sha256, e.first_seen, e.first_flow, SUM(t.sent), SUM(t.recv), "
-           "MAX(t.last) FROM (SELECT f.process_id AS k, SUM(f.sent) AS sent, "
-           f"SUM(f.recv) AS recv, MAX(f.time) AS last FROM flows f WHERE {where} "
-           "GROUP BY +k) t JOIN processes p ON p.id = t.k JOIN executables e ON e.id = p.exe_id "
-           "GROUP BY e.id ORDER BY SUM(t.sent) + SUM(t.recv) DESC, e.path, e.sha256")
-    return [ExecutableRow(*row) for row in conn.execute(sql, params)]
+def view_executables(conn: Reader, view: TrafficView) -> list[ExecutableRow]:
+    """Executables with traffic in the view, largest total first (on a server, a path and
+    hash seen on several hosts is one row: first seen and first flow the earliest)."""
+    source = as_source(conn)
+    where, params = _where(source, view, _is_wide(source, view))
+    sql = ("SELECT e.path, e.sha256, MIN(e.first_seen), MIN(e.first_flow), SUM(t.sent), "
+           "SUM(t.recv), MAX(t.last) FROM (SELECT [[scope f]]f.process_id AS k, "
+           "SUM(f.sent) AS sent, SUM(f.recv) AS recv, MAX(f.time) AS last FROM flows f "
+           f"WHERE {where} GROUP BY [[grouped k]]) t "
+           "JOIN processes p ON p.id = t.k[[same p t]] "
+           "JOIN [[current executables]] e ON e.id = p.exe_id[[same e p]] "
+           "GROUP BY e.path, e.sha256 ORDER BY SUM(t.sent) + SUM(t.recv) DESC, e.path, e.sha256")
+    return [ExecutableRow(*row) for row in source.execute(sql, params)]
 
 
 class ExecutableVersion(NamedTuple):
@@ -443,13 +469,14 @@ class ExecutableVersion(NamedTuple):
     recv: int
 
 
-def executable_versions(conn: sqlite3.Connection, path: str) -> list[ExecutableVersion]:
+def executable_versions(conn: Reader, path: str) -> list[ExecutableVersion]:
     """Every sha256 recorded for `path`, oldest first (hashes over time)."""
-    rows = conn.execute(
-        "SELECT e.sha256, e.first_seen, e.first_flow, MIN(f.time), MAX(f.time), "
-        "IFNULL(SUM(f.sent), 0), IFNULL(SUM(f.recv), 0) FROM executables e "
-        "LEFT JOIN processes p ON p.exe_id = e.id LEFT JOIN flows f ON f.process_id = p.id "
-        "WHERE e.path = ? GROUP BY e.id ORDER BY e.first_seen, e.id", (path,))
+    rows = as_source(conn).execute(
+        "SELECT e.sha256, MIN(e.first_seen), MIN(e.first_flow), MIN(f.time), MAX(f.time), "
+        "COALESCE(SUM(f.sent), 0), COALESCE(SUM(f.recv), 0) FROM [[current executables]] e "
+        "LEFT JOIN processes p ON p.exe_id = e.id[[same p e]] "
+        "LEFT JOIN flows f ON f.process_id = p.id[[same f p]] "
+        "WHERE e.path = ? GROUP BY e.sha256 ORDER BY MIN(e.first_seen), e.sha256", (path,))
     return [ExecutableVersion(*row) for row in rows]
 
 
@@ -461,7 +488,7 @@ class EventRow(NamedTuple):
     fields: dict[str, object]
 
 
-def view_events(conn: sqlite3.Connection, since: float | None = None,
+def view_events(conn: Reader, since: float | None = None,
                 until: float | None = None, kinds: tuple[str, ...] = (), path: str = "",
                 limit: int = 1000, after_id: int = 0) -> list[EventRow]:
     """Events newest first; `path` keeps those about that executable (its `path` field)."""
@@ -476,16 +503,19 @@ def view_events(conn: sqlite3.Connection, since: float | None = None,
         conditions.append(f"ev.kind IN ({_marks(len(kinds))})")
         params.extend(kinds)
     if path:
-        conditions.append("json_extract(ev.data, '$.path') = ?")
+        conditions.append("[[json ev.data path]] = ?")
         params.append(path)
-    sql = ("SELECT ev.id, ev.time, h.name, ev.kind, ev.data FROM events ev "
-           "JOIN hosts h ON h.id = ev.host_id WHERE " + " AND ".join(conditions)
-           + " ORDER BY ev.id DESC LIMIT ?")
+    sql = ("SELECT ev.id, ev.time, [[host ev]], ev.kind, ev.data FROM events ev WHERE "
+           + " AND ".join(conditions) + " ORDER BY [[newest ev]] LIMIT ?")
     return [EventRow(i, t, h, k, json.loads(d))
-            for i, t, h, k, d in conn.execute(sql, [*params, limit])]
+            for i, t, h, k, d in as_source(conn).execute(sql, [*params, limit])]
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The store's schema version; 0 for a file that is no netwarden database (yet)."""
+def schema_version(conn: Reader) -> int:
+    """The store's schema version; 0 for a file that is no netwarden database (yet). On a
+    server: its own schema's version (checked against this code when it was opened)."""
+    source = as_source(conn)
+    if source.remote:
+        return int(source.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
     from netwarden.store.schema import current_version
-    return current_version(conn)
+    return current_version(source.conn)

@@ -386,3 +386,52 @@ def test_flows_are_partitioned_by_month_and_old_months_are_dropped(
     assert remote.execute("SELECT COUNT(*) FROM flows WHERE time >= %s AND time < %s",
                           (this_month.start, this_month.end)) == [(0,)]
     remote.close()
+
+
+def test_the_viewers_queries_answer_the_same_from_the_server(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    """Every traffic query the TUI and Dash run, on the server filtered to one host, equals
+    the same query on that host's store."""
+    from netwarden.store import queries as q
+    from netwarden.store.read_source import ReadSource, local_source
+    from netwarden.store.remote_db import open_reader
+    role, password = "host_view", "view-host-secret"
+    add_roles(server, role, password, READER_ROLE, READER_PASSWORD)
+    db = tmp_path / "store.db"
+    seeded = seed_store(db, int(time.time()))
+    Shipper(db, SinkStateFile(tmp_path / "state.db"), target(server, password, role),
+            connect).catch_up()
+    local = local_source(sqlite3.connect(db))
+    remote: ReadSource = open_reader(target(server, READER_PASSWORD, READER_ROLE))
+    mine = q.Filter("host", role)
+    try:
+        assert role in [t.value for t in q.traffic_totals(remote, "host", q.TrafficView())]
+        for since in (None, seeded.now - 3600):
+            view = q.TrafficView(since=since)
+            only_mine = q.TrafficView(since=since, filters=(mine,))
+            for dim in ("exe", "name", "sha256", "parent", "domain", "raddr", "rport", "lport",
+                        "user", "container"):
+                assert q.traffic_totals(remote, dim, only_mine) == \
+                    q.traffic_totals(local, dim, view), dim
+            assert q.traffic_series(remote, "exe", only_mine, seeded.now - 86400, 600) == \
+                q.traffic_series(local, "exe", view, seeded.now - 86400, 600)
+            assert q.view_flows(remote, only_mine, 50) == q.view_flows(local, view, 50)
+        curl = q.TrafficView(filters=(mine, q.Filter("exe", "/usr/bin/curl"),
+                                      q.Filter("domain", ""), q.Filter("rport", "53", True)))
+        local_curl = q.TrafficView(filters=curl.filters[1:])
+        assert q.traffic_totals(remote, "raddr", curl) == q.traffic_totals(local, "raddr",
+                                                                              local_curl)
+        assert q.view_executables(remote, q.TrafficView(filters=(mine,))) == \
+            q.view_executables(local, q.TrafficView())
+        # Versions are the fleet's (other tests shipped curl too): the same hashes at least.
+        assert {v.sha256 for v in q.executable_versions(remote, "/usr/bin/curl")} >= \
+            {v.sha256 for v in q.executable_versions(local, "/usr/bin/curl")}
+        totals = q.traffic_totals(remote, "exe", q.TrafficView(filters=(mine,)))
+        assert all(type(t.sent) is int and type(t.first_seen) is int for t in totals)
+        events = [(e.time, e.kind, e.fields) for e in q.view_events(remote, path="/usr/bin/curl")
+                  if e.host == role]
+        assert events == [(e.time, e.kind, e.fields)
+                          for e in q.view_events(local, path="/usr/bin/curl")]
+    finally:
+        remote.close()
+        local.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from netwarden.store import queries as q
+from netwarden.store.read_source import local_source
 from netwarden.store.queries import Filter, QueryError, TrafficView
 from netwarden.store.sqlite_db import open_readonly
 from tests.support.viewer_data import seed_store
@@ -129,7 +130,7 @@ def test_events_by_kind_path_and_time(conn):
 
 
 def test_the_hour_query_uses_the_time_index(conn):
-    where, params = q._where(HOUR)
+    where, params = q._where(local_source(conn), HOUR)
     plan = " ".join(row[-1] for row in conn.execute(
         f"EXPLAIN QUERY PLAN SELECT f.process_id, SUM(f.sent) FROM flows f WHERE {where} "
         "GROUP BY f.process_id", params))
