@@ -20,7 +20,7 @@ from pathlib import Path
 
 from netwarden.cmdline import config_of, number
 from netwarden.config import (
-    DEFAULT_CONFIG_PATH, ConfigError, describe_settings, parse_remote_url, redact_url,
+    DEFAULT_CONFIG_PATH, Config, ConfigError, describe_settings, parse_remote_url, redact_url,
 )
 from netwarden.exits import (
     EXIT_CONFIG_ERROR, EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
@@ -29,8 +29,8 @@ from netwarden.exits import (
 log = logging.getLogger("netwarden")
 
 
-#: The commands that read a fleet's server with ``--db URL`` (the viewers: not yet).
-READS_SERVERS = ("export", "events", "execs", "health", "fleet")
+#: The commands that read a fleet's server with ``--db URL``.
+READS_SERVERS = ("export", "events", "execs", "health", "fleet", "tui", "dash")
 
 
 def _db_or_url(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -193,6 +193,15 @@ def _drop_privileges(program: str, user: str | None) -> int | None:
     return None
 
 
+def _server(args: argparse.Namespace, config: Config):  # noqa: ANN202 - ServerSource
+    """A viewer's --db URL (None: the local store)."""
+    url = getattr(args, "db_url", None)
+    if url is None:
+        return None
+    from netwarden.reading import ServerSource
+    return ServerSource(url, config.remote)
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     config = config_of(args)
     refused = _drop_privileges("netwarden tui", args.user)
@@ -205,7 +214,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from netwarden.view.ranges import TimeRange
     from netwarden.viewer_tui.app import TuiOptions, run_tui
     # Runs after any drop to --user: the TUI's mute list is that user's mutes file.
-    return run_tui(TuiOptions(db_path=config.db_path,
+    return run_tui(TuiOptions(db_path=config.db_path, server=_server(args, config),
                               time_range=TimeRange.parse(config.tui.default_range),
                               live_interval_s=config.tui.live_interval_s,
                               known_devices=config.discovery.known))
@@ -231,7 +240,8 @@ def cmd_dash(args: argparse.Namespace) -> int:
                             geoip_mmdb=config.dash.geoip_mmdb,
                             default_range=config.dash.default_range, top_n=config.dash.top_n,
                             refresh_s=config.dash.refresh_s,
-                            known_devices=config.discovery.known)
+                            known_devices=config.discovery.known,
+                            server=_server(args, config))
     try:
         serve(settings, host, port)
     except BindError as exc:

@@ -7,8 +7,9 @@ a reader needs ``--user NAME`` and becomes that user first (and proves it).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
-from netwarden.config import Config, ConfigError
+from netwarden.config import Config, ConfigError, RemoteConfig, parse_remote_url
 from netwarden.exits import EXIT_UNAVAILABLE
 from netwarden.store.read_source import ReadSource
 
@@ -37,3 +38,21 @@ def open_source(config: Config, db_url: str | None, program: str,
     except RemoteError as exc:
         print(f"{program}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_UNAVAILABLE) from None
+
+
+@dataclass(frozen=True)
+class ServerSource:
+    """A fleet's server as a viewer reads it: the URL of a reader role and [remote]'s
+    password file and TLS settings. Opened after the viewer has dropped root."""
+
+    url: str
+    remote: RemoteConfig
+
+    @property
+    def label(self) -> str:
+        return parse_remote_url(self.url).redacted()
+
+    def open(self) -> ReadSource:
+        """A connection, or RemoteError / OSError saying why not (no password in it)."""
+        from netwarden.store.remote_db import open_reader, reader_target
+        return open_reader(reader_target(self.remote, self.url))

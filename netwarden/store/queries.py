@@ -154,8 +154,11 @@ _DEVICE_TABLES = ("devices", "device_addresses", "device_names", "device_service
                   "presence", "known_devices")
 
 
-def has_discovery_tables(conn: sqlite3.Connection) -> bool:
-    """False for a database written before LAN discovery existed (no migration 2 yet)."""
+def has_discovery_tables(conn: Reader) -> bool:
+    """False for a database written before LAN discovery existed (no migration 2 yet), and
+    for a fleet's server, whose devices the viewers do not read yet."""
+    if as_source(conn).remote:
+        return False
     (count,) = conn.execute(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
         f"({_marks(len(_DEVICE_TABLES))})", _DEVICE_TABLES).fetchone()

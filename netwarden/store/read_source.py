@@ -44,6 +44,7 @@ class ReadSource:
     conn: Any                      # sqlite3.Connection, or a driver connection
     dialect: Dialect = SQLITE
     label: str = ""                # what it is, for messages (a path or a redacted URL)
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)   # what its driver raises
 
     @property
     def remote(self) -> bool:

@@ -87,6 +87,10 @@ class RemoteConnection:
             raise RemoteUnavailable(self.target.scrub(f"{doing}: {_first_line(exc)}")) from None
 
     @property
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        return self._driver_errors
+
+    @property
     def raw(self) -> Any:
         """The driver's connection (for a reader: see :func:`open_reader`)."""
         return self._raw
@@ -179,7 +183,7 @@ def open_reader(target: RemoteTarget) -> ReadSource:
     except RemoteError:
         remote.close()
         raise
-    return ReadSource(remote.raw, remote.dialect, target.url.redacted())
+    return ReadSource(remote.raw, remote.dialect, target.url.redacted(), remote.driver_errors)
 
 
 def _first_line(exc: BaseException) -> str:

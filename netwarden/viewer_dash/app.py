@@ -107,7 +107,8 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
         dcc.Location(id="url"),
         html.Div([html.A("netwarden", href="/", style={"fontWeight": "bold"}),
                   html.Span(" - which programs talk to the network, how much, to whom | "),
-                  html.A("LAN devices", href="/devices", id="devices-link")]),
+                  html.A("LAN devices", href="/devices", id="devices-link"),
+                  html.Span(" | "), html.A("Fleet", href="/fleet", id="fleet-link")]),
         html.Div(problem, id="store-status", style={"color": "#b00020", "margin": "6px 0"}),
         main,
         html.Div(id="exe-page", style={"display": "none"}),
@@ -157,7 +158,7 @@ class Views:
         win = window(TimeRange.parse(range_label), 0, now)
         view = TrafficView(win.since, win.until, _filters(include, exclude))
         figure = table = countries = dash.no_update
-        with reading(self.settings.db_path) as conn:
+        with reading(self.settings.db_path, self.settings.server) as conn:
             totals = queries.traffic_totals(conn, group, view)
             if chart:
                 figure = self._chart(conn, win, now, totals, group, view, range_label,
@@ -224,7 +225,7 @@ class Views:
 
     def options(self, group: str, range_label: str, selected: list[str]) -> list[dict]:
         win = window(TimeRange.parse(range_label), 0, self.settings.clock())
-        with reading(self.settings.db_path) as conn:
+        with reading(self.settings.db_path, self.settings.server) as conn:
             totals = queries.traffic_totals(conn, group, TrafficView(win.since, win.until))
         options = [_option(group, row.value) for row in totals[:200]]
         known = {o["value"] for o in options}
@@ -236,7 +237,7 @@ class Views:
 
     def executable(self, path: str) -> list:
         tz = self.settings.tz
-        with reading(self.settings.db_path) as conn:
+        with reading(self.settings.db_path, self.settings.server) as conn:
             versions = queries.executable_versions(conn, path)
             view = TrafficView(filters=(Filter("exe", path),))
             sections = {name: queries.traffic_totals(conn, name, view)
@@ -282,7 +283,7 @@ class Views:
         """(the devices table's records, the presence timeline figure)."""
         now = self.settings.clock()
         win = window(TimeRange.parse(range_label), 0, now)
-        with reading(self.settings.db_path) as conn:
+        with reading(self.settings.db_path, self.settings.server) as conn:
             if not queries.has_discovery_tables(conn):
                 raise StoreProblem(NO_DISCOVERY_TABLES)
             rows = queries.devices(conn, self.settings.known_devices)
@@ -294,6 +295,25 @@ class Views:
         return figures.device_rows(rows, self.settings.tz), \
             figures.presence_figure(segments, title, self.settings.tz, span)
 
+
+    def fleet(self) -> list[object]:
+        """The fleet page: each host shipping to the server, its last heartbeat, its lag and
+        its state."""
+        if self.settings.server is None:
+            return [html.H2("Fleet"), html.P(NO_FLEET, id="fleet-none")]
+        from netwarden.store.fleet_queries import fleet_hosts
+        now, tz = self.settings.clock(), self.settings.tz
+        with reading(self.settings.db_path, self.settings.server) as conn:
+            hosts = fleet_hosts(conn)
+        rows = [[h.host, format_time(h.last_heartbeat, tz), f"{now - h.last_heartbeat:.0f} s",
+                 h.state, str(h.behind_rows), f"{h.behind_s:.0f} s", h.error] for h in hosts]
+        return [html.H2(f"Fleet: {len(hosts)} hosts shipping to {self.settings.label}"),
+                _table("fleet-table", ["host", "last heartbeat", "ago", "state",
+                                       "rows behind", "seconds behind", "last error"], rows)]
+
+
+NO_FLEET = ("The fleet page reads a server: start the viewer with --db URL (a reader role, "
+            "e.g. postgresql://READER@HOST:5432/netwarden); see docs/remote.md.")
 
 NO_DEVICES = ("No LAN devices recorded yet: the discovery service (`netwarden discovery`) or "
               "`netwarden scan --record` records them.")
@@ -350,6 +370,13 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
                 body = [html.P(str(exc))]
             back = html.P(html.A("<- back to the overview", href="/"))
             return hidden, shown, [back, *body], hidden
+        if pathname == "/fleet":
+            try:
+                body = views.fleet()
+            except StoreProblem as exc:
+                body = [html.P(str(exc))]
+            return hidden, shown, [html.P(html.A("<- back to the overview", href="/")), *body], \
+                hidden
         if pathname == "/devices":
             return hidden, hidden, [], shown
         return shown, hidden, [], hidden

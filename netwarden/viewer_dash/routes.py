@@ -47,7 +47,7 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
 
     def answer(build: Callable[[sqlite3.Connection], object]) -> Response:
         try:
-            with reading(settings.db_path) as conn:
+            with reading(settings.db_path, settings.server) as conn:
                 return jsonify(build(conn))
         except (ApiError, QueryError) as exc:
             response = jsonify(error=str(exc))

@@ -25,7 +25,7 @@ def serve(settings: DashSettings, host: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     shown = f"[{host}]" if ":" in host else host
     print(f"netwarden dash: serving http://{shown}:{server.port}/ "
-          f"(reading {settings.db_path}; Ctrl-C stops)", file=sys.stderr, flush=True)
+          f"(reading {settings.label}; Ctrl-C stops)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

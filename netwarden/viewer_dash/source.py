@@ -12,7 +12,10 @@ from datetime import tzinfo
 from pathlib import Path
 
 from netwarden.model.discovery import KnownDevice
+from netwarden.reading import ServerSource
 from netwarden.store import queries
+from netwarden.store.read_source import ReadSource, local_source
+from netwarden.store.remote_db import RemoteError
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.view.labels import explain_unavailable
 
@@ -28,6 +31,11 @@ class DashSettings:
     clock: Callable[[], float] = time.time
     tz: tzinfo | None = None
     known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
+    server: ServerSource | None = None   # --db URL: a fleet's server instead of the store
+
+    @property
+    def label(self) -> str:
+        return self.server.label if self.server is not None else str(self.db_path)
 
 
 class StoreProblem(RuntimeError):
@@ -35,7 +43,11 @@ class StoreProblem(RuntimeError):
 
 
 @contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
+def reading(path: Path, server: ServerSource | None = None) -> Iterator[ReadSource]:
+    if server is not None:
+        with _reading_server(server) as source:
+            yield source
+        return
     try:
         conn = open_readonly(path, timeout=2)
     except StoreUnavailable as exc:
@@ -47,8 +59,26 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
         if queries.schema_version(conn) == 0:
             raise StoreProblem(f"{path} holds no netwarden data yet (no schema). "
                                "Is the sensor writing here?")
-        yield conn
+        yield local_source(conn, str(path))
     except sqlite3.DatabaseError as exc:
         raise StoreProblem(f"cannot read {path}: {exc}") from None
     finally:
         conn.close()
+
+
+@contextmanager
+def _reading_server(server: ServerSource) -> Iterator[ReadSource]:
+    """One connection per request to the server, as for the local store (a pool would save
+    the few milliseconds of a login; the viewer is not that busy)."""
+    try:
+        source = server.open()
+    except RemoteError as exc:
+        raise StoreProblem(str(exc)) from None
+    except OSError as exc:
+        raise StoreProblem(f"cannot read the reader's password file: {exc.strerror}") from None
+    try:
+        yield source
+    except source.errors as exc:
+        raise StoreProblem(f"{server.label}: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        source.close()

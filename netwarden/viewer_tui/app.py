@@ -27,6 +27,9 @@ from netwarden.mutes import MuteFileError, add_mutes, default_mutes_path, load_m
 from netwarden.store.queries import (
     TrafficTotal, devices, has_discovery_tables, presence_windows, schema_version, traffic_totals,
 )
+from netwarden.reading import ServerSource
+from netwarden.store.read_source import ReadSource, local_source
+from netwarden.store.remote_db import RemoteError
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.view.labels import (
     NO_DISCOVERY_TABLES, explain_unavailable, format_time, system_user_name,
@@ -54,6 +57,7 @@ class TuiOptions:
     tz: tzinfo | None = None       # None: the local time zone
     known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
     mutes_path: Path | None = None  # None: the user's default (default_mutes_path())
+    server: ServerSource | None = None   # --db URL: a fleet's server instead of the store
 
 
 class StoreProblem(Exception):
@@ -67,11 +71,12 @@ class StoreReader:
     """Keeps one read-only connection; on any failure drops it and says why in words."""
 
     def __init__(self, path: Path, busy_timeout_s: float,
-                 known: tuple[KnownDevice, ...] = ()) -> None:
+                 known: tuple[KnownDevice, ...] = (), server: ServerSource | None = None) -> None:
         self.path = path
         self._timeout = busy_timeout_s
         self._known = known
-        self._conn: sqlite3.Connection | None = None
+        self._server = server
+        self._conn: ReadSource | None = None
 
     def totals(self, dimension: str, win: Window,
                state: BrowserState) -> tuple[list[TrafficTotal], str]:
@@ -83,7 +88,7 @@ class StoreReader:
     def devices(self, win: Window, now: float) -> DevicesData:
         """Every device, and the presence windows overlapping `win` (its span for 'all':
         from the first window or device to now)."""
-        def read(conn: sqlite3.Connection) -> DevicesData:
+        def read(conn: ReadSource) -> DevicesData:
             if not has_discovery_tables(conn):
                 raise StoreProblem(NO_DISCOVERY)
             rows = devices(conn, self._known)
@@ -95,8 +100,10 @@ class StoreReader:
         data, problem = self._read(read)
         return data if data is not None else DevicesData(problem=problem)
 
-    def _read(self, work: Callable[[sqlite3.Connection], T]) -> tuple[T | None, str]:
+    def _read(self, work: Callable[[ReadSource], T]) -> tuple[T | None, str]:
         """(work's answer, '') when the store answered, else (None, why not)."""
+        if self._server is not None:
+            return self._read_server(self._server, work)
         try:
             conn = self._connect()
             if schema_version(conn) == 0:
@@ -123,15 +130,35 @@ class StoreReader:
             self._drop()
             return None, f"{self.path} is not a readable netwarden database: {exc}"
 
+    def _read_server(self, server: ServerSource,
+                     work: Callable[[ReadSource], T]) -> tuple[T | None, str]:
+        try:
+            if self._conn is None:
+                self._conn = server.open()
+            return work(self._conn), ""
+        except StoreProblem as exc:
+            return None, str(exc)
+        except RemoteError as exc:
+            self._drop()
+            return None, f"{exc} (r tries again)"
+        except OSError as exc:
+            return None, f"cannot read the reader's password file: {exc.strerror}"
+        except Exception as exc:
+            if self._conn is None or not isinstance(exc, self._conn.errors):
+                raise
+            self._drop()
+            return None, f"{server.label}: {str(exc).strip().splitlines()[0]} (r tries again)"
+
     def interrupt(self) -> None:
         """Stop the running query, if any (from another thread); it ends as a problem."""
         conn = self._conn
         if conn is not None:
             conn.interrupt()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> ReadSource:
         if self._conn is None:
-            self._conn = open_readonly(self.path, timeout=self._timeout)
+            self._conn = local_source(open_readonly(self.path, timeout=self._timeout),
+                                      str(self.path))
         return self._conn
 
     def _drop(self) -> None:
@@ -232,7 +259,7 @@ class TuiApp:
         self.options = options
         self.state = BrowserState(time_range=options.time_range)
         self.reader = StoreReader(options.db_path, options.busy_timeout_s,
-                                  options.known_devices)
+                                  options.known_devices, options.server)
         self.background = BackgroundReader(self.reader)
         self.mutes_path = options.mutes_path or default_mutes_path()
         self.rows: list[TrafficTotal] = []

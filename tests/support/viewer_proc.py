@@ -183,7 +183,7 @@ class DashServer:
                 self.proc.wait()
 
 
-def start_dash(db: Path, port: int, directory: Path, config: str = "",
+def start_dash(db: Path | str, port: int, directory: Path, config: str = "",
                extra: tuple[str, ...] = ()) -> DashServer:
     config_path = directory / f"dash-{port}.toml"
     config_path.write_text(config)
