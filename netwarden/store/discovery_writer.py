@@ -9,29 +9,23 @@ events. ``new_device`` is written for a MAC this host never recorded that nobody
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from netwarden.model import Event, EventKind, HealthSample
 from netwarden.model.discovery import Device, KnownDevice, MethodState, ScanResult
 from netwarden.model.presence import Action, Window, on_sighting
-from netwarden.store.schema import migrate
-from netwarden.store.sqlite_db import close_writer, open_writer, transaction
+from netwarden.store.sqlite_db import close_writer, transaction
+from netwarden.store.writes import insert_events, insert_health, open_host_store
 
 
 class DiscoveryWriter:
     def __init__(self, path: Path, now: float, group: str | None = "netwarden",
                  owner: str | None = None, host: str | None = None) -> None:
         self.path = path
-        self._conn = open_writer(path, group, owner)
-        migrate(self._conn, int(now))
-        self.host = host or socket.gethostname()
-        with transaction(self._conn):
-            self._conn.execute("INSERT OR IGNORE INTO hosts (name) VALUES (?)", (self.host,))
-        (self._host_id,) = self._conn.execute("SELECT id FROM hosts WHERE name = ?",
-                                              (self.host,)).fetchone()
+        store = open_host_store(path, now, group, owner, host)
+        self._conn, self.host, self._host_id = store.conn, store.host, store.host_id
 
     def close(self) -> None:
         close_writer(self._conn)
@@ -53,8 +47,8 @@ class DiscoveryWriter:
                 (result.time, self._host_id, result.target.interface,
                  json.dumps([str(s) for s in result.target.subnets]), json.dumps(methods),
                  len(result.devices), duration))
-            self._insert_events(events)
-            self._insert_health([
+            insert_events(self._conn, self._host_id, events)
+            insert_health(self._conn, self._host_id, [
                 HealthSample(int(result.time), "discovery", f"{r.method}_{r.state.value}", 1)
                 for r in result.reports if r.state is not MethodState.RAN])
         return events
@@ -142,17 +136,6 @@ class DiscoveryWriter:
                                    (row[0],))
             self._conn.execute("INSERT INTO presence (device_id, start, last_seen) "
                                "VALUES (?, ?, ?)", (device_id, seen, seen))
-
-    def _insert_events(self, events: Sequence[Event]) -> None:
-        self._conn.executemany(
-            "INSERT INTO events (time, host_id, kind, data) VALUES (?, ?, ?, ?)",
-            [(e.time, self._host_id, e.kind.value, json.dumps(e.field_dict(), sort_keys=True))
-             for e in sorted(events, key=lambda e: e.time)])
-
-    def _insert_health(self, samples: Sequence[HealthSample]) -> None:
-        self._conn.executemany(
-            "INSERT INTO health (time, host_id, source, counter, delta) VALUES (?, ?, ?, ?, ?)",
-            [(h.time, self._host_id, h.source, h.counter, h.delta) for h in samples])
 
     # ---- known devices (set from the CLI) ----
 

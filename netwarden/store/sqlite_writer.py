@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -18,9 +16,9 @@ from netwarden.model import (
     HealthSample,
     ProgramIdentity,
 )
-from netwarden.store.schema import migrate
 from netwarden.store.shipping import source_id, total_backlog
-from netwarden.store.sqlite_db import close_writer, open_writer, transaction
+from netwarden.store.sqlite_db import close_writer, transaction
+from netwarden.store.writes import insert_events, insert_health, open_host_store
 
 
 class Pruned(NamedTuple):
@@ -32,15 +30,10 @@ class SqliteWriter:
     """Writes one host's rows (``host``: this machine's name unless told otherwise)."""
 
     def __init__(self, path: Path, now: int, group: str | None = "netwarden",
-                 host: str | None = None, owner: str | None = None) -> None:
+                 owner: str | None = None, host: str | None = None) -> None:
         self.path = path
-        self._conn = open_writer(path, group, owner)
-        migrate(self._conn, now)
-        self.host = host or socket.gethostname()
-        with transaction(self._conn):
-            self._conn.execute("INSERT OR IGNORE INTO hosts (name) VALUES (?)", (self.host,))
-        (self._host_id,) = self._conn.execute("SELECT id FROM hosts WHERE name = ?",
-                                              (self.host,)).fetchone()
+        store = open_host_store(path, now, group, owner, host)
+        self._conn, self.host, self._host_id = store.conn, store.host, store.host_id
         self._exe_ids: dict[Executable, int] = {}
         self._networked: set[int] = set()
         self._address_ids: dict[str, int] = {}
@@ -100,15 +93,9 @@ class SqliteWriter:
                     "INSERT INTO flows (time, host_id, process_id, family, protocol, "
                     "ip_protocol, laddr_id, lport, raddr_id, rport, domain_id, netns, sent, "
                     "recv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
-                written.sort(key=lambda e: e.time)  # ids follow time within a window
-                self._conn.executemany(
-                    "INSERT INTO events (time, host_id, kind, data) VALUES (?, ?, ?, ?)",
-                    [(e.time, self._host_id, e.kind.value,
-                      json.dumps(e.field_dict(), sort_keys=True)) for e in written])
-                self._conn.executemany(
-                    "INSERT INTO health (time, host_id, source, counter, delta) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(h.time, self._host_id, h.source, h.counter, h.delta) for h in health])
+                written.sort(key=lambda e: e.time)
+                insert_events(self._conn, self._host_id, written)
+                insert_health(self._conn, self._host_id, health)
         except BaseException:
             # Ids cached inside the rolled-back transaction no longer exist.
             self._exe_ids.clear()
