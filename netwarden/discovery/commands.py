@@ -19,7 +19,12 @@ from collections.abc import Callable
 from netwarden.cmdline import AddCommand, config_of, epoch
 from netwarden.config import DISCOVERY_METHODS, Config, normalise_mac
 from netwarden.exits import (
-    EXIT_CONFIG_ERROR, EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
+    EXIT_CONFIG_ERROR,
+    EXIT_IOERR,
+    EXIT_NOPERM,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
 )
 from netwarden.model.discovery import KnownDevice
 
@@ -207,7 +212,7 @@ def _readable_store(command: str, func: Callable[[argparse.Namespace], int]
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import devices
+    from netwarden.store.device_queries import devices
     from netwarden.store.sqlite_db import open_readonly
     from netwarden.view.devices import device_table_lines, row_from_store
     config = config_of(args)
@@ -223,7 +228,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_presence(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import presence_windows, present_at
+    from netwarden.store.device_queries import presence_windows, present_at
     from netwarden.store.sqlite_db import open_readonly
     mac = None
     if args.mac is not None:
@@ -242,7 +247,7 @@ def cmd_presence(args: argparse.Namespace) -> int:
 
 
 def cmd_known(args: argparse.Namespace) -> int:
-    from netwarden.store.queries import known_devices
+    from netwarden.store.device_queries import known_devices
     from netwarden.store.sqlite_db import open_readonly
     config = config_of(args)
     if args.action == "list":

@@ -31,8 +31,13 @@ from netwarden.notify.notices import Notice, render_event, render_verdict
 from netwarden.notify.settings import Secrets
 from netwarden.notify.virustotal import VirusTotalSettings, VirusTotalWorker
 from netwarden.stopper import Stopper
-from netwarden.store.notifier_state import LookupRequest, NotifierState, QueuedNotice, VerdictStatus
-from netwarden.store.queries import RawEvent, events_after, last_event_id
+from netwarden.store.event_queries import RawEvent, events_after, last_event_id
+from netwarden.store.notifier_state import (
+    LookupRequest,
+    NotifierState,
+    QueuedNotice,
+    VerdictStatus,
+)
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 
 log = logging.getLogger("netwarden.notify")

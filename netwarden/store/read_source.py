@@ -115,6 +115,15 @@ class _ServerRows:
         return iter(self.fetchall())
 
 
+def marks(count: int) -> str:
+    """``count`` placeholders, comma-separated (``?``: a source spells them for itself)."""
+    return ", ".join("?" * count)
+
+
+#: What the queries read: the local store's connection, or a source (local or a server).
+Reader = sqlite3.Connection | ReadSource
+
+
 def local_source(conn: sqlite3.Connection, label: str = "") -> ReadSource:
     return ReadSource(conn, SQLITE, label)
 
@@ -162,3 +171,13 @@ _REMOTE: dict[str, Spelling] = {
     "div": lambda d: "DIV" if d.name is DialectName.MARIADB else "/",
     "json": _json_text,
 }
+
+
+def schema_version(conn: Reader) -> int:
+    """The store's schema version; 0 for a file that is no netwarden database (yet). On a
+    server: its own schema's version (checked against this code when it was opened)."""
+    source = as_source(conn)
+    if source.remote:
+        return int(source.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
+    from netwarden.store.schema import current_version
+    return current_version(source.conn)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from netwarden.model.discovery import Device
-from netwarden.store.queries import DeviceRow, PresenceRow
+from netwarden.store.device_queries import DeviceRow, PresenceRow
 
 
 @dataclass(frozen=True)

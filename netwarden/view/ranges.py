@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from netwarden.store.queries import Filter, TrafficView
+from netwarden.store.traffic_queries import Filter, TrafficView
 
 
 class TimeRange(enum.Enum):

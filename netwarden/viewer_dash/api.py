@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from netwarden.config import normalise_mac
-from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.store.traffic_queries import DIMENSIONS, Filter, QueryError, TrafficView
 from netwarden.view.ranges import TimeRange, window
 
 MAX_LIMIT = 100_000

@@ -1,7 +1,7 @@
 """`create_app(settings)`: the Dash page, the executable and devices pages and the JSON API
 on one server.
 
-Callbacks are thin: read the store through netwarden.store.queries (source.py opens one
+Callbacks are thin: read the store through netwarden.store.*_queries (source.py opens one
 read-only connection per request), shape with figures.py; a store that cannot be read becomes
 a message on the page. The JSON API and the token gate are in routes.py.
 """
@@ -15,8 +15,8 @@ from urllib.parse import parse_qs
 import dash
 from dash import Input, Output, State, dash_table, dcc, html
 
-from netwarden.store import queries
-from netwarden.store.queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.store import device_queries, event_queries, traffic_queries
+from netwarden.store.traffic_queries import DIMENSIONS, Filter, QueryError, TrafficView
 from netwarden.view.devices import device_labels, presence_segments
 from netwarden.view.labels import NO_DISCOVERY_TABLES, display_value, format_time
 from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
@@ -159,12 +159,12 @@ class Views:
         view = TrafficView(win.since, win.until, _filters(include, exclude))
         figure = table = countries = dash.no_update
         with reading(self.settings.db_path, self.settings.server) as conn:
-            totals = queries.traffic_totals(conn, group, view)
+            totals = traffic_queries.traffic_totals(conn, group, view)
             if chart:
                 figure = self._chart(conn, win, now, totals, group, view, range_label,
                                      resolution, top_n, direction)
             if details:
-                by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
+                by_address = traffic_queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
                     else []
                 table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
                 countries = self._countries(by_address)
@@ -177,7 +177,7 @@ class Views:
         bucket = int(resolution or 0)
         if not bucket or span // bucket > MAX_BUCKETS:
             bucket = auto_bucket(span)
-        points = queries.traffic_series(conn, group, view, origin, bucket)
+        points = traffic_queries.traffic_series(conn, group, view, origin, bucket)
         keep = figures.top_values(totals, int(top_n or self.settings.top_n), direction)
         frame = figures.series_frame(points, group, keep, direction, self.settings.tz,
                                      figures.bucket_starts(origin, span, bucket))
@@ -218,7 +218,7 @@ class Views:
     def _span(conn: sqlite3.Connection, win, now: float) -> tuple[int, int]:
         if win.since is not None:
             return win.since, win.until - win.since
-        bounds = queries.flow_time_bounds(conn)
+        bounds = traffic_queries.flow_time_bounds(conn)
         if bounds is None:
             return int(now), 60
         return bounds[0], max(60, bounds[1] - bounds[0] + 1)
@@ -226,7 +226,7 @@ class Views:
     def options(self, group: str, range_label: str, selected: list[str]) -> list[dict]:
         win = window(TimeRange.parse(range_label), 0, self.settings.clock())
         with reading(self.settings.db_path, self.settings.server) as conn:
-            totals = queries.traffic_totals(conn, group, TrafficView(win.since, win.until))
+            totals = traffic_queries.traffic_totals(conn, group, TrafficView(win.since, win.until))
         options = [_option(group, row.value) for row in totals[:200]]
         known = {o["value"] for o in options}
         for item in selected:
@@ -238,13 +238,13 @@ class Views:
     def executable(self, path: str) -> list:
         tz = self.settings.tz
         with reading(self.settings.db_path, self.settings.server) as conn:
-            versions = queries.executable_versions(conn, path)
+            versions = traffic_queries.executable_versions(conn, path)
             view = TrafficView(filters=(Filter("exe", path),))
-            sections = {name: queries.traffic_totals(conn, name, view)
+            sections = {name: traffic_queries.traffic_totals(conn, name, view)
                         for name in ("parent", "user", "domain", "name")}
-            by_address = queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
+            by_address = traffic_queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
                 else []
-            events = queries.view_events(conn, path=path, limit=200)
+            events = event_queries.view_events(conn, path=path, limit=200)
         if not versions:
             return [html.H2(path), html.P("This executable is not in the store.",
                                           id="exe-missing")]
@@ -284,10 +284,10 @@ class Views:
         now = self.settings.clock()
         win = window(TimeRange.parse(range_label), 0, now)
         with reading(self.settings.db_path, self.settings.server) as conn:
-            if not queries.has_discovery_tables(conn):
+            if not device_queries.has_discovery_tables(conn):
                 raise StoreProblem(NO_DISCOVERY_TABLES)
-            rows = queries.devices(conn, self.settings.known_devices)
-            windows = queries.presence_windows(conn, since=win.since or 0, until=win.until)
+            rows = device_queries.devices(conn, self.settings.known_devices)
+            windows = device_queries.presence_windows(conn, since=win.since or 0, until=win.until)
         segments = presence_segments(windows, device_labels(rows), now)
         title = ("Presence on the LAN, " + ("all time" if win.since is None
                                             else f"last {range_label}"))

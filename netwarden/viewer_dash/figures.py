@@ -15,7 +15,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from netwarden.store.queries import DeviceRow, ExecutableVersion, SeriesPoint, TrafficTotal
+from netwarden.store.device_queries import DeviceRow
+from netwarden.store.traffic_queries import ExecutableVersion, SeriesPoint, TrafficTotal
 from netwarden.view.devices import device_table_records
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes

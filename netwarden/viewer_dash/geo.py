@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from netwarden.store.queries import TrafficTotal
+from netwarden.store.traffic_queries import TrafficTotal
 
 CountryLookup = Callable[[str], "str | None"]
 

@@ -9,13 +9,18 @@ from urllib.parse import urlencode
 import dash
 from flask import Response, jsonify, redirect, request
 
-from netwarden.store import queries
-from netwarden.store.queries import QueryError
-from netwarden.viewer_dash.api import (
-    TOKEN_COOKIE, ApiError, parse_devices_query, parse_events_query, parse_flows_query,
-    parse_view, token_matches,
-)
+from netwarden.store import device_queries, event_queries, traffic_queries
+from netwarden.store.traffic_queries import QueryError
 from netwarden.view.labels import NO_DISCOVERY_TABLES
+from netwarden.viewer_dash.api import (
+    TOKEN_COOKIE,
+    ApiError,
+    parse_devices_query,
+    parse_events_query,
+    parse_flows_query,
+    parse_view,
+    token_matches,
+)
 from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
 
@@ -68,12 +73,12 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
             meta = {"since": query.view.since, "until": query.view.until,
                     "filters": [f.__dict__ for f in query.view.filters]}
             if query.group:
-                rows = queries.traffic_totals(conn, query.group, query.view)
+                rows = traffic_queries.traffic_totals(conn, query.group, query.view)
                 page = rows[query.page * query.limit:(query.page + 1) * query.limit]
                 return {**meta, "group": query.group, "rows": [
                     {"value": r.value, "sent": r.sent, "recv": r.recv,
                      "first_seen": r.first_seen, "last_seen": r.last_seen} for r in page]}
-            flows = queries.view_flows(conn, query.view, query.limit,
+            flows = traffic_queries.view_flows(conn, query.view, query.limit,
                                        query.page * query.limit)
             return {**meta, "rows": [f._asdict() for f in flows]}
         return answer(build)
@@ -83,14 +88,14 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
         def build(conn: sqlite3.Connection) -> object:
             view = parse_view(args(), settings.clock())
             return {"since": view.since, "until": view.until,
-                    "rows": [r._asdict() for r in queries.view_executables(conn, view)]}
+                    "rows": [r._asdict() for r in traffic_queries.view_executables(conn, view)]}
         return answer(build)
 
     @server.route("/api/v1/events")
     def api_events() -> Response:
         def build(conn: sqlite3.Connection) -> object:
             query = parse_events_query(args())
-            rows = queries.view_events(conn, query.since, query.until, query.kinds, query.path,
+            rows = event_queries.view_events(conn, query.since, query.until, query.kinds, query.path,
                                        query.limit, query.after_id)
             return {"rows": [r._asdict() for r in rows]}
         return answer(build)
@@ -99,12 +104,12 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
     def api_devices() -> Response:
         def build(conn: sqlite3.Connection) -> object:
             query = parse_devices_query(args(), settings.clock())
-            if not queries.has_discovery_tables(conn):
+            if not device_queries.has_discovery_tables(conn):
                 raise StoreProblem(NO_DISCOVERY_TABLES)
-            rows = [r for r in queries.devices(conn, settings.known_devices)
+            rows = [r for r in device_queries.devices(conn, settings.known_devices)
                     if query.mac is None or r.mac == query.mac]
             windows: dict[str, list[dict[str, object]]] = {}
-            for w in queries.presence_windows(conn, query.mac, query.since or 0, query.until):
+            for w in device_queries.presence_windows(conn, query.mac, query.since or 0, query.until):
                 windows.setdefault(w.mac, []).append(
                     {"start": w.start, "last_seen": w.last_seen, "end": w.end})
             return {"since": query.since, "until": query.until, "rows": [

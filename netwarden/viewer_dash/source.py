@@ -13,7 +13,7 @@ from pathlib import Path
 
 from netwarden.model.discovery import KnownDevice
 from netwarden.reading import ServerSource
-from netwarden.store import queries
+from netwarden.store import read_source
 from netwarden.store.read_source import ReadSource, local_source
 from netwarden.store.remote_db import RemoteError
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
@@ -56,7 +56,7 @@ def reading(path: Path, server: ServerSource | None = None) -> Iterator[ReadSour
         raise StoreProblem(f"cannot read {path}: {exc.strerror} (join the 'netwarden' "
                            "group, or pass --db PATH)") from None
     try:
-        if queries.schema_version(conn) == 0:
+        if read_source.schema_version(conn) == 0:
             raise StoreProblem(f"{path} holds no netwarden data yet (no schema). "
                                "Is the sensor writing here?")
         yield local_source(conn, str(path))

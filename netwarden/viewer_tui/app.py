@@ -1,7 +1,7 @@
 """The curses program: read keys, ask the store, draw what `render` returns.
 
 Everything decided here is decided elsewhere (state.py for keys, render.py for the screen,
-netwarden.store.queries for data, netwarden.mutes for the mute list); this module only
+netwarden.store.*_queries for data, netwarden.mutes for the mute list); this module only
 connects them to a terminal. A store that is missing, empty, locked, unreadable or without
 discovery tables is a message on the screen, never a crash: the viewer keeps running and `r`
 (or live mode) tries again. So is a mutes file that cannot be read or written.
@@ -23,23 +23,40 @@ from pathlib import Path
 from typing import TypeVar
 
 from netwarden.model.discovery import KnownDevice
-from netwarden.mutes import MuteFileError, add_mutes, default_mutes_path, load_mutes, remove_mutes
-from netwarden.store.queries import (
-    TrafficTotal, devices, has_discovery_tables, presence_windows, schema_version, traffic_totals,
+from netwarden.mutes import (
+    MuteFileError,
+    add_mutes,
+    default_mutes_path,
+    load_mutes,
+    remove_mutes,
 )
 from netwarden.reading import ServerSource
-from netwarden.store.read_source import ReadSource, local_source
+from netwarden.store.device_queries import (
+    devices,
+    has_discovery_tables,
+    presence_windows,
+)
+from netwarden.store.read_source import ReadSource, local_source, schema_version
 from netwarden.store.remote_db import RemoteError
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
+from netwarden.store.traffic_queries import TrafficTotal, traffic_totals
 from netwarden.view.labels import (
-    NO_DISCOVERY_TABLES, explain_unavailable, format_time, system_user_name,
+    NO_DISCOVERY_TABLES,
+    explain_unavailable,
+    format_time,
+    system_user_name,
 )
 from netwarden.view.ranges import TimeRange, Window, traffic_view, window
 from netwarden.viewer_tui.devices_view import DevicesData
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_entries
 from netwarden.viewer_tui.render import Screen, render, view_page_size
 from netwarden.viewer_tui.state import (
-    Action, BrowserState, View, handle_key, mute_target, visible_rows,
+    Action,
+    BrowserState,
+    View,
+    handle_key,
+    mute_target,
+    visible_rows,
 )
 
 T = TypeVar("T")

@@ -13,9 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from netwarden.store.queries import DeviceRow, PresenceRow
+from netwarden.store.device_queries import DeviceRow, PresenceRow
 from netwarden.view.devices import (
-    COLUMNS, device_labels, device_table_lines, presence_timeline_lines, row_from_store,
+    COLUMNS,
+    device_labels,
+    device_table_lines,
+    presence_timeline_lines,
+    row_from_store,
 )
 from netwarden.view.labels import format_time
 from netwarden.viewer_tui.state import BrowserState

@@ -13,13 +13,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from netwarden.store.queries import DIMENSIONS, TrafficTotal
+from netwarden.store.traffic_queries import DIMENSIONS, TrafficTotal
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes
-from netwarden.viewer_tui.devices_view import DevicesData, device_page_size, devices_lines
+from netwarden.viewer_tui.devices_view import (
+    DevicesData,
+    device_page_size,
+    devices_lines,
+)
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_page_size, mutes_lines
 from netwarden.viewer_tui.state import (
-    HELP_LINES, BrowserState, Mode, SortKey, View, visible_rows,
+    HELP_LINES,
+    BrowserState,
+    Mode,
+    SortKey,
+    View,
+    visible_rows,
 )
 
 HEADER_LINES = 3      # title, filters, column names

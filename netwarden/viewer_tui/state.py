@@ -14,7 +14,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netwarden.store.queries import DIMENSIONS, Filter, TrafficTotal
+from netwarden.store.traffic_queries import DIMENSIONS, Filter, TrafficTotal
 from netwarden.view.labels import display_value
 from netwarden.view.ranges import TimeRange
 from netwarden.view.units import ByteUnit

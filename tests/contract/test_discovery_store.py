@@ -10,13 +10,20 @@ from pathlib import Path
 
 from netwarden.model import Event, EventKind
 from netwarden.model.discovery import (
-    Device, DeviceName, DeviceService, DeviceType, KnownDevice, MethodReport, MethodState,
-    ScanResult, ScanTarget,
+    Device,
+    DeviceName,
+    DeviceService,
+    DeviceType,
+    KnownDevice,
+    MethodReport,
+    MethodState,
+    ScanResult,
+    ScanTarget,
 )
 from netwarden.store import schema
+from netwarden.store.device_queries import devices, presence_windows, present_at
 from netwarden.store.discovery_writer import DiscoveryWriter
 from netwarden.store.export_queries import export_events
-from netwarden.store.queries import devices, presence_windows, present_at
 from netwarden.store.read_source import local_source
 from netwarden.store.sqlite_db import open_readonly
 from netwarden.store.sqlite_writer import SqliteWriter
@@ -229,7 +236,7 @@ def test_a_database_from_before_discovery_is_explained(tmp_path: Path):
 
 
 def test_has_discovery_tables_tells_a_store_from_before_discovery(tmp_path: Path):
-    from netwarden.store.queries import has_discovery_tables
+    from netwarden.store.device_queries import has_discovery_tables
     from tests.support.device_data import store_before_discovery
     store_before_discovery(tmp_path / "old.db", 1000)
     old = open_readonly(tmp_path / "old.db")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netwarden.store.queries import TrafficTotal
-from netwarden.viewer_dash.geo import HOW_TO_GET_ONE, PRIVATE, country_totals, open_country_lookup
+from netwarden.store.traffic_queries import TrafficTotal
+from netwarden.viewer_dash.geo import (
+    HOW_TO_GET_ONE,
+    PRIVATE,
+    country_totals,
+    open_country_lookup,
+)
 from tests.support.geoip import write_country_mmdb
 
 

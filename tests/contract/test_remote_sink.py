@@ -392,7 +392,7 @@ def test_the_viewers_queries_answer_the_same_from_the_server(
         server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
     """Every traffic query the TUI and Dash run, on the server filtered to one host, equals
     the same query on that host's store."""
-    from netwarden.store import queries as q
+    from netwarden.store import event_queries, traffic_queries
     from netwarden.store.read_source import ReadSource, local_source
     from netwarden.store.remote_db import open_reader
     role, password = "host_view", "view-host-secret"
@@ -403,35 +403,35 @@ def test_the_viewers_queries_answer_the_same_from_the_server(
             connect).catch_up()
     local = local_source(sqlite3.connect(db))
     remote: ReadSource = open_reader(target(server, READER_PASSWORD, READER_ROLE))
-    mine = q.Filter("host", role)
+    mine = traffic_queries.Filter("host", role)
     try:
-        assert role in [t.value for t in q.traffic_totals(remote, "host", q.TrafficView())]
+        assert role in [t.value for t in traffic_queries.traffic_totals(remote, "host", traffic_queries.TrafficView())]
         for since in (None, seeded.now - 3600):
-            view = q.TrafficView(since=since)
-            only_mine = q.TrafficView(since=since, filters=(mine,))
+            view = traffic_queries.TrafficView(since=since)
+            only_mine = traffic_queries.TrafficView(since=since, filters=(mine,))
             for dim in ("exe", "name", "sha256", "parent", "domain", "raddr", "rport", "lport",
                         "user", "container"):
-                assert q.traffic_totals(remote, dim, only_mine) == \
-                    q.traffic_totals(local, dim, view), dim
-            assert q.traffic_series(remote, "exe", only_mine, seeded.now - 86400, 600) == \
-                q.traffic_series(local, "exe", view, seeded.now - 86400, 600)
-            assert q.view_flows(remote, only_mine, 50) == q.view_flows(local, view, 50)
-        curl = q.TrafficView(filters=(mine, q.Filter("exe", "/usr/bin/curl"),
-                                      q.Filter("domain", ""), q.Filter("rport", "53", True)))
-        local_curl = q.TrafficView(filters=curl.filters[1:])
-        assert q.traffic_totals(remote, "raddr", curl) == q.traffic_totals(local, "raddr",
+                assert traffic_queries.traffic_totals(remote, dim, only_mine) == \
+                    traffic_queries.traffic_totals(local, dim, view), dim
+            assert traffic_queries.traffic_series(remote, "exe", only_mine, seeded.now - 86400, 600) == \
+                traffic_queries.traffic_series(local, "exe", view, seeded.now - 86400, 600)
+            assert traffic_queries.view_flows(remote, only_mine, 50) == traffic_queries.view_flows(local, view, 50)
+        curl = traffic_queries.TrafficView(filters=(mine, traffic_queries.Filter("exe", "/usr/bin/curl"),
+                                      traffic_queries.Filter("domain", ""), traffic_queries.Filter("rport", "53", True)))
+        local_curl = traffic_queries.TrafficView(filters=curl.filters[1:])
+        assert traffic_queries.traffic_totals(remote, "raddr", curl) == traffic_queries.traffic_totals(local, "raddr",
                                                                               local_curl)
-        assert q.view_executables(remote, q.TrafficView(filters=(mine,))) == \
-            q.view_executables(local, q.TrafficView())
+        assert traffic_queries.view_executables(remote, traffic_queries.TrafficView(filters=(mine,))) == \
+            traffic_queries.view_executables(local, traffic_queries.TrafficView())
         # Versions are the fleet's (other tests shipped curl too): the same hashes at least.
-        assert {v.sha256 for v in q.executable_versions(remote, "/usr/bin/curl")} >= \
-            {v.sha256 for v in q.executable_versions(local, "/usr/bin/curl")}
-        totals = q.traffic_totals(remote, "exe", q.TrafficView(filters=(mine,)))
+        assert {v.sha256 for v in traffic_queries.executable_versions(remote, "/usr/bin/curl")} >= \
+            {v.sha256 for v in traffic_queries.executable_versions(local, "/usr/bin/curl")}
+        totals = traffic_queries.traffic_totals(remote, "exe", traffic_queries.TrafficView(filters=(mine,)))
         assert all(type(t.sent) is int and type(t.first_seen) is int for t in totals)
-        events = [(e.time, e.kind, e.fields) for e in q.view_events(remote, path="/usr/bin/curl")
+        events = [(e.time, e.kind, e.fields) for e in event_queries.view_events(remote, path="/usr/bin/curl")
                   if e.host == role]
         assert events == [(e.time, e.kind, e.fields)
-                          for e in q.view_events(local, path="/usr/bin/curl")]
+                          for e in event_queries.view_events(local, path="/usr/bin/curl")]
     finally:
         remote.close()
         local.close()

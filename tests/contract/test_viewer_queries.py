@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from netwarden.store import queries as q
+from netwarden.store import event_queries, read_source, traffic_queries
 from netwarden.store.read_source import local_source
-from netwarden.store.queries import Filter, QueryError, TrafficView
 from netwarden.store.sqlite_db import open_readonly
+from netwarden.store.traffic_queries import Filter, QueryError, TrafficView
 from tests.support.viewer_data import seed_store
 
 NOW = 1_700_000_000
@@ -26,7 +26,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory):
 
 
 def totals(conn, dimension: str, view: TrafficView = HOUR) -> dict[object, tuple[int, int]]:
-    return {r.value: (r.sent, r.recv) for r in q.traffic_totals(conn, dimension, view)}
+    return {r.value: (r.sent, r.recv) for r in traffic_queries.traffic_totals(conn, dimension, view)}
 
 
 def test_every_grouping_sums_the_last_hour(conn):
@@ -51,7 +51,7 @@ def test_every_grouping_sums_the_last_hour(conn):
 
 
 def test_totals_come_largest_first_with_first_and_last_seen(conn):
-    rows = q.traffic_totals(conn, "exe", HOUR)
+    rows = traffic_queries.traffic_totals(conn, "exe", HOUR)
     assert [r.value for r in rows][:2] == ["/usr/lib/firefox/firefox", "/usr/sbin/nginx"]
     assert (rows[0].first_seen, rows[0].last_seen) == (NOW - 1200, NOW - 300)
 
@@ -94,43 +94,43 @@ def test_bad_filters_are_refused_before_any_sql():
 
 
 def test_series_buckets_from_the_origin(conn):
-    points = q.traffic_series(conn, "exe", HOUR, NOW - 3600, 600)
+    points = traffic_queries.traffic_series(conn, "exe", HOUR, NOW - 3600, 600)
     firefox = [(p.time, p.sent, p.recv) for p in points if p.value == "/usr/lib/firefox/firefox"]
     assert firefox == [(NOW - 1200, 20_000, 1_000_000), (NOW - 600, 30_000, 2_000_000)]
     assert sum(p.sent + p.recv for p in points) == 1_151_060 + 3_089_120
 
 
 def test_flow_rows_bounds_executables_and_versions(conn):
-    flows = q.view_flows(conn, HOUR, limit=2)
+    flows = traffic_queries.view_flows(conn, HOUR, limit=2)
     assert [f.exe for f in flows] == ["/usr/sbin/sshd", "/usr/sbin/nginx"]
     assert flows[0].family == "4" and flows[0].lport == 22
-    assert [f.exe for f in q.view_flows(conn, HOUR, limit=2, offset=2)] == [
+    assert [f.exe for f in traffic_queries.view_flows(conn, HOUR, limit=2, offset=2)] == [
         "/usr/lib/firefox/firefox", "/usr/bin/curl"]
-    assert q.flow_time_bounds(conn) == (NOW - 3 * 86400, NOW - 100)
-    rows = q.view_executables(conn, TrafficView())
+    assert traffic_queries.flow_time_bounds(conn) == (NOW - 3 * 86400, NOW - 100)
+    rows = traffic_queries.view_executables(conn, TrafficView())
     assert [(r.path, r.sha256[:1]) for r in rows][-2:] == [("/usr/bin/curl", "c"),
                                                            ("/usr/bin/curl", "0")]
-    versions = q.executable_versions(conn, "/usr/bin/curl")
+    versions = traffic_queries.executable_versions(conn, "/usr/bin/curl")
     assert [(v.sha256[:1], v.first_traffic, v.sent) for v in versions] == [
         ("0", NOW - 3 * 86400, 300), ("c", NOW - 600, 1_060)]
-    assert q.executable_versions(conn, "/nope") == []
+    assert traffic_queries.executable_versions(conn, "/nope") == []
 
 
 def test_events_by_kind_path_and_time(conn):
-    modified = q.view_events(conn, kinds=("exe_modified",))
+    modified = event_queries.view_events(conn, kinds=("exe_modified",))
     assert [(e.kind, e.fields["old_sha256"][:1], e.host) for e in modified] == [
         ("exe_modified", "0", "testhost")]
-    about_curl = q.view_events(conn, path="/usr/bin/curl")
+    about_curl = event_queries.view_events(conn, path="/usr/bin/curl")
     # The newer curl is a new version of a known program: exe_modified, not new_executable.
     assert [e.kind for e in about_curl] == ["exe_modified", "new_executable"]
     assert all(a.id > b.id for a, b in zip(about_curl, about_curl[1:], strict=False))
-    assert q.view_events(conn, since=NOW) == []
-    assert len(q.view_events(conn, limit=1)) == 1
-    assert q.schema_version(conn) >= 1
+    assert event_queries.view_events(conn, since=NOW) == []
+    assert len(event_queries.view_events(conn, limit=1)) == 1
+    assert read_source.schema_version(conn) >= 1
 
 
 def test_the_hour_query_uses_the_time_index(conn):
-    where, params = q._where(local_source(conn), HOUR)
+    where, params = traffic_queries._where(local_source(conn), HOUR)
     plan = " ".join(row[-1] for row in conn.execute(
         f"EXPLAIN QUERY PLAN SELECT f.process_id, SUM(f.sent) FROM flows f WHERE {where} "
         "GROUP BY f.process_id", params))

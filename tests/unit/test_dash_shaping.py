@@ -6,13 +6,22 @@ from datetime import timezone
 
 import pytest
 
-from netwarden.store.queries import (
-    DeviceRow, ExecutableVersion, Filter, PresenceRow, SeriesPoint, TrafficTotal,
+from netwarden.store.device_queries import DeviceRow, PresenceRow
+from netwarden.store.traffic_queries import (
+    ExecutableVersion,
+    Filter,
+    SeriesPoint,
+    TrafficTotal,
 )
 from netwarden.view.devices import presence_segments
 from netwarden.viewer_dash import figures
 from netwarden.viewer_dash.api import (
-    ApiError, check_bind, is_loopback, parse_devices_query, parse_events_query, parse_flows_query,
+    ApiError,
+    check_bind,
+    is_loopback,
+    parse_devices_query,
+    parse_events_query,
+    parse_flows_query,
     token_matches,
 )
 from netwarden.viewer_dash.geo import PRIVATE, UNKNOWN, country_totals

@@ -8,10 +8,15 @@ import pytest
 from netwarden.config import ConfigError, config_from_dict
 from netwarden.discovery.commands import UsageError, parse_methods, parse_ports
 from netwarden.model.discovery import KnownDevice
-from netwarden.store.queries import DeviceRow, PresenceRow
+from netwarden.store.device_queries import DeviceRow, PresenceRow
 from netwarden.view.devices import (
-    TableRow, device_labels, device_table_lines, device_table_records, presence_segments,
-    presence_timeline_lines, row_from_store,
+    TableRow,
+    device_labels,
+    device_table_lines,
+    device_table_records,
+    presence_segments,
+    presence_timeline_lines,
+    row_from_store,
 )
 
 NOW = 1_000_000.0

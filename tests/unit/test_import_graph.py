@@ -108,7 +108,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "netwarden.store.queries" in graph["netwarden.viewer_tui.state"]
+    assert "netwarden.store.traffic_queries" in graph["netwarden.viewer_tui.state"]
     assert "netwarden.cli" in graph[ENTRY_POINT]
     # An import inside a function counts.
     assert "netwarden.sensor.service" in graph["netwarden.cli"]

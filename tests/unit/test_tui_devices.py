@@ -7,12 +7,24 @@ from datetime import timezone
 import pytest
 
 from netwarden.mutes import Mutes
-from netwarden.store.queries import DeviceRow, Filter, PresenceRow, TrafficTotal
+from netwarden.store.device_queries import DeviceRow, PresenceRow
+from netwarden.store.traffic_queries import Filter, TrafficTotal
 from netwarden.view.ranges import TimeRange
-from netwarden.viewer_tui.devices_view import DevicesData, detail_lines, device_page_size
+from netwarden.viewer_tui.devices_view import (
+    DevicesData,
+    detail_lines,
+    device_page_size,
+)
 from netwarden.viewer_tui.mutes_view import MuteEntry, MuteListData, mute_entries
 from netwarden.viewer_tui.render import Screen, render, view_page_size
-from netwarden.viewer_tui.state import Action, BrowserState, Mode, View, handle_key, mute_target
+from netwarden.viewer_tui.state import (
+    Action,
+    BrowserState,
+    Mode,
+    View,
+    handle_key,
+    mute_target,
+)
 from tests.unit.test_tui_render import check_golden
 
 T0 = 1_700_000_000   # 2023-11-14 22:13:20 UTC

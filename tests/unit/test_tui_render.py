@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from netwarden.store.queries import Filter, TrafficTotal
+from netwarden.store.traffic_queries import Filter, TrafficTotal
 from netwarden.view.units import ByteUnit
 from netwarden.viewer_tui.render import Screen, page_size, render
 from netwarden.viewer_tui.state import BrowserState, Mode

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from netwarden.store.queries import Filter, TrafficTotal
+from netwarden.store.traffic_queries import Filter, TrafficTotal
 from netwarden.view.ranges import TimeRange
 from netwarden.view.units import ByteUnit
 from netwarden.viewer_tui.state import (
-    Action, BrowserState, Mode, SortKey, handle_key, visible_rows,
+    Action,
+    BrowserState,
+    Mode,
+    SortKey,
+    handle_key,
+    visible_rows,
 )
 
 ROWS = [TrafficTotal("/usr/bin/curl", 10, 500, 100, 200),

@@ -1,193 +1,15 @@
-"""Read-only, parameterised queries: the only SQL the exporters and viewers run."""
+"""The traffic views both viewers and the JSON API read: totals by a grouping, series over
+time, flow pages, executables; written once for the local store and a fleet's server."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from netwarden.model import family_label
 from netwarden.store.export_queries import FLOWS_SQL, ExportedFlow
-from netwarden.store.read_source import ReadSource, as_source
+from netwarden.store.read_source import Reader, ReadSource, as_source, marks
 
-#: What the queries read: the local store's connection, or a source (local or a server).
-Reader = sqlite3.Connection | ReadSource
-from netwarden.model.discovery import KnownDevice
-
-
-class RawEvent(NamedTuple):
-    id: int
-    time: float
-    kind: str
-    data: str                 # JSON text, parsed by the caller (tolerating a bad row)
-
-
-def events_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[RawEvent]:
-    """Up to ``limit`` events with ids above ``after_id``, by id: the notifier's read."""
-    return [RawEvent(*row) for row in conn.execute(
-        "SELECT id, time, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-        (after_id, limit))]
-
-
-def last_event_id(conn: sqlite3.Connection, before: float | None = None) -> int:
-    """The newest event id (0 when none), or the newest older than ``before`` (epoch s)."""
-    if before is None:
-        row = conn.execute("SELECT MAX(id) FROM events").fetchone()
-    else:
-        row = conn.execute("SELECT MAX(id) FROM events WHERE time < ?", (before,)).fetchone()
-    return int(row[0] or 0)
-
-
-# ---- LAN discovery (issue 5): devices, presence windows, known devices, passes ----
-
-class DeviceRow(NamedTuple):
-    """One device as the viewers and `netwarden devices` show it."""
-
-    mac: str
-    ip: str
-    ips: list[str]
-    vendor: str
-    randomized: bool
-    device_type: str
-    type_reasons: list[str]
-    names: list[dict[str, str]]            # {"name", "method"}
-    services: list[dict[str, object]]      # {"service", "method", "port", "instance", ...}
-    open_ports: list[int] | None           # None: never probed
-    interface: str
-    first_seen: float
-    last_seen: float
-    known_name: str                        # from `netwarden known set` ("" if not named)
-    trusted: bool
-    present: bool                          # its latest presence window is open
-
-    def as_record(self) -> dict[str, object]:
-        return self._asdict()
-
-
-_DEVICES_SQL = """
-SELECT d.id, d.mac, d.last_ip, d.vendor, d.randomized, d.device_type, d.type_reasons,
-       d.open_ports, d.interface, d.first_seen, d.last_seen,
-       IFNULL(k.name, ''), IFNULL(k.trusted, 0),
-       EXISTS (SELECT 1 FROM presence p WHERE p.device_id = d.id AND p.end IS NULL),
-       k.mac IS NOT NULL
-FROM devices d LEFT JOIN known_devices k ON k.mac = d.mac
-ORDER BY d.last_seen DESC, d.mac
-"""
-
-
-def devices(conn: sqlite3.Connection,
-            config_known: Sequence[KnownDevice] = ()) -> list[DeviceRow]:
-    """Every device discovered, most recently seen first.
-
-    A device's known name and trust come from `netwarden known set` (the store) or else from
-    ``config_known`` (the config's [discovery] known list).
-    """
-    from_config = {k.mac: k for k in config_known}
-    rows = [_with_config_known(r, from_config) for r in conn.execute(_DEVICES_SQL)]
-    ips = _grouped(conn, "SELECT device_id, addr FROM device_addresses "
-                         "ORDER BY device_id, last_seen DESC, addr")
-    names = _grouped(conn, "SELECT device_id, name, method FROM device_names "
-                           "ORDER BY device_id, method, name")
-    services = _grouped(conn, "SELECT device_id, service, method, port, instance, detail "
-                              "FROM device_services ORDER BY device_id, method, service, port")
-    result = []
-    for (device_id, mac, ip, vendor, randomized, kind, reasons, ports, interface, first, last,
-         known_name, trusted, present) in rows:
-        result.append(DeviceRow(
-            mac, ip, [r[0] for r in ips.get(device_id, [])], vendor, bool(randomized), kind,
-            json.loads(reasons), [{"name": n, "method": m} for n, m in names.get(device_id, [])],
-            [dict({"service": s, "method": m, "port": p, "instance": i}, **json.loads(d))
-             for s, m, p, i, d in services.get(device_id, [])],
-            None if ports is None else json.loads(ports), interface, first, last, known_name,
-            bool(trusted), bool(present)))
-    return result
-
-
-def _with_config_known(row: tuple[object, ...],
-                       from_config: dict[str, KnownDevice]) -> tuple[object, ...]:
-    mac, in_store = str(row[1]), row[14]
-    if in_store or mac not in from_config:
-        return row[:14]
-    known = from_config[mac]
-    return row[:11] + (known.name, int(known.trusted)) + row[13:14]
-
-
-def _grouped(conn: sqlite3.Connection, sql: str) -> dict[int, list[tuple[object, ...]]]:
-    groups: dict[int, list[tuple[object, ...]]] = {}
-    for row in conn.execute(sql):
-        groups.setdefault(row[0], []).append(tuple(row[1:]))
-    return groups
-
-
-class PresenceRow(NamedTuple):
-    mac: str
-    start: float
-    last_seen: float
-    end: float | None        # None while the window is open
-
-
-def presence_windows(conn: sqlite3.Connection, mac: str | None = None, since: float = 0,
-                     until: float | None = None) -> list[PresenceRow]:
-    """Windows overlapping [since, until], by device and start: 'when was this device here'."""
-    sql = ("SELECT d.mac, p.start, p.last_seen, p.end FROM presence p "
-           "JOIN devices d ON d.id = p.device_id "
-           "WHERE IFNULL(p.end, p.last_seen) >= ? AND p.start <= ? AND (? IS NULL OR d.mac = ?) "
-           "ORDER BY d.mac, p.start")
-    return [PresenceRow(*r) for r in conn.execute(
-        sql, (since, until if until is not None else float("inf"), mac, mac))]
-
-
-def present_at(conn: sqlite3.Connection, when: float) -> list[str]:
-    """MACs of the devices here at ``when`` (an open window counts up to its last sighting)."""
-    return [r.mac for r in presence_windows(conn, since=when, until=when)]
-
-
-class KnownRow(NamedTuple):
-    mac: str
-    name: str
-    trusted: bool
-
-
-_DEVICE_TABLES = ("devices", "device_addresses", "device_names", "device_services",
-                  "presence", "known_devices")
-
-
-def has_discovery_tables(conn: Reader) -> bool:
-    """False for a database written before LAN discovery existed (no migration 2 yet), and
-    for a fleet's server, whose devices the viewers do not read yet."""
-    if as_source(conn).remote:
-        return False
-    (count,) = conn.execute(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-        f"({_marks(len(_DEVICE_TABLES))})", _DEVICE_TABLES).fetchone()
-    return int(count) == len(_DEVICE_TABLES)
-
-
-def known_devices(conn: sqlite3.Connection) -> list[KnownRow]:
-    return [KnownRow(m, n, bool(t)) for m, n, t in
-            conn.execute("SELECT mac, name, trusted FROM known_devices ORDER BY mac")]
-
-
-class ScanRow(NamedTuple):
-    time: float
-    interface: str
-    subnets: list[str]
-    methods: list[dict[str, object]]
-    devices: int
-    duration: float
-
-
-def recent_scans(conn: sqlite3.Connection, limit: int = 10) -> list[ScanRow]:
-    """The last discovery passes, newest first, with what ran and what could not."""
-    return [ScanRow(t, i, json.loads(s), json.loads(m), d, du) for t, i, s, m, d, du in
-            conn.execute("SELECT time, interface, subnets, methods, devices, duration "
-                         "FROM scans ORDER BY time DESC LIMIT ?", (limit,))]
-
-
-# ---- traffic views (both viewers and the JSON API) ----
-#
 # A view is a time window, include/exclude filters and a grouping ("dimension"). Every query
 # first sums the narrow flows table by the flow column a dimension needs (process id, address
 # id, port, ...), with filters as conditions on flows alone (ids looked up in the small
@@ -289,17 +111,14 @@ class TrafficView:
     filters: tuple[Filter, ...] = ()
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
 
 def _filter_condition(dimension: Dimension, values: list[str],
                       exclude: bool) -> tuple[str, list[object]]:
     params: list[object] = [int(v) if dimension.numeric else v for v in values]
     negate = "NOT " if exclude else ""
     if not dimension.lookup:
-        return f"{dimension.flow_key} {negate}IN ({_marks(len(params))})", params
-    lookup = dimension.lookup.replace("{marks}", _marks(len(params)))
+        return f"{dimension.flow_key} {negate}IN ({marks(len(params))})", params
+    lookup = dimension.lookup.replace("{marks}", marks(len(params)))
     condition = f"[[keyed f {dimension.flow_key}]] IN ({lookup})"
     if dimension.name == "domain" and "" in values:
         condition = f"({dimension.flow_key} = 0 OR {condition})"
@@ -481,44 +300,3 @@ def executable_versions(conn: Reader, path: str) -> list[ExecutableVersion]:
         "LEFT JOIN flows f ON f.process_id = p.id[[same f p]] "
         "WHERE e.path = ? GROUP BY e.sha256 ORDER BY MIN(e.first_seen), e.sha256", (path,))
     return [ExecutableVersion(*row) for row in rows]
-
-
-class EventRow(NamedTuple):
-    id: int
-    time: float
-    host: str
-    kind: str
-    fields: dict[str, object]
-
-
-def view_events(conn: Reader, since: float | None = None,
-                until: float | None = None, kinds: tuple[str, ...] = (), path: str = "",
-                limit: int = 1000, after_id: int = 0) -> list[EventRow]:
-    """Events newest first; `path` keeps those about that executable (its `path` field)."""
-    conditions, params = ["ev.id > ?"], [after_id]
-    if since is not None:
-        conditions.append("ev.time >= ?")
-        params.append(since)
-    if until is not None:
-        conditions.append("ev.time < ?")
-        params.append(until)
-    if kinds:
-        conditions.append(f"ev.kind IN ({_marks(len(kinds))})")
-        params.extend(kinds)
-    if path:
-        conditions.append("[[json ev.data path]] = ?")
-        params.append(path)
-    sql = ("SELECT ev.id, ev.time, [[host ev]], ev.kind, ev.data FROM events ev WHERE "
-           + " AND ".join(conditions) + " ORDER BY [[newest ev]] LIMIT ?")
-    return [EventRow(i, t, h, k, json.loads(d))
-            for i, t, h, k, d in as_source(conn).execute(sql, [*params, limit])]
-
-
-def schema_version(conn: Reader) -> int:
-    """The store's schema version; 0 for a file that is no netwarden database (yet). On a
-    server: its own schema's version (checked against this code when it was opened)."""
-    source = as_source(conn)
-    if source.remote:
-        return int(source.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
-    from netwarden.store.schema import current_version
-    return current_version(source.conn)
