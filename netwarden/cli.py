@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netwarden.cmdline import config_of, number
 from netwarden.config import (
@@ -25,6 +26,9 @@ from netwarden.config import (
 from netwarden.exits import (
     EXIT_CONFIG_ERROR, EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE,
 )
+
+if TYPE_CHECKING:
+    from netwarden.store.read_source import ReadSource
 
 log = logging.getLogger("netwarden")
 
@@ -140,18 +144,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_events(args: argparse.Namespace) -> int:
-    from netwarden.store.export_queries import export_events
-    source = _open_source(args, "netwarden events")
+def _print_json_lines(args: argparse.Namespace, program: str,
+                      read: Callable[[ReadSource], Iterable[tuple[dict[str, object], str]]]
+                      ) -> int:
+    """One JSON object per record; from a server each carries its host."""
+    source = _open_source(args, program)
     try:
-        for event, host in export_events(source, args.since):
-            record = event.as_record()
+        for record, host in read(source):
             if source.remote:
                 record["host"] = host
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
         source.close()
     return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from netwarden.store.export_queries import export_events
+    return _print_json_lines(args, "netwarden events", lambda source: (
+        (event.as_record(), host) for event, host in export_events(source, args.since)))
 
 
 def cmd_execs(args: argparse.Namespace) -> int:
@@ -168,16 +179,8 @@ def cmd_execs(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     from netwarden.store.export_queries import health_rows
-    source = _open_source(args, "netwarden health")
-    try:
-        for row, host in health_rows(source, args.since):
-            record = row._asdict()
-            if source.remote:
-                record["host"] = host
-            sys.stdout.write(json.dumps(record) + "\n")
-    finally:
-        source.close()
-    return EXIT_OK
+    return _print_json_lines(args, "netwarden health", lambda source: (
+        (dict(row._asdict()), host) for row, host in health_rows(source, args.since)))
 
 
 # ---- viewers ----

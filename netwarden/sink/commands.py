@@ -112,37 +112,26 @@ def cmd_print_grants(dialect_name: str, config: Config, args: argparse.Namespace
     return EXIT_OK
 
 
-def cmd_init_schema(config: Config, args: argparse.Namespace) -> int:
-    from netwarden.sink.admin import apply_schema
+def cmd_admin(config: Config, args: argparse.Namespace) -> int:
+    """--init-schema or --maintain-partitions, as the administrator's role."""
+    from netwarden.sink.admin import apply_schema, maintain_partitions
     from netwarden.store.remote_db import RemoteError
     try:
         target = _target(config.remote, args.admin_url, args.admin_password_file or "")
     except (ValueError, OSError) as exc:
         return _fail(f"--admin-url: {exc}", EXIT_USAGE)
     try:
-        before, after = apply_schema(target, time.time())
+        if args.init_schema:
+            before, after = apply_schema(target, time.time())
+            print(f"the server's netwarden schema is already at version {after}"
+                  if before == after else
+                  f"the server's netwarden schema: version {before} -> {after}")
+        else:
+            added, dropped = maintain_partitions(target, time.time(), args.keep_days)
+            print(f"months added: {', '.join(m.label for m in added) or 'none'}; "
+                  f"dropped: {', '.join(m.label for m in dropped) or 'none'}")
     except RemoteError as exc:
         return _fail(str(exc), EXIT_UNAVAILABLE)
-    if before == after:
-        print(f"the server's netwarden schema is already at version {after}")
-    else:
-        print(f"the server's netwarden schema: version {before} -> {after}")
-    return EXIT_OK
-
-
-def cmd_maintain(config: Config, args: argparse.Namespace) -> int:
-    from netwarden.sink.admin import maintain_partitions
-    from netwarden.store.remote_db import RemoteError
-    try:
-        target = _target(config.remote, args.admin_url, args.admin_password_file or "")
-    except (ValueError, OSError) as exc:
-        return _fail(f"--admin-url: {exc}", EXIT_USAGE)
-    try:
-        added, dropped = maintain_partitions(target, time.time(), args.keep_days)
-    except RemoteError as exc:
-        return _fail(str(exc), EXIT_UNAVAILABLE)
-    print(f"months added: {', '.join(m.label for m in added) or 'none'}; "
-          f"dropped: {', '.join(m.label for m in dropped) or 'none'}")
     return EXIT_OK
 
 
@@ -224,7 +213,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
         refused = _drop_root(args.user)
         if refused is not None:
             return refused
-        return cmd_init_schema(config, args) if args.init_schema else cmd_maintain(config, args)
+        return cmd_admin(config, args)
     return cmd_ship(config, args)
 
 

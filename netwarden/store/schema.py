@@ -21,6 +21,31 @@ class Migration:
     statements: tuple[str, ...]
 
 
+#: Column lists that migration 4 rebuilds its tables with (the same as they were made).
+_FLOW_COLUMNS = """    time INTEGER NOT NULL,
+    host_id INTEGER NOT NULL REFERENCES hosts (id),
+    process_id INTEGER NOT NULL REFERENCES processes (id),
+    family INTEGER NOT NULL,
+    protocol TEXT NOT NULL,
+    ip_protocol INTEGER NOT NULL,
+    laddr_id INTEGER NOT NULL REFERENCES addresses (id),
+    lport INTEGER NOT NULL,
+    raddr_id INTEGER NOT NULL REFERENCES addresses (id),
+    rport INTEGER NOT NULL,
+    domain_id INTEGER REFERENCES domains (id),
+    netns INTEGER NOT NULL,
+    sent INTEGER NOT NULL,
+    recv INTEGER NOT NULL"""
+_HEALTH_COLUMNS = """    time INTEGER NOT NULL,
+    host_id INTEGER NOT NULL REFERENCES hosts (id),
+    source TEXT NOT NULL,
+    counter TEXT NOT NULL,
+    delta INTEGER NOT NULL"""
+_EXEC_COLUMNS = """    time REAL NOT NULL,
+    host_id INTEGER NOT NULL REFERENCES hosts (id),
+    process_id INTEGER NOT NULL REFERENCES processes (id),
+    pid INTEGER NOT NULL"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "hosts, executables, processes, addresses, domains, flows, events, health", (
         # One row per sensor host; a shared server holds many.
@@ -55,21 +80,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """CREATE TABLE domains (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE)""",
-        """CREATE TABLE flows (
-            time INTEGER NOT NULL,
-            host_id INTEGER NOT NULL REFERENCES hosts (id),
-            process_id INTEGER NOT NULL REFERENCES processes (id),
-            family INTEGER NOT NULL,
-            protocol TEXT NOT NULL,
-            ip_protocol INTEGER NOT NULL,
-            laddr_id INTEGER NOT NULL REFERENCES addresses (id),
-            lport INTEGER NOT NULL,
-            raddr_id INTEGER NOT NULL REFERENCES addresses (id),
-            rport INTEGER NOT NULL,
-            domain_id INTEGER REFERENCES domains (id),
-            netns INTEGER NOT NULL,
-            sent INTEGER NOT NULL,
-            recv INTEGER NOT NULL)""",
+        f"CREATE TABLE flows (\n{_FLOW_COLUMNS})",
         "CREATE INDEX flows_time ON flows (time)",
         "CREATE INDEX flows_process_time ON flows (process_id, time)",
         """CREATE TABLE events (
@@ -79,12 +90,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             kind TEXT NOT NULL,
             data TEXT NOT NULL)""",
         "CREATE INDEX events_time ON events (time)",
-        """CREATE TABLE health (
-            time INTEGER NOT NULL,
-            host_id INTEGER NOT NULL REFERENCES hosts (id),
-            source TEXT NOT NULL,
-            counter TEXT NOT NULL,
-            delta INTEGER NOT NULL)""",
+        f"CREATE TABLE health (\n{_HEALTH_COLUMNS})",
         "CREATE INDEX health_time ON health (time)",
     )),
     # LAN discovery (issue 5), written by `netwarden discovery` through DiscoveryWriter.
@@ -174,11 +180,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             path TEXT NOT NULL,
             PRIMARY KEY (host_id, dev, ino))""",
         # One row per exec, in "every executable" mode ([sensor] record_every_exec).
-        """CREATE TABLE execs (
-            time REAL NOT NULL,
-            host_id INTEGER NOT NULL REFERENCES hosts (id),
-            process_id INTEGER NOT NULL REFERENCES processes (id),
-            pid INTEGER NOT NULL)""",
+        f"CREATE TABLE execs (\n{_EXEC_COLUMNS})",
         "CREATE INDEX execs_time ON execs (time)",
     )),
 )
@@ -229,30 +231,6 @@ def _with_sequence(table: str, columns: str, indexes: tuple[str, ...]) -> tuple[
         f"ALTER TABLE {table}_new RENAME TO {table}",
     ) + indexes
 
-
-_FLOW_COLUMNS = """    time INTEGER NOT NULL,
-    host_id INTEGER NOT NULL REFERENCES hosts (id),
-    process_id INTEGER NOT NULL REFERENCES processes (id),
-    family INTEGER NOT NULL,
-    protocol TEXT NOT NULL,
-    ip_protocol INTEGER NOT NULL,
-    laddr_id INTEGER NOT NULL REFERENCES addresses (id),
-    lport INTEGER NOT NULL,
-    raddr_id INTEGER NOT NULL REFERENCES addresses (id),
-    rport INTEGER NOT NULL,
-    domain_id INTEGER REFERENCES domains (id),
-    netns INTEGER NOT NULL,
-    sent INTEGER NOT NULL,
-    recv INTEGER NOT NULL"""
-_HEALTH_COLUMNS = """    time INTEGER NOT NULL,
-    host_id INTEGER NOT NULL REFERENCES hosts (id),
-    source TEXT NOT NULL,
-    counter TEXT NOT NULL,
-    delta INTEGER NOT NULL"""
-_EXEC_COLUMNS = """    time REAL NOT NULL,
-    host_id INTEGER NOT NULL REFERENCES hosts (id),
-    process_id INTEGER NOT NULL REFERENCES processes (id),
-    pid INTEGER NOT NULL"""
 
 MIGRATIONS += (
     # The remote sink (issue 18): every shipped row has a sequence VACUUM cannot renumber,

@@ -190,12 +190,18 @@ class TrafficTotal(NamedTuple):
         return self.sent + self.recv
 
 
+def _grouping(conn: Reader, dimension: str,
+              view: TrafficView) -> tuple[ReadSource, Dimension, str, list[object]]:
+    """What a grouped query needs: the source, the grouping as it spells, the conditions."""
+    source = as_source(conn)
+    where, params = _where(source, view, _is_wide(source, view))
+    return source, _dimension(dimension, source), where, params
+
+
 def traffic_totals(conn: Reader, dimension: str,
                    view: TrafficView) -> list[TrafficTotal]:
     """Sent, received, first and last seen per value of `dimension`, largest total first."""
-    source = as_source(conn)
-    dim = _dimension(dimension, source)
-    where, params = _where(source, view, _is_wide(source, view))
+    source, dim, where, params = _grouping(conn, dimension, view)
     # GROUP BY +k: summing by walking an index in key order looks up every row at random.
     sql = (f"SELECT {dim.label} AS v, SUM(t.sent), SUM(t.recv), MIN(t.first), MAX(t.last) "
            f"FROM (SELECT [[scope f]]{dim.flow_key} AS k, SUM(f.sent) AS sent, "
@@ -217,9 +223,7 @@ def traffic_series(conn: Reader, dimension: str, view: TrafficView,
     """Bytes per bucket of `bucket_s` seconds (counted from `origin`) and value, by time."""
     if bucket_s < 1:
         raise QueryError(f"bucket must be at least 1 s, got {bucket_s}")
-    source = as_source(conn)
-    dim = _dimension(dimension, source)
-    where, params = _where(source, view, _is_wide(source, view))
+    source, dim, where, params = _grouping(conn, dimension, view)
     sql = (f"SELECT ? + t.b * ?, {dim.label} AS v, SUM(t.sent), SUM(t.recv) "
            f"FROM (SELECT [[scope f]](f.time - ?) [[div]] ? AS b, {dim.flow_key} AS k, "
            f"SUM(f.sent) AS sent, SUM(f.recv) AS recv FROM flows f WHERE {where} "

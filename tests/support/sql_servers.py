@@ -52,14 +52,17 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 @dataclass
-class PostgresServer:
+class _Server:
+    """What both servers share: a data directory owned by the server's user, a loopback
+    port kept across restarts, the process, stop and removal."""
+
     directory: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
-    bindir: Path = field(default_factory=lambda: Path(sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[-1]))
 
-    dialect = "postgresql"
+    dialect = ""
+    user = ""              # the package's system user the server runs as
+    scheme = ""
 
     @property
     def data(self) -> Path:
@@ -72,50 +75,90 @@ class PostgresServer:
     def init(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o755)
-        _give_to(self.directory, "postgres")
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bindir / "initdb"),
-                        "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
-                        "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"],
-                       check=True, capture_output=True)
+        _give_to(self.directory, self.user)
+        subprocess.run(self.init_command(), check=True, capture_output=True)
         self.port = free_loopback_port()
 
     def start(self) -> None:
         """Start (again: the data directory and port are kept across a stop)."""
         if not self.data.exists():
             self.init()
-        _give_to(self.directory, "postgres")
-        self.proc = subprocess.Popen(
-            ["runuser", "-u", "postgres", "--", str(self.bindir / "postgres"),
-             "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "max_connections=300"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), start_new_session=True)
+        _give_to(self.directory, self.user)
+        self.proc = subprocess.Popen(self.start_command(), stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "ab"), start_new_session=True)
         _wait_port(self.port, self.proc, self.log)
-        self._wait_ready()
+        self.wait_ready()
 
-    def _wait_ready(self) -> None:
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            # To the whole group: runuser does not pass signals on.
+            os.killpg(self.proc.pid, self.stop_signal)
+            try:
+                self.proc.wait(timeout=60)
+                self.wait_gone()
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def url(self, user: str, dbname: str = ADMIN_DATABASE) -> str:
+        return f"{self.scheme}://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def admin_url(self, dbname: str = ADMIN_DATABASE) -> str:
+        return self.url(ADMIN_ROLE, dbname)
+
+    # ---- per server ----
+    stop_signal = signal.SIGTERM
+
+    def init_command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start_command(self) -> list[str]:
+        raise NotImplementedError
+
+    def wait_ready(self) -> None:
+        """Until it answers (the port alone may open before it does)."""
+
+    def wait_gone(self) -> None:
+        """Until it has let go of its files after exiting."""
+
+
+@dataclass
+class PostgresServer(_Server):
+    bindir: Path = field(default_factory=lambda: Path(sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[-1]))
+
+    dialect = "postgresql"
+    user = "postgres"
+    scheme = "postgresql"
+    stop_signal = signal.SIGINT      # fast shutdown
+
+    def init_command(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", str(self.bindir / "initdb"),
+                "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
+                "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"]
+
+    def start_command(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", str(self.bindir / "postgres"),
+                "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory),
+                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                "-c", "max_connections=300"]
+
+    def wait_ready(self) -> None:
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
                 self.admin(dbname="postgres").close()
                 return
-            except Exception:
+            except Exception:  # noqa: BLE001 - "starting up" until it is not
                 time.sleep(0.1)
         raise RuntimeError(f"PostgreSQL not ready: {self.log.read_text()[-2000:]}")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            # To the whole group: runuser does not pass SIGINT (fast shutdown) on.
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-                self._wait_gone()
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def _wait_gone(self) -> None:
+    def wait_gone(self) -> None:
         """Until the postmaster has removed its pid file (its port is free again)."""
         deadline = time.time() + 30
         while (self.data / "postmaster.pid").exists() and time.time() < deadline:
@@ -142,110 +185,52 @@ class PostgresServer:
         with self.admin(dbname) as conn:
             conn.execute(sql)
 
-    def url(self, user: str, dbname: str = ADMIN_DATABASE) -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
-
-    def admin_url(self, dbname: str = ADMIN_DATABASE) -> str:
-        return f"postgresql://{ADMIN_ROLE}@127.0.0.1:{self.port}/{dbname}"
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
 
 @dataclass
-class MariadbServer:
-    directory: Path
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
+class MariadbServer(_Server):
     dialect = "mariadb"
-
-    @property
-    def data(self) -> Path:
-        return self.directory / "data"
+    user = "mysql"
+    scheme = "mariadb"
 
     @property
     def socket_path(self) -> Path:
         return self.directory / "mysqld.sock"
 
-    @property
-    def log(self) -> Path:
-        return self.directory / "server.log"
+    def init_command(self) -> list[str]:
+        return ["mariadb-install-db", "--no-defaults", "--user=mysql", f"--datadir={self.data}",
+                "--auth-root-authentication-method=normal", "--skip-test-db"]
 
-    def init(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o755)
-        _give_to(self.directory, "mysql")
-        subprocess.run(["mariadb-install-db", "--no-defaults", "--user=mysql",
-                        f"--datadir={self.data}", "--auth-root-authentication-method=normal",
-                        "--skip-test-db"], check=True, capture_output=True)
-        self.port = free_loopback_port()
-
-    def start(self) -> None:
-        if not self.data.exists():
-            self.init()
-        _give_to(self.directory, "mysql")
-        self.proc = subprocess.Popen(
-            ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={self.data}",
-             f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.socket_path}",
-             f"--pid-file={self.directory / 'mysqld.pid'}", "--skip-name-resolve",
-             "--innodb-flush-log-at-trx-commit=2", "--max-connections=300",
-             f"--log-error={self.log}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        _wait_port(self.port, self.proc, self.log)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+    def start_command(self) -> list[str]:
+        return ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={self.data}",
+                f"--port={self.port}", "--bind-address=127.0.0.1",
+                f"--socket={self.socket_path}", f"--pid-file={self.directory / 'mysqld.pid'}",
+                "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=2",
+                "--max-connections=300", f"--log-error={self.log}"]
 
     def admin(self, dbname: str | None = ADMIN_DATABASE) -> Any:
         import pymysql
         return pymysql.connect(unix_socket=str(self.socket_path), user="root",
                                database=dbname, autocommit=True)
 
-    def create_database(self, name: str = ADMIN_DATABASE) -> None:
-        conn = self.admin(dbname=None)
-        try:
-            cur = conn.cursor()
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-            cur.execute(f"CREATE USER '{ADMIN_ROLE}'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}'")
-            cur.execute(f"GRANT ALL ON *.* TO '{ADMIN_ROLE}'@'%' WITH GRANT OPTION")
-        finally:
-            conn.close()
-        write_admin_password(self.directory)
-
-    def set_password(self, role: str, password: str) -> None:
-        conn = self.admin()
-        try:
-            conn.cursor().execute(f"ALTER USER '{role}'@'%' IDENTIFIED BY '{password}' "
-                                  "ACCOUNT UNLOCK")
-        finally:
-            conn.close()
-
-    def run_script(self, sql: str, dbname: str = ADMIN_DATABASE) -> None:
+    def _as_root(self, statements: list[str], dbname: str | None = ADMIN_DATABASE) -> None:
         conn = self.admin(dbname)
         try:
-            for statement in split_script(sql):
+            for statement in statements:
                 conn.cursor().execute(statement)
         finally:
             conn.close()
 
-    def url(self, user: str, dbname: str = ADMIN_DATABASE) -> str:
-        return f"mariadb://{user}@127.0.0.1:{self.port}/{dbname}"
+    def create_database(self, name: str = ADMIN_DATABASE) -> None:
+        self._as_root([f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
+                       f"CREATE USER '{ADMIN_ROLE}'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}'",
+                       f"GRANT ALL ON *.* TO '{ADMIN_ROLE}'@'%' WITH GRANT OPTION"], None)
+        write_admin_password(self.directory)
 
-    def admin_url(self, dbname: str = ADMIN_DATABASE) -> str:
-        return f"mariadb://{ADMIN_ROLE}@127.0.0.1:{self.port}/{dbname}"
+    def set_password(self, role: str, password: str) -> None:
+        self._as_root([f"ALTER USER '{role}'@'%' IDENTIFIED BY '{password}' ACCOUNT UNLOCK"])
 
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
+    def run_script(self, sql: str, dbname: str = ADMIN_DATABASE) -> None:
+        self._as_root(split_script(sql), dbname)
 
 
 def admin_password_file(directory: Path) -> Path:
