@@ -34,12 +34,7 @@ from netwarden.store.shipping import SHIPPED_TABLES, source_id
 from netwarden.store.sink_state import SinkStateFile, read_status
 from netwarden.store.sqlite_writer import SqliteWriter
 from tests.support.device_data import seed_devices
-from tests.support.sql_servers import (
-    MariadbServer,
-    PostgresServer,
-    add_roles,
-    provision,
-)
+from tests.support.sql_servers import MariadbServer, PostgresServer, add_roles, provisioned
 from tests.support.viewer_data import seed_store
 
 HOST_ROLE, READER_ROLE = "host_alpha", "fleet_reader"
@@ -58,12 +53,8 @@ def netwarden(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
 
 @pytest.fixture(scope="module", params=["postgresql", "mariadb"])
 def server(request: pytest.FixtureRequest) -> Iterator[PostgresServer | MariadbServer]:
-    srv = provision(request.param)
-    try:
-        add_roles(srv, HOST_ROLE, PASSWORD, READER_ROLE, READER_PASSWORD)
+    with provisioned(request.param, HOST_ROLE, PASSWORD, READER_ROLE, READER_PASSWORD) as srv:
         yield srv
-    finally:
-        srv.remove()
 
 
 def target(srv: PostgresServer | MariadbServer, password: str = PASSWORD,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.sensor_proc import REPO, SensorProcess, netwarden, netwarden_cmd
-from tests.support.sql_servers import MariadbServer, PostgresServer, add_roles, provision
+from tests.support.sql_servers import MariadbServer, PostgresServer, provisioned
 from tests.support.users import temporary_user
 
 HOST_ROLE, HOST_PASSWORD = "host_e2e", "e2e-host-Secret-91"
@@ -71,12 +71,8 @@ class Chatter:
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def server(request: pytest.FixtureRequest) -> Iterator[PostgresServer | MariadbServer]:
-    srv = provision(request.param)
-    try:
-        add_roles(srv, HOST_ROLE, HOST_PASSWORD, READER_ROLE, READER_PASSWORD)
+    with provisioned(request.param, HOST_ROLE, HOST_PASSWORD, READER_ROLE, READER_PASSWORD) as srv:
         yield srv
-    finally:
-        srv.remove()
 
 
 @pytest.fixture

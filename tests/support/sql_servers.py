@@ -16,6 +16,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,3 +294,15 @@ def add_roles(srv: PostgresServer | MariadbServer, host_role: str, host_password
                               "--reader-role", reader_role))
     srv.set_password(host_role, host_password)
     srv.set_password(reader_role, reader_password)
+
+
+@contextmanager
+def provisioned(dialect: str, host_role: str, host_password: str, reader_role: str,
+                reader_password: str) -> Iterator[PostgresServer | MariadbServer]:
+    """A server with the schema and one host's and one reader's roles; removed afterwards."""
+    srv = provision(dialect)
+    try:
+        add_roles(srv, host_role, host_password, reader_role, reader_password)
+        yield srv
+    finally:
+        srv.remove()
