@@ -426,3 +426,19 @@ def test_the_viewers_queries_answer_the_same_from_the_server(
     finally:
         remote.close()
         local.close()
+
+
+def test_a_tls_failure_is_one_clear_message_and_retried(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    """The test servers offer no TLS: a sink that requires it refuses to ship in clear text,
+    says why (without the password) and keeps the rows for the next try."""
+    db = make_store(tmp_path / "store.db")
+    state = tmp_path / "state.db"
+    for mode in ("require", "verify-full"):
+        tls = RemoteTarget(parse_remote_url(server.url(HOST_ROLE)), PASSWORD, tls=mode)
+        ship = Shipper(db, SinkStateFile(state), tls, connect)
+        assert ship.run(lambda: False, lambda s: None, 1, 1, once=True) == 75
+        status = read_status(state)
+        assert status is not None and status.state == "retrying", status
+        assert "SSL" in status.error or "TLS" in status.error, status.error
+        assert PASSWORD not in status.error and status.behind_rows > 0
