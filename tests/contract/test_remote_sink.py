@@ -442,3 +442,20 @@ def test_a_tls_failure_is_one_clear_message_and_retried(
         assert status is not None and status.state == "retrying", status
         assert "SSL" in status.error or "TLS" in status.error, status.error
         assert PASSWORD not in status.error and status.behind_rows > 0
+
+
+def test_vacuum_renumbers_nothing_that_ships(server: PostgresServer | MariadbServer,
+                                             tmp_path: Path) -> None:
+    db = make_store(tmp_path / "store.db")
+    ship = shipper(server, db, tmp_path / "state.db", batch_rows=1000)
+    ship.catch_up()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DELETE FROM flows WHERE id = (SELECT MIN(id) FROM flows)")  # a gap, as
+    conn.execute("VACUUM")                                                  # retention leaves
+    conn.close()
+    assert ship.catch_up() == 0          # nothing looks new: no sequence moved
+    remote = reader(server)
+    src = source_id(sqlite3.connect(db))
+    (count,) = remote.execute("SELECT COUNT(*) FROM flows WHERE source_id = %s", (src,))[0]
+    remote.close()
+    assert count == len(local_rows(db)["flows"]) + 1     # the server keeps the deleted one
