@@ -193,7 +193,9 @@ def login_grants(dialect: Dialect, database: str, host_role: str,
     the administrator sets one, as the printed comment says.
     """
     if dialect.name is DialectName.POSTGRESQL:
+        # TEMPORARY: the sink COPYs each batch into a session table first (remote_db).
         return [_pg_role(host_role, True), f"GRANT {HOSTS_ROLE} TO \"{host_role}\"",
+                f"GRANT TEMPORARY ON DATABASE \"{database}\" TO {HOSTS_ROLE}",
                 _pg_role(reader_role, True), f"GRANT {READERS_ROLE} TO \"{reader_role}\""]
     db = dialect.ident(database)
     host, reader = _quoted_user(dialect, host_role), _quoted_user(dialect, reader_role)

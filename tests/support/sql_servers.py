@@ -177,6 +177,8 @@ class PostgresServer(_Server):
             conn.execute(f"CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE "
                          f"PASSWORD '{ADMIN_PASSWORD}'")
             conn.execute(f'CREATE DATABASE "{name}" OWNER {ADMIN_ROLE}')
+            # Nothing by default: the printed grants must give hosts what the sink needs.
+            conn.execute(f'REVOKE TEMPORARY ON DATABASE "{name}" FROM PUBLIC')
         write_admin_password(self.directory)
 
     def set_password(self, role: str, password: str) -> None:
