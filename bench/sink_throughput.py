@@ -232,10 +232,12 @@ def add_host_roles(srv: Server, roles: Sequence[str]) -> None:
 
 
 def server_cpu_s(srv: Server) -> float:
-    """CPU seconds of every process of the server (its own process group)."""
+    """CPU seconds of the server's processes: every descendant of the process started (a
+    PostgreSQL backend calls setsid(), so the process group would not find it)."""
     if srv.proc is None:
         return 0.0
-    group, ticks = srv.proc.pid, 0
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -243,8 +245,17 @@ def server_cpu_s(srv: Server) -> float:
             fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == group:
-            ticks += int(fields[11]) + int(fields[12])
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = int(fields[11]) + int(fields[12])
+    family, ticks = {srv.proc.pid}, 0
+    for pid in sorted(parents):          # children have higher pids, save after a wrap
+        if pid in family or parents[pid] in family:
+            family.add(pid)
+    for pid in parents:                  # a second pass for any pid-wrapped child
+        if parents[pid] in family:
+            family.add(pid)
+    for pid in family:
+        ticks += times.get(pid, 0)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -544,9 +555,10 @@ def measure_throughput(srv: Server, store: Path, methods: Sequence[str], chunks:
             if answer["rows"] < chunk_rows:
                 done.add(method)
         round_no += 1
-        progress(f"{srv.dialect}: slice {round_no}: " + ", ".join(
-            f"{m} {s[-1]['rows'] / s[-1]['seconds']:,.0f} rows/s" for m, s in slices.items()
-            if s))
+        if len(done) < len(methods):
+            progress(f"{srv.dialect}: slice {round_no}: " + ", ".join(
+                f"{m} {s[-1]['rows'] / s[-1]['seconds']:,.0f} rows/s" for m, s in slices.items()
+                if s))
     usage = {m: child.finish() for m, child in children.items()}
     return summarise_throughput(slices, usage, rows_on_server(srv))
 
@@ -576,9 +588,13 @@ def summarise_throughput(slices: dict[str, list[dict[str, float]]],
 
 def wait_caught_up(state: Path, after: float, timeout: float = 1800) -> float:
     from netwarden.store.sink_state import read_status
+    from netwarden.store.sqlite_db import StoreUnavailable
     deadline = time.time() + timeout
     while time.time() < deadline:
-        status = read_status(state)
+        try:
+            status = read_status(state)
+        except StoreUnavailable:       # the sink has not made its state file yet
+            status = None
         if status and status.state == "caught up" and status.behind_rows == 0 \
                 and status.updated > after:
             return status.updated
@@ -718,6 +734,8 @@ def summarise_fleet(count: int, rate: int, seconds: float, first: list[HostLag],
         "lag_start_rows_max": max(a.behind for a in first),
         "lag_end_rows_median": statistics.median(b.behind for b in last),
         "lag_end_rows_max": max(b.behind for b in last),
+        "lag_start_rows_total": sum(a.behind for a in first),
+        "lag_end_rows_total": sum(b.behind for b in last), "window_rows": rate,
         "hosts_lag_growing": growing,
         "server_cpu_share_pct": round(100 * server_cpu / seconds, 1),
         "sinks_cpu_s": round(sum(s["cpu_s"] for s in ship), 1),
@@ -745,14 +763,16 @@ def measure_fleet(counts: Sequence[int], rate: int, duration: float, warmup: flo
 
 
 def saturation(levels: list[dict[str, Any]]) -> str:
+    """The first host count where some host's lag grows, or the fleet's total lag grew by
+    more than a window per host (one sample's noise), or the feeders fell behind."""
     for level in levels:
-        short = level["accepted_rows_per_s"] < 0.95 * level["offered_rows_per_s"]
-        unfed = level["offered_rows_per_s"] < 0.95 * level["target_rows_per_s"]
-        if level["hosts_lag_growing"] or short:
+        total_growth = level["lag_end_rows_total"] - level["lag_start_rows_total"]
+        if level["hosts_lag_growing"] or total_growth > level["hosts"] * level["window_rows"]:
             return (f"saturated at {level['hosts']} hosts: {level['accepted_rows_per_s']:,} "
-                    f"rows/s accepted of {level['offered_rows_per_s']:,} offered, "
-                    f"{level['hosts_lag_growing']} hosts' lag growing")
-        if unfed:
+                    f"rows/s accepted of {level['target_rows_per_s']:,.0f} written, "
+                    f"{level['hosts_lag_growing']} hosts' lag growing, the fleet's lag "
+                    f"{total_growth:+,} rows in {level['seconds']:.0f} s")
+        if level["offered_rows_per_s"] < 0.9 * level["target_rows_per_s"]:
             return (f"at {level['hosts']} hosts the feeders themselves could not write the "
                     f"target rate on this machine ({level['offered_rows_per_s']:,} of "
                     f"{level['target_rows_per_s']:,.0f} rows/s), and the sinks kept up")
