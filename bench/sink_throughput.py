@@ -682,18 +682,19 @@ def sample_fleet(hosts: list[dict[str, Any]]) -> tuple[float, list[HostLag]]:
 
 
 def run_fleet_level(srv: Server, count: int, rate: int, duration: float, warmup: float,
-                    workers: int, feeders: int, work: Path) -> dict[str, Any]:
-    progress(f"fleet: {count} hosts: roles and stores")
-    roles = [f"fleet{count}_{i}" for i in range(count)]
+                    workers: int, feeders: int, work: Path, method: str) -> dict[str, Any]:
+    progress(f"fleet: {count} hosts ({method}): roles and stores")
+    roles = [f"fleet{count}_{method.replace('-', '_')}_{i}" for i in range(count)]
     add_host_roles(srv, roles)
     template = fleet_template(work)
-    level = work / f"fleet-{count}"
+    level = work / f"fleet-{count}-{method}"
     level.mkdir()
     hosts = []
     for i, role in enumerate(roles):
         copy_store(template, level / f"{role}.db")
         hosts.append({"db": str(level / f"{role}.db"), "state": str(level / f"{role}.state"),
-                      "url": srv.url(role), "offset": WINDOW_S * i / count})
+                      "url": srv.url(role), "offset": WINDOW_S * i / count,
+                      "method": method})
     start = time.time() + 2
     feed = [Child({"mode": "feed", "hosts": hosts[k::feeders], "rows": rate, "seed": k,
                    "start": start}) for k in range(min(feeders, count))]
@@ -710,8 +711,8 @@ def run_fleet_level(srv: Server, count: int, rate: int, duration: float, warmup:
     server_cpu = server_cpu_s(srv) - cpu0
     feed_acc = [c.finish() for c in feed]
     ship_acc = [c.finish() for c in ship]
-    return summarise_fleet(count, rate, t1 - t0, first, middle, last, server_cpu,
-                           feed_acc, ship_acc)
+    return {"method": method, **summarise_fleet(count, rate, t1 - t0, first, middle, last,
+                                                server_cpu, feed_acc, ship_acc)}
 
 
 def summarise_fleet(count: int, rate: int, seconds: float, first: list[HostLag],
@@ -746,13 +747,15 @@ def summarise_fleet(count: int, rate: int, seconds: float, first: list[HostLag],
 
 
 def measure_fleet(counts: Sequence[int], rate: int, duration: float, warmup: float,
-                  workers: int, feeders: int, work: Path) -> list[dict[str, Any]]:
+                  workers: int, feeders: int, work: Path,
+                  methods: Sequence[str]) -> list[dict[str, Any]]:
     srv = start_server("postgresql", max_connections=max(counts) + 100)
     results = []
     try:
-        for count in counts:
-            result = run_fleet_level(srv, count, rate, duration, warmup, workers, feeders, work)
-            progress(f"fleet: {count} hosts: accepted {result['accepted_rows_per_s']:,} of "
+        for count, method in [(c, m) for c in counts for m in methods]:
+            result = run_fleet_level(srv, count, rate, duration, warmup, workers, feeders, work,
+                                     method)
+            progress(f"fleet: {count} hosts ({method}): accepted {result['accepted_rows_per_s']:,} of "
                      f"{result['offered_rows_per_s']:,} rows/s offered; lag end max "
                      f"{result['lag_end_rows_max']:,} rows; growing: "
                      f"{result['hosts_lag_growing']}")
@@ -762,9 +765,10 @@ def measure_fleet(counts: Sequence[int], rate: int, duration: float, warmup: flo
     return results
 
 
-def saturation(levels: list[dict[str, Any]]) -> str:
+def saturation(all_levels: list[dict[str, Any]], method: str) -> str:
     """The first host count where some host's lag grows, or the fleet's total lag grew by
     more than a window per host (one sample's noise), or the feeders fell behind."""
+    levels = [level for level in all_levels if level["method"] == method]
     for level in levels:
         total_growth = level["lag_end_rows_total"] - level["lag_start_rows_total"]
         if level["hosts_lag_growing"] or total_growth > level["hosts"] * level["window_rows"]:
@@ -813,19 +817,19 @@ def fleet_lines(report: dict[str, Any]) -> list[str]:
     lines = ["", f"fleet on one PostgreSQL: each host {report['host_rate']} rows per "
              f"{WINDOW_S} s window ({report['host_rate'] / WINDOW_S:.0f} rows/s), "
              f"{report['fleet_workers']} sink processes, {report['feeders']} feeder processes",
-             f"{'hosts':>5} {'target/s':>9} {'offered/s':>9} {'accepted/s':>10} "
+             f"{'method':8} {'hosts':>5} {'target/s':>9} {'offered/s':>9} {'accepted/s':>10} "
              f"{'per host min/med':>16} {'lag start med/max':>17} {'lag end med/max':>15} "
              f"{'growing':>7} {'server CPU':>10} {'feeder late s':>13}"]
     for f in report["fleet"]:
         lines.append(
-            f"{f['hosts']:5} {f['target_rows_per_s']:9,.0f} {f['offered_rows_per_s']:9,} "
+            f"{f['method']:8} {f['hosts']:5} {f['target_rows_per_s']:9,.0f} {f['offered_rows_per_s']:9,} "
             f"{f['accepted_rows_per_s']:10,} "
             f"{f['per_host_rows_per_s_min']:7.1f}/{f['per_host_rows_per_s_median']:<8.1f} "
             f"{f['lag_start_rows_median']:8,.0f}/{f['lag_start_rows_max']:<8,} "
             f"{f['lag_end_rows_median']:7,.0f}/{f['lag_end_rows_max']:<7,} "
             f"{f['hosts_lag_growing']:7} {f['server_cpu_share_pct']:9.0f}% "
             f"{f['feeders_most_late_s']:13.1f}")
-    lines.append(f"saturation: {report['saturation']}")
+    lines += [f"saturation ({method}): {text}" for method, text in report["saturation"].items()]
     return lines
 
 
@@ -864,6 +868,10 @@ def arguments() -> argparse.Namespace:
                         help="sink processes serving the simulated hosts (default 4)")
     parser.add_argument("--feeders", type=int, default=2,
                         help="processes writing the simulated hosts' windows (default 2)")
+    parser.add_argument("--fleet-methods", default="sink",
+                        help="how the simulated hosts' sinks insert (default sink; e.g. "
+                             "sink,copy measures each host count with both, one after the "
+                             "other)")
     parser.add_argument("--servers", default="postgresql,mariadb",
                         help="phases 1 and 2 on these servers (default postgresql,mariadb)")
     parser.add_argument("--variants", default="copy,pipeline,onestmt",
@@ -888,7 +896,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
         "rows": args.rows, "store_rows": 0, "throughput": {}, "replay": {}, "fleet": [],
         "host_rate": args.host_rate, "fleet_workers": args.fleet_workers,
-        "feeders": args.feeders, "saturation": "not measured"}
+        "feeders": args.feeders, "saturation": {}}
     try:
         run_phases(args, phases, variants, work, report)
     finally:
@@ -921,9 +929,10 @@ def run_phases(args: argparse.Namespace, phases: set[str], variants: list[str], 
             srv.remove()
     if "fleet" in phases:
         counts = [int(n) for n in parse_list(args.hosts)]
+        methods = parse_list(args.fleet_methods)
         report["fleet"] = measure_fleet(counts, args.host_rate, args.duration, args.warmup,
-                                        args.fleet_workers, args.feeders, work)
-        report["saturation"] = saturation(report["fleet"])
+                                        args.fleet_workers, args.feeders, work, methods)
+        report["saturation"] = {m: saturation(report["fleet"], m) for m in methods}
 
 
 if __name__ == "__main__":
