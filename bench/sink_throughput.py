@@ -60,6 +60,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -80,7 +81,6 @@ from tests.support.sql_servers import (  # noqa: E402
     MariadbServer,
     PostgresServer,
     admin_password_file,
-    split_script,
 )
 
 Server = PostgresServer | MariadbServer
@@ -367,8 +367,12 @@ class Child:
     its own, nothing inherited from this process), driven by JSON lines."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
+        # In a file: a thousand hosts' spec is longer than one argument may be (128 KiB).
+        with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="sink-bench-child-",
+                                         delete=False) as file:
+            json.dump(spec, file)
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+            [sys.executable, str(Path(__file__).resolve()), "--child", file.name],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
 
     def ask(self, **command: Any) -> dict[str, Any]:
@@ -378,6 +382,14 @@ class Child:
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the child died ({self.proc.wait()}) answering {command}")
+        return json.loads(line)
+
+    def read(self) -> dict[str, Any]:
+        """The child's next line (one it writes on its own, e.g. that it is ready)."""
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the child died ({self.proc.wait()})")
         return json.loads(line)
 
     def finish(self) -> dict[str, Any]:
@@ -477,6 +489,7 @@ def child_fleet(spec: dict[str, Any], stop: threading.Event) -> dict[str, Any]:
     from netwarden.store.remote_db import RemoteError
     from netwarden.store.sqlite_db import StoreUnavailable
     shippers = [make_shipper(host) for host in spec["hosts"]]
+    print(json.dumps({"ready": len(shippers)}), flush=True)
     due = [(0.0, i) for i in range(len(shippers))]
     rounds = errors = shipped = 0
     while not stop.is_set():
@@ -666,9 +679,13 @@ def host_lag(db: Path, state: Path) -> HostLag:
     cursors: dict[str, int] = {}
     if state.exists():
         st = open_readonly(state)
-        cursors = dict(st.execute("SELECT table_name, seq FROM cursors WHERE source_id = ?",
-                                  (source_id(conn),)).fetchall())
-        st.close()
+        try:
+            cursors = dict(st.execute("SELECT table_name, seq FROM cursors WHERE source_id = ?",
+                                      (source_id(conn),)).fetchall())
+        except sqlite3.OperationalError:      # its sink is still creating it: nothing shipped
+            pass
+        finally:
+            st.close()
     behind = sum(backlog(conn, t, cursors.get(t.name, 0))[0] for t in SHIPPED_TABLES)
     (written,) = conn.execute("SELECT IFNULL(MAX(id), 0) FROM flows").fetchone()
     conn.close()
@@ -700,8 +717,10 @@ def run_fleet_level(srv: Server, count: int, rate: int, duration: float, warmup:
                    "start": start}) for k in range(min(feeders, count))]
     ship = [Child({"mode": "fleet", "hosts": hosts[k::workers]})
             for k in range(min(workers, count))]
+    for child in ship:        # every sink has its state file and its first round ahead
+        child.read()
     progress(f"fleet: {count} hosts: warm-up {warmup:.0f} s, then {duration:.0f} s measured")
-    time.sleep(warmup + 2)
+    time.sleep(warmup + max(0.0, start - time.time()))
     cpu0 = server_cpu_s(srv)
     t0, first = sample_fleet(hosts)
     time.sleep(duration / 2)
@@ -888,8 +907,13 @@ def arguments() -> argparse.Namespace:
 
 def main() -> int:
     args = arguments()
+    # Stopped with SIGTERM: still stop the servers and remove the temporary files.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.child:
-        return child_main(json.loads(args.child))
+        spec_file = Path(args.child)
+        spec = json.loads(spec_file.read_text())
+        spec_file.unlink()
+        return child_main(spec)
     phases, variants = set(parse_list(args.phases)), parse_list(args.variants)
     work = Path(tempfile.mkdtemp(prefix="netwarden-sink-bench-"))
     report: dict[str, Any] = {
