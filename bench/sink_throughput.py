@@ -331,8 +331,9 @@ def Copy() -> type:
             temp, names = q(f"incoming_{table}"), ", ".join(q(c) for c in columns)
             with self._raw.cursor() as cur:
                 if table not in self.made:
-                    body = ", ".join(f"{q(c)} {self.dialect.column_type(kinds[table].get(c, 'TEXT'))}"
-                                     for c in columns)
+                    types = [self.dialect.column_type(kinds[table].get(c, "TEXT"))
+                             for c in columns]
+                    body = ", ".join(f"{q(c)} {t}" for c, t in zip(columns, types))
                     cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} ({body}) "
                                 "ON COMMIT DELETE ROWS")
                     self.made = self.made | {table}
@@ -591,7 +592,8 @@ def summarise_throughput(slices: dict[str, list[dict[str, float]]],
             "rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
             "speedup_median": round(statistics.median(ratios), 2) if ratios else None,
             "speedup_ci95": [round(low, 2), round(high, 2)], "paired_slices": len(ratios),
-            "sink_cpu_s": usage[method]["cpu_s"], "sink_peak_rss_mib": usage[method]["peak_rss_mib"],
+            "sink_cpu_s": usage[method]["cpu_s"],
+            "sink_peak_rss_mib": usage[method]["peak_rss_mib"],
             "server_cpu_s": round(sum(p["server_cpu_s"] for p in parts), 2),
             "flow_rows_on_server": on_server.get(f"bench_{method.replace('-', '_')}", 0)}
     return out
@@ -619,7 +621,8 @@ def measure_replay(srv: Server, method: str, backlog_rows: int, outage_s: float,
                    work: Path) -> dict[str, Any]:
     role = f"replay_{method.replace('-', '_')}"
     add_host_roles(srv, [role])
-    store, state = work / f"replay-{srv.dialect}-{method}.db", work / f"replay-{srv.dialect}-{method}.state"
+    name = f"replay-{srv.dialect}-{method}"
+    store, state = work / f"{name}.db", work / f"{name}.state"
     mix = FlowMix(11)
     start = int(time.time()) - 86400
     after = write_store(store, 2000, mix, start)
@@ -774,7 +777,8 @@ def measure_fleet(counts: Sequence[int], rate: int, duration: float, warmup: flo
         for count, method in [(c, m) for c in counts for m in methods]:
             result = run_fleet_level(srv, count, rate, duration, warmup, workers, feeders, work,
                                      method)
-            progress(f"fleet: {count} hosts ({method}): accepted {result['accepted_rows_per_s']:,} of "
+            progress(f"fleet: {count} hosts ({method}): accepted "
+                     f"{result['accepted_rows_per_s']:,} of "
                      f"{result['offered_rows_per_s']:,} rows/s offered; lag end max "
                      f"{result['lag_end_rows_max']:,} rows; growing: "
                      f"{result['hosts_lag_growing']}")
@@ -785,21 +789,28 @@ def measure_fleet(counts: Sequence[int], rate: int, duration: float, warmup: flo
 
 
 def saturation(all_levels: list[dict[str, Any]], method: str) -> str:
-    """The first host count where some host's lag grows, or the fleet's total lag grew by
-    more than a window per host (one sample's noise), or the feeders fell behind."""
+    """The first host count where some host's lag grows or the fleet falls behind what was
+    written by more than a window per host (one sample's noise); or where this machine could
+    not even write the fleet's rows on time (then the server's limit was not reached)."""
     levels = [level for level in all_levels if level["method"] == method]
+    kept_up = "not measured"
     for level in levels:
-        total_growth = level["lag_end_rows_total"] - level["lag_start_rows_total"]
-        if level["hosts_lag_growing"] or total_growth > level["hosts"] * level["window_rows"]:
+        behind = level["offered_rows_per_s"] - level["accepted_rows_per_s"]
+        slack = level["hosts"] * level["window_rows"] / level["seconds"]
+        if level["feeders_most_late_s"] > WINDOW_S or \
+                level["offered_rows_per_s"] < 0.9 * level["target_rows_per_s"]:
+            return (f"{kept_up}; at {level['hosts']} hosts this machine could not simulate the "
+                    f"fleet: the feeders wrote {level['offered_rows_per_s']:,} of "
+                    f"{level['target_rows_per_s']:,.0f} rows/s (up to "
+                    f"{level['feeders_most_late_s']:.0f} s late) and the sinks accepted "
+                    f"{level['accepted_rows_per_s']:,} rows/s, the server using "
+                    f"{level['server_cpu_share_pct']:.0f}% of a CPU")
+        if level["hosts_lag_growing"] or behind > slack:
             return (f"saturated at {level['hosts']} hosts: {level['accepted_rows_per_s']:,} "
-                    f"rows/s accepted of {level['target_rows_per_s']:,.0f} written, "
-                    f"{level['hosts_lag_growing']} hosts' lag growing, the fleet's lag "
-                    f"{total_growth:+,} rows in {level['seconds']:.0f} s")
-        if level["offered_rows_per_s"] < 0.9 * level["target_rows_per_s"]:
-            return (f"at {level['hosts']} hosts the feeders themselves could not write the "
-                    f"target rate on this machine ({level['offered_rows_per_s']:,} of "
-                    f"{level['target_rows_per_s']:,.0f} rows/s), and the sinks kept up")
-    return f"no saturation up to {levels[-1]['hosts']} hosts" if levels else "not measured"
+                    f"rows/s accepted of {level['offered_rows_per_s']:,} written, "
+                    f"{level['hosts_lag_growing']} hosts' lag growing")
+        kept_up = f"kept up with {level['hosts']} hosts"
+    return kept_up
 
 
 # ---- report ----
@@ -841,7 +852,8 @@ def fleet_lines(report: dict[str, Any]) -> list[str]:
              f"{'growing':>7} {'server CPU':>10} {'feeder late s':>13}"]
     for f in report["fleet"]:
         lines.append(
-            f"{f['method']:8} {f['hosts']:5} {f['target_rows_per_s']:9,.0f} {f['offered_rows_per_s']:9,} "
+            f"{f['method']:8} {f['hosts']:5} {f['target_rows_per_s']:9,.0f} "
+            f"{f['offered_rows_per_s']:9,} "
             f"{f['accepted_rows_per_s']:10,} "
             f"{f['per_host_rows_per_s_min']:7.1f}/{f['per_host_rows_per_s_median']:<8.1f} "
             f"{f['lag_start_rows_median']:8,.0f}/{f['lag_start_rows_max']:<8,} "
