@@ -163,28 +163,6 @@ def store_rows(path: Path) -> dict[str, int]:
 
 # ---- servers, schema and roles ----
 
-@dataclass
-class FleetPostgres(PostgresServer):
-    """PostgresServer with room for one connection per simulated host (its start() with
-    max_connections raised: every host's sink keeps its connection open)."""
-
-    max_connections: int = 300
-
-    def start(self) -> None:
-        from tests.support.sql_servers import _give_to, _wait_port
-        if not self.data.exists():
-            self.init()
-        _give_to(self.directory, "postgres")
-        self.proc = subprocess.Popen(
-            ["runuser", "-u", "postgres", "--", str(self.bindir / "postgres"),
-             "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", f"max_connections={self.max_connections}"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), start_new_session=True)
-        _wait_port(self.port, self.proc, self.log)
-        self._wait_ready()
-
-
 def netwarden_cli(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True,
                           text=True, timeout=300, cwd=REPO)
@@ -197,7 +175,7 @@ def start_server(kind: str, max_connections: int = 300) -> Server:
     """A fresh server with the schema `netwarden sink --init-schema` applies."""
     # Not under a 0700 directory: the server's own user must reach its directory.
     directory = Path(tempfile.mkdtemp(prefix=f"netwarden-bench-{kind}-"))
-    srv: Server = FleetPostgres(directory, max_connections=max_connections) \
+    srv: Server = PostgresServer(directory, max_connections=max_connections) \
         if kind == "postgresql" else MariadbServer(directory)
     srv.start()
     srv.create_database()

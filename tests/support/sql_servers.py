@@ -133,6 +133,7 @@ class _Server:
 class PostgresServer(_Server):
     bindir: Path = field(default_factory=lambda: Path(sorted(
         glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[-1]))
+    max_connections: int = 300     # a fleet simulation keeps one per simulated host
 
     dialect = "postgresql"
     user = "postgres"
@@ -148,7 +149,7 @@ class PostgresServer(_Server):
         return ["runuser", "-u", "postgres", "--", str(self.bindir / "postgres"),
                 "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory),
                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                "-c", "max_connections=300"]
+                "-c", f"max_connections={self.max_connections}"]
 
     def wait_ready(self) -> None:
         deadline = time.time() + 30
