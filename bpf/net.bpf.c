@@ -34,27 +34,16 @@
  *   receive, UDP:       cgroup recvmsg4/6 (the source, when the caller asked for it)
  *   receive, raw/ping:  skb_copy_datagram_iovec (the source in the IP header), on demand
  */
-#include "kernel_types.h"
-#include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "compat.bpf.h"
 #include "syscall_args.bpf.h"
-#include "events.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define AF_PACKET 17
-#define IPPROTO_ICMP 1
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define IPPROTO_ICMPV6 58
-#define IPPROTO_UDPLITE 136
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
 #define SOCK_RAW 3
-#define DNS_PORT 53
 #define TCP_ESTABLISHED 1
 #define TCP_TIME_WAIT 6
 #define TCP_CLOSE 7
@@ -63,8 +52,6 @@
 #define TCP_CLOSING 11
 #define TCP_NEW_SYN_RECV 12
 #define MSG_PEEK 2
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
 #define EEXIST 17
 #define E2BIG 7
 
@@ -119,13 +106,6 @@ struct {
 	__type(key, u32);
 	__type(value, struct nw_control);
 } control SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NW_HEALTH_COUNTERS);
-	__type(key, u32);
-	__type(value, u64);
-} health SEC(".maps");
 
 /* DNS answers read by the receive hook (syscall_args); the sensor parses them. */
 struct {
@@ -257,14 +237,6 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } sock_addr_scratch SEC(".maps");
-
-static __always_inline void health_add(u32 index, u64 amount)
-{
-	u64 *counter = bpf_map_lookup_elem(&health, &index);
-
-	if (counter)
-		__sync_fetch_and_add(counter, amount);
-}
 
 /*
  * A socket's state, created when missing if `create`. `sk` is the socket as the program has
@@ -979,25 +951,19 @@ static __noinline int capture_dns(struct sock *sk, u32 bytes, u8 transport)
 	}
 	if (bytes > capacity) /* a datagram longer than the buffer (MSG_TRUNC) */
 		bytes = capacity;
-	struct dns_event *event = bpf_ringbuf_reserve(&dns_events, sizeof(*event), 0);
+	struct dns_event *event = reserve_or_count(&dns_events, sizeof(*event),
+						   NW_HEALTH_DNS_EVENTS_LOST);
 
-	if (!event) {
-		health_add(NW_HEALTH_DNS_EVENTS_LOST, 1);
+	if (!event)
 		return 0;
-	}
-	event->sock_cookie = transport == IPPROTO_TCP ? nw_sock_id(sk) : 0;
-	event->transport = transport;
-	event->truncated = bytes > NW_DNS_MAX;
-	u32 size = (bytes > NW_DNS_MAX ? NW_DNS_MAX : bytes) - 1;
+	u32 size = dns_event_start(event, bytes, transport,
+				   transport == IPPROTO_TCP ? nw_sock_id(sk) : 0);
 
-	/* The size must be provably within 1..NW_DNS_MAX (see dns.bpf.c). */
-	asm volatile("" : "+r"(size));
 	if (size >= NW_DNS_MAX || bpf_probe_read_user(event->payload, size + 1, (void *)buf)) {
 		bpf_ringbuf_discard(event, 0);
 		health_add(NW_HEALTH_DNS_UNREAD, 1);
 		return 0;
 	}
-	event->length = size + 1;
 	bpf_ringbuf_submit(event, 0);
 	return 0;
 }
