@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The byte hooks: one program run per send and receive call. Two sets, chosen at load time;
+ * the owner-generation programs that keep the slots honest; compat mode's TCP read hook.
+ */
+#ifndef NETWARDEN_NET_BYTE_HOOKS_BPF_H
+#define NETWARDEN_NET_BYTE_HOOKS_BPF_H
+
+#include <bpf/bpf_tracing.h>
+#include "net/tcp_read.bpf.h"
+#include "net/dns.bpf.h"
+#include "net/peers.bpf.h"
+
+/*
+ * The socket's state when the fast path may apply (full mode, an IP socket), else NULL; and
+ * whether it does. One storage lookup, shared with the slow path.
+ */
+static __always_inline struct sock_state *fast_state(struct sock *sk, u16 family)
+{
+	if (NW_PRE_5_12 || family == AF_PACKET)
+		return NULL;
+	return bpf_sk_storage_get(&sock_states, sk, 0, 0);
+}
+
+/*
+ * `addressed`: the call may have given a destination (its msghdr's msg_name; the tracepoint
+ * does not say, so there it is true). Compat mode looks no state up for a socket with a
+ * fixed peer; for a connected UDP socket's sendto() elsewhere it has to, or such a datagram
+ * would count under the connected peer. Full mode looks the state up anyway (fast_state()).
+ */
+static __always_inline void on_send(struct sock *sk, int ret, bool addressed)
+{
+	if (!sk || ret <= 0)
+		return;
+	u16 family = sk->__sk_common.skc_family;
+
+	if (!tracked_family(family))
+		return;
+	struct nw_control *ctl = get_control();
+
+	if (!ctl)
+		return;
+	struct sock_slot *slot = slot_fast_path(sk);
+
+	if (slot) {
+		add_to_counters(slot->sent, slot->recv, ctl, ret, true);
+		return;
+	}
+	struct caller caller;
+	struct sock_state *state = fast_state(sk, family);
+
+	current_caller(&caller);
+	if (state && fast_path_holds(sk, state, &caller, true)) {
+		add_to_socket(state, ctl, ret, true);
+		if (state->slot_cookie) /* another thread of the owner, or a new generation */
+			arm_slot(sk, state);
+		return;
+	}
+	if (state && state->fast_tgid && state->fast_tcp &&
+	    (state->fast_tgid != caller.tgid || state->fast_mm != caller.mm))
+		claim_reads_of_previous_owner(ctl, sk, state);
+	if (NW_SYSCALL_ARGS && family != AF_PACKET &&
+	    sk->__sk_common.skc_state != TCP_ESTABLISHED &&
+	    is_raw_or_ping(nw_sk_type(sk), nw_sk_protocol(sk))) {
+		struct sock_state *with_peer = remember_send_destination(sk, family);
+
+		if (with_peer)
+			state = with_peer;
+	}
+	if (NW_PRE_5_12 && addressed && family != AF_PACKET &&
+	    sk->__sk_common.skc_state == TCP_ESTABLISHED && !is_tcp(sk))
+		/* A connected datagram socket's sendto(): account() looks no state up for a
+		 * socket with a fixed peer, but the cgroup sendmsg hook left the address there. */
+		state = sock_state_of(sk, false);
+	account(ctl, sk, family, ret, true, state, &caller);
+}
+
+static __always_inline void on_recv(struct sock *sk, int ret, int flags)
+{
+	if (!sk || ret <= 0 || (flags & MSG_PEEK))
+		return;
+	u16 family = sk->__sk_common.skc_family;
+
+	if (!tracked_family(family))
+		return;
+	struct nw_control *ctl = get_control();
+
+	if (!ctl)
+		return;
+	struct sock_slot *slot = slot_fast_path(sk);
+
+	if (slot) {
+		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
+		if (!slot->tcp)
+			add_to_counters(slot->sent, slot->recv, ctl, ret, false);
+		return;
+	}
+	struct caller caller;
+	struct sock_state *state = fast_state(sk, family);
+
+	current_caller(&caller);
+	if (state && fast_path_holds(sk, state, &caller, false)) {
+		bool tcp = state->fast_tcp;
+
+		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
+		if (!tcp)
+			add_to_socket(state, ctl, ret, false);
+		if (state->slot_cookie)
+			arm_slot(sk, state);
+		if (NW_SYSCALL_ARGS && (sk->__sk_common.skc_dport == bpf_htons(DNS_PORT) ||
+					state->dns_client))
+			capture_dns(sk, ret, tcp ? IPPROTO_TCP : IPPROTO_UDP);
+		return;
+	}
+	bool tcp = family != AF_PACKET && is_tcp(sk);
+
+	if (tcp && ctl->tcp_read_hooked)
+		return; /* counted by tp_tcp_rcv_space_adjust (compat mode, no fast path) */
+	if (tcp) {
+		account_tcp_read(ctl, sk, family, ret, false, state, &caller);
+		if (NW_SYSCALL_ARGS && sk->__sk_common.skc_dport == bpf_htons(DNS_PORT))
+			capture_dns(sk, ret, IPPROTO_TCP);
+		return;
+	}
+	bool dns = NW_SYSCALL_ARGS && family != AF_PACKET &&
+		   nw_sk_protocol(sk) == IPPROTO_UDP && receives_dns(sk, state);
+
+	account(ctl, sk, family, ret, false, state, &caller);
+	if (dns)
+		capture_dns(sk, ret, IPPROTO_UDP);
+}
+
+/* ---- byte hooks, set "tracepoint" (kernel >= 6.3) ---- */
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tp_sock_send_length, struct sock *sk, int ret, int flags)
+{
+	on_send(sk, ret, true);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
+{
+	on_recv(sk, ret, flags);
+	return 0;
+}
+
+/*
+ * A new task may have a dead task's kernel stack, and an exec gives a task another address
+ * space: either way a slot's (thread, generation) may no longer be its owner. Renewing the
+ * generation sends every slot's next call to the sk_storage path, which re-arms it. Before
+ * the new task runs (copy_process()) and before the exec'd program runs.
+ */
+SEC("tp_btf/task_newtask")
+int BPF_PROG(tp_owner_task_new)
+{
+	__sync_fetch_and_add(&owner_generation, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_owner_exec)
+{
+	__sync_fetch_and_add(&owner_generation, 1);
+	return 0;
+}
+
+/*
+ * ---- byte hooks, set "fexit" (kernels without the tracepoints) ----
+ *
+ * One level below the socket layer, on the protocol functions every path reaches: on 6.1
+ * sendmmsg/recvmmsg take sock_{send,recv}msg_nosec for all but the first message (inline,
+ * bypassing __sock_sendmsg and sock_recvmsg), and sendfile takes sendpage, which bypasses
+ * sendmsg entirely until 6.5 (the kernel matrix found both). A hook on sock_sendmsg loads
+ * there and counts nothing for sendto at all.
+ */
+
+/* sendmsg(sock, msg, size) and recvmsg(sock, msg, size, flags) have the same shape in
+ * every protocol family hooked here. */
+#define FEXIT_SENDMSG(fn)								\
+SEC("fexit/" #fn)								\
+int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t size, int ret)	\
+{										\
+	on_send(sock->sk, ret, msg->msg_name != NULL);				\
+	return 0;								\
+}
+
+#define FEXIT_RECVMSG(fn)								\
+SEC("fexit/" #fn)								\
+int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t size, int flags,	\
+	     int ret)								\
+{										\
+	on_recv(sock->sk, ret, flags);						\
+	return 0;								\
+}
+
+FEXIT_SENDMSG(inet_sendmsg)
+FEXIT_SENDMSG(inet6_sendmsg)
+FEXIT_SENDMSG(packet_sendmsg)
+FEXIT_RECVMSG(inet_recvmsg)
+FEXIT_RECVMSG(inet6_recvmsg)
+FEXIT_RECVMSG(packet_recvmsg)
+
+SEC("fexit/inet_sendpage")
+int BPF_PROG(fexit_inet_sendpage, struct socket *sock, struct page *page, int offset,
+	     size_t size, int flags, long ret)
+{
+	on_send(sock->sk, ret, false);
+	return 0;
+}
+
+/*
+ * Compat mode only (kernels before 5.12, no compare-and-swap for the receive hook to claim
+ * reads with): every TCP read ends here after copied_seq moved, recvmsg, splice and
+ * tcp_read_sock users alike, under the socket lock. Elsewhere reads are claimed in the
+ * receive hook, the drain iterator and the release hook, one program run fewer per read.
+ */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(tp_tcp_rcv_space_adjust, struct sock *sk)
+{
+	u16 family = sk->__sk_common.skc_family;
+	struct nw_control *ctl = get_control();
+	struct caller caller;
+
+	if (!ctl || (family != AF_INET && family != AF_INET6))
+		return 0;
+	current_caller(&caller);
+	account_tcp_read(ctl, sk, family, 0, true, NULL, &caller);
+	return 0;
+}
+
+#endif /* NETWARDEN_NET_BYTE_HOOKS_BPF_H */
