@@ -117,11 +117,9 @@ int dns_ingress(struct __sk_buff *skb)
 	/* segments, not a stream: the sensor reads each on its own (no socket cookie) */
 	u32 size = dns_event_start(event, length, proto, 0);
 
-	if (size >= NW_DNS_MAX ||
-	    bpf_skb_load_bytes(skb, payload, event->payload, size + 1)) {
+	if (size < NW_DNS_MAX && !bpf_skb_load_bytes(skb, payload, event->payload, size + 1))
+		bpf_ringbuf_submit(event, 0);
+	else
 		bpf_ringbuf_discard(event, 0);
-		return 1;
-	}
-	bpf_ringbuf_submit(event, 0);
 	return 1;
 }

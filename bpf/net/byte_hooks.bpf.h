@@ -23,41 +23,18 @@ static __always_inline struct sock_state *fast_state(struct sock *sk, u16 family
 }
 
 /*
- * `addressed`: the call may have given a destination (its msghdr's msg_name; the tracepoint
- * does not say, so there it is true). Compat mode looks no state up for a socket with a
- * fixed peer; for a connected UDP socket's sendto() elsewhere it has to, or such a datagram
- * would count under the connected peer. Full mode looks the state up anyway (fast_state()).
+ * A send off the fast path. `addressed`: the call may have given a destination (its msghdr's
+ * msg_name; the tracepoint does not say, so there it is true). Compat mode looks no state up
+ * for a socket with a fixed peer; for a connected UDP socket's sendto() elsewhere it has to,
+ * or such a datagram would count under the connected peer. Full mode looks the state up
+ * anyway (fast_state()).
  */
-static __always_inline void on_send(struct sock *sk, int ret, bool addressed)
+static __always_inline void send_slow_path(struct nw_control *ctl, struct sock *sk, u16 family,
+					   int ret, bool addressed, struct sock_state *state,
+					   const struct caller *caller)
 {
-	if (!sk || ret <= 0)
-		return;
-	u16 family = sk->__sk_common.skc_family;
-
-	if (!tracked_family(family))
-		return;
-	struct nw_control *ctl = get_control();
-
-	if (!ctl)
-		return;
-	struct sock_slot *slot = slot_fast_path(sk);
-
-	if (slot) {
-		add_to_counters(slot->sent, slot->recv, ctl, ret, true);
-		return;
-	}
-	struct caller caller;
-	struct sock_state *state = fast_state(sk, family);
-
-	current_caller(&caller);
-	if (state && fast_path_holds(sk, state, &caller, true)) {
-		add_to_socket(state, ctl, ret, true);
-		if (state->slot_cookie) /* another thread of the owner, or a new generation */
-			arm_slot(sk, state);
-		return;
-	}
 	if (state && state->fast_tgid && state->fast_tcp &&
-	    (state->fast_tgid != caller.tgid || state->fast_mm != caller.mm))
+	    (state->fast_tgid != caller->tgid || state->fast_mm != caller->mm))
 		claim_reads_of_previous_owner(ctl, sk, state);
 	if (NW_SYSCALL_ARGS && family != AF_PACKET &&
 	    sk->__sk_common.skc_state != TCP_ESTABLISHED &&
@@ -72,12 +49,43 @@ static __always_inline void on_send(struct sock *sk, int ret, bool addressed)
 		/* A connected datagram socket's sendto(): account() looks no state up for a
 		 * socket with a fixed peer, but the cgroup sendmsg hook left the address there. */
 		state = sock_state_of(sk, false);
-	account(ctl, sk, family, ret, true, state, &caller);
+	account(ctl, sk, family, ret, true, state, caller);
 }
 
-static __always_inline void on_recv(struct sock *sk, int ret, int flags)
+/* A receive off the fast path: TCP by sequence numbers, the rest by `ret`; DNS captured. */
+static __always_inline void recv_slow_path(struct nw_control *ctl, struct sock *sk, u16 family,
+					   int ret, struct sock_state *state,
+					   const struct caller *caller)
 {
-	if (!sk || ret <= 0 || (flags & MSG_PEEK))
+	bool tcp = family != AF_PACKET && is_tcp(sk);
+
+	if (tcp && ctl->tcp_read_hooked)
+		return; /* counted by tp_tcp_rcv_space_adjust (compat mode, no fast path) */
+	if (tcp) {
+		account_tcp_read(ctl, sk, family, ret, false, state, caller);
+		if (NW_SYSCALL_ARGS && sk->__sk_common.skc_dport == bpf_htons(DNS_PORT))
+			capture_dns(sk, ret, IPPROTO_TCP);
+		return;
+	}
+	bool dns = NW_SYSCALL_ARGS && family != AF_PACKET &&
+		   nw_sk_protocol(sk) == IPPROTO_UDP && receives_dns(sk, state);
+
+	account(ctl, sk, family, ret, false, state, caller);
+	if (dns)
+		capture_dns(sk, ret, IPPROTO_UDP);
+}
+
+/*
+ * One body for both directions (`is_send` is a constant in each program): the slot, then
+ * the socket's own state, then the slow path of the direction. `flags`: the receive's
+ * (MSG_PEEK is not counted). `addressed`: see send_slow_path(). A TCP receive on either fast
+ * path counts nothing here: the drain iterator claims what was read, from the sequence
+ * numbers.
+ */
+static __always_inline void on_bytes(struct sock *sk, int ret, int flags, bool is_send,
+				     bool addressed)
+{
+	if (!sk || ret <= 0 || (!is_send && (flags & MSG_PEEK)))
 		return;
 	u16 family = sk->__sk_common.skc_family;
 
@@ -90,61 +98,46 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 	struct sock_slot *slot = slot_fast_path(sk);
 
 	if (slot) {
-		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
-		if (!slot->tcp)
-			add_to_counters(slot->sent, slot->recv, ctl, ret, false);
+		if (is_send || !slot->tcp)
+			add_to_counters(slot->sent, slot->recv, ctl, ret, is_send);
 		return;
 	}
 	struct caller caller;
 	struct sock_state *state = fast_state(sk, family);
 
 	current_caller(&caller);
-	if (state && fast_path_holds(sk, state, &caller, false)) {
+	if (state && fast_path_holds(sk, state, &caller, is_send)) {
 		bool tcp = state->fast_tcp;
 
-		/* TCP: the drain iterator claims what was read, from the sequence numbers. */
-		if (!tcp)
-			add_to_socket(state, ctl, ret, false);
-		if (state->slot_cookie)
+		if (is_send || !tcp)
+			add_to_socket(state, ctl, ret, is_send);
+		if (state->slot_cookie) /* another thread of the owner, or a new generation */
 			arm_slot(sk, state);
-		if (NW_SYSCALL_ARGS && (sk->__sk_common.skc_dport == bpf_htons(DNS_PORT) ||
-					state->dns_client))
+		if (!is_send && NW_SYSCALL_ARGS &&
+		    (sk->__sk_common.skc_dport == bpf_htons(DNS_PORT) || state->dns_client))
 			capture_dns(sk, ret, tcp ? IPPROTO_TCP : IPPROTO_UDP);
 		return;
 	}
-	bool tcp = family != AF_PACKET && is_tcp(sk);
-
-	if (tcp && ctl->tcp_read_hooked)
-		return; /* counted by tp_tcp_rcv_space_adjust (compat mode, no fast path) */
-	if (tcp) {
-		account_tcp_read(ctl, sk, family, ret, false, state, &caller);
-		if (NW_SYSCALL_ARGS && sk->__sk_common.skc_dport == bpf_htons(DNS_PORT))
-			capture_dns(sk, ret, IPPROTO_TCP);
-		return;
-	}
-	bool dns = NW_SYSCALL_ARGS && family != AF_PACKET &&
-		   nw_sk_protocol(sk) == IPPROTO_UDP && receives_dns(sk, state);
-
-	account(ctl, sk, family, ret, false, state, &caller);
-	if (dns)
-		capture_dns(sk, ret, IPPROTO_UDP);
+	if (is_send)
+		send_slow_path(ctl, sk, family, ret, addressed, state, &caller);
+	else
+		recv_slow_path(ctl, sk, family, ret, state, &caller);
 }
 
 /* ---- byte hooks, set "tracepoint" (kernel >= 6.3) ---- */
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(tp_sock_send_length, struct sock *sk, int ret, int flags)
-{
-	on_send(sk, ret, true);
-	return 0;
+/* sock_send_length and sock_recv_length have the same arguments. The tracepoint does not say
+ * whether a send was given a destination: `addressed` is true. */
+#define TP_SOCK_LENGTH(direction, is_send)							\
+SEC("tp_btf/sock_" #direction "_length")						\
+int BPF_PROG(tp_sock_##direction##_length, struct sock *sk, int ret, int flags)		\
+{											\
+	on_bytes(sk, ret, flags, is_send, true);					\
+	return 0;									\
 }
 
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
-{
-	on_recv(sk, ret, flags);
-	return 0;
-}
+TP_SOCK_LENGTH(send, true)
+TP_SOCK_LENGTH(recv, false)
 
 /*
  * A new task may have a dead task's kernel stack, and an exec gives a task another address
@@ -152,19 +145,16 @@ int BPF_PROG(tp_sock_recv_length, struct sock *sk, int ret, int flags)
  * generation sends every slot's next call to the sk_storage path, which re-arms it. Before
  * the new task runs (copy_process()) and before the exec'd program runs.
  */
-SEC("tp_btf/task_newtask")
-int BPF_PROG(tp_owner_task_new)
-{
-	__sync_fetch_and_add(&owner_generation, 1);
-	return 0;
+#define RENEW_OWNER_GENERATION_ON(tracepoint, prog)					\
+SEC("tp_btf/" #tracepoint)								\
+int BPF_PROG(prog)									\
+{											\
+	__sync_fetch_and_add(&owner_generation, 1);					\
+	return 0;									\
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(tp_owner_exec)
-{
-	__sync_fetch_and_add(&owner_generation, 1);
-	return 0;
-}
+RENEW_OWNER_GENERATION_ON(task_newtask, tp_owner_task_new)
+RENEW_OWNER_GENERATION_ON(sched_process_exec, tp_owner_exec)
 
 /*
  * ---- byte hooks, set "fexit" (kernels without the tracepoints) ----
@@ -182,7 +172,7 @@ int BPF_PROG(tp_owner_exec)
 SEC("fexit/" #fn)								\
 int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t size, int ret)	\
 {										\
-	on_send(sock->sk, ret, msg->msg_name != NULL);				\
+	on_bytes(sock->sk, ret, 0, true, msg->msg_name != NULL);			\
 	return 0;								\
 }
 
@@ -191,7 +181,7 @@ SEC("fexit/" #fn)								\
 int BPF_PROG(fexit_##fn, struct socket *sock, struct msghdr *msg, size_t size, int flags,	\
 	     int ret)								\
 {										\
-	on_recv(sock->sk, ret, flags);						\
+	on_bytes(sock->sk, ret, flags, false, false);					\
 	return 0;								\
 }
 
@@ -206,7 +196,7 @@ SEC("fexit/inet_sendpage")
 int BPF_PROG(fexit_inet_sendpage, struct socket *sock, struct page *page, int offset,
 	     size_t size, int flags, long ret)
 {
-	on_send(sock->sk, ret, false);
+	on_bytes(sock->sk, ret, 0, true, false);
 	return 0;
 }
 

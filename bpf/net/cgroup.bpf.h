@@ -20,12 +20,10 @@ int sockops_birth(struct bpf_sock_ops *ops)
 		return 1;
 	if (ops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ||
 	    ops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
-		struct sock_state *state = sock_state_of_ctx(sk, true);
+		struct sock_state *state = sock_state_made_ctx(sk);
 
 		if (state)
 			state->local_port = (u16)ops->local_port;
-		else
-			health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
 	}
 	return 1;
 }
@@ -48,12 +46,10 @@ int cg_sock_create(struct bpf_sock *sk)
 {
 	if (!is_raw_or_ping(sk->type, sk->protocol))
 		return 1;
-	struct sock_state *state = sock_state_of_ctx(sk, true);
+	struct sock_state *state = sock_state_made_ctx(sk);
 
-	if (!state) {
-		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+	if (!state)
 		return 1;
-	}
 	if (!state->datagram_counted) {
 		state->datagram_counted = 1;
 		count_datagram_socket(state, 1);
@@ -87,14 +83,11 @@ static __always_inline void capture_closing_owner(struct bpf_sock *sk, u64 addr,
 	__builtin_memset(ident, 0, sizeof(*ident));
 	state->key.sock_cookie = bpf_get_socket_cookie(sk);
 	state->key.tgid = bpf_get_current_pid_tgid() >> 32;
-	nw_current_exe(&ident->exe_ino, &ident->exe_dev);
-	ident->uid = (u32)bpf_get_current_uid_gid();
-	ident->cgroup_id = bpf_get_current_cgroup_id();
+	fill_caller_identity(ident);
 	ident->netns = BPF_CORE_READ(ks, __sk_common.skc_net.net, ns.inum);
 	ident->family = family;
 	ident->protocol = (u16)sk->protocol;
 	ident->sock_type = (u8)sk->type;
-	ident->flags = NW_FLOW_HAS_IDENTITY;
 	ident->local_port = BPF_CORE_READ(ks, __sk_common.skc_num) ?: state->local_port;
 	ident->remote_port = bpf_ntohs(BPF_CORE_READ(ks, __sk_common.skc_dport));
 	if (family == AF_INET) {
@@ -162,40 +155,38 @@ int cg_sock_release(struct bpf_sock *sk)
 	return 1;
 }
 
-SEC("cgroup/sendmsg4")
-int cg_sendmsg4(struct bpf_sock_addr *ctx)
+/*
+ * The peer an unconnected UDP socket's sendmsg is given (send) or its recvmsg gets (receive),
+ * for the byte hook of the same call. One body for the four programs, which differ only in
+ * direction and family (both constants in each).
+ */
+static __always_inline int remember_ctx_peer(struct bpf_sock_addr *ctx, bool is_send,
+					     u16 family)
 {
-	u32 ip = ctx->user_ip4;
+	u32 ip[4] = {};
 
-	remember_sock_peer(ctx->sk, true, AF_INET, &ip, ctx->user_port);
+	if (family == AF_INET) {
+		ip[0] = ctx->user_ip4;
+	} else {
+		ip[0] = ctx->user_ip6[0];
+		ip[1] = ctx->user_ip6[1];
+		ip[2] = ctx->user_ip6[2];
+		ip[3] = ctx->user_ip6[3];
+	}
+	remember_sock_peer(ctx->sk, is_send, family, ip, ctx->user_port);
 	return 1;
 }
 
-SEC("cgroup/sendmsg6")
-int cg_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	u32 ip[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
-
-	remember_sock_peer(ctx->sk, true, AF_INET6, ip, ctx->user_port);
-	return 1;
+#define CG_SOCK_ADDR_PEER(hook, is_send, family)					\
+SEC("cgroup/" #hook)									\
+int cg_##hook(struct bpf_sock_addr *ctx)						\
+{											\
+	return remember_ctx_peer(ctx, is_send, family);					\
 }
 
-SEC("cgroup/recvmsg4")
-int cg_recvmsg4(struct bpf_sock_addr *ctx)
-{
-	u32 ip = ctx->user_ip4;
-
-	remember_sock_peer(ctx->sk, false, AF_INET, &ip, ctx->user_port);
-	return 1;
-}
-
-SEC("cgroup/recvmsg6")
-int cg_recvmsg6(struct bpf_sock_addr *ctx)
-{
-	u32 ip[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
-
-	remember_sock_peer(ctx->sk, false, AF_INET6, ip, ctx->user_port);
-	return 1;
-}
+CG_SOCK_ADDR_PEER(sendmsg4, true, AF_INET)
+CG_SOCK_ADDR_PEER(sendmsg6, true, AF_INET6)
+CG_SOCK_ADDR_PEER(recvmsg4, false, AF_INET)
+CG_SOCK_ADDR_PEER(recvmsg6, false, AF_INET6)
 
 #endif /* NETWARDEN_NET_CGROUP_BPF_H */

@@ -31,6 +31,15 @@ static __always_inline void *active_table(struct nw_control *ctl)
 	return bpf_map_lookup_elem(&flow_tables, &index);
 }
 
+/* `key`'s entry in the active flow table, or NULL. */
+static __always_inline struct flow_value *active_entry(struct nw_control *ctl,
+						       const struct flow_key *key)
+{
+	void *table = active_table(ctl);
+
+	return table ? bpf_map_lookup_elem(table, key) : NULL;
+}
+
 /*
  * Add counts to `key` in the active flow table. On a miss the entry is created from
  * `identity` (already filled, counters zero) and the counts.
@@ -98,12 +107,8 @@ static __always_inline void account_in_table(struct nw_control *ctl, struct sock
 					     u16 family, struct flow_key *key, bool fixed_peer,
 					     struct sock_state *state, u64 bytes, bool is_send)
 {
-	void *table = active_table(ctl);
-	struct flow_value *value;
+	struct flow_value *value = active_entry(ctl, key);
 
-	if (!table)
-		return;
-	value = bpf_map_lookup_elem(table, key);
 	if (value) {
 		add_counts(value, is_send ? bytes : 0, is_send ? 0 : bytes);
 		return;

@@ -57,19 +57,25 @@ static __always_inline void take_peer(struct flow_key *key, struct pending_peer 
 	key->remote_port = peer->port;
 }
 
+/* Who is calling, in a flow identity: executable, user and cgroup. */
+static __always_inline void fill_caller_identity(struct flow_value *value)
+{
+	nw_current_exe(&value->exe_ino, &value->exe_dev);
+	value->uid = (u32)bpf_get_current_uid_gid();
+	value->cgroup_id = bpf_get_current_cgroup_id();
+	value->flags = NW_FLOW_HAS_IDENTITY;
+}
+
 /* Who is using the socket and what it is: read once per flow key (or socket owner). */
 static __always_inline void fill_identity(struct flow_value *value, struct sock *sk, u16 family,
 					  const struct flow_key *key, bool fixed_peer,
 					  struct sock_state *state)
 {
-	nw_current_exe(&value->exe_ino, &value->exe_dev);
-	value->uid = (u32)bpf_get_current_uid_gid();
-	value->cgroup_id = bpf_get_current_cgroup_id();
+	fill_caller_identity(value);
 	value->netns = sk->__sk_common.skc_net.net->ns.inum;
 	value->family = family;
 	value->protocol = nw_sk_protocol(sk);
 	value->sock_type = (u8)nw_sk_type(sk);
-	value->flags = NW_FLOW_HAS_IDENTITY;
 	if (family == AF_PACKET)
 		return;
 	u16 port = sk->__sk_common.skc_num;

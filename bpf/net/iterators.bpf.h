@@ -25,18 +25,12 @@ static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk, bo
 	/* Through the map, not a pointer of the iterator: atomic exchanges need a map value. */
 	struct sock_state *state = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	struct flow_record record;
-	u64 sent, recv, read = 0;
+	u64 sent, recv, consumed, read = 0;
 
 	if (!state || !state->owner_set)
 		return 0;
-	if (tcp && !ctl->tcp_read_hooked) {
-		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-
-		if (tp)
-			read = claim_tcp_read(state, tcp_consumed(
-				tp->bytes_received, tp->rcv_nxt, tp->copied_seq,
-				((struct sock_common *)sk)->skc_state), false);
-	}
+	if (tcp && !ctl->tcp_read_hooked && tcp_sock_consumed(sk, &consumed))
+		read = claim_tcp_read(state, consumed, false);
 	if (!take_epoch(state, ctl->active_table ^ 1, &sent, &recv) && !read)
 		return 0;
 	record.key = state->key;

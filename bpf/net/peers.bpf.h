@@ -33,12 +33,10 @@ static __always_inline struct sock_state *remember_send_destination(struct sock 
 	else
 		return NULL;
 	peer.family = sa_family;
-	struct sock_state *state = sock_state_of(sk, true);
+	struct sock_state *state = sock_state_made(sk);
 
-	if (!state) {
-		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+	if (!state)
 		return NULL;
-	}
 	state->send_peer = peer;
 	state->send_peer_set = 1;
 	return state;
@@ -51,11 +49,9 @@ static __always_inline void remember_sock_peer(struct bpf_sock *sk, bool is_send
 
 	if (!sk)
 		return;
-	state = sock_state_of_ctx(sk, true);
-	if (!state) {
-		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+	state = sock_state_made_ctx(sk);
+	if (!state)
 		return;
-	}
 	struct pending_peer *peer = is_send ? &state->send_peer : &state->recv_peer;
 
 	__builtin_memset(peer->addr, 0, NW_ADDR_LEN);
@@ -136,12 +132,10 @@ static __always_inline void remember_packet_peer(struct sock *sk, const struct s
 
 	if (!read_packet_peer(skb, want_source, &peer))
 		return;
-	struct sock_state *state = sock_state_of(sk, true);
+	struct sock_state *state = sock_state_made(sk);
 
-	if (!state) {
-		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+	if (!state)
 		return;
-	}
 	if (want_source) {
 		state->recv_peer = peer;
 		state->recv_peer_set = 1;

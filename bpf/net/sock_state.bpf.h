@@ -162,4 +162,23 @@ static __always_inline struct sock_state *sock_state_of_ctx(struct bpf_sock *sk,
 	return sock_state_get(sk, NW_PRE_5_12 ? nw_ctx_sock_addr(sk) : 0, create);
 }
 
+/* A socket's state made where it must exist (a peer or a read to remember): NULL is a
+ * failure, counted as NW_HEALTH_SOCK_STORAGE_FAIL. One for each kind of socket pointer. */
+static __always_inline struct sock_state *count_if_missing(struct sock_state *state)
+{
+	if (!state)
+		health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+	return state;
+}
+
+static __always_inline struct sock_state *sock_state_made(struct sock *sk)
+{
+	return count_if_missing(sock_state_of(sk, true));
+}
+
+static __always_inline struct sock_state *sock_state_made_ctx(struct bpf_sock *sk)
+{
+	return count_if_missing(sock_state_of_ctx(sk, true));
+}
+
 #endif /* NETWARDEN_NET_SOCK_STATE_BPF_H */

@@ -59,6 +59,31 @@ static __always_inline u64 claim_tcp_read(struct sock_state *state, u64 consumed
 	return 0;
 }
 
+/* tcp_consumed() of a socket a tracing program or an iterator has (a BTF pointer); false
+ * when it is no TCP socket. */
+static __always_inline bool tcp_sock_consumed(void *sk, u64 *consumed)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	if (!tp)
+		return false;
+	*consumed = tcp_consumed(tp->bytes_received, tp->rcv_nxt, tp->copied_seq,
+				 ((struct sock_common *)sk)->skc_state);
+	return true;
+}
+
+/* Reads up to `consumed` and not yet claimed were the socket's previous owner's (its calls
+ * took the fast path, where reads are left to the drain iterator): count them under it. */
+static __always_inline void claim_for_previous_owner(struct nw_control *ctl,
+						     struct sock_state *state, u64 consumed,
+						     bool locked)
+{
+	u64 theirs = claim_tcp_read(state, consumed, locked);
+
+	if (theirs)
+		add_to_socket(state, ctl, theirs, false);
+}
+
 /*
  * TCP receive, from a hook in the reader's own context, off the fast path (on it, reads are
  * left to the drain iterator to claim). `known_new` is the size of the read in progress
@@ -70,33 +95,24 @@ static __always_inline void account_tcp_read(struct nw_control *ctl, struct sock
 					     u16 family, u64 known_new, bool locked,
 					     struct sock_state *state, const struct caller *caller)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	u64 consumed;
 
-	if (!tp)
+	if (!tcp_sock_consumed(sk, &consumed))
 		return;
-	u64 consumed = tcp_consumed(tp->bytes_received, tp->rcv_nxt, tp->copied_seq,
-				    sk->__sk_common.skc_state);
-
 	if (!state)
 		state = sock_state_of(sk, false);
 	if (!state) {
 		/* Not marked at birth by sockops: it predates the sensor. Count only this read. */
-		state = sock_state_of(sk, true);
-		if (!state) {
-			health_add(NW_HEALTH_SOCK_STORAGE_FAIL, 1);
+		state = sock_state_made(sk);
+		if (!state)
 			return;
-		}
 		state->tcp_bytes_read = consumed > known_new ? consumed - known_new : 0;
 		state->local_port = sk->__sk_common.skc_num;
 	}
 	if (state->fast_tgid && (state->fast_tgid != caller->tgid ||
-				 state->fast_mm != caller->mm) && consumed > known_new) {
-		/* Reads before this one, unclaimed on the fast path, were the previous owner's. */
-		u64 theirs = claim_tcp_read(state, consumed - known_new, locked);
-
-		if (theirs)
-			add_to_socket(state, ctl, theirs, false);
-	}
+				 state->fast_mm != caller->mm) && consumed > known_new)
+		/* Reads before this one were the previous owner's. */
+		claim_for_previous_owner(ctl, state, consumed - known_new, locked);
 	u64 grown = claim_tcp_read(state, consumed, locked);
 
 	if (grown)
@@ -112,16 +128,10 @@ static __always_inline void claim_reads_of_previous_owner(struct nw_control *ctl
 							  struct sock *sk,
 							  struct sock_state *state)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	u64 consumed;
 
-	if (!tp)
-		return;
-	u64 theirs = claim_tcp_read(state, tcp_consumed(tp->bytes_received, tp->rcv_nxt,
-							tp->copied_seq,
-							sk->__sk_common.skc_state), false);
-
-	if (theirs)
-		add_to_socket(state, ctl, theirs, false);
+	if (tcp_sock_consumed(sk, &consumed))
+		claim_for_previous_owner(ctl, state, consumed, false);
 }
 
 #endif /* NETWARDEN_NET_TCP_READ_BPF_H */
