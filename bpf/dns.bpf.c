@@ -8,16 +8,8 @@
  * It runs for every received packet, so the common case (not DNS) must exit after a handful
  * of loads. It never drops or changes a packet: it always returns 1 (allow).
  */
-#include "kernel_types.h"
-#include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_endian.h>
-#include "events.h"
-
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define DNS_PORT 53
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -28,13 +20,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20); /* the loader sets the configured size */
 } dns_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NW_HEALTH_COUNTERS);
-	__type(key, u32);
-	__type(value, u64);
-} health SEC(".maps");
 
 /* Offset of the transport header, or 0 if this is not a UDP/TCP packet we read
  * (through the helper: for headers outside the linear data). */
@@ -124,34 +109,17 @@ int dns_ingress(struct __sk_buff *skb)
 	if (payload >= skb->len)
 		return 1; /* a bare ACK or an empty datagram */
 	u32 length = skb->len - payload;
-	struct dns_event *event = bpf_ringbuf_reserve(&dns_events, sizeof(*event), 0);
+	struct dns_event *event = reserve_or_count(&dns_events, sizeof(*event),
+						   NW_HEALTH_DNS_EVENTS_LOST);
 
-	if (!event) {
-		u32 index = NW_HEALTH_DNS_EVENTS_LOST;
-		u64 *lost = bpf_map_lookup_elem(&health, &index);
-
-		if (lost)
-			__sync_fetch_and_add(lost, 1);
+	if (!event)
 		return 1;
-	}
-	event->sock_cookie = 0; /* segments, not a stream: the sensor reads each on its own */
-	event->truncated = length > NW_DNS_MAX;
-	if (length > NW_DNS_MAX)
-		length = NW_DNS_MAX;
-	event->transport = proto;
-	event->length = length;
-	/* The size must be provably within 1..NW_DNS_MAX. 6.1's verifier does not learn
-	 * "not 0" from a test against 0 ("R3 min value is outside of the allowed memory
-	 * range"), but it follows arithmetic: (length - 1) checked below NW_DNS_MAX, plus 1. */
-	u32 size = length - 1;
+	/* segments, not a stream: the sensor reads each on its own (no socket cookie) */
+	u32 size = dns_event_start(event, length, proto, 0);
 
-	/* Opaque to clang, which would otherwise fold the arithmetic back into `length`. */
-	asm volatile("" : "+r"(size));
-	if (size >= NW_DNS_MAX ||
-	    bpf_skb_load_bytes(skb, payload, event->payload, size + 1)) {
+	if (size < NW_DNS_MAX && !bpf_skb_load_bytes(skb, payload, event->payload, size + 1))
+		bpf_ringbuf_submit(event, 0);
+	else
 		bpf_ringbuf_discard(event, 0);
-		return 1;
-	}
-	bpf_ringbuf_submit(event, 0);
 	return 1;
 }

@@ -7,11 +7,9 @@
  * or poll timeout, unless the backlog grows past `wakeup_backlog_bytes`. A wakeup per event
  * costs ~5 us, which a fork-heavy workload would feel.
  */
-#include "kernel_types.h"
-#include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "events.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,25 +24,13 @@ struct {
 	__uint(max_entries, 4 << 20); /* the loader sets the configured size */
 } proc_events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NW_HEALTH_COUNTERS);
-	__type(key, u32);
-	__type(value, u64);
-} health SEC(".maps");
-
 static __always_inline struct proc_event *reserve_event(u32 kind, struct task_struct *task)
 {
-	struct proc_event *event = bpf_ringbuf_reserve(&proc_events, sizeof(*event), 0);
+	struct proc_event *event = reserve_or_count(&proc_events, sizeof(*event),
+						    NW_HEALTH_PROC_EVENTS_LOST);
 
-	if (!event) {
-		u32 index = NW_HEALTH_PROC_EVENTS_LOST;
-		u64 *lost = bpf_map_lookup_elem(&health, &index);
-
-		if (lost)
-			__sync_fetch_and_add(lost, 1);
+	if (!event)
 		return NULL;
-	}
 	__builtin_memset(event, 0, sizeof(*event));
 	event->kind = kind;
 	event->timestamp_ns = bpf_ktime_get_ns();

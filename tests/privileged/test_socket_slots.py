@@ -1,4 +1,4 @@
-"""The byte hooks' helper-free fast path (sock_slots in net.bpf.c), on this kernel.
+"""The byte hooks' helper-free fast path (sock_slots, bpf/net/slots.bpf.h), on this kernel.
 
 A socket whose owner was captured takes a slot found from its cookie; calls from the thread
 that armed it, in the same owner generation, count there. These tests read the slots
