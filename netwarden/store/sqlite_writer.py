@@ -173,26 +173,22 @@ class SqliteWriter:
         return None if exe is None else self._exe_id(exe, now)
 
     def _address_id(self, address: str) -> int:
-        cached = self._address_ids.get(address)
-        if cached is not None:
-            return cached
-        self._conn.execute("INSERT OR IGNORE INTO addresses (addr) VALUES (?)", (address,))
-        (address_id,) = self._conn.execute("SELECT id FROM addresses WHERE addr = ?",
-                                           (address,)).fetchone()
-        self._address_ids[address] = address_id
-        return address_id
+        return self._interned("addresses", "addr", address, self._address_ids)
 
     def _domain_id(self, name: str) -> int | None:
-        if not name:
-            return None
-        cached = self._domain_ids.get(name)
+        return self._interned("domains", "name", name, self._domain_ids) if name else None
+
+    def _interned(self, table: str, column: str, value: str, cache: dict[str, int]) -> int:
+        """The id of ``value`` in a table of unique values (addresses, domains), made once."""
+        cached = cache.get(value)
         if cached is not None:
             return cached
-        self._conn.execute("INSERT OR IGNORE INTO domains (name) VALUES (?)", (name,))
-        (domain_id,) = self._conn.execute("SELECT id FROM domains WHERE name = ?",
-                                          (name,)).fetchone()
-        self._domain_ids[name] = domain_id
-        return domain_id
+        self._conn.execute(f"INSERT OR IGNORE INTO {table} ({column}) VALUES (?)",  # fixed
+                           (value,))
+        (value_id,) = self._conn.execute(f"SELECT id FROM {table} WHERE {column} = ?",
+                                         (value,)).fetchone()
+        cache[value] = value_id
+        return value_id
 
     def _process_id(self, program: ProgramIdentity, now: int) -> int:
         cached = self._process_ids.get(program)
