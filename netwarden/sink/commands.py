@@ -253,7 +253,8 @@ def add_commands(add: AddCommand) -> None:
     sink.add_argument("--reader-role", metavar="NAME", default="netwarden_reader",
                       help="--print-grants: the viewers' login role (default netwarden_reader)")
     sink.add_argument("--database", metavar="NAME",
-                      help="--print-grants (MariaDB): the database (default: the URL's)")
+                      help="--print-grants: the database the grants name (default: [remote] url's, "
+                           "else netwarden)")
     sink.add_argument("--init-schema", action="store_true",
                       help="create or migrate the server's schema (with --admin-url)")
     sink.add_argument("--maintain-partitions", action="store_true",
@@ -263,7 +264,8 @@ def add_commands(add: AddCommand) -> None:
     sink.add_argument("--keep-days", type=_days, metavar="N",
                       help="--maintain-partitions: keep this many days of flows on the server")
     sink.add_argument("--admin-url", metavar="URL",
-                      help="--init-schema: an administrator's URL, e.g. "
+                      help="--init-schema, --maintain-partitions: an administrator's URL, e.g. "
                            "postgresql://admin@HOST:5432/netwarden")
     sink.add_argument("--admin-password-file", metavar="FILE",
-                      help="--init-schema: the administrator's password, if one is needed")
+                      help="--init-schema, --maintain-partitions: the administrator's "
+                           "password, if one is needed")
