@@ -214,7 +214,8 @@ class Shipper:
             pending = self.backlog()
             now = self._clock()
             changes.update(behind_rows=pending.rows,
-                           behind_s=0.0 if pending.oldest is None else max(0.0, now - pending.oldest))
+                           behind_s=0.0 if pending.oldest is None
+                           else max(0.0, now - pending.oldest))
         except (StoreUnavailable, LookupError, sqlite3.Error):
             pass
         self.status = replace(self.status, pid=os.getpid(), **changes)  # type: ignore[arg-type]

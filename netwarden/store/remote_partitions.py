@@ -131,7 +131,8 @@ def maintenance(dialect: Dialect, table: ShippedTable, present: Sequence[Month],
     dropped = [] if keep_days is None else [m for m in present if m.end <= now - keep_days * 86400]
     for month in dropped:
         if dialect.name is DialectName.POSTGRESQL:
-            statements.append(f"DROP TABLE IF EXISTS {dialect.ident(f'{table.name}_{month.label}')}")
+            month_table = dialect.ident(f"{table.name}_{month.label}")
+            statements.append(f"DROP TABLE IF EXISTS {month_table}")
         else:
             statements.append(f"ALTER TABLE {name} DROP PARTITION {month.label}")
     return statements, wanted, dropped

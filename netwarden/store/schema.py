@@ -255,7 +255,8 @@ MIGRATIONS += (
         *[s for table in VERSIONED_TABLES for s in _versioning(table)],
         "CREATE TRIGGER known_devices_seq_delete AFTER DELETE ON known_devices BEGIN "
         f"{_next_seq()} INSERT INTO known_devices_removed (seq, mac, removed) VALUES "
-        "((SELECT value FROM ship_counter), OLD.mac, (julianday('now') - 2440587.5) * 86400.0); END",
+        "((SELECT value FROM ship_counter), OLD.mac, "
+        "(julianday('now') - 2440587.5) * 86400.0); END",
     )),
 )
 

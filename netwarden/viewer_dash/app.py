@@ -164,8 +164,8 @@ class Views:
                 figure = self._chart(conn, win, now, totals, group, view, range_label,
                                      resolution, top_n, direction)
             if details:
-                by_address = traffic_queries.traffic_totals(conn, "raddr", view) if self.geo.lookup \
-                    else []
+                by_address = (traffic_queries.traffic_totals(conn, "raddr", view)
+                              if self.geo.lookup else [])
                 table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
                 countries = self._countries(by_address)
         return figure, table, countries, ""

@@ -95,8 +95,8 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
     def api_events() -> Response:
         def build(conn: sqlite3.Connection) -> object:
             query = parse_events_query(args())
-            rows = event_queries.view_events(conn, query.since, query.until, query.kinds, query.path,
-                                       query.limit, query.after_id)
+            rows = event_queries.view_events(conn, query.since, query.until, query.kinds,
+                                             query.path, query.limit, query.after_id)
             return {"rows": [r._asdict() for r in rows]}
         return answer(build)
 
@@ -109,7 +109,8 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
             rows = [r for r in device_queries.devices(conn, settings.known_devices)
                     if query.mac is None or r.mac == query.mac]
             windows: dict[str, list[dict[str, object]]] = {}
-            for w in device_queries.presence_windows(conn, query.mac, query.since or 0, query.until):
+            for w in device_queries.presence_windows(conn, query.mac, query.since or 0,
+                                                     query.until):
                 windows.setdefault(w.mac, []).append(
                     {"start": w.start, "last_seen": w.last_seen, "end": w.end})
             return {"since": query.since, "until": query.until, "rows": [

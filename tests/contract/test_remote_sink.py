@@ -387,7 +387,8 @@ def test_the_viewers_queries_answer_the_same_from_the_server(
         server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
     """Every traffic query the TUI and Dash run, on the server filtered to one host, equals
     the same query on that host's store."""
-    from netwarden.store import event_queries, traffic_queries
+    from netwarden.store import event_queries as eq
+    from netwarden.store import traffic_queries as tq
     from netwarden.store.read_source import ReadSource, local_source
     from netwarden.store.remote_db import open_reader
     role, password = "host_view", "view-host-secret"
@@ -398,35 +399,35 @@ def test_the_viewers_queries_answer_the_same_from_the_server(
             connect).catch_up()
     local = local_source(sqlite3.connect(db))
     remote: ReadSource = open_reader(target(server, READER_PASSWORD, READER_ROLE))
-    mine = traffic_queries.Filter("host", role)
+    mine = tq.Filter("host", role)
     try:
-        assert role in [t.value for t in traffic_queries.traffic_totals(remote, "host", traffic_queries.TrafficView())]
+        assert role in [t.value for t in tq.traffic_totals(remote, "host", tq.TrafficView())]
         for since in (None, seeded.now - 3600):
-            view = traffic_queries.TrafficView(since=since)
-            only_mine = traffic_queries.TrafficView(since=since, filters=(mine,))
+            view = tq.TrafficView(since=since)
+            only_mine = tq.TrafficView(since=since, filters=(mine,))
             for dim in ("exe", "name", "sha256", "parent", "domain", "raddr", "rport", "lport",
                         "user", "container"):
-                assert traffic_queries.traffic_totals(remote, dim, only_mine) == \
-                    traffic_queries.traffic_totals(local, dim, view), dim
-            assert traffic_queries.traffic_series(remote, "exe", only_mine, seeded.now - 86400, 600) == \
-                traffic_queries.traffic_series(local, "exe", view, seeded.now - 86400, 600)
-            assert traffic_queries.view_flows(remote, only_mine, 50) == traffic_queries.view_flows(local, view, 50)
-        curl = traffic_queries.TrafficView(filters=(mine, traffic_queries.Filter("exe", "/usr/bin/curl"),
-                                      traffic_queries.Filter("domain", ""), traffic_queries.Filter("rport", "53", True)))
-        local_curl = traffic_queries.TrafficView(filters=curl.filters[1:])
-        assert traffic_queries.traffic_totals(remote, "raddr", curl) == traffic_queries.traffic_totals(local, "raddr",
+                assert tq.traffic_totals(remote, dim, only_mine) == \
+                    tq.traffic_totals(local, dim, view), dim
+            assert tq.traffic_series(remote, "exe", only_mine, seeded.now - 86400, 600) == \
+                tq.traffic_series(local, "exe", view, seeded.now - 86400, 600)
+            assert tq.view_flows(remote, only_mine, 50) == tq.view_flows(local, view, 50)
+        curl = tq.TrafficView(filters=(mine, tq.Filter("exe", "/usr/bin/curl"),
+                                      tq.Filter("domain", ""), tq.Filter("rport", "53", True)))
+        local_curl = tq.TrafficView(filters=curl.filters[1:])
+        assert tq.traffic_totals(remote, "raddr", curl) == tq.traffic_totals(local, "raddr",
                                                                               local_curl)
-        assert traffic_queries.view_executables(remote, traffic_queries.TrafficView(filters=(mine,))) == \
-            traffic_queries.view_executables(local, traffic_queries.TrafficView())
+        assert tq.view_executables(remote, tq.TrafficView(filters=(mine,))) == \
+            tq.view_executables(local, tq.TrafficView())
         # Versions are the fleet's (other tests shipped curl too): the same hashes at least.
-        assert {v.sha256 for v in traffic_queries.executable_versions(remote, "/usr/bin/curl")} >= \
-            {v.sha256 for v in traffic_queries.executable_versions(local, "/usr/bin/curl")}
-        totals = traffic_queries.traffic_totals(remote, "exe", traffic_queries.TrafficView(filters=(mine,)))
+        assert {v.sha256 for v in tq.executable_versions(remote, "/usr/bin/curl")} >= \
+            {v.sha256 for v in tq.executable_versions(local, "/usr/bin/curl")}
+        totals = tq.traffic_totals(remote, "exe", tq.TrafficView(filters=(mine,)))
         assert all(type(t.sent) is int and type(t.first_seen) is int for t in totals)
-        events = [(e.time, e.kind, e.fields) for e in event_queries.view_events(remote, path="/usr/bin/curl")
+        events = [(e.time, e.kind, e.fields) for e in eq.view_events(remote, path="/usr/bin/curl")
                   if e.host == role]
         assert events == [(e.time, e.kind, e.fields)
-                          for e in event_queries.view_events(local, path="/usr/bin/curl")]
+                          for e in eq.view_events(local, path="/usr/bin/curl")]
     finally:
         remote.close()
         local.close()

@@ -26,7 +26,8 @@ def conn(tmp_path_factory: pytest.TempPathFactory):
 
 
 def totals(conn, dimension: str, view: TrafficView = HOUR) -> dict[object, tuple[int, int]]:
-    return {r.value: (r.sent, r.recv) for r in traffic_queries.traffic_totals(conn, dimension, view)}
+    return {r.value: (r.sent, r.recv)
+            for r in traffic_queries.traffic_totals(conn, dimension, view)}
 
 
 def test_every_grouping_sums_the_last_hour(conn):
