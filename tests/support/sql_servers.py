@@ -8,6 +8,7 @@ superuser; hosts and readers log in over TCP on 127.0.0.1 with a password.
 
 from __future__ import annotations
 
+import abc
 import glob
 import os
 import pwd
@@ -54,7 +55,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 @dataclass
-class _Server:
+class _Server(abc.ABC):
     """What both servers share: a data directory owned by the server's user, a loopback
     port kept across restarts, the process, stop and removal."""
 
@@ -116,11 +117,13 @@ class _Server:
     # ---- per server ----
     stop_signal = signal.SIGTERM
 
+    @abc.abstractmethod
     def init_command(self) -> list[str]:
-        raise NotImplementedError
+        """What makes the data directory."""
 
+    @abc.abstractmethod
     def start_command(self) -> list[str]:
-        raise NotImplementedError
+        """What runs the server on self.port."""
 
     def wait_ready(self) -> None:
         """Until it answers (the port alone may open before it does)."""
