@@ -438,6 +438,15 @@ def _remote_url(source: str, key: str, value: object) -> str:
     return value
 
 
+def read_secret_file(key: str, path: str) -> str:
+    """A secret kept in a file (its content, surrounding space removed); ConfigError naming
+    ``key`` when the file cannot be read."""
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError("", key, path, f"cannot be read: {exc.strerror}") from None
+
+
 def redact_url(text: str) -> str:
     """The URL with any password replaced, for messages about a URL that does not parse."""
     return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", text)

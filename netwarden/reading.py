@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from netwarden.config import Config, ConfigError, RemoteConfig, parse_remote_url
+from netwarden.config import Config, RemoteConfig, parse_remote_url
 from netwarden.exits import EXIT_UNAVAILABLE
 from netwarden.store.read_source import ReadSource
 
@@ -27,14 +27,9 @@ def open_source(config: Config, db_url: str | None, program: str,
     except PrivilegeError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(exc.status) from None
-    from netwarden.store.remote_db import RemoteError, open_reader, reader_target
+    from netwarden.store.remote_db import RemoteError
     try:
-        target = reader_target(config.remote, db_url)
-    except OSError as exc:
-        raise ConfigError("", "[remote] reader_password_file", config.remote.reader_password_file,
-                          f"cannot be read: {exc.strerror}") from None
-    try:
-        return open_reader(target)
+        return ServerSource(db_url, config.remote).open()
     except RemoteError as exc:
         print(f"{program}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_UNAVAILABLE) from None
@@ -53,6 +48,7 @@ class ServerSource:
         return parse_remote_url(self.url).redacted()
 
     def open(self) -> ReadSource:
-        """A connection, or RemoteError / OSError saying why not (no password in it)."""
+        """A connection, or RemoteError / ConfigError (an unreadable password file) saying
+        why not (no password in it)."""
         from netwarden.store.remote_db import open_reader, reader_target
         return open_reader(reader_target(self.remote, self.url))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import (
-    DEFAULT_CONFIG_PATH, Config, ConfigError, config_from_dict, read_toml,
+    DEFAULT_CONFIG_PATH, Config, ConfigError, config_from_dict, read_secret_file, read_toml,
 )
 
 #: Sections a user's own file may set.
@@ -92,11 +92,7 @@ def secret(section: str, value: str, file_key: str, file_path: str) -> str:
     """A secret given inline or in a file (the file's content, surrounding space removed)."""
     if not file_path:
         return value
-    try:
-        return Path(file_path).expanduser().read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError("", f"[{section}] {file_key}", file_path,
-                          f"cannot be read: {exc.strerror}") from None
+    return read_secret_file(f"[{section}] {file_key}", file_path)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from netwarden.cmdline import AddCommand, config_of, number
-from netwarden.config import Config, RemoteConfig, parse_remote_url
+from netwarden.config import Config, ConfigError, RemoteConfig, parse_remote_url
 from netwarden.exits import EXIT_CONFIG_ERROR, EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 
 DRIVERS = ("psycopg", "pymysql")
@@ -47,20 +47,10 @@ def host_role(remote: RemoteConfig) -> str:
     return socket.gethostname()
 
 
-def _read_secret(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise OSError(f"cannot read the password file {path}: {exc.strerror}") from None
-
-
-def _target(remote: RemoteConfig, url: str | None = None, password_file: str | None = None):
-    from netwarden.store.remote_db import RemoteTarget
-    parsed = parse_remote_url(url or remote.url)
-    secret_file = password_file if password_file is not None else remote.password_file
-    password = _read_secret(secret_file) if secret_file else ""
-    return RemoteTarget(parsed, password, remote.tls, remote.ca_file, remote.cert_file,
-                        remote.key_file, remote.connect_timeout_s)
+def _target(remote: RemoteConfig):  # noqa: ANN202 - RemoteTarget
+    """The host role's target: [remote] url and password_file."""
+    from netwarden.store.remote_db import remote_target
+    return remote_target(remote, remote.url, "[remote] password_file", remote.password_file)
 
 
 def _drop_root(user: str | None) -> int | None:
@@ -117,9 +107,12 @@ def cmd_admin(config: Config, args: argparse.Namespace) -> int:
     from netwarden.sink.admin import apply_schema, maintain_partitions
     from netwarden.store.remote_db import RemoteError
     try:
-        target = _target(config.remote, args.admin_url, args.admin_password_file or "")
-    except (ValueError, OSError) as exc:
-        return _fail(f"--admin-url: {exc}", EXIT_USAGE)
+        from netwarden.store.remote_db import remote_target
+        target = remote_target(config.remote, args.admin_url, "--admin-password-file",
+                               args.admin_password_file or "")
+    except ValueError as exc:       # a bad URL, or ConfigError: an unreadable password file
+        return _fail(str(exc) if isinstance(exc, ConfigError) else f"--admin-url: {exc}",
+                     EXIT_USAGE)
     try:
         if args.init_schema:
             before, after = apply_schema(target, time.time())
@@ -182,7 +175,7 @@ def cmd_ship(config: Config, args: argparse.Namespace) -> int:
     from netwarden.store.sink_state import SinkStateFile
     try:
         target = _target(config.remote)
-    except OSError as exc:
+    except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG_ERROR)
     stop = Stopper()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -16,10 +16,9 @@ import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from netwarden.config import RemoteConfig, RemoteUrl, parse_remote_url
+from netwarden.config import RemoteConfig, RemoteUrl, parse_remote_url, read_secret_file
 from netwarden.store.dialects import MARIADB, POSTGRESQL, Dialect
 from netwarden.store.read_source import ReadSource
 from netwarden.store.remote_schema import REMOTE_LATEST, shipped_columns
@@ -197,14 +196,21 @@ class RemoteConnection:
             pass
 
 
-def reader_target(remote: RemoteConfig, url: str) -> RemoteTarget:
-    """How a viewer reaches ``url``: a reader role, its password from [remote]
-    reader_password_file (or the URL), TLS as [remote] says. OSError: the file is unreadable."""
-    password = ""
-    if remote.reader_password_file:
-        password = Path(remote.reader_password_file).read_text(encoding="utf-8").strip()
+def remote_target(remote: RemoteConfig, url: str, password_key: str,
+                  password_file: str) -> RemoteTarget:
+    """How to reach ``url`` with [remote]'s TLS settings and the password kept in
+    ``password_file`` (if any; else the URL's). ConfigError names ``password_key`` when the
+    file cannot be read."""
+    password = read_secret_file(password_key, password_file) if password_file else ""
     return RemoteTarget(parse_remote_url(url), password, remote.tls, remote.ca_file,
                         remote.cert_file, remote.key_file, remote.connect_timeout_s)
+
+
+def reader_target(remote: RemoteConfig, url: str) -> RemoteTarget:
+    """How a viewer reaches ``url``: a reader role, its password from [remote]
+    reader_password_file."""
+    return remote_target(remote, url, "[remote] reader_password_file",
+                         remote.reader_password_file)
 
 
 def open_reader(target: RemoteTarget) -> ReadSource:

@@ -12,6 +12,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from netwarden.model.discovery import KnownDevice
+from netwarden.config import ConfigError
 from netwarden.reading import ServerSource
 from netwarden.store import read_source
 from netwarden.store.read_source import ReadSource, local_source
@@ -74,8 +75,8 @@ def _reading_server(server: ServerSource) -> Iterator[ReadSource]:
         source = server.open()
     except RemoteError as exc:
         raise StoreProblem(str(exc)) from None
-    except OSError as exc:
-        raise StoreProblem(f"cannot read the reader's password file: {exc.strerror}") from None
+    except ConfigError as exc:      # the reader's password file
+        raise StoreProblem(str(exc)) from None
     try:
         yield source
     except source.errors as exc:

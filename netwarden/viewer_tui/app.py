@@ -22,6 +22,7 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import TypeVar
 
+from netwarden.config import ConfigError
 from netwarden.model.discovery import KnownDevice
 from netwarden.mutes import (
     MuteFileError,
@@ -158,8 +159,8 @@ class StoreReader:
         except RemoteError as exc:
             self._drop()
             return None, f"{exc} (r tries again)"
-        except OSError as exc:
-            return None, f"cannot read the reader's password file: {exc.strerror}"
+        except ConfigError as exc:      # the reader's password file
+            return None, str(exc)
         except Exception as exc:
             if self._conn is None or not isinstance(exc, self._conn.errors):
                 raise
