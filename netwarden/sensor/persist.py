@@ -249,11 +249,13 @@ class WindowWriter:
                     self.stats.csv_failures += 1
         events: list[Event] = []
         health: list[HealthSample] = []
+        # The sink's cursors, read once a window for both retention and the lag.
+        shipped = self._shipping.cursors(self._store) if self._shipping else None
         if self._retention is not None and self._retention.days > 0:
-            events, health = self._prune()
-        if self._shipping is not None:
+            events, health = self._prune(shipped)
+        if self._shipping is not None and shipped is not None:
             try:
-                health += self._shipping.lag(self._store, self._clock())
+                health += self._shipping.lag(self._store, shipped, self._clock())
             except Exception as exc:  # the store is busy: say it next window
                 log.warning("remote sink lag: %s", exc)
         if events or health:
@@ -262,12 +264,12 @@ class WindowWriter:
             except Exception as exc:
                 log.warning("writing retention and sink health: %s", exc)
 
-    def _prune(self) -> tuple[list[Event], list[HealthSample]]:
-        """Delete what retention says, counting rows the remote sink never shipped."""
+    def _prune(self, shipped: dict[str, int] | None) -> tuple[list[Event], list[HealthSample]]:
+        """Delete what retention says, counting rows the remote sink never shipped (past
+        ``shipped``, its cursors; None: no sink)."""
         assert self._retention is not None
         cutoff = self._clock() - self._retention.days * 86400
         deadline = time.monotonic() + self._retention.budget_s
-        shipped = self._shipping.cursors(self._store) if self._shipping else None
         unshipped = 0
         try:
             while time.monotonic() < deadline:

@@ -34,9 +34,11 @@ class ShippingWatch:
             log.debug("sink state %s unreadable: %s", self.state_path, exc)
             return {}
 
-    def lag(self, store: SqliteWriter, now: float) -> list[HealthSample]:
-        """Health rows moving the reported lag to the current one (none if unchanged)."""
-        rows, oldest = store.shipping_backlog(self.cursors(store))
+    def lag(self, store: SqliteWriter, shipped: dict[str, int],
+            now: float) -> list[HealthSample]:
+        """Health rows moving the reported lag (rows past the sink's cursors ``shipped``)
+        to the current one (none if unchanged)."""
+        rows, oldest = store.shipping_backlog(shipped)
         current = {"behind_rows": rows,
                    "behind_s": 0 if oldest is None else max(0, int(now - oldest))}
         samples = [HealthSample(int(now), "sink", name, value - self._reported[name])

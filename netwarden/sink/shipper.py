@@ -25,10 +25,7 @@ from netwarden.store.remote_db import (
 )
 from netwarden.store.remote_schema import HEARTBEATS, shipped_columns
 from netwarden.store.shipping import (
-    SHIPPED_TABLES,
-    rows_after,
-    source_id,
-    total_backlog,
+    SHIPPED_TABLES, ShippedTable, rows_after, source_id, total_backlog,
 )
 from netwarden.store.sink_state import SinkState, SinkStateFile, SinkStatus
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
@@ -96,14 +93,19 @@ class Shipper:
 
     def send(self, batch: Batch) -> None:
         """Insert the batch in one server transaction; raise unless it was committed."""
+        self._commit("shipping", [(table, batch.rows[table.name]) for table in SHIPPED_TABLES
+                                  if batch.rows.get(table.name)])
+
+    def _commit(self, doing: str, inserts: list[tuple[ShippedTable, list[tuple[object, ...]]]]
+                ) -> None:
+        """Insert each table's rows and COMMIT, or raise RemoteError (the connection then
+        dropped, the server's transaction rolled back)."""
         remote = self._connection()
         try:
-            with remote.errors("shipping"):
-                for table in SHIPPED_TABLES:
-                    rows = batch.rows.get(table.name)
-                    if rows:
-                        remote.insert_rows(table.name, ["source_id", *self._columns[table.name]],
-                                           rows, table.remote_key)
+            with remote.errors(doing):
+                for table, rows in inserts:
+                    remote.insert_rows(table.name, ["source_id", *self._columns[table.name]],
+                                       rows, table.remote_key)
                 remote.commit()
         except RemoteError:
             self._drop_connection()
@@ -136,37 +138,29 @@ class Shipper:
     def catch_up(self, stop: Callable[[], bool] = lambda: False) -> int:
         """Ship rounds until nothing is left (or ``stop``); returns the rows shipped."""
         shipped = 0
-        self._set(SinkState.SHIPPING)
         while not stop():
             count = self.ship_round()
             shipped += count
-            if count:
-                log.debug("shipped %d rows", count)
             if count < self.batch_rows:
                 break
+            if shipped == count:       # a backlog: say so once (counting it costs a scan)
+                self._set(SinkState.SHIPPING)
             self.heartbeat()           # a long replay still says it is alive
+        if shipped:
+            log.debug("shipped %d rows", shipped)
         self._set(SinkState.CAUGHT_UP, error="")
         self.heartbeat()
         return shipped
 
-    def heartbeat(self, force: bool = False) -> bool:
+    def heartbeat(self) -> bool:
         """Tell the server this sink is alive (every ``heartbeat_s``); True if one was sent."""
         now = self._clock()
-        if not force and now - self._last_heartbeat < self.heartbeat_s:
+        if now - self._last_heartbeat < self.heartbeat_s:
             return False
         status = self.status
-        remote = self._connection()
-        try:
-            with remote.errors("writing a heartbeat"):
-                remote.insert_rows(
-                    HEARTBEATS.name, ["source_id", *self._columns[HEARTBEATS.name]],
-                    [(status.source_id, int(now * 1000), now, status.state, status.behind_rows,
-                      status.behind_s, status.shipped_rows, status.error)],
-                    HEARTBEATS.remote_key)
-                remote.commit()
-        except RemoteError:
-            self._drop_connection()
-            raise
+        self._commit("writing a heartbeat", [(HEARTBEATS, [(
+            status.source_id, int(now * 1000), now, status.state, status.behind_rows,
+            status.behind_s, status.shipped_rows, status.error)])])
         self._last_heartbeat = now
         return True
 

@@ -17,6 +17,7 @@ Who may do what (docs/remote.md):
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -57,8 +58,10 @@ HEARTBEAT_COLUMNS = (Column("seq", "INTEGER", True), Column("time", "REAL", True
 REMOTE_TABLES = (*SHIPPED_TABLES, HEARTBEATS)
 
 
+@functools.cache
 def shipped_columns() -> dict[str, tuple[Column, ...]]:
-    """Each shipped table's local columns, from a scratch store at the base version."""
+    """Each shipped table's local columns, from a scratch store at the base version (made
+    once a process: the result never changes; callers do not modify it)."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         migrate(conn, 0, upto=LOCAL_BASE_VERSION)

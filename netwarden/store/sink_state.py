@@ -88,8 +88,7 @@ class SinkStateFile:
         self._conn.close()
 
     def cursors(self, source_id: str) -> dict[str, int]:
-        return {table: int(seq) for table, seq in self._conn.execute(
-            "SELECT table_name, seq FROM cursors WHERE source_id = ?", (source_id,))}
+        return _cursors(self._conn, source_id)
 
     def advance(self, source_id: str, committed: Mapping[str, int]) -> None:
         """Record what the server has committed (call only after its COMMIT returned)."""
@@ -106,6 +105,11 @@ class SinkStateFile:
             self._conn.executemany(
                 "INSERT INTO status (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
                 "SET value = excluded.value", [(k, json.dumps(v)) for k, v in values.items()])
+
+
+def _cursors(conn: sqlite3.Connection, source_id: str) -> dict[str, int]:
+    return {table: int(seq) for table, seq in conn.execute(
+        "SELECT table_name, seq FROM cursors WHERE source_id = ?", (source_id,))}
 
 
 def read_status(path: Path) -> SinkStatus | None:
@@ -129,7 +133,6 @@ def read_cursors(path: Path, source_id: str) -> dict[str, int] | None:
         return None
     conn = open_readonly(path, timeout=5)
     try:
-        return {t: int(s) for t, s in conn.execute(
-            "SELECT table_name, seq FROM cursors WHERE source_id = ?", (source_id,))}
+        return _cursors(conn, source_id)
     finally:
         conn.close()

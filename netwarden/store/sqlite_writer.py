@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -131,9 +132,10 @@ class SqliteWriter:
                 deleted += cursor.rowcount
         return Pruned(deleted, unshipped)
 
-    @property
+    @functools.cached_property
     def source_id(self) -> str:
-        """The store's random id (what the remote sink's cursors are kept under)."""
+        """The store's random id (what the remote sink's cursors are kept under); made by
+        migration 4, never changed."""
         return source_id(self._conn)
 
     def shipping_backlog(self, shipped: Mapping[str, int]) -> tuple[int, float | None]:

@@ -34,15 +34,16 @@ def test_lag_is_written_as_deltas_and_follows_the_sink(tmp_path: Path) -> None:
     store = SqliteWriter(tmp_path / "nw.db", now, group=None, host="h")
     store.write([flow(now - 60, CURL_P, "192.0.2.1", 443, 10, 20)], [], [], now)
     watch = ShippingWatch(tmp_path / "sink.db")
-    first = watch.lag(store, now)           # the sink never ran: everything is behind
+    # The sink never ran: everything is behind.
+    first = watch.lag(store, watch.cursors(store), now)
     behind = {s.counter: s.delta for s in first}
     assert behind["behind_rows"] >= 6 and behind["behind_s"] >= 60   # flow, exe, process, ...
-    assert watch.lag(store, now) == []      # unchanged: nothing written
+    assert watch.lag(store, watch.cursors(store), now) == []  # unchanged: nothing written
     state = SinkStateFile(tmp_path / "sink.db")
     state.advance(store.source_id, {name: seq for name, seq in (
         ("hosts", 1), ("executables", 99), ("processes", 1), ("addresses", 99),
         ("domains", 99), ("flows", 99), ("events", 99), ("health", 99))})
-    caught_up = {s.counter: s.delta for s in watch.lag(store, now)}
+    caught_up = {s.counter: s.delta for s in watch.lag(store, watch.cursors(store), now)}
     assert caught_up == {"behind_rows": -behind["behind_rows"], "behind_s": -behind["behind_s"]}
     state.close()
     store.close()
