@@ -13,14 +13,14 @@ with another's and every one is really inserted.
 Phase 1, throughput (per server). One store of --rows flow rows (a few hundred processes and
 addresses, written window by window through SqliteWriter.write) is shipped by each method in
 its own fresh interpreter (so CPU seconds and peak RSS are the sink's alone):
-  sink      the Shipper as netwarden runs it (remote_db: multi-row INSERT ... ON CONFLICT DO
-            NOTHING on PostgreSQL, multi-row INSERT IGNORE + SHOW WARNINGS on MariaDB)
+  sink      the Shipper as netwarden runs it (remote_db: COPY straight into each table on
+            PostgreSQL, multi-row INSERT IGNORE + SHOW WARNINGS on MariaDB)
   per-row   the baseline: the same Shipper, batches and commits, but one INSERT statement per
             row (the same idempotent statement with one row; MariaDB without SHOW WARNINGS,
             which only favours the baseline)
   variants  (--variants; each runs where its driver allows it)
-            copy       PostgreSQL: COPY into a temporary table, then INSERT ... SELECT ... ON
-                       CONFLICT DO NOTHING (DESIGN.md's alternative)
+            staged     PostgreSQL: COPY into a temporary table, then INSERT ... SELECT ... ON
+                       CONFLICT DO NOTHING (the sink before remote schema 2; its resend path)
             pipeline   PostgreSQL: psycopg's executemany of the one-row statement (pipelined)
             onestmt    MariaDB: one multi-row INSERT IGNORE per table and batch (PyMySQL
                        executemany) instead of statements of at most 2,000 rows
@@ -44,7 +44,7 @@ lag of every host (rows in its store the server lacks) is taken at the start, mi
 of --duration seconds; accepted rows/s comes from the cursors that moved.
 
     python3 bench/sink_throughput.py [--rows 1000000] [--backlog 500000] [--hosts 1,10,100]
-        [--duration 60] [--servers postgresql,mariadb] [--variants copy,pipeline,onestmt]
+        [--duration 60] [--servers postgresql,mariadb] [--variants staged,pipeline,onestmt]
         [--phases throughput,replay,fleet] [--json out.json]
 """
 
@@ -92,7 +92,7 @@ BATCH_ROWS = 5000              # the sink's default batch_rows
 #: A busy host: ~1,000 distinct (process, 5-tuple) flows active in each 10 s window, e.g. a
 #: reverse proxy taking ~100 short connections a second. A desktop writes ~20-200 a window.
 BUSY_ROWS_PER_WINDOW = 1000
-METHODS_FOR = {"postgresql": ("copy", "pipeline"), "mariadb": ("onestmt",)}
+METHODS_FOR = {"postgresql": ("staged", "pipeline"), "mariadb": ("onestmt",)}
 
 
 def progress(message: str) -> None:
@@ -251,12 +251,12 @@ def rows_on_server(srv: Server) -> dict[str, int]:
 # ---- the ways of inserting (in the child) ----
 
 def method_connector(method: str) -> Callable[[Any], Any]:
-    """A connector for Shipper: netwarden's own, or one whose insert_rows differs."""
+    """A connector for Shipper: netwarden's own, or one whose insert differs."""
     from netwarden.store import remote_db
 
     def connector(target: Any) -> Any:
         remote = remote_db.connect(target)
-        cls = {"sink": None, "per-row": PerRow, "copy": Copy, "pipeline": Pipeline,
+        cls = {"sink": None, "per-row": PerRow, "staged": Staged, "pipeline": Pipeline,
                "onestmt": OneStatement}[method]
         return remote if cls is None else cls()(target, remote._raw, remote._driver_errors)
     return connector
@@ -269,11 +269,10 @@ def PerRow() -> type:
     class PerRowConnection(RemoteConnection):
         """The baseline: one INSERT statement per row, same batches and commits."""
 
-        def insert_rows(self, table: str, columns: Sequence[str],
-                        rows: Sequence[Sequence[object]], key: Sequence[str]) -> None:
-            sql = self.dialect.idempotent_insert(table, columns, 1, key)
+        def insert(self, out: Any) -> None:
+            sql = self.dialect.idempotent_insert(out.table, out.columns, 1, ())
             with self._raw.cursor() as cur:
-                for row in rows:
+                for row in out.rows:
                     cur.execute(sql, row)
     return PerRowConnection
 
@@ -284,27 +283,27 @@ def Pipeline() -> type:
     class PipelineConnection(RemoteConnection):
         """psycopg 3's executemany of the one-row statement: prepared once, pipelined."""
 
-        def insert_rows(self, table: str, columns: Sequence[str],
-                        rows: Sequence[Sequence[object]], key: Sequence[str]) -> None:
-            sql = self.dialect.idempotent_insert(table, columns, 1, key)
+        def insert(self, out: Any) -> None:
+            sql = self.dialect.idempotent_insert(out.table, out.columns, 1, ())
             with self._raw.cursor() as cur:
-                cur.executemany(sql, rows)
+                cur.executemany(sql, out.rows)
     return PipelineConnection
 
 
-def Copy() -> type:
+def Staged() -> type:
     from netwarden.store.remote_db import RemoteConnection
     from netwarden.store.remote_schema import shipped_columns
     kinds = {name: {c.name: c.kind for c in cols} for name, cols in shipped_columns().items()}
 
-    class CopyConnection(RemoteConnection):
+    class StagedConnection(RemoteConnection):
         """COPY into a session's temporary table (emptied at COMMIT), then one INSERT ...
-        SELECT ... ON CONFLICT DO NOTHING per table and batch."""
+        SELECT ... ON CONFLICT DO NOTHING per table and batch: the sink's design before
+        remote schema version 2, and now its path for a resend."""
 
         made: set[str] = set()
 
-        def insert_rows(self, table: str, columns: Sequence[str],
-                        rows: Sequence[Sequence[object]], key: Sequence[str]) -> None:
+        def insert(self, out: Any) -> None:
+            table, columns, rows = out.table, out.columns, out.rows
             q = self.dialect.ident
             temp, names = q(f"incoming_{table}"), ", ".join(q(c) for c in columns)
             with self._raw.cursor() as cur:
@@ -319,8 +318,8 @@ def Copy() -> type:
                     for row in rows:
                         copy.write_row(row)
                 cur.execute(f"INSERT INTO {q(table)} ({names}) SELECT {names} FROM {temp} "
-                            f"ON CONFLICT ({', '.join(q(k) for k in key)}) DO NOTHING")
-    return CopyConnection
+                            "ON CONFLICT DO NOTHING")
+    return StagedConnection
 
 
 def OneStatement() -> type:
@@ -330,12 +329,11 @@ def OneStatement() -> type:
         """PyMySQL's executemany: the whole batch of a table as one multi-row INSERT IGNORE
         (up to max_allowed_packet), then SHOW WARNINGS once."""
 
-        def insert_rows(self, table: str, columns: Sequence[str],
-                        rows: Sequence[Sequence[object]], key: Sequence[str]) -> None:
-            sql = self.dialect.idempotent_insert(table, columns, 1, key)
+        def insert(self, out: Any) -> None:
+            sql = self.dialect.idempotent_insert(out.table, out.columns, 1, ())
             with self._raw.cursor() as cur:
-                cur.executemany(sql, rows)
-                self._refuse_warnings(cur, table)
+                cur.executemany(sql, out.rows)
+                self._refuse_warnings(cur, out.table)
     return OneStatementConnection
 
 
@@ -391,12 +389,18 @@ def own_usage() -> dict[str, float]:
 def make_shipper(spec: dict[str, Any], timed: bool = False) -> Any:
     from netwarden.config import parse_remote_url
     from netwarden.sink.shipper import Shipper
-    from netwarden.store.remote_db import RemoteTarget
+    from netwarden.store.remote_db import OutgoingRows, RemoteTarget
     from netwarden.store.sink_state import SinkStateFile
     target = RemoteTarget(parse_remote_url(spec["url"]), PASSWORD)
     cls = TimedShipper() if timed else Shipper
-    return cls(Path(spec["db"]), SinkStateFile(Path(spec["state"])), target,
-               method_connector(spec.get("method", "sink")), spec.get("batch_rows", BATCH_ROWS))
+    method = spec.get("method", "sink")
+    shipper = cls(Path(spec["db"]), SinkStateFile(Path(spec["state"])), target,
+                  method_connector(method), spec.get("batch_rows", BATCH_ROWS))
+    if method != "sink":
+        # The other methods send the rows themselves: spare them MariaDB's statements.
+        shipper.prepare = lambda dialect, table, columns, rows: OutgoingRows(
+            table, tuple(columns), rows)
+    return shipper
 
 
 def TimedShipper() -> type:
@@ -879,12 +883,12 @@ def arguments() -> argparse.Namespace:
                         help="processes writing the simulated hosts' windows (default 2)")
     parser.add_argument("--fleet-methods", default="sink",
                         help="how the simulated hosts' sinks insert (default sink; e.g. "
-                             "sink,copy measures each host count with both, one after the "
+                             "sink,staged measures each host count with both, one after the "
                              "other)")
     parser.add_argument("--servers", default="postgresql,mariadb",
                         help="phases 1 and 2 on these servers (default postgresql,mariadb)")
-    parser.add_argument("--variants", default="copy,pipeline,onestmt",
-                        help="designs measured beside the sink (copy, pipeline: PostgreSQL; "
+    parser.add_argument("--variants", default="staged,pipeline,onestmt",
+                        help="designs measured beside the sink (staged, pipeline: PostgreSQL; "
                              "onestmt: MariaDB); '' for none")
     parser.add_argument("--chunks", type=int, default=10,
                         help="slices the methods ship in turn in phase 1 (default 10)")

@@ -13,20 +13,22 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from netwarden.store.remote_db import (
+    OutgoingRows,
     RemoteConnection,
     RemoteError,
     RemoteSchemaError,
     RemoteTarget,
+    outgoing_rows,
 )
+from netwarden.store.dialects import Dialect
 from netwarden.store.remote_schema import HEARTBEATS, shipped_columns
-from netwarden.store.shipping import (
-    SHIPPED_TABLES, ShippedTable, rows_after, source_id, total_backlog,
-)
+from netwarden.store.shipping import SHIPPED_TABLES, rows_after, source_id, total_backlog
 from netwarden.store.sink_state import SinkState, SinkStateFile, SinkStatus
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 
@@ -37,15 +39,17 @@ Connector = Callable[[RemoteTarget], RemoteConnection]
 
 @dataclass(frozen=True)
 class Batch:
-    """One round's rows: table -> rows (each starting with source_id), and the sequence
-    each table's cursor moves to once the server has committed them."""
+    """One round's rows of the store ``source``, each table's ready to send (each row
+    starting with source_id), and the sequence each table's cursor moves to once the
+    server has committed them."""
 
-    rows: dict[str, list[tuple[object, ...]]]
+    source: str
+    tables: tuple[OutgoingRows, ...]
     last: dict[str, int]
 
     @property
     def size(self) -> int:
-        return sum(len(r) for r in self.rows.values())
+        return sum(len(t.rows) for t in self.tables)
 
 
 @dataclass(frozen=True)
@@ -70,61 +74,77 @@ class Shipper:
         self.status = SinkStatus(target=target.url.redacted())
         self.heartbeat_s = heartbeat_s
         self._last_heartbeat = 0.0
+        #: How a table's rows are made ready to send (in the read-ahead thread).
+        self.prepare: Callable[[Dialect, str, Sequence[str], Sequence[Sequence[object]]],
+                               OutgoingRows] = outgoing_rows
 
     # ---- one round ----
 
-    def read_batch(self, conn: sqlite3.Connection, source: str) -> Batch:
-        cursors = self.state.cursors(source)
-        rows: dict[str, list[tuple[object, ...]]] = {}
-        last: dict[str, int] = {}
-        conn.execute("BEGIN")          # one snapshot: references and referrers agree
+    def read_batch(self, after: Mapping[str, int], source: str | None = None) -> Batch:
+        """The rows of each shipped table past ``after`` (table -> sequence) in one read
+        snapshot, made ready to send. Touches nothing of the Shipper's but the store's
+        path, so it may run in the read-ahead thread. With ``source``, a store that is no
+        longer that one (replaced since) gives an empty batch."""
+        conn = open_readonly(self.db_path)
         try:
+            found_source = source_id(conn)
+            if source is not None and found_source != source:
+                return Batch(found_source, (), {})
+            tables: list[OutgoingRows] = []
+            last: dict[str, int] = {}
+            conn.execute("BEGIN")          # one snapshot: references and referrers agree
             for table in SHIPPED_TABLES:
                 columns = self._columns[table.name]
-                found = rows_after(conn, table, columns, cursors.get(table.name, 0),
+                found = rows_after(conn, table, columns, after.get(table.name, 0),
                                    self.batch_rows)
                 if found:
-                    position = columns.index(table.sequence)
-                    rows[table.name] = [(source, *row) for row in found]
-                    last[table.name] = int(found[-1][position])
-        finally:
+                    last[table.name] = int(found[-1][columns.index(table.sequence)])
+                    tables.append(self.prepare(
+                        self.target.dialect, table.name, ["source_id", *columns],
+                        [(found_source, *row) for row in found]))
             conn.execute("COMMIT")
-        return Batch(rows, last)
+        finally:
+            conn.close()
+        return Batch(found_source, tuple(tables), last)
 
     def send(self, batch: Batch) -> None:
         """Insert the batch in one server transaction; raise unless it was committed."""
-        self._commit("shipping", [(table, batch.rows[table.name]) for table in SHIPPED_TABLES
-                                  if batch.rows.get(table.name)])
+        self._commit("shipping", batch.tables)
 
-    def _commit(self, doing: str, inserts: list[tuple[ShippedTable, list[tuple[object, ...]]]]
-                ) -> None:
+    def _commit(self, doing: str, tables: Sequence[OutgoingRows]) -> None:
         """Insert each table's rows and COMMIT, or raise RemoteError (the connection then
         dropped, the server's transaction rolled back)."""
         remote = self._connection()
         try:
             with remote.errors(doing):
-                for table, rows in inserts:
-                    remote.insert_rows(table.name, ["source_id", *self._columns[table.name]],
-                                       rows, table.remote_key)
+                for outgoing in tables:
+                    remote.insert(outgoing)
                 remote.commit()
         except RemoteError:
             self._drop_connection()
             raise
 
-    def ship_round(self) -> int:
-        """Ship one batch; returns its row count (0: caught up)."""
+    def first_batch(self) -> Batch:
         conn = open_readonly(self.db_path)
         try:
             source = source_id(conn)
-            self.status = replace(self.status, source_id=source)
-            batch = self.read_batch(conn, source)
         finally:
             conn.close()
+        return self.read_batch(self.state.cursors(source), source)
+
+    def ship(self, batch: Batch) -> None:
+        """Send ``batch``, then move the cursors: after the server's COMMIT, never before."""
+        self.status = replace(self.status, source_id=batch.source)
         if batch.size:
             self.send(batch)
-            self.state.advance(source, batch.last)   # after the server's COMMIT, never before
+            self.state.advance(batch.source, batch.last)
             self.status = replace(self.status, shipped_rows=self.status.shipped_rows + batch.size,
                                   last_shipped=self._clock())
+
+    def ship_round(self) -> int:
+        """Ship one batch; returns its row count (0: caught up)."""
+        batch = self.first_batch()
+        self.ship(batch)
         return batch.size
 
     def backlog(self) -> Backlog:
@@ -136,16 +156,30 @@ class Shipper:
         return Backlog(rows, oldest)
 
     def catch_up(self, stop: Callable[[], bool] = lambda: False) -> int:
-        """Ship rounds until nothing is left (or ``stop``); returns the rows shipped."""
+        """Ship rounds until nothing is left (or ``stop``); returns the rows shipped.
+
+        While a full batch travels, the next one is read (and, for MariaDB, written out as
+        statements) in a second thread: the server's COPY or INSERT and its COMMIT leave
+        this thread waiting on the socket, and reading the store needs no answer from the
+        server. The next batch starts where this one ends; the cursors still move only
+        after each COMMIT, and a batch read ahead of a failed one is dropped."""
         shipped = 0
-        while not stop():
-            count = self.ship_round()
-            shipped += count
-            if count < self.batch_rows:
-                break
-            if shipped == count:       # a backlog: say so once (counting it costs a scan)
-                self._set(SinkState.SHIPPING)
-            self.heartbeat()           # a long replay still says it is alive
+        with ThreadPoolExecutor(1, thread_name_prefix="netwarden-sink-read") as reader:
+            batch = self.first_batch()
+            while batch.size and not stop():
+                full = batch.size >= self.batch_rows
+                after = {**self.state.cursors(batch.source), **batch.last}
+                ahead = reader.submit(self.read_batch, after, batch.source) if full else None
+                self.ship(batch)
+                shipped += batch.size
+                if ahead is None:
+                    break
+                if shipped == batch.size:    # a backlog: say so once (counting costs a scan)
+                    self._set(SinkState.SHIPPING)
+                self.heartbeat()             # a long replay still says it is alive
+                batch = ahead.result()
+                if not batch.size and batch.source != self.status.source_id:
+                    batch = self.first_batch()     # the store was replaced meanwhile
         if shipped:
             log.debug("shipped %d rows", shipped)
         self._set(SinkState.CAUGHT_UP, error="")
@@ -158,7 +192,9 @@ class Shipper:
         if now - self._last_heartbeat < self.heartbeat_s:
             return False
         status = self.status
-        self._commit("writing a heartbeat", [(HEARTBEATS, [(
+        columns = ["source_id", *self._columns[HEARTBEATS.name]]
+        self._commit("writing a heartbeat", [outgoing_rows(self.target.dialect, HEARTBEATS.name,
+                                                           columns, [(
             status.source_id, int(now * 1000), now, status.state, status.behind_rows,
             status.behind_s, status.shipped_rows, status.error)])])
         self._last_heartbeat = now

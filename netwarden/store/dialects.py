@@ -45,13 +45,13 @@ SQLITE = Dialect(DialectName.SQLITE, "?", {"INTEGER": "INTEGER", "REAL": "REAL",
                  "TEXT", '"',
                  "INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT ({key}) DO NOTHING")
 
-# ON CONFLICT DO NOTHING needs INSERT only (and, for the conflict check, the key's unique
-# index): no UPDATE privilege, so a host role can add rows and never change one.
+# ON CONFLICT DO NOTHING needs INSERT only: no UPDATE privilege, so a host role can add rows
+# and never change one. No conflict target: naming the key columns would need SELECT on
+# them. The primary key is each shipped table's only unique index, so it is the arbiter.
 POSTGRESQL = Dialect(DialectName.POSTGRESQL, "%s",
                      {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "TEXT": "TEXT"},
                      "TEXT", '"',
-                     "INSERT INTO {table} ({columns}) VALUES {rows} "
-                     "ON CONFLICT ({key}) DO NOTHING")
+                     "INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT DO NOTHING")
 
 # INSERT IGNORE needs only INSERT (ON DUPLICATE KEY UPDATE would need UPDATE). IGNORE also
 # turns other errors into warnings: the sink runs in strict mode and treats any warning but a

@@ -27,6 +27,10 @@ from netwarden.store.remote_schema import REMOTE_LATEST, shipped_columns
 MAX_ROWS_PER_STATEMENT = 5000
 MAX_STATEMENT_BYTES = 4 << 20
 DUPLICATE_KEY = 1062      # MariaDB's warning for a row INSERT IGNORE skipped
+UNIQUE_VIOLATION = "23505"   # PostgreSQL's SQLSTATE for a key that is there already
+NOT_IN_ENCODING = "22021"    # ... for a byte the encoding has no character for (NUL)
+#: A column's SQLite type -> the PostgreSQL type COPY's binary format writes it as.
+BINARY_COPY_TYPES = {"INTEGER": "int8", "REAL": "float8", "TEXT": "text"}
 
 
 class RemoteError(RuntimeError):
@@ -66,6 +70,23 @@ class RemoteTarget:
         for secret in {self.password, self.url.password} - {""}:
             text = text.replace(secret, "***")
         return text
+
+
+@dataclass(frozen=True)
+class OutgoingRows:
+    """One table's rows of a batch, made ready to send without a connection, so that the
+    sink prepares the next batch while the server takes this one (sink/shipper.py)."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[object]]
+    statements: tuple[str, ...] = ()     # MariaDB: the INSERT IGNOREs, values written in
+
+
+def outgoing_rows(dialect: Dialect, table: str, columns: Sequence[str],
+                  rows: Sequence[Sequence[object]]) -> OutgoingRows:
+    statements = tuple(literal_inserts(table, columns, rows)) if dialect is MARIADB else ()
+    return OutgoingRows(table, tuple(columns), rows, statements)
 
 
 class RemoteConnection:
@@ -121,48 +142,77 @@ class RemoteConnection:
                 "--init-schema --admin-url URL` to migrate it")
         return version
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
-                    key: Sequence[str]) -> None:
-        """Insert ``rows``, skipping any whose ``key`` is already there (a resend)."""
-        if not rows:
+    def insert(self, outgoing: OutgoingRows) -> None:
+        """Insert one table's rows, skipping any that are there already (a resend)."""
+        if not outgoing.rows:
             return
         with self._raw.cursor() as cur:
             if self.dialect is POSTGRESQL:
-                self._copy_in(cur, table, columns, rows, key)
+                self._copy_in(cur, outgoing.table, outgoing.columns, outgoing.rows)
             else:
-                for statement in literal_inserts(table, columns, rows):
+                for statement in outgoing.statements:
                     cur.execute(statement)
-                    self._refuse_warnings(cur, table)
+                    self._refuse_warnings(cur, outgoing.table)
+
+    def insert_rows(self, table: str, columns: Sequence[str],
+                    rows: Sequence[Sequence[object]]) -> None:
+        self.insert(outgoing_rows(self.dialect, table, columns, rows))
 
     def _copy_in(self, cur: Any, table: str, columns: Sequence[str],
-                 rows: Sequence[Sequence[object]], key: Sequence[str]) -> None:
-        """PostgreSQL: COPY into a session table, then one INSERT ... SELECT ... ON CONFLICT
-        DO NOTHING. Parsing COPY's stream costs the server and psycopg a fraction of a
-        VALUES list with a parameter per value (bench/sink_throughput.py: about 3x the rows/s
-        at less than half the memory)."""
+                 rows: Sequence[Sequence[object]]) -> None:
+        """PostgreSQL: COPY the rows straight into their table, in COPY's binary format.
+        Parsing COPY's stream costs the server and psycopg a fraction of a VALUES list with
+        a parameter per value; going straight in halves the server's work of staging them
+        first; the binary format halves psycopg's of writing them as text
+        (docs/sink-benchmark.md). COPY has no ON CONFLICT: when some of the rows are there
+        already (a resend after a crash between the server's COMMIT and the cursor's move),
+        the COPY fails as a whole, and the rows go through a session table and ``INSERT ...
+        SELECT ... ON CONFLICT DO NOTHING`` instead, which keeps each exactly once."""
         q = self.dialect.ident
-        staged = q(f"incoming_{table}")
         names = ", ".join(q(c) for c in columns)
+        types = staged_column_types(table)
+        binary = [BINARY_COPY_TYPES[types[c].upper()] for c in columns]
+        rows = self._try_copy(cur, f"COPY {q(table)} ({names}) FROM STDIN", rows, binary)
+        if rows is None:
+            return
+        staged = q(f"incoming_{table}")
         if table not in self._staged:
-            types = staged_column_types(table)
             defs = ", ".join(f"{q(c)} {self.dialect.column_type(types[c])}" for c in columns)
             # A session's own table, emptied by every COMMIT: nothing of it outlives a batch.
             cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ({defs}) "
                         "ON COMMIT DELETE ROWS")
             self._staged.add(table)
-        copy_in = f"COPY {staged} ({names}) FROM STDIN"
+        if self._try_copy(cur, f"COPY {staged} ({names}) FROM STDIN", rows, binary) is not None:
+            raise RemoteSchemaError(f"{table}: rows a session table refused as duplicates")
+        cur.execute(f"INSERT INTO {q(table)} ({names}) SELECT {names} FROM {staged} "
+                    "ON CONFLICT DO NOTHING")
+
+    def _try_copy(self, cur: Any, statement: str, rows: Sequence[Sequence[object]],
+                  binary: Sequence[str] = ()) -> Sequence[Sequence[object]] | None:
+        """COPY ``rows`` (in binary with the column types ``binary``, else as text); None
+        when done, else the rows to insert some other way because some are there already
+        (the COPY is undone)."""
         cur.execute("SAVEPOINT copy_in")
         try:
-            _copy_rows(cur, copy_in, rows)
+            _copy_rows(cur, statement + (" (FORMAT BINARY)" if binary else ""), rows, binary)
+        except (TypeError, ValueError, OverflowError):
+            # A value the binary format cannot carry as its column's type (SQLite lets a
+            # column hold any type): as text, the server converts it or names the problem.
+            cur.execute("ROLLBACK TO SAVEPOINT copy_in")
+            return self._try_copy(cur, statement, rows)
         except self._driver_errors as exc:
-            if "NUL" not in str(exc):
+            cur.execute("ROLLBACK TO SAVEPOINT copy_in")
+            state = getattr(exc, "sqlstate", None)
+            if state == UNIQUE_VIOLATION:
+                return rows
+            if state != NOT_IN_ENCODING and "NUL" not in str(exc):
                 raise
             # PostgreSQL text cannot hold NUL (a DNS label may): such rows carry U+2400
             # instead. Rare, so only then is every value looked at.
-            cur.execute("ROLLBACK TO SAVEPOINT copy_in")
-            _copy_rows(cur, copy_in, [tuple(_without_nul(v) for v in row) for row in rows])
-        cur.execute(f"INSERT INTO {q(table)} ({names}) SELECT {names} FROM {staged} "
-                    f"ON CONFLICT ({', '.join(q(k) for k in key)}) DO NOTHING")
+            return self._try_copy(cur, statement,
+                                  [tuple(_without_nul(v) for v in row) for row in rows], binary)
+        cur.execute("RELEASE SAVEPOINT copy_in")
+        return None
 
     def _refuse_warnings(self, cur: Any, table: str) -> None:
         """INSERT IGNORE downgrades every error to a warning: only a skipped duplicate is
@@ -225,8 +275,11 @@ def open_reader(target: RemoteTarget) -> ReadSource:
     return ReadSource(remote.raw, remote.dialect, target.url.redacted(), remote.driver_errors)
 
 
-def _copy_rows(cur: Any, statement: str, rows: Sequence[Sequence[object]]) -> None:
+def _copy_rows(cur: Any, statement: str, rows: Sequence[Sequence[object]],
+               binary: Sequence[str]) -> None:
     with cur.copy(statement) as copy:
+        if binary:
+            copy.set_types(binary)
         for row in rows:
             copy.write_row(row)
 

@@ -9,9 +9,11 @@ Who may do what (docs/remote.md):
 - an administrator owns the schema and applies migrations (``netwarden sink --init-schema``);
 - each host logs in as its own role, a member of ``netwarden_hosts``: INSERT on the shipped
   tables and SELECT on ``schema_version``, nothing else. PostgreSQL fills ``host`` with
-  ``DEFAULT current_user`` and row-level security refuses any other value; MariaDB/MySQL
-  overwrite it in a ``BEFORE INSERT`` trigger from ``USER()`` (``CURRENT_USER()`` in a
-  trigger is its definer);
+  ``DEFAULT current_user`` and an ``AFTER INSERT`` row trigger refuses any row whose host is
+  not the login role (schema version 1 used row-level security instead, which COPY FROM
+  refuses: version 2 lets the sink COPY straight into the table); MariaDB/MySQL overwrite it
+  in a ``BEFORE INSERT`` trigger from ``USER()`` (``CURRENT_USER()`` in a trigger is its
+  definer);
 - viewers log in as a member of ``netwarden_readers``: SELECT.
 """
 
@@ -42,6 +44,8 @@ class RemoteMigration:
 
 REMOTE_MIGRATIONS: tuple[RemoteMigration, ...] = (
     RemoteMigration(1, "shipped tables of local schema 4, keyed by (host, source_id, sequence)"),
+    RemoteMigration(2, "PostgreSQL: a row's host checked by a trigger instead of row-level "
+                       "security, so a batch is COPYed straight into its table"),
 )
 REMOTE_LATEST = REMOTE_MIGRATIONS[-1].version
 
@@ -104,7 +108,15 @@ def _table_extras(dialect: Dialect, table: ShippedTable) -> list[str]:
         extras.append(f"CREATE INDEX IF NOT EXISTS {dialect.ident('heartbeats_host_time')} "
                       f"ON {name} (host, {dialect.ident('time')})")
     if dialect.name is DialectName.POSTGRESQL:
-        extras.append(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
+        trigger = dialect.ident(table.name + "_host")
+        extras += [
+            # Version 1 enabled row-level security; COPY FROM refuses a table that has it.
+            f"ALTER TABLE {name} DISABLE ROW LEVEL SECURITY",
+            f"DROP TRIGGER IF EXISTS {trigger} ON {name}",
+            # AFTER, not BEFORE: a BEFORE row trigger makes COPY insert row by row, while
+            # this one's WHEN is evaluated in the executor and calls nothing for a good row.
+            f"CREATE TRIGGER {trigger} AFTER INSERT ON {name} FOR EACH ROW "
+            f"WHEN (NEW.host IS DISTINCT FROM session_user) EXECUTE FUNCTION {REFUSE_HOST}()"]
     else:
         extras.append(f"CREATE TRIGGER IF NOT EXISTS {dialect.ident(table.name + '_host')} "
                       f"BEFORE INSERT ON {name} FOR EACH ROW "
@@ -125,17 +137,30 @@ def _current_view(dialect: Dialect, table: ShippedTable) -> list[str]:
     return statements
 
 
+#: PostgreSQL: what a row naming another host than the login role meets. session_user,
+#: not current_user: SET ROLE cannot change it, so a host cannot write as its group either.
+REFUSE_HOST = "netwarden_refuse_other_host"
+REFUSE_HOST_FUNCTION = (
+    f"CREATE OR REPLACE FUNCTION {REFUSE_HOST}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN RAISE EXCEPTION 'role % may not write rows of host %', session_user, NEW.host "
+    "USING ERRCODE = 'insufficient_privilege'; END $$")
+
+
 def version_table(dialect: Dialect) -> str:
     return ("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
             f"description {dialect.column_type('TEXT')} NOT NULL, applied BIGINT NOT NULL)")
 
 
 def schema_statements(dialect: Dialect, now: float | None = None) -> list[str]:
-    """The statements of remote version 1, in order (what --print-schema prints); the
-    partitioned flow table gets its months from ``now`` on (default: the current time)."""
+    """The statements of the latest remote version, in order (what --print-schema prints).
+    Each is idempotent and brings an older version's objects up to date, so --init-schema
+    migrates by applying them all. The partitioned flow table gets its months from ``now``
+    on (default: the current time)."""
     now = time.time() if now is None else now
     columns = shipped_columns()
     statements = [version_table(dialect)]
+    if dialect.name is DialectName.POSTGRESQL:
+        statements.append(REFUSE_HOST_FUNCTION)
     for table in REMOTE_TABLES:
         statements.append(_create_table(dialect, table, columns[table.name], now))
         statements.extend(initial_partitions(dialect, table, now) if table.partitioned else [])
@@ -158,8 +183,8 @@ def _pg_role(name: str, login: bool) -> str:
 
 
 def group_grants(dialect: Dialect) -> list[str]:
-    """Roles, privileges and row policies for every host and reader (PostgreSQL's groups);
-    applied by --init-schema too."""
+    """Roles and privileges for every host and reader (PostgreSQL's groups); applied by
+    --init-schema too."""
     if dialect.name is not DialectName.POSTGRESQL:
         return []
     statements = [_pg_role(HOSTS_ROLE, False), _pg_role(READERS_ROLE, False),
@@ -168,22 +193,16 @@ def group_grants(dialect: Dialect) -> list[str]:
         name = dialect.ident(table.name)
         statements += [
             f"GRANT INSERT ON {name} TO {HOSTS_ROLE}",
-            # ON CONFLICT names its key columns, which needs SELECT on them.
-            f"GRANT SELECT ({', '.join(dialect.ident(k) for k in table.remote_key)}) ON {name} "
-            f"TO {HOSTS_ROLE}",
             f"GRANT SELECT ON {name} TO {READERS_ROLE}",
             *([f"GRANT SELECT ON {dialect.ident('current_' + table.name)} TO {READERS_ROLE}"]
               if table.versioned else []),
-            f"DROP POLICY IF EXISTS host_inserts ON {name}",
-            f"CREATE POLICY host_inserts ON {name} FOR INSERT TO {HOSTS_ROLE} "
-            "WITH CHECK (host = current_user)",
-            # ON CONFLICT checks the proposed row against SELECT policies too: a host may
-            # "see" its own rows (and, by the column grant, only their keys).
-            f"DROP POLICY IF EXISTS host_keys ON {name}",
-            f"CREATE POLICY host_keys ON {name} FOR SELECT TO {HOSTS_ROLE} "
-            "USING (host = current_user)",
-            f"DROP POLICY IF EXISTS readers_read ON {name}",
-            f"CREATE POLICY readers_read ON {name} FOR SELECT TO {READERS_ROLE} USING (true)",
+            # Version 1's row policies and the hosts' SELECT on the key columns (which its
+            # ON CONFLICT (key) needed): a bare ON CONFLICT DO NOTHING needs neither, and
+            # without row-level security that SELECT would show a host the others' keys.
+            f"REVOKE SELECT ({', '.join(dialect.ident(k) for k in table.remote_key)}) "
+            f"ON {name} FROM {HOSTS_ROLE}",
+            *(f"DROP POLICY IF EXISTS {policy} ON {name}"
+              for policy in ("host_inserts", "host_keys", "readers_read")),
         ]
     return statements
 

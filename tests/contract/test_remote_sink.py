@@ -34,7 +34,13 @@ from netwarden.store.shipping import SHIPPED_TABLES, source_id
 from netwarden.store.sink_state import SinkStateFile, read_status
 from netwarden.store.sqlite_writer import SqliteWriter
 from tests.support.device_data import seed_devices
-from tests.support.sql_servers import MariadbServer, PostgresServer, add_roles, provisioned
+from tests.support.sql_servers import (
+    MariadbServer,
+    PostgresServer,
+    add_roles,
+    admin_password_file,
+    provisioned,
+)
 from tests.support.viewer_data import seed_store
 
 HOST_ROLE, READER_ROLE = "host_alpha", "fleet_reader"
@@ -190,7 +196,7 @@ def test_host_role_cannot_rewrite_or_impersonate(server: PostgresServer | Mariad
                      "('host_beta', 'forged', 1, 'x')")
         host.commit()
     except Exception as exc:
-        assert server.dialect == "postgresql" and "row-level security" in str(exc)
+        assert server.dialect == "postgresql" and "may not write rows of host" in str(exc)
         host.rollback()
     else:
         remote = reader(server)
@@ -225,6 +231,45 @@ def test_outage_spools_then_catches_up_and_the_password_is_never_shown(
     assert read_status(state).behind_rows == 0   # type: ignore[union-attr]
 
 
+def test_a_failure_mid_replay_moves_no_cursor_past_the_last_commit(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    """The sink reads the next batch while one travels: when the server fails on the
+    fourth batch, the cursors stand at the third's end (not at what was read ahead), and
+    the next catch-up ships the rest, each row once."""
+    db = make_store(tmp_path / "store.db")
+    state = tmp_path / "state.db"
+    sent: list[int] = []
+
+    def failing_connector(target: RemoteTarget):
+        remote = connect(target)
+        insert = remote.insert
+
+        def insert_or_fail(outgoing):
+            if len(sent) == 3:
+                raise remote.driver_errors[0]("the server went away")
+            insert(outgoing)
+
+        def commit() -> None:
+            remote.raw.commit()
+            sent.append(1)
+        remote.insert, remote.commit = insert_or_fail, commit
+        return remote
+
+    flaky = Shipper(db, SinkStateFile(state), target(server), failing_connector, 3)
+    with pytest.raises(RemoteUnavailable, match="went away"):
+        flaky.catch_up()
+    assert len(sent) == 3
+    committed = remote_rows(server)
+    source = local_rows(db)["hosts"] and next(iter(local_rows(db)["hosts"]))[1]
+    cursors = SinkStateFile(state).cursors(source)
+    for table in SHIPPED_TABLES:
+        position = 2 + [c.name for c in shipped_columns()[table.name]].index(table.sequence)
+        mine = [r[position] for r in committed[table.name] if r[1] == source]
+        assert cursors.get(table.name, 0) == max(mine, default=0), table.name
+    shipper(server, db, state).catch_up()
+    assert_same(db, server)
+
+
 def test_a_newer_server_schema_is_refused_naming_both_versions(
         server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
     db = make_store(tmp_path / "store.db")
@@ -238,6 +283,49 @@ def test_a_newer_server_schema_is_refused_naming_both_versions(
     finally:
         admin.cursor().execute(f"DELETE FROM schema_version WHERE version > {REMOTE_LATEST}")
         admin.close()
+
+
+def test_init_schema_migrates_a_version_1_server(server: PostgresServer | MariadbServer,
+                                                  tmp_path: Path) -> None:
+    """Version 1 as it was (PostgreSQL: row-level security and its policies): the sink
+    waits for an administrator, and `--init-schema` brings it to the latest version, after
+    which the sink COPYs into the tables."""
+    tables = [t.name for t in SHIPPED_TABLES]
+    admin = server.admin()
+    cur = admin.cursor()
+    cur.execute("DELETE FROM schema_version")
+    cur.execute("INSERT INTO schema_version (version, description, applied) "
+                "VALUES (1, 'as version 1 left it', 0)")
+    if server.dialect == "postgresql":
+        for name in tables:
+            cur.execute(f'ALTER TABLE "{name}" ENABLE ROW LEVEL SECURITY')
+            cur.execute(f'CREATE POLICY host_inserts ON "{name}" FOR INSERT TO netwarden_hosts '
+                        "WITH CHECK (host = current_user)")
+            cur.execute(f'CREATE POLICY readers_read ON "{name}" FOR SELECT '
+                        "TO netwarden_readers USING (true)")
+            cur.execute(f'DROP TRIGGER "{name}_host" ON "{name}"')
+    admin.commit()
+    db = make_store(tmp_path / "store.db")
+    with pytest.raises(RemoteSchemaError, match=f"version 1, older than this netwarden's "
+                                                f"{REMOTE_LATEST}"):
+        shipper(server, db, tmp_path / "state.db").catch_up()
+    netwarden("sink", "--init-schema", "--admin-url", server.admin_url(), "--user", "nobody",
+              "--admin-password-file", str(admin_password_file(server.directory)))
+    cur = admin.cursor()
+    cur.execute("SELECT MAX(version) FROM schema_version")
+    assert cur.fetchone()[0] == REMOTE_LATEST
+    if server.dialect == "postgresql":
+        cur.execute("SELECT relname FROM pg_class WHERE relrowsecurity")
+        assert cur.fetchall() == []
+        cur.execute("SELECT tablename, policyname FROM pg_policies")
+        assert cur.fetchall() == []
+        cur.execute("SELECT DISTINCT event_object_table FROM information_schema.triggers "
+                    "WHERE trigger_name LIKE '%\\_host'")
+        assert {r[0] for r in cur.fetchall()} >= set(tables)
+    admin.commit()
+    admin.close()
+    shipper(server, db, tmp_path / "state.db").catch_up()
+    assert_same(db, server)
 
 
 def test_unreachable_server_is_retryable() -> None:
