@@ -242,7 +242,7 @@ def cmd_presence(args: argparse.Namespace) -> int:
                 print(json.dumps({"mac": present, "at": args.at}))
         return EXIT_OK
     for window in presence_windows(conn, mac, args.since):
-        print(json.dumps(window._asdict()))
+        print(json.dumps(window.as_record()))
     return EXIT_OK
 
 

@@ -1,5 +1,10 @@
 """What the viewers and `netwarden devices`/`presence`/`known` read of LAN discovery:
-devices, presence windows, known devices and passes (from the local store)."""
+devices, presence windows, known devices and passes.
+
+Devices and presence windows are read from the local store or from a fleet's server
+(``read_source``: there each host's devices are its own, and ``host`` says whose); known
+devices and discovery passes are read locally (the commands that show them run on the
+host)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from netwarden.model.discovery import KnownDevice
-from netwarden.store.read_source import Reader, as_source, marks
+from netwarden.store.read_source import Reader, ReadSource, as_source, marks
 
 
 class DeviceRow(NamedTuple):
@@ -31,63 +36,74 @@ class DeviceRow(NamedTuple):
     known_name: str                        # from `netwarden known set` ("" if not named)
     trusted: bool
     present: bool                          # its latest presence window is open
+    host: str = ""                         # on a fleet's server: the host that saw it
 
     def as_record(self) -> dict[str, object]:
-        return self._asdict()
+        return _record(self._asdict())
 
 
 _DEVICES_SQL = """
-SELECT d.id, d.mac, d.last_ip, d.vendor, d.randomized, d.device_type, d.type_reasons,
+SELECT [[ids d id]], d.mac, d.last_ip, d.vendor, d.randomized, d.device_type, d.type_reasons,
        d.open_ports, d.interface, d.first_seen, d.last_seen,
-       IFNULL(k.name, ''), IFNULL(k.trusted, 0),
-       EXISTS (SELECT 1 FROM presence p WHERE p.device_id = d.id AND p.end IS NULL),
-       k.mac IS NOT NULL
-FROM devices d LEFT JOIN known_devices k ON k.mac = d.mac
+       COALESCE(k.name, ''), COALESCE(k.trusted, 0),
+       EXISTS (SELECT 1 FROM [[current presence]] p
+               WHERE p.device_id = d.id[[same p d]] AND p.[[q end]] IS NULL),
+       k.mac IS NOT NULL, [[fleethost d]]
+FROM [[current devices]] d LEFT JOIN [[current known_devices]] k ON k.mac = d.mac[[same k d]]
 ORDER BY d.last_seen DESC, d.mac
 """
 
 
-def devices(conn: sqlite3.Connection,
-            config_known: Sequence[KnownDevice] = ()) -> list[DeviceRow]:
+def devices(conn: Reader, config_known: Sequence[KnownDevice] = ()) -> list[DeviceRow]:
     """Every device discovered, most recently seen first.
 
     A device's known name and trust come from `netwarden known set` (the store) or else from
     ``config_known`` (the config's [discovery] known list).
     """
+    source = as_source(conn)
+    key = 3 if source.remote else 1            # a device's id: (host, source_id, id) there
     from_config = {k.mac: k for k in config_known}
-    rows = [_with_config_known(r, from_config) for r in conn.execute(_DEVICES_SQL)]
-    ips = _grouped(conn, "SELECT device_id, addr FROM device_addresses "
-                         "ORDER BY device_id, last_seen DESC, addr")
-    names = _grouped(conn, "SELECT device_id, name, method FROM device_names "
-                           "ORDER BY device_id, method, name")
-    services = _grouped(conn, "SELECT device_id, service, method, port, instance, detail "
-                              "FROM device_services ORDER BY device_id, method, service, port")
+    ips = _grouped(source, key, "SELECT [[ids a device_id]], a.addr "
+                                "FROM [[current device_addresses]] a "
+                                "ORDER BY a.last_seen DESC, a.addr")
+    names = _grouped(source, key, "SELECT [[ids n device_id]], n.name, n.method "
+                                  "FROM [[current device_names]] n ORDER BY n.method, n.name")
+    services = _grouped(source, key,
+                        "SELECT [[ids s device_id]], s.service, s.method, s.port, s.instance, "
+                        "s.detail FROM [[current device_services]] s "
+                        "ORDER BY s.method, s.service, s.port")
     result = []
-    for (device_id, mac, ip, vendor, randomized, kind, reasons, ports, interface, first, last,
-         known_name, trusted, present) in rows:
+    for row in source.execute(_DEVICES_SQL).fetchall():
+        device_id, fields = tuple(row[:key]), _with_config_known(row[key:], from_config)
+        (mac, ip, vendor, randomized, kind, reasons, ports, interface, first, last,
+         known_name, trusted, present, host) = fields
         result.append(DeviceRow(
             mac, ip, [r[0] for r in ips.get(device_id, [])], vendor, bool(randomized), kind,
             json.loads(reasons), [{"name": n, "method": m} for n, m in names.get(device_id, [])],
             [dict({"service": s, "method": m, "port": p, "instance": i}, **json.loads(d))
              for s, m, p, i, d in services.get(device_id, [])],
             None if ports is None else json.loads(ports), interface, first, last, known_name,
-            bool(trusted), bool(present)))
+            bool(trusted), bool(present), host))
     return result
 
 
-def _with_config_known(row: tuple[object, ...],
+def _with_config_known(fields: tuple[object, ...],
                        from_config: dict[str, KnownDevice]) -> tuple[object, ...]:
-    mac, in_store = str(row[1]), row[14]
+    """A device's fields (mac first, ``in_store`` second to last) with the known name and
+    trust the config gives when the store has none, ``in_store`` left out."""
+    mac, in_store, host = str(fields[0]), fields[13], fields[14]
     if in_store or mac not in from_config:
-        return row[:14]
+        return fields[:13] + (host,)
     known = from_config[mac]
-    return row[:11] + (known.name, int(known.trusted)) + row[13:14]
+    return fields[:10] + (known.name, int(known.trusted)) + fields[12:13] + (host,)
 
 
-def _grouped(conn: sqlite3.Connection, sql: str) -> dict[int, list[tuple[object, ...]]]:
-    groups: dict[int, list[tuple[object, ...]]] = {}
-    for row in conn.execute(sql):
-        groups.setdefault(row[0], []).append(tuple(row[1:]))
+def _grouped(source: ReadSource, key: int, sql: str) -> dict[tuple[object, ...],
+                                                             list[tuple[object, ...]]]:
+    """The query's rows by their first ``key`` columns (a device's id)."""
+    groups: dict[tuple[object, ...], list[tuple[object, ...]]] = {}
+    for row in source.execute(sql).fetchall():
+        groups.setdefault(tuple(row[:key]), []).append(tuple(row[key:]))
     return groups
 
 
@@ -96,20 +112,37 @@ class PresenceRow(NamedTuple):
     start: float
     last_seen: float
     end: float | None        # None while the window is open
+    host: str = ""           # on a fleet's server: the host that saw it
+
+    def as_record(self) -> dict[str, object]:
+        return _record(self._asdict())
 
 
-def presence_windows(conn: sqlite3.Connection, mac: str | None = None, since: float = 0,
+def _record(fields: dict[str, object]) -> dict[str, object]:
+    """A row as JSON output shows it: ``host`` only where there are several (a server)."""
+    if not fields.get("host"):
+        fields.pop("host", None)
+    return fields
+
+
+def presence_windows(conn: Reader, mac: str | None = None, since: float = 0,
                      until: float | None = None) -> list[PresenceRow]:
     """Windows overlapping [since, until], by device and start: 'when was this device here'."""
-    sql = ("SELECT d.mac, p.start, p.last_seen, p.end FROM presence p "
-           "JOIN devices d ON d.id = p.device_id "
-           "WHERE IFNULL(p.end, p.last_seen) >= ? AND p.start <= ? AND (? IS NULL OR d.mac = ?) "
-           "ORDER BY d.mac, p.start")
-    return [PresenceRow(*r) for r in conn.execute(
-        sql, (since, until if until is not None else float("inf"), mac, mac))]
+    sql = ("SELECT d.mac, p.[[q start]], p.last_seen, p.[[q end]], [[fleethost d]] "
+           "FROM [[current presence]] p JOIN [[current devices]] d "
+           "ON d.id = p.device_id[[same p d]] WHERE COALESCE(p.[[q end]], p.last_seen) >= ?")
+    params: list[object] = [since]
+    if until is not None:
+        sql += " AND p.[[q start]] <= ?"
+        params.append(until)
+    if mac is not None:
+        sql += " AND d.mac = ?"
+        params.append(mac)
+    return [PresenceRow(*r) for r in as_source(conn).execute(
+        sql + " ORDER BY d.mac, [[fleethost d]], p.[[q start]]", params).fetchall()]
 
 
-def present_at(conn: sqlite3.Connection, when: float) -> list[str]:
+def present_at(conn: Reader, when: float) -> list[str]:
     """MACs of the devices here at ``when`` (an open window counts up to its last sighting)."""
     return [r.mac for r in presence_windows(conn, since=when, until=when)]
 
@@ -125,10 +158,10 @@ _DEVICE_TABLES = ("devices", "device_addresses", "device_names", "device_service
 
 
 def has_discovery_tables(conn: Reader) -> bool:
-    """False for a database written before LAN discovery existed (no migration 2 yet), and
-    for a fleet's server, whose devices the viewers do not read yet."""
+    """False for a database written before LAN discovery existed (no migration 2 yet); a
+    fleet's server has them from its first schema version."""
     if as_source(conn).remote:
-        return False
+        return True
     (count,) = conn.execute(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
         f"({marks(len(_DEVICE_TABLES))})", _DEVICE_TABLES).fetchone()

@@ -20,6 +20,9 @@ Queries are written once, in SQLite's spelling with ``?`` placeholders and three
   ``[[keyed f f.process_id]] IN (SELECT [[ids p id]] FROM processes p ...)``.
 - ``[[div]]``: integer division (MariaDB's ``/`` gives a decimal); ``[[json C KEY]]``: the
   text of a JSON column's top-level key.
+- ``[[q NAME]]``: a column name some server reserves (``end``), quoted.
+- ``[[fleethost X]]``: the host a row came from on a server, ``''`` locally (for rows with
+  no ``host_id``, such as LAN devices: a local store is one host's).
 """
 
 from __future__ import annotations
@@ -155,6 +158,8 @@ _LOCAL: dict[str, Spelling] = {
     "ids": lambda d, a, column: f"{a}.{column}",
     "div": lambda d: "/",
     "json": lambda d, column, key: f"json_extract({column}, '$.{key}')",
+    "q": lambda d, name: d.ident(name),
+    "fleethost": lambda d, a: "''",
 }
 #: ... and for a server, where rows of many hosts and stores sit side by side.
 _REMOTE: dict[str, Spelling] = {
@@ -170,6 +175,8 @@ _REMOTE: dict[str, Spelling] = {
     "ids": lambda d, a, column: f"{a}.host, {a}.source_id, {a}.{column}",
     "div": lambda d: "DIV" if d.name is DialectName.MARIADB else "/",
     "json": _json_text,
+    "q": lambda d, name: d.ident(name),
+    "fleethost": lambda d, a: f"{a}.host",
 }
 
 

@@ -45,7 +45,8 @@ class RemoteMigration:
 REMOTE_MIGRATIONS: tuple[RemoteMigration, ...] = (
     RemoteMigration(1, "shipped tables of local schema 4, keyed by (host, source_id, sequence)"),
     RemoteMigration(2, "PostgreSQL: a row's host checked by a trigger instead of row-level "
-                       "security, so a batch is COPYed straight into its table"),
+                       "security, so a batch is COPYed straight into its table; "
+                       "current_known_devices leaves out devices deleted since"),
 )
 REMOTE_LATEST = REMOTE_MIGRATIONS[-1].version
 
@@ -124,13 +125,24 @@ def _table_extras(dialect: Dialect, table: ShippedTable) -> list[str]:
     return extras
 
 
+#: A versioned table whose rows the store deletes, and the table of their tombstones (each
+#: with the sequence of its deletion): a row deleted after its latest version is not current.
+TOMBSTONES = {"known_devices": "known_devices_removed"}
+
+
 def _current_view(dialect: Dialect, table: ShippedTable) -> list[str]:
-    """``current_T``: each row's latest version (readers join these, never the versions)."""
+    """``current_T``: each row's latest version that was not deleted since (readers join
+    these, never the versions). Made after every table: it may read a tombstone table."""
     q = dialect.ident
     same = " AND ".join(f"w.{q(k)} = v.{q(k)}" for k in ("host", "source_id", *table.key))
+    removed = ""
+    if table.name in TOMBSTONES:
+        gone = " AND ".join(f"r.{q(k)} = v.{q(k)}" for k in ("host", "source_id", *table.key))
+        removed = (f" AND NOT EXISTS (SELECT 1 FROM {q(TOMBSTONES[table.name])} r "
+                   f"WHERE {gone} AND r.seq > v.seq)")
     statements = [
         f"CREATE OR REPLACE VIEW {q('current_' + table.name)} AS SELECT * FROM {q(table.name)} v "
-        f"WHERE v.seq = (SELECT MAX(w.seq) FROM {q(table.name)} w WHERE {same})"]
+        f"WHERE v.seq = (SELECT MAX(w.seq) FROM {q(table.name)} w WHERE {same}){removed}"]
     if table.key == ("id",):
         statements.insert(0, f"CREATE INDEX IF NOT EXISTS {q(table.name + '_versions')} ON "
                              f"{q(table.name)} (host, source_id, {q('id')}, seq)")
@@ -165,6 +177,7 @@ def schema_statements(dialect: Dialect, now: float | None = None) -> list[str]:
         statements.append(_create_table(dialect, table, columns[table.name], now))
         statements.extend(initial_partitions(dialect, table, now) if table.partitioned else [])
         statements.extend(_table_extras(dialect, table))
+    for table in REMOTE_TABLES:
         if table.versioned:
             statements.extend(_current_view(dialect, table))
     return statements

@@ -91,7 +91,7 @@ def presence_timeline_lines(windows: Sequence[PresenceRow], labels: Mapping[str,
     step = (end - start) / cells
     by_mac: dict[str, list[PresenceRow]] = {}
     for window in windows:
-        by_mac.setdefault(window.mac, []).append(window)
+        by_mac.setdefault(device_key(window), []).append(window)
     lines = []
     for mac in sorted(by_mac, key=lambda m: (labels.get(m, m), m)):
         bar = []
@@ -105,20 +105,30 @@ def presence_timeline_lines(windows: Sequence[PresenceRow], labels: Mapping[str,
     return lines
 
 
+def device_key(row: DeviceRow | PresenceRow) -> str:
+    """What tells devices apart: the MAC locally; host and MAC on a fleet's server (two
+    hosts on one LAN each see the same device)."""
+    return f"{row.host}/{row.mac}" if row.host else row.mac
+
+
 def device_labels(rows: Sequence[DeviceRow]) -> dict[str, str]:
-    """What a person calls each device (its known name, a discovered name, its vendor or MAC),
-    by MAC; a label two devices would share gets the MAC added, so timelines keep them apart."""
-    labels = {r.mac: r.known_name or (r.names[0]["name"] if r.names else "") or r.vendor
-              or r.mac for r in rows}
+    """What a person calls each device (its known name, a discovered name, its vendor or MAC,
+    and on a fleet's server the host that saw it), by :func:`device_key`; a label two
+    devices would share gets the MAC added, so timelines keep them apart."""
+    labels = {device_key(r): (r.known_name or (r.names[0]["name"] if r.names else "")
+                              or r.vendor or r.mac) + (f" @ {r.host}" if r.host else "")
+              for r in rows}
     counts = Counter(labels.values())
-    return {mac: label if counts[label] == 1 or label == mac else f"{label} ({mac})"
-            for mac, label in labels.items()}
+    macs = {device_key(r): r.mac for r in rows}
+    return {key: label if counts[label] == 1 or macs[key] in label else
+            f"{label} ({macs[key]})" for key, label in labels.items()}
 
 
 def device_table_records(rows: Sequence[DeviceRow]) -> list[dict[str, object]]:
     """Rows for a Dash DataTable: flat, JSON-friendly values."""
     return [{
-        "mac": r.mac, "ip": r.ip, "ips": ", ".join(r.ips), "vendor": r.vendor,
+        **({"host": r.host} if r.host else {}), "mac": r.mac, "ip": r.ip,
+        "ips": ", ".join(r.ips), "vendor": r.vendor,
         "name": r.known_name or ", ".join(n["name"] for n in r.names),
         "names": ", ".join(f"{n['name']} ({n['method']})" for n in r.names),
         "services": ", ".join(sorted({str(s["service"]) for s in r.services})),
@@ -132,6 +142,6 @@ def presence_segments(windows: Sequence[PresenceRow], labels: Mapping[str, str],
                       now: float) -> list[dict[str, object]]:
     """Timeline bars for ``px.timeline(DataFrame(segments), x_start="Start",
     x_end="Finish", y="Task")``: epoch seconds, an open window drawn up to ``now``."""
-    return [{"Task": labels.get(w.mac) or w.mac, "mac": w.mac, "Start": w.start,
+    return [{"Task": labels.get(device_key(w)) or w.mac, "mac": w.mac, "Start": w.start,
              "Finish": w.end if w.end is not None else max(now, w.last_seen),
              "open": w.end is None} for w in windows]

@@ -323,7 +323,7 @@ def _devices_table(records: list[dict[str, object]]) -> dash_table.DataTable:
     return dash_table.DataTable(
         id="devices-table", data=records, page_size=100, sort_action="native",
         filter_action="native",
-        columns=[{"id": key, "name": title} for key, title in figures.DEVICE_COLUMNS],
+        columns=[{"id": key, "name": title} for key, title in figures.device_columns(records)],
         # The page refreshes every refresh_s; the user's sort and filter survive it.
         persistence=True, persistence_type="memory",
         style_table={"overflowX": "auto"},

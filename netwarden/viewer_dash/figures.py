@@ -183,8 +183,15 @@ def device_rows(rows: Sequence[DeviceRow], tz: tzinfo | None = None) -> list[dic
                       trusted="yes" if row.trusted else "no",
                       random="yes" if row.randomized else "no",
                       last_seen=format_time(row.last_seen, tz))
-        records.append({key: record[key] for key, _ in DEVICE_COLUMNS})
+        records.append({key: record[key] for key, _ in device_columns(rows)})
     return records
+
+
+def device_columns(rows: Sequence[DeviceRow] | Sequence[dict[str, object]]
+                   ) -> tuple[tuple[str, str], ...]:
+    """The devices table's columns: a fleet's server adds the host that saw each device."""
+    fleet = any((r.get("host") if isinstance(r, dict) else r.host) for r in rows)
+    return ((("host", "Host"),) if fleet else ()) + DEVICE_COLUMNS
 
 
 def _local_times(segments: Sequence[dict[str, object]], key: str,

@@ -11,6 +11,7 @@ from flask import Response, jsonify, redirect, request
 
 from netwarden.store import device_queries, event_queries, traffic_queries
 from netwarden.store.traffic_queries import QueryError
+from netwarden.view.devices import device_key
 from netwarden.view.labels import NO_DISCOVERY_TABLES
 from netwarden.viewer_dash.api import (
     TOKEN_COOKIE,
@@ -111,8 +112,8 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
             windows: dict[str, list[dict[str, object]]] = {}
             for w in device_queries.presence_windows(conn, query.mac, query.since or 0,
                                                      query.until):
-                windows.setdefault(w.mac, []).append(
+                windows.setdefault(device_key(w), []).append(
                     {"start": w.start, "last_seen": w.last_seen, "end": w.end})
             return {"since": query.since, "until": query.until, "rows": [
-                {**r.as_record(), "presence": windows.get(r.mac, [])} for r in rows]}
+                {**r.as_record(), "presence": windows.get(device_key(r), [])} for r in rows]}
         return answer(build)

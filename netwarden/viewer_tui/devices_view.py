@@ -16,6 +16,7 @@ from datetime import tzinfo
 from netwarden.store.device_queries import DeviceRow, PresenceRow
 from netwarden.view.devices import (
     COLUMNS,
+    device_key,
     device_labels,
     device_table_lines,
     presence_timeline_lines,
@@ -110,7 +111,7 @@ def _status(row: DeviceRow, tz: tzinfo | None) -> str:
 
 
 def _details(row: DeviceRow, data: DevicesData, width: int, tz: tzinfo | None) -> list[str]:
-    label = device_labels(data.rows)[row.mac]
+    label = device_labels(data.rows)[device_key(row)]
     heading = f"-- {label} " if row.mac in label else f"-- {label} ({row.mac}) "
     names = ", ".join(f"{n['name']} ({n['method']})" for n in row.names) or "none found"
     reasons = "; ".join(row.type_reasons)

@@ -117,10 +117,10 @@ def test_presence_windows_open_extend_close_reopen(tmp_path: Path):
     writer.record_scan(scan(1200, device(PI, "10.78.0.11", 1200)), GAP, {})
     writer.close()
     conn = open_readonly(tmp_path / "nw.db")
-    assert presence_windows(conn, PI) == [(PI, 1000, 1060, 1060), (PI, 1200, 1200, None)]
+    assert presence_windows(conn, PI) == [(PI, 1000, 1060, 1060, ""), (PI, 1200, 1200, None, "")]
     assert present_at(conn, 1050) == [PI]
     assert present_at(conn, 1100) == []
-    assert presence_windows(conn, PI, since=1100) == [(PI, 1200, 1200, None)]
+    assert presence_windows(conn, PI, since=1100) == [(PI, 1200, 1200, None, "")]
     (row,) = devices(conn)
     assert row.present
 
@@ -137,7 +137,7 @@ def test_the_presence_rule_at_its_boundaries(tmp_path: Path):
         writer.record_scan(scan(t, device(PI, "10.78.0.11", t)), 5, {})
     writer.close()
     conn = open_readonly(tmp_path / "nw.db")
-    assert presence_windows(conn, PI) == [(PI, 0, 10, 10), (PI, 20, 30, None)]
+    assert presence_windows(conn, PI) == [(PI, 0, 10, 10, ""), (PI, 20, 30, None, "")]
     assert present_at(conn, 25) == [PI]
     assert present_at(conn, 15) == []
 
@@ -148,7 +148,7 @@ def test_a_late_sighting_after_the_gap_opens_a_new_window_and_closes_the_old(tmp
     writer.record_scan(scan(1100, device(PI, "10.78.0.11", 1100)), GAP, {})
     writer.close()
     assert presence_windows(open_readonly(tmp_path / "nw.db")) == [
-        (PI, 1000, 1000, 1000), (PI, 1100, 1100, None)]
+        (PI, 1000, 1000, 1000, ""), (PI, 1100, 1100, None, "")]
 
 
 def test_known_devices_from_store_win_over_config(tmp_path: Path):

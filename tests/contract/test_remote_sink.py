@@ -521,6 +521,60 @@ def test_the_viewers_queries_answer_the_same_from_the_server(
         local.close()
 
 
+def test_devices_and_presence_from_the_server_are_each_hosts_own(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    """The devices and presence windows the TUI and Dash read, from the server, equal the
+    host's store's (with ``host`` set), a known device removed on the host is no longer
+    known there, and a second host seeing the same devices keeps its own rows."""
+    from netwarden.model.discovery import KnownDevice
+    from netwarden.store import device_queries as dq
+    from netwarden.store.discovery_writer import DiscoveryWriter
+    from netwarden.store.read_source import local_source
+    from netwarden.store.remote_db import open_reader
+    from netwarden.view.devices import device_key, device_labels
+    from tests.support.device_data import HUE, PI
+    now = int(time.time())
+    stores = {}
+    for role in ("host_lan_a", "host_lan_b"):
+        add_roles(server, role, role + "-secret", READER_ROLE, READER_PASSWORD)
+        db = tmp_path / f"{role}.db"
+        seed_devices(db, now)
+        writer = DiscoveryWriter(db, now, group=None)
+        writer.set_known(KnownDevice(HUE, "hue " + role, False), now - 60)
+        if role == "host_lan_a":
+            assert writer.remove_known(PI)        # known before, then forgotten
+        writer.close()
+        Shipper(db, SinkStateFile(tmp_path / f"{role}.state"),
+                target(server, role + "-secret", role), connect).catch_up()
+        stores[role] = db
+    remote = open_reader(target(server, READER_PASSWORD, READER_ROLE))
+    try:
+        assert dq.has_discovery_tables(remote)
+        on_server = dq.devices(remote)
+        windows = dq.presence_windows(remote, since=now - 86400)
+        for role, db in stores.items():
+            local = local_source(sqlite3.connect(db))
+            mine = [r for r in on_server if r.host == role]
+            assert mine == [r._replace(host=role) for r in dq.devices(local)], role
+            assert [w for w in windows if w.host == role] == [
+                w._replace(host=role) for w in dq.presence_windows(local, since=now - 86400)]
+            assert [w for w in dq.presence_windows(remote, PI, now - 3600, now)
+                    if w.host in stores] == sorted(
+                [w._replace(host=h) for h, d in stores.items() for w in
+                 dq.presence_windows(local_source(sqlite3.connect(d)), PI, now - 3600, now)],
+                key=lambda w: (w.mac, w.host, w.start))
+            local.close()
+        known = {(r.host, r.mac): r.known_name for r in on_server
+                 if r.known_name and r.host in stores}
+        assert known == {("host_lan_a", HUE): "hue host_lan_a", ("host_lan_b", HUE):
+                         "hue host_lan_b", ("host_lan_b", PI): "kitchen pi"}
+        labels = device_labels([r for r in on_server if r.host in stores])
+        assert labels[device_key(mine[0])].endswith(" @ host_lan_b")
+        assert len(set(labels.values())) == len(labels)
+    finally:
+        remote.close()
+
+
 def test_a_tls_failure_is_one_clear_message_and_retried(
         server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
     """The test servers offer no TLS: a sink that requires it refuses to ship in clear text,
