@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.model.kinds import MUTABLE_KINDS
+from netwarden.user_dirs import config_dir
 
 _HEADER = ("# netwarden mutes: programs (a path, or a name without '/') and event kinds that\n"
            "# never raise a notification. Edited by `netwarden mute` / `netwarden unmute` and\n"
@@ -65,10 +66,7 @@ class Mutes:
 
 
 def default_mutes_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"),
-                                                      ".config")
-    return Path(base) / "netwarden" / "mutes.toml"
+    return config_dir(env) / "mutes.toml"
 
 
 def check_kinds(kinds: Iterable[str]) -> None:

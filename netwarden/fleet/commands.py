@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from netwarden.cmdline import AddCommand, config_of
 from netwarden.config import Config, ConfigError
 from netwarden.exits import EXIT_OK
 from netwarden.fleet.schedule import Schedule, ScheduleError, parse_schedule
+from netwarden.user_dirs import state_dir
 
 
 def schedules(config: Config) -> dict[str, Schedule]:
@@ -42,9 +42,7 @@ def schedules(config: Config) -> dict[str, Schedule]:
 def events_db(config: Config) -> Path:
     if config.fleet.events_db:
         return Path(config.fleet.events_db)
-    home = os.environ.get("HOME") or os.path.expanduser("~")
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(home, ".local/state")
-    return Path(state) / "netwarden" / "fleet.db"
+    return state_dir() / "fleet.db"
 
 
 def _server(args: argparse.Namespace, config: Config, program: str):  # noqa: ANN202

@@ -10,7 +10,6 @@ user's file or in a ``*_file`` the user alone can read.
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,24 +18,18 @@ from pathlib import Path
 from netwarden.config import (
     DEFAULT_CONFIG_PATH, Config, ConfigError, config_from_dict, read_secret_file, read_toml,
 )
+from netwarden.user_dirs import config_dir, state_dir
 
 #: Sections a user's own file may set.
 USER_SECTIONS = ("notifier", "webhook", "mqtt", "ntfy", "virustotal")
 
 
-def _xdg(env: Mapping[str, str], name: str, fallback: str) -> Path:
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(env.get(name) or os.path.join(home, fallback))
-
-
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    return _xdg(os.environ if env is None else env, "XDG_CONFIG_HOME", ".config") \
-        / "netwarden" / "config.toml"
+    return config_dir(env) / "config.toml"
 
 
 def state_path(env: Mapping[str, str] | None = None) -> Path:
-    return _xdg(os.environ if env is None else env, "XDG_STATE_HOME", ".local/state") \
-        / "netwarden" / "notifier.db"
+    return state_dir(env) / "notifier.db"
 
 
 def _check_user_file(path: Path, data: dict[str, object]) -> None:
