@@ -99,8 +99,11 @@ def _new_executable(fields: Mapping[str, object]) -> Rendered:
 
 def _exe_modified(fields: Mapping[str, object]) -> Rendered:
     path, name = _program_label(fields)
+    new = _text(fields, "new_sha256")
     body = (f"{name} ({path})\nsha256 {_short(_text(fields, 'old_sha256'))} → "
-            f"{_short(_text(fields, 'new_sha256'))}")
+            f"{_short(new) if new else 'unknown'}")
+    if _text(fields, "detail"):
+        body += f"\n{_text(fields, 'detail')}"
     return "", body, None, path or name, path, name
 
 

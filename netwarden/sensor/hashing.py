@@ -1,13 +1,19 @@
-"""sha256 of executables, cached by (device, inode) and checked against the file on each use.
+"""sha256 of executables, by (device, inode) and version of the content (its fingerprint).
 
-A cached hash is reused only while the file still has the same size, mtime and ctime (and, being
-keyed by inode, the same inode); otherwise it is computed again. fanotify invalidates entries
-as files change (:meth:`HashCache.invalidate`); the fingerprint check also catches what changed
-while nobody watched (the sensor was down: the cache is persisted and reloaded).
+Each file keeps the hashes of its last few versions: a process is tied to the version it
+ran (the fingerprint the sensor took when it first saw the process, ``ExeRef.version``), so
+the rows of a run before a change keep the old hash and the rows after it get the new one,
+even when both fall in one write window. A hash is reused only for the same fingerprint
+(size, mtime, ctime; and, being keyed by inode, the same inode); otherwise the file is
+hashed again. fanotify invalidates entries as files change (:meth:`HashCache.invalidate`);
+the fingerprint check also catches what changed while nobody watched (the sensor was down:
+the cache is persisted and reloaded).
 
-Hashing runs in a worker thread fed by a bounded queue (prefetch at exec time, while
-/proc/PID/exe still exists); :meth:`HashCache.sha256` computes in the caller's thread when the
-prefetch has not happened.
+Hashing runs in a worker thread fed by a bounded queue (prefetch when a process is first
+seen, while /proc/PID/exe still exists); :meth:`HashCache.sha256` computes in the caller's
+thread when the prefetch has not happened. When the file changed between a run and its
+hash, the content that ran is gone: :meth:`HashCache.sha256` then answers
+:data:`CHANGED_BEFORE_HASHED` rather than another version's hash.
 """
 
 from __future__ import annotations
@@ -22,20 +28,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from netwarden.model import HashRecord
-from netwarden.sensor.fileid import same_file
+from netwarden.sensor.fileid import Fingerprint, same_file
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Fingerprint:
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> "Fingerprint":
-        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+#: Versions of one file whose hashes are kept (a process that ran an older one and still
+#: has traffic to write finds its hash here).
+VERSIONS_KEPT = 8
+#: The answer for a version that changed before it could be hashed: not any file's sha256.
+CHANGED_BEFORE_HASHED = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class HashCache:
     def __init__(self, prefetch_queue: int = 256,
                  on_hashed: Callable[[int, int, str], None] | None = None) -> None:
         self._cache: dict[tuple[int, int], HashedFile] = {}
+        # Older versions' hashes, oldest first (the newest is also in _cache).
+        self._versions: dict[tuple[int, int], dict[Fingerprint, str]] = {}
         self._dirty: set[tuple[int, int]] = set()
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[int, int, tuple[str, ...]] | None] = \
@@ -95,8 +98,9 @@ class HashCache:
         count = 0
         with self._lock:
             for r in records:
-                self._cache[(r.dev, r.ino)] = HashedFile(
-                    r.sha256, Fingerprint(r.size, r.mtime_ns, r.ctime_ns), r.path)
+                fingerprint = Fingerprint(r.size, r.mtime_ns, r.ctime_ns)
+                self._cache[(r.dev, r.ino)] = HashedFile(r.sha256, fingerprint, r.path)
+                self._remember(r.dev, r.ino, fingerprint, r.sha256)
                 count += 1
         return count
 
@@ -137,22 +141,46 @@ class HashCache:
             entry = self._cache.get((dev, ino))
         return entry.sha256 if entry else ""
 
-    def sha256(self, dev: int, ino: int, candidates: Sequence[str]) -> str:
-        """The file's sha256, or the last known one if no candidate can be opened ('' if none)."""
+    def _remember(self, dev: int, ino: int, fingerprint: Fingerprint, sha256: str) -> None:
+        versions = self._versions.setdefault((dev, ino), {})
+        versions.pop(fingerprint, None)
+        versions[fingerprint] = sha256
+        while len(versions) > VERSIONS_KEPT:
+            del versions[next(iter(versions))]
+
+    def sha256(self, dev: int, ino: int, candidates: Sequence[str],
+               version: Fingerprint | None = None) -> str:
+        """The sha256 of the file's content as it was at ``version`` (as it is now, when
+        None). :data:`CHANGED_BEFORE_HASHED` when that version was never hashed and the file
+        has changed since; the last known hash when no candidate can be opened ('' if
+        none)."""
+        if version is not None:
+            with self._lock:
+                known = self._versions.get((dev, ino), {}).get(version)
+            if known is not None:
+                return known
         try:
             fd, st, opened = _open_matching(dev, ino, candidates)
         except FileNotFoundError:
             return self.cached(dev, ino)
         try:
             fingerprint = Fingerprint.of(st)
+            if version is not None and fingerprint != version:
+                log.info("device %d inode %d changed after it ran and before it was hashed",
+                         dev, ino)
+                return CHANGED_BEFORE_HASHED
             with self._lock:
                 entry = self._cache.get((dev, ino))
             if entry and entry.fingerprint == fingerprint:
                 return entry.sha256
             digest = hash_open_file(fd)
+            if Fingerprint.of(os.fstat(fd)) != fingerprint:
+                # Written to while being read: the digest is of no one version.
+                return CHANGED_BEFORE_HASHED if version is not None else self.cached(dev, ino)
             path = next((c for c in candidates if not c.startswith("/proc/")), opened)
             with self._lock:
                 self._cache[(dev, ino)] = HashedFile(digest, fingerprint, path)
+                self._remember(dev, ino, fingerprint, digest)
                 self._dirty.add((dev, ino))
                 self.hashed_files += 1
         except OSError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from netwarden.sensor import bpf_records as rec
 from netwarden.sensor.collectors import ProcessEvent
 from netwarden.sensor.containers import cgroup_path_from_proc
-from netwarden.sensor.fileid import same_file
+from netwarden.sensor.fileid import Fingerprint, same_file, version_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ class ExeRef:
     ino: int
     # /proc/PID/exe while the process lived: where to read it, not part of its identity.
     proc_exe: str = field(default="", compare=False)
+    # The content's version when the sensor first saw the process (None: not known): part
+    # of its identity, so runs before and after a change are told apart and each is hashed
+    # as the file was when it ran (hashing.py).
+    version: Fingerprint | None = None
 
     def candidates(self) -> tuple[str, ...]:
         return tuple(p for p in (self.proc_exe, self.path) if p and not p.startswith("["))
@@ -194,6 +198,10 @@ class ProcessTable:
 
     def _resolve_exe(self, pid: int, dev: int, ino: int, filename: str = "",
                      ppid: int = 0) -> ExeRef:
+        ref = self._named_exe(pid, dev, ino, filename, ppid)
+        return replace(ref, version=version_of(dev, ino, ref.candidates()))
+
+    def _named_exe(self, pid: int, dev: int, ino: int, filename: str, ppid: int) -> ExeRef:
         proc_exe = self._proc.path(pid, "exe")
         live = self._proc.exe(pid)
         if live and same_file(dev, ino, live[1], live[2]):
@@ -222,7 +230,7 @@ class ProcessTable:
             return None
         if same_file(exe.dev, exe.ino, st.st_dev, st.st_ino):
             return None
-        return ExeRef(path, st.st_dev, st.st_ino)
+        return ExeRef(path, st.st_dev, st.st_ino, version=Fingerprint.of(st))
 
     def _from_proc(self, pid: int) -> ProcessRecord | None:
         live = self._proc.exe(pid)
@@ -232,7 +240,8 @@ class ProcessTable:
         if live:
             path, dev, ino = live
             self._remember_path(path, dev, ino)
-            exe = ExeRef(path, dev, ino, self._proc.path(pid, "exe"))
+            proc_exe = self._proc.path(pid, "exe")
+            exe = ExeRef(path, dev, ino, proc_exe, version_of(dev, ino, (proc_exe, path)))
         else:
             exe = ExeRef("[kernel]", 0, 0)
         uid_field = status.get("Uid", "0").split()

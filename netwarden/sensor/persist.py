@@ -28,7 +28,7 @@ from netwarden.model import (
 )
 from netwarden.sensor.aggregator import ExecSighting, ProgramRef, Window
 from netwarden.sensor.csvlog import CsvLog
-from netwarden.sensor.hashing import HashCache
+from netwarden.sensor.hashing import CHANGED_BEFORE_HASHED, HashCache
 from netwarden.sensor.identity import ExeRef
 from netwarden.sensor.ignore import IgnoreRules
 from netwarden.sensor.shipping_watch import ShippingWatch
@@ -77,9 +77,24 @@ class ProgramResolver:
         if ref.ino == 0 or not ref.candidates():
             sha = self.hashes.cached(ref.dev, ref.ino)
         else:
-            sha = self.hashes.sha256(ref.dev, ref.ino, ref.candidates())
+            sha = self.hashes.sha256(ref.dev, ref.ino, ref.candidates(), ref.version)
+        if sha == CHANGED_BEFORE_HASHED and ref.version is not None:
+            self._changed_unseen(ref.path, name)
         self._note(ref.path, sha, name)
         return Executable(ref.path, sha)
+
+    def _changed_unseen(self, path: str, name: str) -> None:
+        """The file changed after a process ran it and before it was hashed: its rows name
+        no hash, and an exe_modified event says what is known (once per path until the
+        next hash of it)."""
+        if self._history.get(path) == CHANGED_BEFORE_HASHED or path.startswith("["):
+            return
+        self._events.append(Event.of(
+            self._clock(), EventKind.EXE_MODIFIED, path=path,
+            old_sha256=self._history.get(path, ""), new_sha256="",
+            name=name or os.path.basename(path),
+            detail="changed after it ran and before it could be hashed"))
+        self._history[path] = CHANGED_BEFORE_HASHED
 
     def _note(self, path: str, sha: str, name: str) -> None:
         if not sha or path.startswith("["):

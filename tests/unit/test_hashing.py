@@ -75,3 +75,51 @@ def test_invalidate_forces_a_new_hash_and_reports_it(tmp_path: Path):
     cache.invalidate(st.st_dev, st.st_ino)
     cache.sha256(st.st_dev, st.st_ino, [str(f)])
     assert cache.hashed_files == 2 and hashed == [str(f), str(f)]
+
+
+def test_each_version_keeps_its_hash_and_an_unhashed_change_is_said(tmp_path: Path):
+    from netwarden.sensor.fileid import version_of
+    from netwarden.sensor.hashing import CHANGED_BEFORE_HASHED
+    f = tmp_path / "prog"
+    f.write_bytes(b"v1")
+    st = os.stat(f)
+    v1 = version_of(st.st_dev, st.st_ino, [str(f)])
+    cache = HashCache()
+    assert cache.sha256(st.st_dev, st.st_ino, [str(f)], v1) == hashlib.sha256(b"v1").hexdigest()
+    with open(f, "ab") as handle:
+        handle.write(b"+v2")
+    v2 = version_of(st.st_dev, st.st_ino, [str(f)])
+    assert v2 != v1
+    # The run of version 1 keeps its hash after the change; version 2 gets its own.
+    assert cache.sha256(st.st_dev, st.st_ino, [str(f)], v2) == \
+        hashlib.sha256(b"v1+v2").hexdigest()
+    assert cache.sha256(st.st_dev, st.st_ino, [str(f)], v1) == hashlib.sha256(b"v1").hexdigest()
+    # A version seen running but changed before anyone hashed it: no hash of another one.
+    with open(f, "ab") as handle:
+        handle.write(b"+v3")
+    v3 = version_of(st.st_dev, st.st_ino, [str(f)])
+    with open(f, "ab") as handle:
+        handle.write(b"+v4")
+    assert cache.sha256(st.st_dev, st.st_ino, [str(f)], v3) == CHANGED_BEFORE_HASHED
+    assert cache.sha256(st.st_dev, st.st_ino, [str(f)]) == \
+        hashlib.sha256(b"v1+v2+v3+v4").hexdigest()
+
+
+def test_the_resolver_says_when_a_run_changed_before_it_was_hashed(tmp_path: Path):
+    from netwarden.model import EventKind
+    from netwarden.sensor.fileid import version_of
+    from netwarden.sensor.identity import ExeRef
+    from netwarden.sensor.persist import ProgramResolver
+    f = tmp_path / "prog"
+    f.write_bytes(b"v1")
+    st = os.stat(f)
+    ran = ExeRef(str(f), st.st_dev, st.st_ino, version=version_of(st.st_dev, st.st_ino, [str(f)]))
+    with open(f, "ab") as handle:
+        handle.write(b"+v2")
+    resolver = ProgramResolver(HashCache(), {str(f): "a" * 64}, lambda: 5.0)
+    assert resolver.executable(ran, "prog").sha256 == ""
+    assert resolver.executable(ran, "prog").sha256 == ""        # said once
+    (event,) = resolver.take_events()
+    fields = event.field_dict()
+    assert event.kind is EventKind.EXE_MODIFIED and fields["old_sha256"] == "a" * 64
+    assert fields["new_sha256"] == "" and "before it could be hashed" in str(fields["detail"])
