@@ -45,6 +45,8 @@ class SensorProcess:
     log: Path
     write_interval_s: float
     proc: subprocess.Popen[bytes] | None = None
+    #: Runs before the sensor's command: a sandbox (tests/support/units.sandbox_prefix).
+    prefix: tuple[str, ...] = ()
 
     @classmethod
     def write_config(cls, directory: Path, write_interval_s: int = 1,
@@ -61,7 +63,8 @@ class SensorProcess:
         offset = self.log.stat().st_size if self.log.exists() else 0
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            netwarden_cmd("sensor", "--config", str(self.config), "--db", str(self.db)),
+            [*self.prefix,
+             *netwarden_cmd("sensor", "--config", str(self.config), "--db", str(self.db))],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:
