@@ -5,8 +5,9 @@ the Python sources, so an installed netwarden never compiles anything at run tim
 
 - build_py runs the one build recipe, ``make -C bpf``, whose objects land in
   netwarden/sensor/bpf_objects/ and ship as package data;
-- build_py copies systemd/*.service into the built package (netwarden/units/files/), from
-  where ``netwarden systemd install`` writes them with the installation's paths;
+- build_py copies systemd/ (the units, sysusers.d and tmpfiles.d files) into the built
+  package (netwarden/units/files/), from where ``netwarden systemd install`` writes them with
+  the installation's paths;
 - the wheel is tagged for this platform: the BPF objects are built for this architecture
   (bpf/Makefile's __TARGET_ARCH_*), so a pure-Python "any" tag would be a lie.
 """
@@ -32,8 +33,9 @@ class BuildWithBpf(build_py):
         super().run()
         units = Path(self.build_lib) / "netwarden" / "units" / "files"
         units.mkdir(parents=True, exist_ok=True)
-        for unit in sorted((HERE / "systemd").glob("*.service")):
-            shutil.copy2(unit, units / unit.name)
+        for name in ("*.service", "*.sysusers", "*.tmpfiles"):
+            for source in sorted((HERE / "systemd").glob(name)):
+                shutil.copy2(source, units / source.name)
 
 
 class PlatformWheel(bdist_wheel):

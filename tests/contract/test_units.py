@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from netwarden.units import render
 from tests.support.units import UNIT_NAMES, UNITS_DIR, unit_settings
 
 TARGETS = {name: 4.0 if name == "netwarden-sensor.service" else 2.5 for name in UNIT_NAMES}
 EXPOSURE = re.compile(r"Overall exposure level for \S+: (\d+\.\d+)")
-INSTALLED_PATH = "/usr/local/bin/netwarden"
 
 
 def analyze(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,9 +31,10 @@ def test_every_unit_file_is_listed() -> None:
 
 @pytest.mark.parametrize("name", UNIT_NAMES)
 def test_unit_verifies(name: str, tmp_path: Path) -> None:
-    # verify wants ExecStart's program to exist: point it at a real file, as an install does.
+    # verify wants ExecStart's program to exist: point it at a real file, as an install does
+    # (`netwarden systemd install` renders them the same way).
     unit = tmp_path / name
-    unit.write_text((UNITS_DIR / name).read_text().replace(INSTALLED_PATH, "/bin/true"))
+    unit.write_text(render((UNITS_DIR / name).read_text(), Path("/bin/true")))
     done = analyze("verify", str(unit))
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
 

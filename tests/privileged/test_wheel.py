@@ -70,7 +70,7 @@ def test_sdist_carries_the_sources_and_the_wheel_the_objects(dist: Path) -> None
                    if "/netwarden/sensor/bpf_objects/" in f"/{name}"}
         units = {Path(name).name for name in archive.namelist() if "/units/files/" in name}
     assert shipped == OBJECTS
-    assert units == {p.name for p in (REPO / "systemd").glob("*.service")}
+    assert units == {p.name for p in (REPO / "systemd").iterdir()}
 
 
 def test_installed_wheel_runs_from_its_venv(installed: Path) -> None:
@@ -82,6 +82,14 @@ def test_installed_wheel_runs_from_its_venv(installed: Path) -> None:
     assert where.startswith(str(installed.parent)) and Path(where).is_file(), where
     doctor = netwarden("doctor", command=(str(installed / "netwarden"),), timeout=120).stdout
     assert "self-test    PASS" in doctor and "verdict      OK" in doctor, doctor
+
+
+def test_installed_wheel_writes_units_that_start_it(installed: Path, tmp_path: Path) -> None:
+    netwarden("systemd", "install", "--root", str(tmp_path),
+              command=(str(installed / "netwarden"),))
+    sensor_unit = (tmp_path / "etc/systemd/system/netwarden-sensor.service").read_text()
+    assert f"\nExecStart={installed / 'netwarden'} sensor\n" in sensor_unit
+    assert (tmp_path / "etc/sysusers.d/netwarden.conf").is_file()
 
 
 def test_installed_wheel_attributes_a_transfer(installed: Path, workdir: Path,
