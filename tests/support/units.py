@@ -1,13 +1,15 @@
 """Read netwarden's unit files the way the tests need them: settings, and the sandbox they ask
 for, rebuilt with setpriv so a test runs a process with exactly a unit's privileges.
 
-Only what setpriv and prctl can reproduce outside systemd is rebuilt: the capability bounding
-set, no_new_privs and MemoryDenyWriteExecute (PR_SET_MDWE, kernel >= 6.3). The rest of the
-sandbox (namespaces, the system call filter) needs systemd itself.
+Only what setpriv and prctl can reproduce outside systemd is rebuilt: the user, the
+capability bounding set and ambient capabilities, no_new_privs and MemoryDenyWriteExecute
+(PR_SET_MDWE, kernel >= 6.3). The rest of the sandbox (namespaces, the system call filter)
+needs systemd itself.
 """
 
 from __future__ import annotations
 
+import pwd
 import sys
 from pathlib import Path
 
@@ -54,15 +56,30 @@ def capability_bounding_set(path: Path) -> list[str]:
     return [cap.removeprefix("CAP_").lower() for value in values for cap in value.split()]
 
 
-def sandbox_prefix(path: Path, without: str | None = None) -> list[str]:
-    """A command prefix that runs a program as root with only the unit's capability bounding
-    set (root's permitted and effective sets become exactly that at execve), no inheritable
-    or ambient capabilities, no_new_privs when the unit sets it, and PR_SET_MDWE when the unit
-    sets MemoryDenyWriteExecute. ``without``: one capability of the set left out."""
+def _cap_list(names: list[str]) -> str:
+    return ",".join(["-all", *(f"+{cap}" for cap in names)])
+
+
+def sandbox_prefix(path: Path, without: str | None = None,
+                   account: pwd.struct_passwd | None = None) -> list[str]:
+    """A command prefix that runs a program with the unit's privileges, started as root: its
+    user (``account`` stands in for the unit's User=, which tests do not create), only the
+    unit's capability bounding set (root's permitted and effective sets become exactly that
+    at execve), its AmbientCapabilities (inheritable and ambient; none for root),
+    no_new_privs when the unit sets it, and PR_SET_MDWE when it sets MemoryDenyWriteExecute.
+    ``without``: one capability of the bounding set left out."""
     settings = unit_settings(path)
     kept = [cap for cap in capability_bounding_set(path) if cap != without]
-    caps = ",".join(["-all", *(f"+{cap}" for cap in kept)])
-    prefix = ["setpriv", f"--bounding-set={caps}", "--inh-caps=-all", "--ambient-caps=-all"]
+    prefix = ["setpriv", f"--bounding-set={_cap_list(kept)}"]
+    if "Service.User" in settings:
+        if account is None:
+            raise ValueError(f"{path.name} runs as User={settings['Service.User'][0]}: "
+                             "pass the account that stands in for it")
+        prefix += [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+    ambient = [cap.removeprefix("CAP_").lower()
+               for value in settings.get("Service.AmbientCapabilities", [])
+               for cap in value.split()]
+    prefix += [f"--inh-caps={_cap_list(ambient)}", f"--ambient-caps={_cap_list(ambient)}"]
     if settings.get("Service.NoNewPrivileges") == ["yes"]:
         prefix.append("--no-new-privs")
     prefix.append("--")
