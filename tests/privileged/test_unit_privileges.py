@@ -24,6 +24,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,10 @@ from tests.privileged.test_attribution import check
 from tests.support.netns import PeerNamespace
 from tests.support.sensor_proc import SensorProcess
 from tests.support.traffic import GenResult, Generator, parse_result
-from tests.support.units import UNITS_DIR, capability_bounding_set, sandbox_prefix
+from tests.support.units import (
+    UNITS_DIR, allowed_syscalls, capability_bounding_set, sandbox_prefix, stop_traced,
+    strace_prefix, traced_syscalls,
+)
 from tests.support.users import temporary_user
 
 SENSOR_UNIT = UNITS_DIR / "netwarden-sensor.service"
@@ -147,3 +151,27 @@ def test_each_capability_of_the_unit_is_needed(unit_sensor: SensorProcess,
     """Only the capabilities it uses: without any one of them, the same session fails."""
     with pytest.raises((AssertionError, RuntimeError)):
         attribution_session(unit_sensor, owner, peer, trafficgen, gen_factory)
+
+
+def test_sensor_calls_only_what_its_units_filter_allows(unit_sensor: SensorProcess,
+                                                        peer: PeerNamespace,
+                                                        gen_factory) -> None:
+    """SystemCallFilter= needs systemd to apply; here strace records every call a session
+    makes (load, a transfer, a write, a stop), and each must be on the unit's allow-list."""
+    trace = unit_sensor.log.parent / "sensor.strace"
+    unit_sensor.prefix += tuple(strace_prefix(trace))
+    unit_sensor.start(timeout=120)
+    client, server = gen_factory("client"), gen_factory("server")
+    listener = server.start_listener("tcp-listen", prefix=peer.exec_prefix(), port=0,
+                                     host="0.0.0.0", send=100_000)
+    try:
+        client.run("tcp-connect", host=peer.peer_v4, port=listener.port, send=100_000)
+        listener.result()
+    finally:
+        listener.kill()
+    time.sleep(3 * unit_sensor.write_interval_s)
+    assert unit_sensor.proc is not None
+    assert stop_traced(unit_sensor.proc) == 0
+    used = traced_syscalls(trace)
+    assert {"bpf", "fanotify_init", "fanotify_mark"} <= used, sorted(used)
+    assert not used - allowed_syscalls(SENSOR_UNIT), sorted(used - allowed_syscalls(SENSOR_UNIT))

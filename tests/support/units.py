@@ -9,7 +9,12 @@ needs systemd itself.
 
 from __future__ import annotations
 
+import functools
+import os
 import pwd
+import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,3 +91,57 @@ def sandbox_prefix(path: Path, without: str | None = None,
     if settings.get("Service.MemoryDenyWriteExecute") == ["yes"]:
         prefix += [sys.executable, "-c", _MDWE_EXEC]
     return prefix
+
+
+@functools.cache
+def syscall_group(name: str) -> frozenset[str]:
+    """The system calls of a systemd group (``@system-service``), nested groups expanded."""
+    done = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                          text=True, check=True)
+    calls: set[str] = set()
+    for line in done.stdout.splitlines()[1:]:
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        calls |= syscall_group(word) if word.startswith("@") else {word}
+    return frozenset(calls)
+
+
+def allowed_syscalls(path: Path) -> frozenset[str]:
+    """What the unit's SystemCallFilter= allow-list permits, its ~ lines applied in order."""
+    allowed: set[str] = set()
+    for value in unit_settings(path).get("Service.SystemCallFilter", []):
+        deny = value.startswith("~")
+        names = set()
+        for word in value.removeprefix("~").split():
+            names |= syscall_group(word) if word.startswith("@") else {word}
+        allowed = allowed - names if deny else allowed | names
+    if not allowed:
+        raise ValueError(f"{path.name} has no SystemCallFilter allow-list")
+    return frozenset(allowed)
+
+
+def traced_syscalls(strace_output: Path) -> set[str]:
+    """The system calls an ``strace -f -o FILE`` run made (names as the kernel has them)."""
+    pattern = re.compile(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]")
+    calls = set()
+    for line in strace_output.read_text().splitlines():
+        found = pattern.match(line)
+        if found and not line.split(None, 1)[1].startswith(("---", "+++")):
+            calls.add(found.group(1))
+    return calls
+
+
+def strace_prefix(output: Path) -> list[str]:
+    """Goes after sandbox_prefix: strace, inside the sandbox, records the program's calls."""
+    return ["strace", "-f", "-qq", "-o", str(output)]
+
+
+def stop_traced(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 60
+                ) -> int:
+    """SIGTERM the program strace runs (the started pid is strace's; the program, its only
+    child, stops on SIGTERM) and return its exit status, which strace passes on."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    (program,) = map(int, children)
+    os.kill(program, signal.SIGTERM)
+    return proc.wait(timeout=timeout)
