@@ -336,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sink_commands(add)
     from netwarden.fleet.commands import add_commands as add_fleet_commands
     add_fleet_commands(add)
+    from netwarden.units.commands import add_commands as add_units_commands
+    add_units_commands(add)   # systemd install|uninstall
     return parser
 
 

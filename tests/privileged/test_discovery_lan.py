@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import sqlite3
 import subprocess
@@ -21,6 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.lan import REPO, Lan
+from tests.support.units import (
+    UNITS_DIR, allowed_syscalls, sandbox_prefix, strace_prefix, traced_syscalls,
+)
 
 SCAN_IF = "nwd-scane"
 PORTS = "22,80,445,631,5000,9100,5301"
@@ -184,6 +188,24 @@ def test_with_only_cap_net_raw_the_arp_sweep_runs(lan: Lan):
     result = scan_json("--methods", "arp", prefix=raw_only)
     assert result["methods"][0]["status"] == "ran"
     assert set(by_mac(result)) == {mac for mac, _o, _s in DEVICES.values()}
+
+
+def test_scan_with_exactly_the_discovery_units_privileges(lan: Lan):
+    """systemd/netwarden-discovery.service's user (nobody stands in for netwarden), CAP_NET_RAW
+    as its only (ambient) capability, no_new_privs and MemoryDenyWriteExecute: every method
+    runs, the ARP sweep included, making only the system calls the unit's SystemCallFilter
+    allows (strace records them)."""
+    unit = UNITS_DIR / "netwarden-discovery.service"
+    with tempfile.TemporaryDirectory(prefix="nwd-strace-") as directory:
+        os.chmod(directory, 0o777)
+        trace = Path(directory) / "scan.strace"
+        prefix = (*sandbox_prefix(unit, account=pwd.getpwnam("nobody")), *strace_prefix(trace))
+        result = scan_json("--ports", PORTS, prefix=prefix)
+        used = traced_syscalls(trace)
+    methods = {m["name"]: m["status"] for m in result["methods"]}
+    assert methods["arp"] == "ran" and methods["mdns"] == "ran", methods
+    assert set(by_mac(result)) >= {mac for mac, _o, _s in DEVICES.values()}
+    assert not used - allowed_syscalls(unit), sorted(used - allowed_syscalls(unit))
 
 
 def _windows(db: Path, mac: str) -> list[tuple[float, float, float | None]]:

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.sensor_proc import netwarden_cmd
+from tests.support.units import (
+    UNITS_DIR, allowed_syscalls, sandbox_prefix, stop_traced, strace_prefix, traced_syscalls,
+)
 from tests.support.viewer_data import seed_store
 from tests.support.viewer_proc import (
     REPO, VIEWER_USER, share, start_dash, tmux_pane, viewer_args, viewer_dir, viewer_port,
@@ -112,3 +115,41 @@ def test_a_viewer_module_imported_as_root_stops_the_drop():
                           env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert done.stdout.strip() == ("77 netwarden dash: plotly imported while root; "
                                    "refusing to go on"), done.stderr
+
+
+def test_dash_serves_with_exactly_its_units_privileges(store: Path):
+    """systemd/netwarden-dash.service's user (nobody stands in for netwarden-view), empty
+    bounding set, no_new_privs and MemoryDenyWriteExecute: Dash, Flask and pandas still serve,
+    making only the system calls the unit's SystemCallFilter allows (strace records them)."""
+    unit = UNITS_DIR / "netwarden-dash.service"
+    port = viewer_port(41)
+    config = store.parent / "dash-unit.toml"
+    config.write_text("[dash]\nrefresh_s = 0\n")
+    os.chmod(config, 0o644)
+    log, trace = store.parent / "dash-unit.log", store.parent / "dash-unit.strace"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*sandbox_prefix(unit, account=NOBODY), *strace_prefix(trace),
+             sys.executable, "-m", "netwarden", "dash",
+             "--db", str(store), "--config", str(config), "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, cwd="/",
+            env=dict(os.environ, PYTHONPATH=str(REPO), TZ="UTC"))
+    try:
+        deadline = time.time() + 60
+        while "serving http" not in log.read_text():
+            assert proc.poll() is None, f"dash exited {proc.returncode}: {log.read_text()}"
+            assert time.time() < deadline, log.read_text()
+            time.sleep(0.2)
+        dash_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text())
+        status = Path(f"/proc/{dash_pid}/status").read_text()
+        assert "CapBnd:\t0000000000000000" in status and "NoNewPrivs:\t1" in status
+        assert ids_of(dash_pid)[0] == [NOBODY.pw_uid] * 4
+        url = f"http://127.0.0.1:{port}/api/v1/flows?group=exe"
+        with urllib.request.urlopen(url, timeout=20) as response:
+            assert len(json.loads(response.read())["rows"]) == 4
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as response:
+            assert response.status == 200
+    finally:
+        stop_traced(proc)
+    used = traced_syscalls(trace)
+    assert not used - allowed_syscalls(unit), sorted(used - allowed_syscalls(unit))

@@ -17,15 +17,23 @@ REPO = Path(__file__).resolve().parent.parent.parent
 START_TIMEOUT_S = 120.0 if os.environ.get("NETWARDEN_KMATRIX") else 30.0
 
 
-def netwarden_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "netwarden", *args]
+def netwarden_cmd(*args: str, command: tuple[str, ...] = ()) -> list[str]:
+    """This checkout's `netwarden` (python -m, on PYTHONPATH) or, given, an installed one."""
+    return [*command, *args] if command else [sys.executable, "-m", "netwarden", *args]
 
 
-def netwarden(*args: str, check: bool = True,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run(netwarden_cmd(*args), capture_output=True, text=True, env=env,
-                          timeout=timeout)
+def netwarden_env(command: tuple[str, ...] = ()) -> dict[str, str]:
+    """An installed `netwarden` runs without this checkout on its path, so it cannot mask it."""
+    if command:
+        return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return dict(os.environ, PYTHONPATH=str(REPO))
+
+
+def netwarden(*args: str, check: bool = True, timeout: float = 60,
+              command: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(netwarden_cmd(*args, command=command), capture_output=True,
+                          text=True, env=netwarden_env(command), timeout=timeout,
+                          cwd="/" if command else None)
     if check and done.returncode != 0:
         raise RuntimeError(f"netwarden {' '.join(args)} exited {done.returncode}: {done.stderr}")
     return done
@@ -45,6 +53,10 @@ class SensorProcess:
     log: Path
     write_interval_s: float
     proc: subprocess.Popen[bytes] | None = None
+    #: Runs before the sensor's command: a sandbox (tests/support/units.sandbox_prefix).
+    prefix: tuple[str, ...] = ()
+    #: An installed `netwarden` to run (e.g. a wheel's venv); empty: this checkout's.
+    command: tuple[str, ...] = ()
 
     @classmethod
     def write_config(cls, directory: Path, write_interval_s: int = 1,
@@ -57,12 +69,13 @@ class SensorProcess:
                    write_interval_s=write_interval_s)
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO))
         offset = self.log.stat().st_size if self.log.exists() else 0
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            netwarden_cmd("sensor", "--config", str(self.config), "--db", str(self.db)),
-            stdout=log, stderr=subprocess.STDOUT, env=env)
+            [*self.prefix, *netwarden_cmd("sensor", "--config", str(self.config), "--db",
+                                          str(self.db), command=self.command)],
+            stdout=log, stderr=subprocess.STDOUT, env=netwarden_env(self.command),
+            cwd="/" if self.command else None)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if b" ready" in self.log.read_bytes()[offset:]:
@@ -81,11 +94,12 @@ class SensorProcess:
 
     def export(self, since: float = 0) -> list[dict[str, object]]:
         done = netwarden("export", "--db", str(self.db), "--format", "jsonl",
-                         "--since", str(int(since)))
+                         "--since", str(int(since)), command=self.command)
         return [json.loads(line) for line in done.stdout.splitlines() if line]
 
     def events(self, since: float = 0) -> list[dict[str, object]]:
-        done = netwarden("events", "--db", str(self.db), "--since", str(since))
+        done = netwarden("events", "--db", str(self.db), "--since", str(since),
+                         command=self.command)
         return [json.loads(line) for line in done.stdout.splitlines() if line]
 
     def totals(self, exe: Path | str, since: float = 0) -> Totals:
