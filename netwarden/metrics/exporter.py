@@ -44,6 +44,9 @@ class _Server(ThreadingHTTPServer):
         self.settings = settings
         self.counter = StoreCounter(settings.top_n)
         super().__init__(address, _Handler)
+        # Read the store once now: counting starts when the exporter starts, not at the
+        # first scrape (a store not readable yet starts counting when it first is).
+        scrape(self.counter, settings.db_path)
 
 
 class _Handler(BaseHTTPRequestHandler):

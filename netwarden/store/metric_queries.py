@@ -41,6 +41,22 @@ def store_id(conn: sqlite3.Connection) -> str:
     return "" if row is None else str(row[0])
 
 
+# GROUP BY +process_id: grouping through the (process_id, time) index would walk all of it;
+# the unary + makes SQLite read the rowid range and sort the few groups instead.
+FLOWS_SQL = ("SELECT process_id, SUM(sent), SUM(recv) FROM flows WHERE rowid > ? AND rowid <= ? "
+             "GROUP BY +process_id")
+HEALTH_SQL = ("SELECT source, counter, SUM(delta) FROM health WHERE rowid > ? AND rowid <= ? "
+              "GROUP BY source, counter")
+EVENTS_SQL = (
+    "SELECT kind, IFNULL(CASE WHEN kind = 'sensor_error' THEN "
+    "json_extract(data, '$.component') END, '') AS component, "
+    "IFNULL(CASE WHEN kind = 'sensor_error' THEN json_extract(data, '$.direction') END, '') "
+    "AS direction, COUNT(*) FROM events WHERE id > ? AND id <= ? "
+    "GROUP BY kind, component, direction")
+#: What each scrape runs over the growing tables, each given (after, upto).
+RANGE_QUERIES = (FLOWS_SQL, HEALTH_SQL, EVENTS_SQL)
+
+
 class ProcessBytes(NamedTuple):
     process_id: int
     sent: int
@@ -49,11 +65,7 @@ class ProcessBytes(NamedTuple):
 
 def flow_bytes_between(conn: sqlite3.Connection, after: int, upto: int) -> list[ProcessBytes]:
     """Bytes per process in the flow rows (after, upto]."""
-    # GROUP BY +process_id: grouping through the (process_id, time) index would walk all of
-    # it; the unary + makes SQLite read the rowid range and sort the few groups instead.
-    return [ProcessBytes(*row) for row in conn.execute(
-        "SELECT process_id, SUM(sent), SUM(recv) FROM flows WHERE rowid > ? AND rowid <= ? "
-        "GROUP BY +process_id", (after, upto))]
+    return [ProcessBytes(*row) for row in conn.execute(FLOWS_SQL, (after, upto))]
 
 
 def executable_paths(conn: sqlite3.Connection,
@@ -77,9 +89,7 @@ class HealthMove(NamedTuple):
 
 def health_between(conn: sqlite3.Connection, after: int, upto: int) -> list[HealthMove]:
     """The health deltas in rows (after, upto], summed per source and counter."""
-    return [HealthMove(*row) for row in conn.execute(
-        "SELECT source, counter, SUM(delta) FROM health WHERE rowid > ? AND rowid <= ? "
-        "GROUP BY source, counter", (after, upto))]
+    return [HealthMove(*row) for row in conn.execute(HEALTH_SQL, (after, upto))]
 
 
 def health_sums(conn: sqlite3.Connection, source: str,
@@ -101,13 +111,7 @@ class EventCount(NamedTuple):
 
 def events_between(conn: sqlite3.Connection, after: int, upto: int) -> list[EventCount]:
     """Events in rows (after, upto] per kind, sensor errors per component and direction."""
-    return [EventCount(*row) for row in conn.execute(
-        "SELECT kind, IFNULL(CASE WHEN kind = 'sensor_error' THEN "
-        "json_extract(data, '$.component') END, '') AS component, "
-        "IFNULL(CASE WHEN kind = 'sensor_error' THEN "
-        "json_extract(data, '$.direction') END, '') AS direction, COUNT(*) "
-        "FROM events WHERE id > ? AND id <= ? GROUP BY kind, component, direction",
-        (after, upto))]
+    return [EventCount(*row) for row in conn.execute(EVENTS_SQL, (after, upto))]
 
 
 class DeviceCounts(NamedTuple):

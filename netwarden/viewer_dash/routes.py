@@ -126,6 +126,8 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
         return answer(build)
 
     counter = StoreCounter(settings.metrics_top_n, settings.clock)
+    if settings.server is None:
+        scrape(counter, settings.db_path)   # counting starts with the server, not a scrape
 
     @server.route("/metrics")
     def metrics() -> Response:
