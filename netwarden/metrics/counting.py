@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from netwarden.model import EventKind
 from netwarden.store import metric_queries as q
 
-OTHER = "other"       # the exe label of every executable outside the top N
+OTHER = "other"       # the exe label of every executable outside the top N (paths start "/")
+#: The exe label of flows whose process the store cannot name (an empty label value would
+#: be no label at all to Prometheus).
+UNKNOWN = "unknown"
 #: Health counters the sensor writes as moves of a level (their sum is the current value).
 SINK_LEVELS = ("behind_rows", "behind_s")
 #: The directions a silent-zero alarm names (sensor/silent_zero.py's DIRECTIONS).
@@ -129,7 +132,7 @@ class StoreCounter:
             self._paths.update(q.executable_paths(conn, missing))
         per_exe: dict[str, Direction] = {}
         for move in moves:
-            exe = self._paths.get(move.process_id, "")
+            exe = self._paths.get(move.process_id) or UNKNOWN
             per_exe.setdefault(exe, Direction()).add(int(move.sent), int(move.recv))
         for exe, moved in per_exe.items():
             self._ranking[exe] = self._ranking.get(exe, 0) + moved.total

@@ -270,3 +270,15 @@ def test_the_web_viewer_serves_metrics_behind_the_api_token(store: Path):
     assert answer.content_type.startswith("text/plain; version=0.0.4")
     found = samples(answer.get_data(as_text=True))
     assert sent(found, CURL.path) == 1234 and sent(found, "other") == 10
+
+
+def test_a_viewer_reading_a_server_says_where_metrics_are(tmp_path: Path):
+    from netwarden.config import RemoteConfig
+    from netwarden.reading import ServerSource
+    from netwarden.viewer_dash.app import create_app
+    from netwarden.viewer_dash.source import DashSettings
+    server = ServerSource("postgresql://reader@127.0.0.1:1/netwarden", RemoteConfig())
+    app = create_app(DashSettings(db_path=tmp_path / "none.db", server=server))
+    answer = app.server.test_client().get("/metrics")
+    assert answer.status_code == 501
+    assert "netwarden metrics" in answer.get_data(as_text=True)
