@@ -52,6 +52,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "netwarden-metrics"
+    timeout = 30      # seconds a client may take to send its request (a stuck one is dropped)
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         path = urlsplit(self.path).path
