@@ -93,7 +93,8 @@ def make_server(settings: ExporterSettings, host: str, port: int) -> _Server:
         return _Server((host, port), settings)
     except OSError as exc:
         detail = exc.strerror or str(exc)
-        raise BindError(f"cannot listen on {host}:{port}: {detail}") from None
+        shown = f"[{host}]" if ":" in host else host
+        raise BindError(f"cannot listen on {shown}:{port}: {detail}") from None
 
 
 def serve(server: _Server, label: str) -> None:
