@@ -335,10 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_notifier_commands(add)
     from netwarden.sink.commands import add_commands as add_sink_commands
     add_sink_commands(add)
+    from netwarden.metrics.commands import add_commands as add_metrics_commands
+    add_metrics_commands(add)   # the Prometheus exporter
     from netwarden.fleet.commands import add_commands as add_fleet_commands
     add_fleet_commands(add)
-    from netwarden.metrics.commands import add_commands as add_metrics_commands
-    add_metrics_commands(add)
     return parser
 
 
