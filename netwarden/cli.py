@@ -243,6 +243,7 @@ def cmd_dash(args: argparse.Namespace) -> int:
                             geoip_mmdb=config.dash.geoip_mmdb,
                             default_range=config.dash.default_range, top_n=config.dash.top_n,
                             refresh_s=config.dash.refresh_s,
+                            metrics_top_n=config.metrics.top_n,
                             known_devices=config.discovery.known,
                             server=_server(args, config))
     try:
@@ -334,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_notifier_commands(add)
     from netwarden.sink.commands import add_commands as add_sink_commands
     add_sink_commands(add)
+    from netwarden.metrics.commands import add_commands as add_metrics_commands
+    add_metrics_commands(add)   # the Prometheus exporter
     from netwarden.fleet.commands import add_commands as add_fleet_commands
     add_fleet_commands(add)
     from netwarden.units.commands import add_commands as add_units_commands

@@ -289,6 +289,45 @@ class DashConfig:
         10, minimum=0, maximum=3600, doc="seconds between page refreshes; 0 = never")
 
 
+def listen_address(text: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 address in brackets: [::1]:9771) as (host, port); ValueError says
+    what is wrong. The metrics exporter's --listen and [metrics] listen."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError("wants HOST:PORT, e.g. 127.0.0.1:9771 or [::1]:9771")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("an IPv6 address goes in brackets, e.g. [::1]:9771")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is not from 1 to 65535")
+    if not host or any(c.isspace() or c in "/[]" for c in host):
+        raise ValueError(f"{host!r} is not an address or host name")
+    return host, port
+
+
+def _check_listen(source: str, key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(source, key, value, "must be a string HOST:PORT")
+    try:
+        listen_address(value)
+    except ValueError as exc:
+        raise ConfigError(source, key, value, str(exc)) from None
+    return value
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = _setting("127.0.0.1:9771", convert=_check_listen,
+                           doc="where `netwarden metrics` serves /metrics (--listen wins)")
+    token: str = _setting(
+        "", doc="bearer token `netwarden metrics` requires; needed to listen beyond loopback "
+                "(the web viewer's /metrics takes [dash] token)")
+    top_n: int = _setting(20, minimum=1, maximum=1000,
+                          doc="executables with their own bytes series; the rest are 'other'")
+
+
 @dataclass(frozen=True)
 class NotifierConfig:
     poll_interval_s: float = _setting(
@@ -518,6 +557,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     dash: DashConfig = field(default_factory=DashConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notifier: NotifierConfig = field(default_factory=NotifierConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)

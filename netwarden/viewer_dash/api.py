@@ -15,11 +15,13 @@ Errors are HTTP 400 with {"error": "..."} naming the parameter.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+# is_loopback and token_matches are re-exported: the viewer's routes and tests use them here.
+from netwarden.bearer import bind_problem
+from netwarden.bearer import is_loopback as is_loopback
+from netwarden.bearer import token_matches as token_matches
 from netwarden.config import normalise_mac
 from netwarden.store.traffic_queries import DIMENSIONS, Filter, QueryError, TrafficView
 from netwarden.view.ranges import TimeRange, window
@@ -146,32 +148,10 @@ def parse_devices_query(args: Mapping[str, Sequence[str]], now: float) -> Device
     return DevicesQuery(since, until, mac)
 
 
-# ---- the token ----
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False   # a host name: it may resolve anywhere
-
+# ---- the token (the rule itself: netwarden.bearer, shared with the metrics exporter) ----
 
 def check_bind(host: str, token: str) -> None:
     """Refuse to serve beyond loopback without a token (the data says who talked to whom)."""
-    if not is_loopback(host) and not token:
-        raise ApiError(f"binding {host} reaches beyond this machine: set a bearer token "
-                       "([dash] token in the config) or bind 127.0.0.1")
-
-
-def token_matches(expected: str, authorization: str | None, cookie: str | None) -> bool:
-    """True when a configured token was presented (header `Bearer T` or the page's cookie)."""
-    if not expected:
-        return True
-    offered = ""
-    if authorization and authorization.startswith("Bearer "):
-        offered = authorization[len("Bearer "):].strip()
-    elif cookie:
-        offered = cookie
-    return bool(offered) and hmac.compare_digest(offered.encode(), expected.encode())
-
+    problem = bind_problem(host, token, "[dash] token")
+    if problem:
+        raise ApiError(problem)

@@ -9,6 +9,9 @@ from urllib.parse import urlencode
 import dash
 from flask import Response, jsonify, redirect, request
 
+from netwarden.metrics.counting import StoreCounter
+from netwarden.metrics.exposition import CONTENT_TYPE
+from netwarden.metrics.scrape import scrape
 from netwarden.store import device_queries, event_queries, traffic_queries
 from netwarden.store.traffic_queries import QueryError
 from netwarden.view.devices import device_key
@@ -25,6 +28,11 @@ from netwarden.viewer_dash.api import (
 from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
 
 
+def _is_api(path: str) -> bool:
+    """Read by programs, which send the token as a header (no cookie set from ?token=)."""
+    return path.startswith("/api/") or path == "/metrics"
+
+
 def register_api(app: dash.Dash, settings: DashSettings) -> None:
     server = app.server
 
@@ -34,7 +42,7 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
             return None
         offered = request.args.get("token")
         if offered is not None and request.method == "GET" and \
-                not request.path.startswith("/api/") and token_matches(settings.token, None,
+                not _is_api(request.path) and token_matches(settings.token, None,
                                                                        offered):
             # A page link with ?token=T sets the cookie once and drops T from the address.
             rest = {k: v for k, v in request.args.items(multi=True) if k != "token"}
@@ -117,3 +125,16 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
             return {"since": query.since, "until": query.until, "rows": [
                 {**r.as_record(), "presence": windows.get(device_key(r), [])} for r in rows]}
         return answer(build)
+
+    counter = StoreCounter(settings.metrics_top_n, settings.clock)
+    if settings.server is None:
+        scrape(counter, settings.db_path)   # counting starts with the server, not a scrape
+
+    @server.route("/metrics")
+    def metrics() -> Response:
+        """Prometheus metrics (docs/metrics.md), behind the same token as the JSON API."""
+        if settings.server is not None:
+            return Response("/metrics reads a local store; this viewer reads a server "
+                            "(--db URL): run `netwarden metrics` on each host instead\n",
+                            status=501, mimetype="text/plain")
+        return Response(scrape(counter, settings.db_path), content_type=CONTENT_TYPE)

@@ -28,6 +28,7 @@ class DashSettings:
     geoip_mmdb: str = ""
     default_range: str = "hour"
     top_n: int = 10
+    metrics_top_n: int = 20    # /metrics: executables with their own series ([metrics] top_n)
     refresh_s: int = 10
     clock: Callable[[], float] = time.time
     tz: tzinfo | None = None

@@ -1,0 +1,1 @@
+"""Prometheus metrics: the exposition format, what is counted, the standalone exporter."""
