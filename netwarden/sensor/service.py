@@ -289,6 +289,7 @@ class Sensor:
                             self._on_datagram_notice)
             datagram_hook.start()
         self._start_watch(self._clock())
+        self._report_unclean_stop(store)
         log.info("%d executable hashes reloaded", self._hashes.load(store.load_hash_cache()))
         resolver = ProgramResolver(self._hashes, store.latest_hash_by_path(), self._clock)
         cfg = self._config
@@ -319,6 +320,22 @@ class Sensor:
                     self._table.expire()
         finally:
             self._shutdown(drainer, writer, poller)
+
+    def _report_unclean_stop(self, store: SqliteWriter) -> None:
+        """The previous run ended without stopping (kill -9, the OOM killer, a crash, power
+        lost): say so, with the span whose traffic may be missing, from its last write to
+        this start (the window it was counting then was never written)."""
+        previous = store.unclean_stop()
+        if previous is None:
+            return
+        started, last_written = previous
+        now = self._clock()
+        message = (f"the previous sensor run (started {_iso(started)}) ended without "
+                   f"stopping; traffic from {_iso(last_written)} to {_iso(now)} may be missing")
+        log.warning("%s", message)
+        self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component="sensor",
+                                    state="unclean_stop", message=message, required=False,
+                                    missing_from=last_written, missing_to=now))
 
     def _poll_rings(self, stop: Stopper) -> None:
         if not self._rings:
@@ -465,3 +482,7 @@ class Sensor:
     @property
     def program_statuses(self) -> list[ProgramStatus]:
         return [s for obj in self._objects for s in obj.statuses]
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))

@@ -49,6 +49,24 @@ class SqliteWriter:
             "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256, path FROM hash_cache "
             "WHERE host_id = ?", (self._host_id,))]
 
+    def unclean_stop(self) -> tuple[float, float] | None:
+        """When this host's previous sensor run ended without its ``sensor_stopped`` (killed,
+        out of memory, power lost): (when it started, the last time it wrote anything);
+        None after a clean stop or on a new store."""
+        last = self._conn.execute(
+            "SELECT kind, time FROM events WHERE host_id = ? AND kind IN "
+            "('sensor_started', 'sensor_stopped') ORDER BY id DESC LIMIT 1",
+            (self._host_id,)).fetchone()
+        if last is None or last[0] != "sensor_started":
+            return None
+        started = float(last[1])
+        # Each table's newest row by its time index (host_id checked on that row only).
+        written = [row[0] for table in ("flows", "events", "health") for row in
+                   self._conn.execute(f"SELECT MAX(time) FROM {table} WHERE time >= ? "  # fixed
+                                      "AND host_id = ?", (started, self._host_id))
+                   if row[0] is not None]
+        return started, max([started, *written])
+
     def latest_hash_by_path(self) -> dict[str, str]:
         """Each executable path's most recently recorded sha256 (to notice changes)."""
         return {path: sha for path, sha in self._conn.execute(

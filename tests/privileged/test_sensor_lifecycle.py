@@ -64,11 +64,23 @@ def test_kill9_loses_at_most_the_current_window(workdir: Path, peer, gen_factory
     assert set(map(json.dumps, before.rows)) <= set(map(json.dumps, after.rows))
     # ... and at most the open window (2 s of the second burst) is missing.
     assert first <= after.sent <= 2 * first
-    # The database is usable again: a new sensor starts on it and writes.
+    # The database is usable again: a new sensor starts on it and writes, and says that
+    # the run before ended uncleanly, naming the span that may be missing.
+    killed = time.time()
     sensor.start()
     more = udp_burst(gen, peer, receiver, 22004, count=100, size=1000)
     assert sensor.stop() == 0
     assert sensor.totals(gen.path).sent >= after.sent + more
+    unclean = [e for e in sensor.events() if e.get("state") == "unclean_stop"]
+    assert len(unclean) == 1 and unclean[0]["kind"] == "sensor_error"
+    last_row = max(float(r["time"]) for r in after.rows)
+    assert last_row <= float(unclean[0]["missing_from"]) <= killed
+    assert killed <= float(unclean[0]["missing_to"]) <= time.time()
+    assert "may be missing" in str(unclean[0]["message"])
+    # A clean stop leaves nothing to report at the next start.
+    sensor.start()
+    assert sensor.stop() == 0
+    assert len([e for e in sensor.events() if e.get("state") == "unclean_stop"]) == 1
 
 
 def test_full_flow_table_is_counted_as_health(workdir: Path, peer, gen_factory):
