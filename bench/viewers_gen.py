@@ -25,7 +25,10 @@ sys.path.insert(0, str(REPO))
 from netwarden.store.schema import migrate  # noqa: E402
 
 BATCH = 200_000
-INSERT = "INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Every column but id (AUTOINCREMENT since schema 4: the remote sink's stable sequence).
+INSERT = ("INSERT INTO flows (time, host_id, process_id, family, protocol, ip_protocol, "
+          "laddr_id, lport, raddr_id, rport, domain_id, netns, sent, recv) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def populate_small_tables(conn: sqlite3.Connection, rng: random.Random, start: int) -> None:
