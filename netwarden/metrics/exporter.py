@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +18,7 @@ from netwarden.bearer import token_matches
 from netwarden.metrics.counting import StoreCounter
 from netwarden.metrics.exposition import CONTENT_TYPE
 from netwarden.metrics.scrape import scrape
+from netwarden.serving import serve_until_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,5 @@ def serve(server: _Server, label: str) -> None:
     """Serve until interrupted."""
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in str(host) else host
-    print(f"netwarden metrics: serving http://{shown}:{port}/metrics (reading {label}; "
-          "Ctrl-C stops)", file=sys.stderr, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server, f"netwarden metrics: serving http://{shown}:{port}/metrics "
+                                    f"(reading {label}; Ctrl-C stops)")

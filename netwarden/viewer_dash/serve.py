@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import sys
 
+from netwarden.serving import serve_until_interrupted
 from netwarden.viewer_dash.app import DashSettings, create_app
 
 
@@ -24,11 +24,5 @@ def serve(settings: DashSettings, host: str, port: int) -> None:
         raise BindError(f"cannot listen on {host}:{port}: {detail}") from None
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     shown = f"[{host}]" if ":" in host else host
-    print(f"netwarden dash: serving http://{shown}:{server.port}/ "
-          f"(reading {settings.label}; Ctrl-C stops)", file=sys.stderr, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server, f"netwarden dash: serving http://{shown}:{server.port}/ "
+                                    f"(reading {settings.label}; Ctrl-C stops)")

@@ -17,10 +17,26 @@ import pytest
 
 from netwarden.store.sqlite_writer import SqliteWriter
 from tests.support.device_data import seed_devices
+from tests.support.processes import stop_process
 from tests.support.prometheus import Prometheus, ScrapeJob, start_prometheus
-from tests.support.viewer_data import CURL, CURL_P, FIREFOX, FIREFOX_P, SSHD_P, flow, seed_store
+from tests.support.viewer_data import (
+    CURL,
+    CURL_P,
+    FIREFOX,
+    FIREFOX_P,
+    SSHD_P,
+    flow,
+    seed_store,
+)
 from tests.support.viewer_proc import (
-    REPO, DashServer, share, start_dash, viewer_args, viewer_dir, viewer_port, wait_until,
+    REPO,
+    DashServer,
+    share,
+    start_dash,
+    viewer_args,
+    viewer_dir,
+    viewer_port,
+    wait_until,
 )
 
 EXPORTER_PORT, DASH_PORT = viewer_port(60), viewer_port(61)
@@ -33,13 +49,7 @@ class Exporter:
     log: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def status(url: str, token: str = "") -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.http_recorder import free_port
+from tests.support.processes import stop_process
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -53,13 +54,7 @@ class Prometheus:
                 for r in self.query(promql)}
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=20)
 
 
 def _config(jobs: list[ScrapeJob]) -> str:

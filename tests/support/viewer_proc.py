@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import stop_process
+
 REPO = Path(__file__).resolve().parent.parent.parent
 VIEWER_USER = "nobody"
 #: The web viewer's tests listen on ports from here up (100 of them). Another checkout that
@@ -174,13 +176,7 @@ class DashServer:
         self.stop()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_dash(db: Path | str, port: int, directory: Path, config: str = "",
