@@ -74,6 +74,7 @@ class Shipper:
         self.status = SinkStatus(target=target.url.redacted())
         self.heartbeat_s = heartbeat_s
         self._last_heartbeat = 0.0
+        self._read_ahead: ThreadPoolExecutor | None = None
         #: How a table's rows are made ready to send (in the read-ahead thread).
         self.prepare: Callable[[Dialect, str, Sequence[str], Sequence[Sequence[object]]],
                                OutgoingRows] = outgoing_rows
@@ -96,12 +97,11 @@ class Shipper:
             for table in SHIPPED_TABLES:
                 columns = self._columns[table.name]
                 found = rows_after(conn, table, columns, after.get(table.name, 0),
-                                   self.batch_rows)
+                                   self.batch_rows, lead=(found_source,))
                 if found:
-                    last[table.name] = int(found[-1][columns.index(table.sequence)])
-                    tables.append(self.prepare(
-                        self.target.dialect, table.name, ["source_id", *columns],
-                        [(found_source, *row) for row in found]))
+                    last[table.name] = int(found[-1][1 + columns.index(table.sequence)])
+                    tables.append(self.prepare(self.target.dialect, table.name,
+                                               ["source_id", *columns], found))
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -164,27 +164,47 @@ class Shipper:
         server. The next batch starts where this one ends; the cursors still move only
         after each COMMIT, and a batch read ahead of a failed one is dropped."""
         shipped = 0
-        with ThreadPoolExecutor(1, thread_name_prefix="netwarden-sink-read") as reader:
-            batch = self.first_batch()
-            while batch.size and not stop():
-                full = batch.size >= self.batch_rows
-                after = {**self.state.cursors(batch.source), **batch.last}
-                ahead = reader.submit(self.read_batch, after, batch.source) if full else None
+        self._connection()        # down: fail before reading anything, so an outage costs
+        batch = self.first_batch()    # neither memory nor reads of the store
+        while batch.size and not stop():
+            full = batch.size >= self.batch_rows
+            after = {**self.state.cursors(batch.source), **batch.last}
+            ahead = self._reader().submit(self.read_batch, after, batch.source) if full else None
+            try:
                 self.ship(batch)
-                shipped += batch.size
-                if ahead is None:
-                    break
-                if shipped == batch.size:    # a backlog: say so once (counting costs a scan)
-                    self._set(SinkState.SHIPPING)
-                self.heartbeat()             # a long replay still says it is alive
-                batch = ahead.result()
-                if not batch.size and batch.source != self.status.source_id:
-                    batch = self.first_batch()     # the store was replaced meanwhile
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel() or ahead.exception()     # the read finishes; dropped
+                raise
+            shipped += batch.size
+            if ahead is None:
+                break
+            if shipped == batch.size:    # a backlog: say so once (counting costs a scan)
+                self._set(SinkState.SHIPPING)
+            self.heartbeat()             # a long replay still says it is alive
+            batch = ahead.result()
+            if not batch.size and batch.source != self.status.source_id:
+                batch = self.first_batch()     # the store was replaced meanwhile
         if shipped:
             log.debug("shipped %d rows", shipped)
         self._set(SinkState.CAUGHT_UP, error="")
         self.heartbeat()
         return shipped
+
+    def _reader(self) -> ThreadPoolExecutor:
+        """The read-ahead thread: one for the Shipper's life. A thread per catch-up would
+        leave each batch's memory in another of glibc's per-thread arenas (seen as 16 MiB
+        more peak RSS while retrying through an outage)."""
+        if self._read_ahead is None:
+            self._read_ahead = ThreadPoolExecutor(1, thread_name_prefix="netwarden-sink-read")
+        return self._read_ahead
+
+    def close(self) -> None:
+        """Stop the read-ahead thread and drop the connection."""
+        if self._read_ahead is not None:
+            self._read_ahead.shutdown(wait=True)
+            self._read_ahead = None
+        self._drop_connection()
 
     def heartbeat(self) -> bool:
         """Tell the server this sink is alive (every ``heartbeat_s``); True if one was sent."""
@@ -206,6 +226,13 @@ class Shipper:
             retry_max_s: float, once: bool = False) -> int:
         """Ship until ``stop()``; with ``once`` until caught up (exit status 0) or the first
         failure (75, EX_TEMPFAIL, the rows still waiting in the store)."""
+        try:
+            return self._serve(stop, wait, interval_s, retry_max_s, once)
+        finally:
+            self.close()
+
+    def _serve(self, stop: Callable[[], bool], wait: Callable[[float], None], interval_s: float,
+               retry_max_s: float, once: bool) -> int:
         pause = 1.0
         while not stop():
             try:
@@ -223,7 +250,6 @@ class Shipper:
                 wait(pause)
                 pause = min(pause * 2, retry_max_s)
         self._set(SinkState.STOPPED)
-        self._drop_connection()
         return 0
 
     def _failed(self, state: SinkState, message: str, pause: float) -> None:

@@ -88,12 +88,13 @@ def source_id(conn: sqlite3.Connection) -> str:
 
 
 def rows_after(conn: sqlite3.Connection, table: ShippedTable, columns: Sequence[str],
-               after: int, limit: int) -> list[tuple[object, ...]]:
-    """Up to ``limit`` rows whose sequence is above ``after``, in sequence order."""
-    names = ", ".join(columns)
+               after: int, limit: int, lead: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    """Up to ``limit`` rows whose sequence is above ``after``, in sequence order, each
+    starting with the values ``lead`` (SQLite builds each row once, with them)."""
+    names = ", ".join(["?"] * len(lead) + list(columns))
     return conn.execute(
         f"SELECT {names} FROM {table.name} WHERE {table.sequence} > ? "  # fixed names
-        f"ORDER BY {table.sequence} LIMIT ?", (after, limit)).fetchall()
+        f"ORDER BY {table.sequence} LIMIT ?", (*lead, after, limit)).fetchall()
 
 
 def backlog(conn: sqlite3.Connection, table: ShippedTable, after: int) -> tuple[int, float | None]:
