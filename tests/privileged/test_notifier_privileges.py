@@ -117,6 +117,47 @@ def test_the_notifier_as_root_serves_the_named_user_unprivileged(shared_dir: Pat
     assert f"privileges dropped to nobody (uid {NOBODY.pw_uid}" in text
 
 
+def test_the_notifier_works_with_exactly_its_units_privileges(shared_dir: Path):
+    """The user unit's sandbox rebuilt with setpriv (tests/support/units.py): the session's
+    user, an empty capability bounding set, no_new_privs, MemoryDenyWriteExecute; the
+    notifier delivers a new program's notice through its webhook channel."""
+    from tests.support.units import UNITS_DIR, sandbox_prefix
+    home = shared_dir / "unit-home"
+    home.mkdir()
+    db = home / "netwarden.db"
+    create_db(db)
+    add_events(db, [new_program(7)])
+    hook = Recorder()
+    user = home / "user.toml"
+    user.write_text(f'[notifier]\ndesktop = false\npoll_interval_s = 0.1\nfirst_run = "all"\n'
+                    f'[webhook]\nurl = "{hook.url}/hook"\n')
+    (shared_dir / "unit-system.toml").write_text("")
+    for path in [home, *home.iterdir()]:
+        os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    log = shared_dir / "notifier-unit.log"
+    proc = subprocess.Popen(
+        [*sandbox_prefix(UNITS_DIR / "netwarden-notifier.service", account=NOBODY),
+         sys.executable, "-m", "netwarden", "notifier",
+         "--config", str(shared_dir / "unit-system.toml"), "--user-config", str(user),
+         "--db", str(db), "--state", str(home / "state.db"),
+         "--mutes", str(home / "mutes.toml")],
+        stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd="/",
+        env=dict(os.environ, PYTHONPATH=str(REPO), HOME=str(home)))
+    try:
+        requests = hook.wait_for(1, timeout=30)
+        assert len(requests) == 1, log.read_text()
+        assert requests[0].json()["fields"]["path"] == "/opt/test/prog7"
+        status = dict(line.split(":", 1) for line in      # setpriv execs: the same pid
+                      Path(f"/proc/{proc.pid}/status").read_text().splitlines())
+        assert status["CapBnd"].strip() == "0" * 16 and status["NoNewPrivs"].strip() == "1"
+        assert status["Uid"].split() == [str(NOBODY.pw_uid)] * 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        hook.close()
+    assert code == 0, log.read_text()
+
+
 def test_root_without_user_is_refused():
     done = subprocess.run(netwarden_cmd("notifier"), capture_output=True, text=True, cwd=REPO,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -187,6 +188,30 @@ def test_outage_of_five_windows_loses_nothing(setup: dict[str, object]) -> None:
         assert sink.wait(timeout=30) == 0
     log = (Path(str(setup["base"])) / "sink.log").read_text()
     assert "retrying" in log and HOST_PASSWORD not in log
+
+
+def test_the_sink_works_with_exactly_its_units_privileges(setup: dict[str, object]) -> None:
+    """netwarden-sink.service's sandbox rebuilt with setpriv (tests/support/units.py): the
+    store owner's user for User=, an empty capability bounding set, no_new_privs,
+    MemoryDenyWriteExecute. Started so, `netwarden sink --once` ships the store."""
+    import pwd
+
+    from tests.support.units import UNITS_DIR, sandbox_prefix
+    sensor = setup["sensor"]
+    assert isinstance(sensor, SensorProcess)
+    sensor.start()
+    with Chatter():
+        time.sleep(3)
+    sensor.stop()
+    account = pwd.getpwnam(str(setup["user"]))
+    done = subprocess.run(
+        [*sandbox_prefix(UNITS_DIR / "netwarden-sink.service", account=account),
+         sys.executable, "-m", "netwarden", "sink", "--once", "--config", str(sensor.config),
+         "--db", str(sensor.db)],
+        capture_output=True, text=True, timeout=120, cwd="/",
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr
+    assert_equal(setup)
 
 
 def test_kill_9_at_several_points_of_a_replay(setup: dict[str, object]) -> None:

@@ -68,7 +68,8 @@ def _cap_list(names: list[str]) -> str:
 def sandbox_prefix(path: Path, without: str | None = None,
                    account: pwd.struct_passwd | None = None) -> list[str]:
     """A command prefix that runs a program with the unit's privileges, started as root: its
-    user (``account`` stands in for the unit's User=, which tests do not create), only the
+    user (``account`` stands in for the unit's User=, which tests do not create, or for the
+    session user a user unit runs as), only the
     unit's capability bounding set (root's permitted and effective sets become exactly that
     at execve), its AmbientCapabilities (inheritable and ambient; none for root),
     no_new_privs when the unit sets it, and PR_SET_MDWE when it sets MemoryDenyWriteExecute.
@@ -76,10 +77,10 @@ def sandbox_prefix(path: Path, without: str | None = None,
     settings = unit_settings(path)
     kept = [cap for cap in capability_bounding_set(path) if cap != without]
     prefix = ["setpriv", f"--bounding-set={_cap_list(kept)}"]
-    if "Service.User" in settings:
-        if account is None:
-            raise ValueError(f"{path.name} runs as User={settings['Service.User'][0]}: "
-                             "pass the account that stands in for it")
+    if "Service.User" in settings and account is None:
+        raise ValueError(f"{path.name} runs as User={settings['Service.User'][0]}: "
+                         "pass the account that stands in for it")
+    if account is not None:       # User=, or a user unit's own user (the notifier's)
         prefix += [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
     ambient = [cap.removeprefix("CAP_").lower()
                for value in settings.get("Service.AmbientCapabilities", [])
