@@ -448,12 +448,12 @@ def child_ship(spec: dict[str, Any]) -> int:
         if command["do"] == "quit":
             print(json.dumps(own_usage()), flush=True)
             return 0
-        started, cpu, shipped = time.perf_counter(), own_usage()["cpu_s"], 0
-        while shipped < command["rows"]:
-            count = shipper.ship_round()
-            shipped += count
-            if count == 0:
-                break
+        started, cpu = time.perf_counter(), own_usage()["cpu_s"]
+        before = shipper.status.shipped_rows
+        # catch_up() as the service runs it (reading the next batch while one travels),
+        # stopped once this slice's rows are shipped.
+        shipper.catch_up(lambda: shipper.status.shipped_rows - before >= command["rows"])
+        shipped = shipper.status.shipped_rows - before
         print(json.dumps({"rows": shipped, "seconds": time.perf_counter() - started,
                           "cpu_s": own_usage()["cpu_s"] - cpu}), flush=True)
     return 0
