@@ -1,9 +1,11 @@
 """Where the web viewer's data comes from: its settings, and one read-only connection per
-request (the server is threaded; opening costs well under a millisecond)."""
+request: the local store is opened anew (well under a millisecond); a fleet's server's
+connections are kept in a small pool, since a login costs a round trip or several (TLS)."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,12 +70,57 @@ def reading(path: Path, server: ServerSource | None = None) -> Iterator[ReadSour
         conn.close()
 
 
+#: Idle connections kept per server: Dash serves requests on threads, a page's callbacks
+#: a few at a time.
+POOL_IDLE = 4
+
+
+class _ServerPool:
+    """Connections to a server, each used by one request at a time and then kept for the
+    next. One is checked with a trivial query before reuse (a server restarted meanwhile
+    closed it): a failed check costs a new login, never a failed page."""
+
+    def __init__(self) -> None:
+        self._idle: dict[ServerSource, list[ReadSource]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, server: ServerSource) -> ReadSource:
+        while True:
+            with self._lock:
+                idle = self._idle.get(server)
+                source = idle.pop() if idle else None
+            if source is None:
+                return server.open()
+            try:
+                source.execute("SELECT 1").fetchall()
+                return source
+            except source.errors:
+                _close_quietly(source)
+
+    def give(self, server: ServerSource, source: ReadSource) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(server, [])
+            if len(idle) < POOL_IDLE:
+                idle.append(source)
+                return
+        _close_quietly(source)
+
+
+def _close_quietly(source: ReadSource) -> None:
+    try:
+        source.close()
+    except source.errors:
+        pass
+
+
+_POOL = _ServerPool()
+
+
 @contextmanager
 def _reading_server(server: ServerSource) -> Iterator[ReadSource]:
-    """One connection per request to the server, as for the local store (a pool would save
-    the few milliseconds of a login; the viewer is not that busy)."""
+    """A pooled connection to the server for one request; one that failed is closed."""
     try:
-        source = server.open()
+        source = _POOL.take(server)
     except RemoteError as exc:
         raise StoreProblem(str(exc)) from None
     except ConfigError as exc:      # the reader's password file
@@ -81,6 +128,12 @@ def _reading_server(server: ServerSource) -> Iterator[ReadSource]:
     try:
         yield source
     except source.errors as exc:
+        _close_quietly(source)
         raise StoreProblem(f"{server.label}: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        source.close()
+    except StoreProblem:            # the page's own finding: the connection is fine
+        _POOL.give(server, source)
+        raise
+    except BaseException:
+        _close_quietly(source)
+        raise
+    _POOL.give(server, source)

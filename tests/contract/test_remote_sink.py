@@ -575,6 +575,33 @@ def test_devices_and_presence_from_the_server_are_each_hosts_own(
         remote.close()
 
 
+def test_the_web_viewer_reuses_its_server_connections(
+        server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
+    """Dash's requests to a server share pooled connections; after the server restarted,
+    the next request logs in anew instead of failing."""
+    from netwarden.config import RemoteConfig
+    from netwarden.reading import ServerSource
+    from netwarden.viewer_dash.source import reading
+    secret = tmp_path / "reader-password"
+    secret.write_text(READER_PASSWORD + "\n")
+    os.chmod(secret, 0o600)
+    source = ServerSource(server.url(READER_ROLE),
+                          RemoteConfig(reader_password_file=str(secret)))
+    backend = "SELECT pg_backend_pid()" if server.dialect == "postgresql" \
+        else "SELECT CONNECTION_ID()"
+
+    def backend_of_a_request() -> int:
+        with reading(tmp_path / "unused.db", source) as conn:
+            return int(conn.execute(backend).fetchone()[0])
+
+    first = backend_of_a_request()
+    assert backend_of_a_request() == first
+    server.stop()
+    server.start()
+    again = backend_of_a_request()
+    assert again != first and backend_of_a_request() == again
+
+
 def test_a_tls_failure_is_one_clear_message_and_retried(
         server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
     """The test servers offer no TLS: a sink that requires it refuses to ship in clear text,
