@@ -34,7 +34,7 @@ log = logging.getLogger("netwarden")
 
 
 #: The commands that read a fleet's server with ``--db URL``.
-READS_SERVERS = ("export", "events", "execs", "health", "fleet", "tui", "dash")
+READS_SERVERS = ("export", "events", "execs", "health", "report", "fleet", "tui", "dash")
 
 
 def _db_or_url(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -341,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_fleet_commands(add)
     from netwarden.units.commands import add_commands as add_units_commands
     add_units_commands(add)   # systemd install|uninstall
+    from netwarden.reports.commands import add_commands as add_report_commands
+    add_report_commands(add)   # netwarden report
     return parser
 
 

@@ -1,0 +1,47 @@
+"""Reading what a report holds from a source (the store or a fleet's server) with the queries
+the viewers use; no SQL of its own."""
+
+from __future__ import annotations
+
+from netwarden.model import EventKind
+from netwarden.store.device_queries import has_discovery_tables
+from netwarden.store.event_queries import EventRow, view_events
+from netwarden.store.export_queries import health_rows
+from netwarden.store.read_source import ReadSource
+from netwarden.store.traffic_queries import Filter, TrafficView, traffic_totals
+from netwarden.view import report as shape
+
+#: Events a report lists, at most (per kind); a period with more says so in its count.
+EVENT_LIMIT = 10_000
+
+
+def _events(source: ReadSource, since: float, until: float, kind: EventKind) -> list[EventRow]:
+    return view_events(source, since, until, (kind.value,), limit=EVENT_LIMIT)
+
+
+def gather(source: ReadSource, period: str, since: float, until: float,
+           top: int) -> shape.Report:
+    """The report of flows whose window starts in [since, until) and events in that span."""
+    view = TrafficView(int(since), int(until))
+    by_exe = traffic_totals(source, "exe", view)
+    unnamed = TrafficView(view.since, view.until, (Filter("domain", ""),))
+    devices = (shape.new_devices(_events(source, since, until, EventKind.NEW_DEVICE))
+               if has_discovery_tables(source) else None)
+    hosts = (shape.top_lines(traffic_totals(source, "host", view), 10_000)
+             if source.remote else None)
+    return shape.Report(
+        period=period, since=since, until=until, source=source.label,
+        sent=sum(int(t.sent) for t in by_exe), recv=sum(int(t.recv) for t in by_exe),
+        programs=tuple(shape.top_lines(by_exe, top)),
+        destinations=tuple(shape.destinations(traffic_totals(source, "domain", view),
+                                              traffic_totals(source, "raddr", unnamed), top)),
+        new_programs=tuple(shape.new_programs(
+            _events(source, since, until, EventKind.NEW_EXECUTABLE))),
+        modified=tuple(shape.modified_executables(
+            _events(source, since, until, EventKind.EXE_MODIFIED))),
+        new_devices=None if devices is None else tuple(devices),
+        sensor_errors=tuple(shape.sensor_error_tally(
+            _events(source, since, until, EventKind.SENSOR_ERROR))),
+        health=tuple(shape.health_tally((row for row, _host in health_rows(source, since)),
+                                        until)),
+        hosts=None if hosts is None else tuple(hosts))
