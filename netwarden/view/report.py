@@ -229,8 +229,12 @@ def _title(report: Report) -> str:
 
 
 def _md_cell(text: str) -> str:
-    # A pipe would end the cell and a newline the row; backslashes escape Markdown's marks.
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "\\`")
+    # A pipe would end the cell and a newline the row; `<` would start raw HTML in a
+    # renderer, `*` and a backtick emphasis or code: each is escaped with a backslash.
+    text = text.replace("\\", "\\\\").replace("\n", " ")
+    for mark in "|<*`":
+        text = text.replace(mark, "\\" + mark)
+    return text
 
 
 def render_markdown(report: Report, tz: tzinfo | None = None) -> str:

@@ -1,0 +1,167 @@
+"""`netwarden report` on a seeded store: the figures a user would check (totals, the top program,
+a new program, a new device, a sensor error, a health counter), in Markdown and HTML; the HTML
+parses and escapes what it prints; bad input exits 64."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from netwarden.model import Event, EventKind, Executable, HealthSample, ProgramIdentity
+from netwarden.store.sqlite_writer import SqliteWriter
+from netwarden.view.units import format_bytes
+from tests.support.device_data import HUE, PHONE, PI, seed_devices
+from tests.support.viewer_data import BASH, flow, seed_store
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = 1_796_600_000
+DAY = 86400
+#: A path a browser would take for markup if the report did not escape it.
+ODD = ProgramIdentity(Executable("/opt/<b>odd</b>&co/tool", "e" * 64), "tool", "tool", 1000,
+                      parent=BASH)
+ODD_SENT, ODD_RECV = 5, 7
+# seed_store's flows: (sent, recv) in the last day, and the older ones (apt, the old curl).
+DAY_SENT = 20000 + 1000 + 60 + 30000 + 700000 + 400000 + ODD_SENT
+DAY_RECV = 1_000_000 + 50000 + 120 + 2_000_000 + 9000 + 30000 + ODD_RECV
+WEEK_SENT, WEEK_RECV = DAY_SENT + 300 + 2000, DAY_RECV + 4000 + 9_000_000
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("report")
+    db = tmp / "nw.db"
+    seed_store(db, NOW)
+    seed_devices(db, NOW)
+    writer = SqliteWriter(db, NOW, group=None, host="testhost")
+    writer.write([flow(NOW - 200, ODD, "192.0.2.10", 443, ODD_SENT, ODD_RECV)], [
+        Event.of(NOW - 500, EventKind.SENSOR_ERROR, component="sensor", state="unclean_stop",
+                 message="killed", required=False, missing_from=NOW - 560, missing_to=NOW - 500),
+    ], [HealthSample(NOW - 400, "sensor", "proc_events_lost", 3),
+        HealthSample(NOW - 10 * DAY, "sensor", "proc_events_lost", 100)], NOW - 200)
+    writer.close()
+    config = tmp / "c.toml"
+    config.write_text("[store]\ngroup = \"\"\nowner = \"\"\n")
+    return db, config
+
+
+def report(store: tuple[Path, Path], *args: str) -> subprocess.CompletedProcess[str]:
+    db, config = store
+    return subprocess.run([sys.executable, "-m", "netwarden", "report", "--db", str(db),
+                           "--config", str(config), "--until", str(NOW), *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+
+
+def test_markdown_day_holds_the_seeded_figures(store: tuple[Path, Path]) -> None:
+    done = report(store, "--period", "day")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert (f"Sent {format_bytes(DAY_SENT)}, received {format_bytes(DAY_RECV)}, "
+            f"total {format_bytes(DAY_SENT + DAY_RECV)}") in text
+    programs = text.split("## Top programs")[1].split("##")[0]
+    first_row = [line for line in programs.splitlines() if line.startswith("| /")][0]
+    # firefox: 50,000 sent and 3,000,000 received in the last day, the most of any program
+    assert first_row == (f"| /usr/lib/firefox/firefox | {format_bytes(50000)} | "
+                         f"{format_bytes(3_000_000)} | {format_bytes(3_050_000)} |")
+    assert "/usr/bin/apt" not in programs          # two days old: not in a day's report
+    destinations = text.split("## Top destinations")[1].split("##")[0]
+    assert "| www.google.com |" in destinations and "| 203.0.113.9 |" in destinations
+    new = text.split("## New programs")[1].split("##")[0]
+    assert "| /usr/sbin/nginx | nginx, uid 33," in new
+    assert "| /opt/\\<b>odd\\</b>&co/tool | tool, uid 1000," in new   # no raw HTML
+    assert "/usr/bin/apt" not in new
+    devices = text.split("## New LAN devices")[1].split("##")[0]
+    assert PHONE in devices and PI in devices and HUE in devices
+    assert "| sensor | unclean_stop | 1 |" in text
+    # the counter moved 3 in the day; the 100 ten days earlier is outside the period
+    assert "| sensor | proc_events_lost | 3 |" in text
+    assert text.count("_not recorded by this version_") == 2      # scans, outages
+
+
+def test_markdown_week_counts_older_traffic_and_the_modified_exe(
+        store: tuple[Path, Path]) -> None:
+    done = report(store, "--period", "week", "--top", "1")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert f"Sent {format_bytes(WEEK_SENT)}, received {format_bytes(WEEK_RECV)}" in text
+    programs = text.split("## Top programs")[1].split("##")[0]
+    assert [line.split(" | ")[0] for line in programs.splitlines()
+            if line.startswith("| /")] == ["| /usr/bin/apt"]
+    modified = text.split("## Modified executables")[1].split("##")[0]
+    assert "| /usr/bin/curl | sha256 000000000000 -> cccccccccccc |" in modified
+    assert "| /usr/bin/apt | apt, uid 0," in text
+
+
+class _Checker(HTMLParser):
+    """Fails on a closing tag that does not match the open one; keeps the text."""
+
+    VOID = frozenset({"meta", "br", "hr", "img", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack[-1] == tag, (tag, self.stack)
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_is_well_formed_self_contained_and_escaped(store: tuple[Path, Path]) -> None:
+    done = report(store, "--period", "day", "--format", "html")
+    assert done.returncode == 0, done.stderr
+    page = done.stdout
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.stack == []
+    text = "".join(checker.text)
+    assert ODD.exe.path in text                     # shown as text ...
+    assert "<b>odd</b>" not in page                 # ... never as markup
+    assert "b" not in checker.tags
+    assert f"Sent {format_bytes(DAY_SENT)}, received {format_bytes(DAY_RECV)}" in text
+    assert "/usr/lib/firefox/firefox" in text and PHONE in text and "unclean_stop" in text
+    # self-contained: no scripts, no stylesheets or images fetched from anywhere
+    assert not checker.tags & {"script", "link", "img", "iframe"}
+    assert "http://" not in page and "https://" not in page
+
+
+@pytest.mark.parametrize("args, named", [
+    (("--period", "year"), "--period"),
+    (("--period", "day", "--until", "last tuesday"), "--until"),
+    (("--period", "day", "--until", "-5"), "--until"),
+])
+def test_bad_input_is_one_line_and_exit_64(store: tuple[Path, Path], args: tuple[str, ...],
+                                           named: str) -> None:
+    db, config = store
+    done = subprocess.run([sys.executable, "-m", "netwarden", "report", "--db", str(db),
+                           "--config", str(config), *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 64
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0]
+
+
+def test_iso_until_and_a_missing_store(store: tuple[Path, Path], tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+    iso = datetime.fromtimestamp(NOW, timezone.utc).isoformat()
+    by_epoch = report(store, "--period", "day")
+    assert by_epoch.returncode == 0, by_epoch.stderr
+    assert report(store, "--period", "day", "--until", iso).stdout == by_epoch.stdout
+    done = subprocess.run([sys.executable, "-m", "netwarden", "report", "--period", "day",
+                           "--db", str(tmp_path / "none.db"), "--config", str(store[1])],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 74 and "no database at" in done.stderr
