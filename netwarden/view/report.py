@@ -256,7 +256,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222;
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%}th,td{padding:.25em .6em;text-align:left;
 vertical-align:top;border-bottom:1px solid #eee}th{background:#f4f4f4}
-td.n{text-align:right;font-variant-numeric:tabular-nums}.empty{color:#777;font-style:italic}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.empty{color:#777;font-style:italic}
 ul.summary{list-style:none;padding:0}code{word-break:break-all}
 """.strip()
 
@@ -277,8 +277,9 @@ def render_html(report: Report, tz: tzinfo | None = None) -> str:
             out.append(f'<p class="empty">{esc(empty)}</p>')
             continue
         numeric = [name in _NUMERIC_HEADERS for name in header]
-        out.append("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
-                   + "</tr></thead><tbody>")
+        out.append("<table><thead><tr>" + "".join(
+            f'<th class="n">{esc(h)}</th>' if num else f"<th>{esc(h)}</th>"
+            for h, num in zip(header, numeric, strict=True)) + "</tr></thead><tbody>")
         for row in rows:
             out.append("<tr>" + "".join(
                 f'<td class="n">{esc(cell)}</td>' if num else f"<td>{esc(cell)}</td>"
