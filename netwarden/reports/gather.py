@@ -11,7 +11,8 @@ from netwarden.store.read_source import ReadSource
 from netwarden.store.traffic_queries import Filter, TrafficView, traffic_totals
 from netwarden.view import report as shape
 
-#: Events a report lists, at most (per kind); a period with more says so in its count.
+#: Events a report reads, at most, per kind: a period with more (a flood of sensor errors)
+#: lists and counts only the newest this many (view_events reads newest first).
 EVENT_LIMIT = 10_000
 
 

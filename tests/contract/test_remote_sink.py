@@ -650,3 +650,36 @@ def test_awkward_text_arrives_unchanged(server: PostgresServer | MariadbServer,
     writer.close()
     shipper(server, db, tmp_path / "state.db").catch_up()
     assert_same(db, server)
+
+
+def test_report_from_the_server_has_a_line_per_host(server: PostgresServer | MariadbServer,
+                                                    tmp_path: Path) -> None:
+    """`netwarden report --db URL`: the same week as each host's store, one line per host."""
+    from netwarden.view.units import format_bytes
+    now = int(time.time())
+    roles = {"host_rep_a": "report-a-secret", "host_rep_b": "report-b-secret"}
+    for number, (role, password) in enumerate(roles.items()):
+        add_roles(server, role, password, READER_ROLE, READER_PASSWORD)
+        db = tmp_path / f"{role}.db"
+        seed_store(db, now - number * 3600, host=role)
+        Shipper(db, SinkStateFile(tmp_path / f"{role}.state"), target(server, password, role),
+                connect).catch_up()
+    shared = readable_dir()
+    try:
+        (shared / "reader-password").write_text(READER_PASSWORD + "\n")
+        os.chmod(shared / "reader-password", 0o644)
+        config = shared / "config.toml"
+        config.write_text(f'[remote]\nreader_password_file = "{shared / "reader-password"}"\n')
+        os.chmod(config, 0o644)
+        text = netwarden("report", "--period", "week", "--until", str(now + 1), "--db",
+                         server.url(READER_ROLE), "--config", str(config), "--user",
+                         "nobody").stdout
+    finally:
+        shutil.rmtree(shared)
+    # seed_store's week: 1,153,360 bytes sent and 12,093,120 received, on each host
+    hosts = text.split("## Hosts")[1].split("##")[0]
+    for role in roles:
+        assert (f"| {role} | {format_bytes(1_153_360)} | {format_bytes(12_093_120)} | "
+                f"{format_bytes(1_153_360 + 12_093_120)} |") in hosts
+    new = text.split("## New programs")[1].split("##")[0]
+    assert all(f"| {role} | /usr/sbin/nginx |" in new for role in roles)
