@@ -342,6 +342,18 @@ def readable_dir() -> Path:
     return directory
 
 
+def reader_config(shared: Path, more: str = "") -> Path:
+    """A config in ``shared`` whose [remote] reader_password_file holds the reader's
+    password, both readable by the user the CLI drops to; ``more``: further sections."""
+    (shared / "reader-password").write_text(READER_PASSWORD + "\n")
+    os.chmod(shared / "reader-password", 0o644)
+    config = shared / "config.toml"
+    config.write_text(f'[remote]\nreader_password_file = "{shared / "reader-password"}"\n'
+                      + more)
+    os.chmod(config, 0o644)
+    return config
+
+
 def test_export_from_the_server_equals_the_store_record_for_record(
         server: PostgresServer | MariadbServer, tmp_path: Path) -> None:
     role, password = "host_export", "export-host-secret"
@@ -351,11 +363,7 @@ def test_export_from_the_server_equals_the_store_record_for_record(
             batch_rows=2).catch_up()
     shared = readable_dir()
     try:
-        (shared / "reader-password").write_text(READER_PASSWORD + "\n")
-        os.chmod(shared / "reader-password", 0o644)
-        config = shared / "config.toml"
-        config.write_text(f'[remote]\nreader_password_file = "{shared / "reader-password"}"\n')
-        os.chmod(config, 0o644)
+        config = reader_config(shared)
         url = server.url(READER_ROLE)
         for command, extra in (("export", ["--format", "jsonl"]), ("events", []),
                                ("health", [])):
@@ -391,18 +399,13 @@ def test_a_stopped_sink_is_silent_after_its_grace_and_back_when_it_returns(
         return thread
 
     shared = readable_dir()
-    (shared / "reader-password").write_text(READER_PASSWORD + "\n")
-    os.chmod(shared / "reader-password", 0o644)
     events = shared / "events"
     events.mkdir()
     shutil.chown(events, "nobody")
     never = DAY_NAMES[(dt.date.today().weekday() + 3) % 7]
-    config = shared / "config.toml"
-    config.write_text(f'[remote]\nreader_password_file = "{shared / "reader-password"}"\n'
-                      f'[fleet]\nurl = "{server.url(READER_ROLE)}"\ngrace_s = 2\n'
-                      f'schedules = ["{role}=always", "*={never} 03:00-03:01"]\n'
-                      f'events_db = "{events / "fleet.db"}"\n')
-    os.chmod(config, 0o644)
+    config = reader_config(shared, f'[fleet]\nurl = "{server.url(READER_ROLE)}"\ngrace_s = 2\n'
+                                   f'schedules = ["{role}=always", "*={never} 03:00-03:01"]\n'
+                                   f'events_db = "{events / "fleet.db"}"\n')
 
     def watch() -> list[tuple[str, str]]:
         done = netwarden("fleet", "watch", "--once", "--config", str(config), "--user", "nobody")
@@ -666,11 +669,7 @@ def test_report_from_the_server_has_a_line_per_host(server: PostgresServer | Mar
                 connect).catch_up()
     shared = readable_dir()
     try:
-        (shared / "reader-password").write_text(READER_PASSWORD + "\n")
-        os.chmod(shared / "reader-password", 0o644)
-        config = shared / "config.toml"
-        config.write_text(f'[remote]\nreader_password_file = "{shared / "reader-password"}"\n')
-        os.chmod(config, 0o644)
+        config = reader_config(shared)
         text = netwarden("report", "--period", "week", "--until", str(now + 1), "--db",
                          server.url(READER_ROLE), "--config", str(config), "--user",
                          "nobody").stdout
