@@ -21,12 +21,14 @@ loopback: its CPU seconds, its peak RSS, and lost bytes (the generators' own cou
 what `export` attributes to them).
 
 Workloads (tests/gen/trafficgen, one thread each in phase 1, pinned to one CPU):
-  udp-tiny  16-byte UDP datagrams, sent and received back   (worst case: a hook run per 16 B)
+  udp-unconnected  16-byte UDP datagrams by sendto() on an unconnected socket, received back
+            with recv() (the worst case: the peer is found per call, not per socket)
+  udp-tiny  16-byte UDP datagrams on a connected socket, sent and received back
   tcp-tiny  64-byte TCP sends with TCP_NODELAY, read back
   bulk      64 KiB TCP sends, read back
 
     python3 bench/sensor_overhead.py [--pairs 40] [--slice 0.3] [--variants sensor,floor]
-                                     [--workloads udp-tiny,tcp-tiny,bulk] [--json out.json]
+                                     [--workloads udp-unconnected,udp-tiny,tcp-tiny,bulk] [--json out.json]
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ sys.path.insert(0, str(REPO))
 from tests.support.sensor_proc import SensorProcess  # noqa: E402
 from tests.support.traffic import Generator, build_trafficgen  # noqa: E402
 
-WORKLOADS = {"udp-tiny": ("pingpong-udp", 16), "tcp-tiny": ("pingpong-tcp", 64),
+WORKLOADS = {"udp-unconnected": ("pingpong-udp-unconnected", 16),
+             "udp-tiny": ("pingpong-udp", 16), "tcp-tiny": ("pingpong-tcp", 64),
              "bulk": ("pingpong-tcp", 65536)}
 FLOODS = {"udp-tiny": ("flood-udp", 16), "tcp-tiny": ("flood-tcp", 64),
           "bulk": ("flood-tcp", 65536)}

@@ -23,6 +23,8 @@
  *   flood-tcp    host= port= seconds= size=    (sender and receiver threads; for benchmarks)
  *   pingpong-udp seconds= size=                 (one thread: send, then receive it; steadier;
  *                                                seconds may be fractional)
+ *   pingpong-udp-unconnected seconds= size=     (the same with sendto() on an unconnected
+ *                                                socket and recv(): the sensor's worst case)
  *   pingpong-tcp seconds= size=                 (one thread: send, then read it all back)
  */
 #define _GNU_SOURCE
@@ -880,7 +882,7 @@ static int mode_flood(int tcp)
 
 /* One thread sends `size` bytes on one end of a loopback connection and reads them back
  * from the other: no second thread, no cross-CPU wakeups, so run-to-run noise is small. */
-static int mode_pingpong(int tcp)
+static int mode_pingpong(int tcp, int unconnected)
 {
 	size_t size = (size_t)opt_num("size", 16);
 	double seconds = opt_float("seconds", 3);
@@ -904,7 +906,7 @@ static int mode_pingpong(int tcp)
 		b = accept(lfd, NULL, NULL);
 		setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	} else {
-		if (connect(a, (void *)&ss, len))
+		if (!unconnected && connect(a, (void *)&ss, len))
 			die("connect");
 		b = lfd;
 	}
@@ -913,7 +915,8 @@ static int mode_pingpong(int tcp)
 	while (1) {
 		if ((rounds & 255) == 0 && now_s() > until)
 			break;
-		ssize_t n = send(a, buf, size, 0);
+		ssize_t n = unconnected ? sendto(a, buf, size, 0, (void *)&ss, len)
+					: send(a, buf, size, 0);
 
 		if (n <= 0)
 			die("send");
@@ -970,9 +973,11 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "flood-tcp"))
 		return mode_flood(1);
 	if (!strcmp(mode, "pingpong-udp"))
-		return mode_pingpong(0);
+		return mode_pingpong(0, 0);
+	if (!strcmp(mode, "pingpong-udp-unconnected"))
+		return mode_pingpong(0, 1);
 	if (!strcmp(mode, "pingpong-tcp"))
-		return mode_pingpong(1);
+		return mode_pingpong(1, 0);
 	fprintf(stderr, "trafficgen: unknown mode %s\n", mode);
 	return 64;
 }
