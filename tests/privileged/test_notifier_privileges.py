@@ -75,20 +75,28 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_the_notifier_as_root_serves_the_named_user_unprivileged(shared_dir: Path):
-    tmp_path = shared_dir
-    home = tmp_path / "home"
+def nobodys_home(home: Path, program: int) -> tuple[Path, Path, Recorder]:
+    """``home`` owned by nobody, with a store holding one new program's event and a user
+    config that sends notices to a webhook recorder: (the store, the config, the recorder)."""
     home.mkdir()
     db = home / "netwarden.db"
     create_db(db)
-    add_events(db, [new_program(1)])
+    add_events(db, [new_program(program)])
     hook = Recorder()
-    system, user = tmp_path / "system.toml", home / "user.toml"
-    system.write_text("")
+    user = home / "user.toml"
     user.write_text(f'[notifier]\ndesktop = false\npoll_interval_s = 0.1\nfirst_run = "all"\n'
                     f'[webhook]\nurl = "{hook.url}/hook"\n')
     for path in [home, *home.iterdir()]:
         os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    return db, user, hook
+
+
+def test_the_notifier_as_root_serves_the_named_user_unprivileged(shared_dir: Path):
+    tmp_path = shared_dir
+    home = tmp_path / "home"
+    db, user, hook = nobodys_home(home, 1)
+    system = tmp_path / "system.toml"
+    system.write_text("")
     log = tmp_path / "notifier.log"
     proc = subprocess.Popen(
         netwarden_cmd("notifier", "--user", "nobody", "--config", str(system),
@@ -123,17 +131,8 @@ def test_the_notifier_works_with_exactly_its_units_privileges(shared_dir: Path):
     notifier delivers a new program's notice through its webhook channel."""
     from tests.support.units import UNITS_DIR, sandbox_prefix
     home = shared_dir / "unit-home"
-    home.mkdir()
-    db = home / "netwarden.db"
-    create_db(db)
-    add_events(db, [new_program(7)])
-    hook = Recorder()
-    user = home / "user.toml"
-    user.write_text(f'[notifier]\ndesktop = false\npoll_interval_s = 0.1\nfirst_run = "all"\n'
-                    f'[webhook]\nurl = "{hook.url}/hook"\n')
+    db, user, hook = nobodys_home(home, 7)
     (shared_dir / "unit-system.toml").write_text("")
-    for path in [home, *home.iterdir()]:
-        os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
     log = shared_dir / "notifier-unit.log"
     proc = subprocess.Popen(
         [*sandbox_prefix(UNITS_DIR / "netwarden-notifier.service", account=NOBODY),
