@@ -141,12 +141,6 @@ class Shipper:
             self.status = replace(self.status, shipped_rows=self.status.shipped_rows + batch.size,
                                   last_shipped=self._clock())
 
-    def ship_round(self) -> int:
-        """Ship one batch; returns its row count (0: caught up)."""
-        batch = self.first_batch()
-        self.ship(batch)
-        return batch.size
-
     def backlog(self) -> Backlog:
         conn = open_readonly(self.db_path)
         try:

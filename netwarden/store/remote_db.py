@@ -154,10 +154,6 @@ class RemoteConnection:
                     cur.execute(statement)
                     self._refuse_warnings(cur, outgoing.table)
 
-    def insert_rows(self, table: str, columns: Sequence[str],
-                    rows: Sequence[Sequence[object]]) -> None:
-        self.insert(outgoing_rows(self.dialect, table, columns, rows))
-
     def _copy_in(self, cur: Any, table: str, columns: Sequence[str],
                  rows: Sequence[Sequence[object]]) -> None:
         """PostgreSQL: COPY the rows straight into their table, in COPY's binary format.
