@@ -256,6 +256,30 @@ class IgnoreConfig:
 
 
 @dataclass(frozen=True)
+class ScanConfig:
+    """Inbound port-scan detection from kernel signals (bpf/scan.bpf.c, docs/port-scans.md)."""
+
+    enabled: bool = _setting(True, doc="load the scan hooks and raise port_scan events")
+    ports: int = _setting(20, minimum=2, maximum=65535,
+                          doc="a source touching more than this many local ports ...")
+    window_s: float = _setting(60.0, minimum=1, maximum=3600,
+                               doc="... within this many seconds is scanning; a scan ends "
+                                   "after this long without a probe")
+    allow: tuple[str, ...] = _setting(
+        (), convert=_items(_check_cidr), doc="sources never reported (CIDR subnets)")
+    report_after_s: float = _setting(
+        300.0, minimum=1, maximum=86400,
+        doc="a scan still going after this long is reported then, and summarised when it "
+            "ends")
+    summary_interval_s: float = _setting(
+        3600.0, minimum=60, maximum=7 * 86400,
+        doc="a reported scan that goes on is summarised at most this often")
+    table_entries: int = _setting(
+        16384, minimum=1024, maximum=1 << 22,
+        doc="kernel table of (source, port, probe) seen within window_s")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     csv_path: str = _setting("", doc="also append every stored flow row to this CSV file "
                                      "(\"\" for none)")
@@ -554,6 +578,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
     log: LogConfig = field(default_factory=LogConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     dash: DashConfig = field(default_factory=DashConfig)

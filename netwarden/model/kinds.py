@@ -69,6 +69,10 @@ EVENT_KINDS: Mapping[EventKind, KindInfo] = MappingProxyType({
         "Fleet host back", Urgency.LOW, one="host back", many="hosts back",
         mute="a silent fleet host is heard again", icon="network-idle",
         tag="white_check_mark"),
+    EventKind.PORT_SCAN: KindInfo(
+        "Port scan of this host", Urgency.CRITICAL, one="port scan", many="port scans",
+        mute="a remote address probes many ports of this host", icon="security-low",
+        tag="mag"),
     EventKind.SENSOR_STARTED: KindInfo(),
     EventKind.SENSOR_STOPPED: KindInfo(),
 })

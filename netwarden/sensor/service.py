@@ -32,6 +32,7 @@ from netwarden.sensor.bpf_records import (
     DatagramNotice,
     DnsEvent,
     ProcEvent,
+    ScanProbe,
 )
 from netwarden.sensor.collectors import (
     DrainedFlow,
@@ -64,6 +65,7 @@ from netwarden.sensor.persist import (
     WindowBatch,
     WindowWriter,
 )
+from netwarden.sensor.scan import ScanDetector, decode_probe, scan_object_config
 from netwarden.sensor.shipping_watch import ShippingWatch
 from netwarden.sensor.silent_zero import SilentZeroDetector, read_interface_totals
 from netwarden.stopper import Stopper
@@ -87,7 +89,7 @@ LOSS_COUNTERS = frozenset({
     "flow_map_full", "flow_insert_failed", "bytes_unattributed", "proc_events_lost",
     "windows_dropped",
     "ringbuf_size_mismatch", "store_write_failures", "sock_storage_fail", "fanotify_overflows",
-    "execs_dropped",
+    "execs_dropped", "scan_probes_lost",
 })
 
 
@@ -155,6 +157,7 @@ class Sensor:
         self._datagram_hook: DatagramSourceHook | None = None
         self._health: list[HealthCounters] = []
         self._writer: WindowWriter | None = None
+        self._scans = ScanDetector(config.scan)
 
     # ---- set-up ----
 
@@ -224,6 +227,11 @@ class Sensor:
                                           object_config(hooks.DNS_OBJECT, cfg), now)
             if dns_obj is not None and dns_obj.is_attached("dns_ingress"):
                 self._rings.add(dns_obj.map("dns_events"), DnsEvent, self._on_dns_event)
+        if self._config.scan.enabled:
+            scan_obj = self._load_optional(loader, hooks.SCAN_OBJECT,
+                                           scan_object_config(self._config.scan, features), now)
+            if scan_obj is not None:
+                self._rings.add(scan_obj.map("scan_probes"), ScanProbe, self._on_scan_probe)
 
     def _load_optional(self, loader: Loader, spec: hooks.ObjectSpec, config: ObjectConfig,
                        now: float) -> LoadedObject | None:
@@ -251,6 +259,11 @@ class Sensor:
                 self._dns.learn(message, tcp=False)
         else:
             self._dns.learn(payload, tcp=event.transport == IPPROTO_TCP)
+
+    def _on_scan_probe(self, raw: bytes) -> None:
+        probe = decode_probe(raw, self._clock() - time.monotonic())
+        if probe is not None:
+            self._scans.observe(probe)
 
     def _on_datagram_notice(self, raw: bytes) -> None:
         if self._datagram_hook is not None:
@@ -360,6 +373,8 @@ class Sensor:
         flows = drainer.drain_all()
         poller.join(timeout=2)
         self._rings.consume()  # what arrived before detaching
+        for event in self._scans.tick(now) + self._scans.flush():
+            self._record_event(event)
         self._drain_once(flows, writer, now=now)
         self._record_event(Event.of(self._clock(), EventKind.SENSOR_STOPPED, pid=os.getpid()))
         final = self._aggregator.flush()
@@ -380,6 +395,10 @@ class Sensor:
         now = self._clock() if now is None else now
         # Answers and execs that arrived before these bytes were counted come first.
         self._rings.consume()
+        for event in self._scans.tick(now):
+            log.warning("port scan from %s: %s", event.field_dict()["source"],
+                        event.field_dict()["ports"])
+            self._record_event(event)
         self._check_silence(now, flows)
         groups = self._resolve(flows)
         self._collect_health(self._aggregator.window_start(now))
@@ -446,6 +465,7 @@ class Sensor:
                 samples.append(HealthSample(window_start, counters.source, name, delta))
         self._user_counters.set("ringbuf_size_mismatch", self._rings.size_mismatches)
         self._user_counters.set("dns_malformed", self._dns.malformed)
+        self._user_counters.set("scan_sources_forgotten", self._scans.sources_forgotten)
         self._user_counters.set("hash_prefetch_dropped", self._hashes.prefetch_dropped)
         if self._datagram_hook is not None and self._datagram_hook.managed:
             self._user_counters.set("datagram_hook_attaches", self._datagram_hook.attaches)
