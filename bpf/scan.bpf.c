@@ -26,6 +26,11 @@ const volatile struct scan_probe nw_btf_scan_probe;
 /* Set by the loader. */
 const volatile u64 repeat_after_ns = 30ULL * 1000000000ULL; /* half the detection window */
 const volatile u32 has_drop_reason = 1; /* kfree_skb carries a reason (5.17+) */
+/* Before 5.17: [start, end) of the kernel functions whose kfree_skb() is the drop of a packet
+ * no socket took (tcp_v4_rcv, __udp4_lib_rcv, ... from /proc/kallsyms); 0, 0 when unused. */
+#define NW_DROP_SITES 8
+const volatile u64 drop_site_start[NW_DROP_SITES] = {};
+const volatile u64 drop_site_end[NW_DROP_SITES] = {};
 
 #define TCP_NEW_SYN_RECV 12
 #define TCP_FLAG_FIN 0x01
@@ -153,9 +158,26 @@ static __always_inline void dropped(struct sk_buff *skb, bool tcp_flags_only)
 }
 
 /*
+ * Kernels before 5.17 (c504e5c2f964 "net: skb: introduce kfree_skb_reason()") say only where
+ * a packet was freed: the receive functions' own kfree_skb() is, mostly, "no socket" (the
+ * other drops there, bad checksums, are rare and each touches one port). FIN/NULL/XMAS probes
+ * of open ports are freed without the tracepoint there (tcp_drop() calls __kfree_skb()).
+ */
+static __always_inline bool at_drop_site(u64 location)
+{
+	for (int i = 0; i < NW_DROP_SITES; i++) {
+		if (location >= drop_site_start[i] && location < drop_site_end[i])
+			return true;
+	}
+	return false;
+}
+
+/*
  * Every freed-not-consumed packet passes here, but ordinary traffic is consumed
  * (consume_skb), not dropped: this runs for drops. The reason is an enum whose values move
- * between kernels, hence CO-RE; TCP_FLAGS is newer than NO_SOCKET (5.19).
+ * between kernels, hence CO-RE; TCP_FLAGS is newer than NO_SOCKET (5.19). Where there is no
+ * reason the loader leaves has_drop_reason 0 and the verifier never sees the read of the
+ * third argument (a read-only global is a known constant: the branch is dead code).
  */
 SEC("tp_btf/kfree_skb")
 int tp_kfree_skb(u64 *ctx)
@@ -163,8 +185,11 @@ int tp_kfree_skb(u64 *ctx)
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
 	u32 reason;
 
-	if (!has_drop_reason)
+	if (!has_drop_reason) {
+		if (at_drop_site(ctx[1]))
+			dropped(skb, false);
 		return 0;
+	}
 	reason = (u32)ctx[2];
 	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
 		dropped(skb, false);

@@ -14,7 +14,7 @@ import errno
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -315,8 +315,9 @@ class BpfObject:
             result[name] = (info.offset, info.size)
         return result
 
-    def set_rodata(self, values: dict[str, int]) -> None:
-        """Set ``const volatile`` globals before load (integers, little-endian host order)."""
+    def set_rodata(self, values: Mapping[str, int | tuple[int, ...]]) -> None:
+        """Set ``const volatile`` globals before load (integers, little-endian host order; a
+        tuple fills an array of integers, its items each ``size / len`` bytes)."""
         offsets = self.global_offsets(".rodata")
         data = self.map(self._rodata_map_name()).initial_value()
         for name, value in values.items():
@@ -324,8 +325,13 @@ class BpfObject:
                 raise LibbpfError(f"set {name} in {self.path}", errno.ENOENT,
                                   "no such read-only global")
             offset, size = offsets[name]
-            ctypes.memmove(ctypes.addressof(data) + offset,
-                           int(value).to_bytes(size, "little"), size)
+            items = value if isinstance(value, tuple) else (value,)
+            if not items or size % len(items):
+                raise LibbpfError(f"set {name} in {self.path}", errno.EINVAL,
+                                  f"{len(items)} values for {size} bytes")
+            item_size = size // len(items)
+            raw = b"".join(int(item).to_bytes(item_size, "little") for item in items)
+            ctypes.memmove(ctypes.addressof(data) + offset, raw, size)
 
     def _rodata_map_name(self) -> str:
         # libbpf names global-data maps "<object name prefix>.rodata" (8 chars of the name).

@@ -137,7 +137,7 @@ class LoadedObject:
 class ObjectConfig:
     """What the loader sets between open and load."""
 
-    rodata: dict[str, int] = field(default_factory=dict)
+    rodata: dict[str, int | tuple[int, ...]] = field(default_factory=dict)
     map_entries: dict[str, int] = field(default_factory=dict)
 
 

@@ -17,9 +17,13 @@ clock come in as arguments.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
+import logging
+import os
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -28,6 +32,8 @@ from netwarden.model import Event, EventKind, format_address
 from netwarden.sensor import bpf_records as rec
 from netwarden.sensor import hooks
 from netwarden.sensor.loader import ObjectConfig
+
+log = logging.getLogger(__name__)
 
 #: What each kernel probe kind is called in events ("half-open SYN", "full connect", ...).
 PROBE_LABELS = {
@@ -183,10 +189,54 @@ def decode_probe(raw: bytes, wall_minus_monotonic: float) -> PortProbe | None:
 
 
 
-def scan_object_config(cfg: ScanConfig, features: hooks.KernelFeatures) -> ObjectConfig:
+#: Before 5.17 kfree_skb has no reason: the receive functions whose own kfree_skb() drops
+#: a packet no socket took (udp_rcv/udpv6_rcv where __udp*_lib_rcv is inlined into them).
+DROP_SITE_FUNCTIONS = ("tcp_v4_rcv", "tcp_v6_rcv", "__udp4_lib_rcv", "__udp6_lib_rcv",
+                       "udp_rcv", "udpv6_rcv")
+DROP_SITES = 8   # NW_DROP_SITES in scan.bpf.c
+
+
+def drop_sites(kallsyms: Iterable[str]) -> list[tuple[int, int]]:
+    """[start, end) of each DROP_SITE_FUNCTIONS in /proc/kallsyms' text (a function ends
+    where the next text symbol starts)."""
+    addresses: list[int] = []
+    starts: dict[str, int] = {}
+    for line in kallsyms:
+        parts = line.split()
+        if len(parts) < 3 or parts[1] not in ("t", "T"):
+            continue
+        address = int(parts[0], 16)
+        addresses.append(address)
+        if parts[2] in DROP_SITE_FUNCTIONS and len(parts) == 3:
+            starts.setdefault(parts[2], address)
+    addresses.sort()
+    sites = []
+    for name in DROP_SITE_FUNCTIONS:
+        start = starts.get(name, 0)
+        if not start:
+            continue
+        following = bisect.bisect_right(addresses, start)
+        if following < len(addresses):
+            sites.append((start, addresses[following]))
+    return sites
+
+
+def scan_object_config(cfg: ScanConfig, features: hooks.KernelFeatures,
+                       proc_root: str = "/proc") -> ObjectConfig:
     """What the sensor sets in scan.bpf.o. A (source, port, kind) passes the kernel again
-    after half the window, so a scan that keeps probing the same ports stays alive."""
-    return ObjectConfig(
-        rodata={"repeat_after_ns": int(cfg.window_s * 1e9 / 2),
-                "has_drop_reason": int(hooks.has_drop_reason(features))},
-        map_entries={"scan_seen": cfg.table_entries})
+    after half the window, so a scan that keeps probing the same ports stays alive. Kernels
+    without drop reasons get the drop sites instead (root reads real kallsyms addresses)."""
+    with_reason = hooks.has_drop_reason(features)
+    rodata: dict[str, int | tuple[int, ...]] = {
+        "repeat_after_ns": int(cfg.window_s * 1e9 / 2), "has_drop_reason": int(with_reason)}
+    if not with_reason:
+        try:
+            with open(os.path.join(proc_root, "kallsyms"), encoding="ascii") as kallsyms:
+                sites = drop_sites(kallsyms)[:DROP_SITES]
+        except OSError as exc:   # then only open ports are seen; say so
+            log.warning("port scans: no drop sites, probes of closed ports unseen: %s", exc)
+            sites = []
+        sites += [(0, 0)] * (DROP_SITES - len(sites))
+        rodata["drop_site_start"] = tuple(start for start, _ in sites)
+        rodata["drop_site_end"] = tuple(end for _, end in sites)
+    return ObjectConfig(rodata=rodata, map_entries={"scan_seen": cfg.table_entries})

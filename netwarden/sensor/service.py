@@ -229,7 +229,8 @@ class Sensor:
                 self._rings.add(dns_obj.map("dns_events"), DnsEvent, self._on_dns_event)
         if self._config.scan.enabled:
             scan_obj = self._load_optional(loader, hooks.SCAN_OBJECT,
-                                           scan_object_config(self._config.scan, features), now)
+                                           scan_object_config(self._config.scan, features,
+                                                              self._procfs.root), now)
             if scan_obj is not None:
                 self._rings.add(scan_obj.map("scan_probes"), ScanProbe, self._on_scan_probe)
 
@@ -466,6 +467,7 @@ class Sensor:
         self._user_counters.set("ringbuf_size_mismatch", self._rings.size_mismatches)
         self._user_counters.set("dns_malformed", self._dns.malformed)
         self._user_counters.set("scan_sources_forgotten", self._scans.sources_forgotten)
+        self._user_counters.set("scan_probes_allowed", self._scans.allowed_probes)
         self._user_counters.set("hash_prefetch_dropped", self._hashes.prefetch_dropped)
         if self._datagram_hook is not None and self._datagram_hook.managed:
             self._user_counters.set("datagram_hook_attaches", self._datagram_hook.attaches)
