@@ -139,7 +139,7 @@ static __always_inline void dropped(struct sk_buff *skb, bool tcp_flags_only)
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	unsigned char *transport = head + BPF_CORE_READ(skb, transport_header);
 	u8 header[14] = {};
-	u16 port;
+	u16 port, remote_port;
 
 	if (!read_ip(&probe, head + BPF_CORE_READ(skb, network_header)))
 		return;
@@ -149,10 +149,18 @@ static __always_inline void dropped(struct sk_buff *skb, bool tcp_flags_only)
 		return;
 	__builtin_memcpy(&port, header + 2, 2);
 	probe.local_port = bpf_ntohs(port);
+	__builtin_memcpy(&port, header, 2);
+	remote_port = bpf_ntohs(port);
 	if (probe.protocol == IPPROTO_UDP)
 		probe.kind = NW_PROBE_UDP;
 	else
 		probe.kind = tcp_probe_kind(header[13], header[12]);
+	/* From a service port to an ephemeral one, anything but a SYN is a late answer to a
+	 * socket that has gone (a DNS reply after the resolver gave up, a server's FIN after a
+	 * reset): many of those reach many local ports and are no scan. */
+	if (remote_port < 1024 && probe.local_port >= 1024 && probe.kind != NW_PROBE_SYN &&
+	    probe.kind != NW_PROBE_CONNECT_SYN)
+		return;
 	if (probe.kind)
 		emit(&probe);
 }

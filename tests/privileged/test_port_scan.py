@@ -61,6 +61,17 @@ for _ in range(count):
 """
 
 
+#: Late DNS answers: replies from port 53 to ports nobody listens on any more (no scan).
+LATE_REPLIES = """
+import socket, sys
+host, source, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((source, 53))
+for port in range(first, first + count):
+    s.sendto(b"late answer", (host, port))
+"""
+
+
 @pytest.fixture(scope="module")
 def scan_peer() -> Iterator[PeerNamespace]:
     ns = default_peer(7)
@@ -210,9 +221,11 @@ def test_the_tests_own_connect_scan_is_one_event(sensor: SensorProcess,
 def test_ordinary_connections_and_an_allowed_scan_are_no_scan(
         sensor: SensorProcess, scan_peer: PeerNamespace, client_source: str,
         allowed_source: str):
-    """200 connections from one client to one open port, and the connect() scan from a
-    source in [scan] allow, at once (one wait for both)."""
+    """200 connections from one client to one open port, the connect() scan from a source
+    in [scan] allow, and a resolver's late answers to 40 closed ports, at once (one wait)."""
     started = time.time()
+    in_peer(scan_peer, sys.executable, "-c", LATE_REPLIES, scan_peer.host_v4,
+            scan_peer.peer_v4, str(40000), str(PORT_COUNT))
     ordinary = subprocess.Popen([*scan_peer.exec_prefix(), sys.executable, "-c",
                                  ORDINARY_CLIENT, scan_peer.host_v4, str(SERVICE_PORT),
                                  client_source, "200"])
