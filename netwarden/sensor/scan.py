@@ -207,7 +207,7 @@ def drop_sites(kallsyms: Iterable[str]) -> list[tuple[int, int]]:
             continue
         address = int(parts[0], 16)
         addresses.append(address)
-        if parts[2] in DROP_SITE_FUNCTIONS and len(parts) == 3:
+        if parts[2] in DROP_SITE_FUNCTIONS:   # built in, or in a module ("[ipv6]")
             starts.setdefault(parts[2], address)
     addresses.sort()
     sites = []

@@ -9,7 +9,7 @@ from netwarden.config import ScanConfig
 from netwarden.model import EventKind
 from netwarden.notify.notices import render_event
 from netwarden.sensor import bpf_records as rec
-from netwarden.sensor.scan import PortProbe, ScanDetector, decode_probe
+from netwarden.sensor.scan import PortProbe, ScanDetector, decode_probe, drop_sites
 
 SOURCE = "198.51.100.7"
 
@@ -160,3 +160,16 @@ def test_the_notice_says_who_how_many_and_how():
     assert notice.title == "Port scan of this host"
     assert notice.body == f"{SOURCE} probed 50 ports (half-open SYN) in 1.5 s\nports 22, 23, 25"
     assert notice.key == f"port_scan:{SOURCE}"
+
+
+def test_drop_sites_come_from_kallsyms_text():
+    kallsyms = ["ffffffff81a00000 T tcp_v4_rcv", "ffffffff81a00f00 t tcp_v4_fill_cb",
+                "ffffffff81b00000 T __udp4_lib_rcv", "ffffffff81b00800 T udp_v4_early_demux",
+                "ffffffff82000000 D tcp_hashinfo",            # data, not a function end
+                "ffffffffc0000000 t tcp_v6_rcv\t[ipv6]",       # in a module
+                "ffffffffc0000400 t tcp_v6_send_reset\t[ipv6]",
+                "ffffffff81c00000 T udpv6_rcv", "ffffffff81c00100 T zzz_last"]
+    assert drop_sites(kallsyms) == [(0xffffffff81a00000, 0xffffffff81a00f00),
+                                    (0xffffffffc0000000, 0xffffffffc0000400),
+                                    (0xffffffff81b00000, 0xffffffff81b00800),
+                                    (0xffffffff81c00000, 0xffffffff81c00100)]
