@@ -267,6 +267,9 @@ class ScanConfig:
                                    "after this long without a probe")
     allow: tuple[str, ...] = _setting(
         (), convert=_items(_check_cidr), doc="sources never reported (CIDR subnets)")
+    open_ports: bool = _setting(
+        True, doc="also see probes of open TCP ports (a sock_ops program: ~1 us per new "
+                  "TCP connection); false: closed ports only")
     report_after_s: float = _setting(
         300.0, minimum=1, maximum=86400,
         doc="a scan still going after this long is reported then, and summarised when it "

@@ -139,6 +139,8 @@ class ObjectConfig:
 
     rodata: dict[str, int | tuple[int, ...]] = field(default_factory=dict)
     map_entries: dict[str, int] = field(default_factory=dict)
+    #: Programs the configuration leaves out (not loaded), with why.
+    leave_out: dict[str, str] = field(default_factory=dict)
 
 
 def object_path(filename: str) -> Path:
@@ -207,6 +209,8 @@ class Loader:
                         spec.name, program.name, ProgramState.NOT_SELECTED, False)
         for program in wanted:
             not_selected = self._not_selected(spec, program)
+            if program.name in config.leave_out:
+                not_selected = config.leave_out[program.name]
             missing = missing_for(program, self._features)
             if not_selected:
                 statuses[program.name] = ProgramStatus(
@@ -222,7 +226,7 @@ class Loader:
             config = ObjectConfig(
                 rodata={**config.rodata, "preemptible_hooks": int(hook_set.preemptible),
                         "syscall_args": int(self._packet_hooks.syscall_args)},
-                map_entries=config.map_entries)
+                map_entries=config.map_entries, leave_out=config.leave_out)
         while True:
             failed = self._try_load(spec, config, statuses)
             if isinstance(failed, lb.BpfObject):

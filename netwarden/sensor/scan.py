@@ -239,4 +239,7 @@ def scan_object_config(cfg: ScanConfig, features: hooks.KernelFeatures,
         sites += [(0, 0)] * (DROP_SITES - len(sites))
         rodata["drop_site_start"] = tuple(start for start, _ in sites)
         rodata["drop_site_end"] = tuple(end for _, end in sites)
-    return ObjectConfig(rodata=rodata, map_entries={"scan_seen": cfg.table_entries})
+    leave_out = {} if cfg.open_ports else {
+        "sockops_scan": "left out by [scan] open_ports = false (closed ports only)"}
+    return ObjectConfig(rodata=rodata, map_entries={"scan_seen": cfg.table_entries},
+                        leave_out=leave_out)

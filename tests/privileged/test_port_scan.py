@@ -243,3 +243,21 @@ def test_ordinary_connections_and_an_allowed_scan_are_no_scan(
 def health_rows(sensor: SensorProcess) -> list[dict[str, object]]:
     done = netwarden("health", "--db", str(sensor.db))
     return [json.loads(line) for line in done.stdout.splitlines() if line]
+
+
+def test_open_ports_off_leaves_the_connection_hook_out():
+    """[scan] open_ports = false: only the drop hook loads (no program per connection)."""
+    from netwarden.config import ScanConfig
+    from netwarden.sensor import hooks
+    from netwarden.sensor.loader import Loader, ProgramState, cgroup2_root, kernel_features
+    from netwarden.sensor.scan import scan_object_config
+    features = kernel_features(hooks.OBJECTS)
+    loaded = Loader(features, cgroup2_root()).load(
+        hooks.SCAN_OBJECT, scan_object_config(ScanConfig(open_ports=False), features))
+    try:
+        states = {s.program: s.state for s in loaded.statuses}
+        assert states == {"tp_kfree_skb": ProgramState.ATTACHED,
+                          "sockops_scan": ProgramState.NOT_SELECTED}
+        assert [link.name for link in loaded.links] == ["tp_kfree_skb"]
+    finally:
+        loaded.close()
