@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwarden.fleet.schedule import ScheduleError, parse_schedule
+from netwarden.model.schedule import ScheduleError, parse_schedule
 from netwarden.model.discovery import KnownDevice
 from netwarden.model.watch import WatchTarget, parse_probe
 

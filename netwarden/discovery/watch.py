@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from netwarden.config import WatchConfig
 from netwarden.discovery.probes import run_probe
-from netwarden.fleet.schedule import Schedule, parse_schedule
+from netwarden.model.schedule import Schedule, parse_schedule
 from netwarden.model import Event, EventKind
 from netwarden.model.watch import (
     ProbeResult,

@@ -47,7 +47,7 @@ def _ms(value: float | None) -> str:
 
 def cmd_once(config: Config, as_json: bool) -> int:
     from netwarden.discovery.probes import run_probe
-    from netwarden.fleet.schedule import parse_schedule
+    from netwarden.model.schedule import parse_schedule
     targets = config.watch.targets()
     if not targets:
         return _fail("no [[watch.target]] in the configuration", EXIT_USAGE)

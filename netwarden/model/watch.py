@@ -91,7 +91,7 @@ class WatchTarget:
     probe: Probe
     interval_s: float
     timeout_s: float
-    schedule: str = "always"      # netwarden.fleet.schedule syntax
+    schedule: str = "always"      # netwarden.model.schedule syntax
     expect_status: int = 200      # HTTP(S) only
     group: str = ""               # "" = on its own; members of a group raise no events
 
