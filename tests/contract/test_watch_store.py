@@ -1,0 +1,136 @@
+"""The connectivity watch's store: windows, events, samples written by the real watcher and
+writer (from a scripted series of results), read back by the queries both viewers, the CLI,
+the metrics and the report use; a restart resumes the state it left."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from netwarden.config import config_from_dict
+from netwarden.discovery.watch import Watcher
+from netwarden.metrics.counting import StoreCounter
+from netwarden.metrics.scrape import scrape
+from netwarden.model.watch import ProbeResult, WatchTarget
+from netwarden.stopper import Stopper
+from netwarden.store import watch_queries as q
+from netwarden.store.watch_writer import WatchWriter
+from tests.support.watch_data import TARGETS, seed_watch
+
+NOW = 1_796_600_000.0
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "nw.db"
+    seed_watch(path, NOW)
+    return path
+
+
+def test_windows_events_and_samples(db: Path):
+    conn = sqlite3.connect(db)
+    events = [(kind, json.loads(data)) for kind, data in
+              conn.execute("SELECT kind, data FROM events ORDER BY id")]
+    assert [(k, f["target"]) for k, f in events] == [
+        ("target_down", "gw"), ("target_up", "gw"),
+        ("target_down", "internet"), ("target_up", "internet")]
+    gw_down, gw_up = events[0][1], events[1][1]
+    assert (gw_down["since"], gw_down["reason"], gw_down["group"]) == (NOW - 7200, "timed out",
+                                                                      "")
+    assert (gw_up["down_since"], gw_up["downtime_s"]) == (NOW - 7200, 600.0)
+    assert events[2][1]["members"] == ["web", "dns"]
+    # 180 rounds of three probes each, every one kept; failed ones without a latency
+    assert conn.execute("SELECT COUNT(*), COUNT(latency_ms) FROM watch_samples").fetchone() \
+        == (540, 540 - 10 - 10 - 5)
+
+
+def test_outages_and_their_summary(db: Path):
+    conn = sqlite3.connect(db)
+    found = [(o.name, o.start, o.end) for o in q.outages(conn)]
+    assert found == [("dns", NOW - 3600, NOW - 3300), ("internet", NOW - 3600, NOW - 3300),
+                     ("web", NOW - 3600, NOW - 3300), ("gw", NOW - 7200, NOW - 6600),
+                     ("web", NOW - 9000, NOW - 8700)]
+    assert [o.name for o in q.outages(conn, since=NOW - 3000)] == []
+    summary = {s.name: s for s in q.outage_summary(conn, NOW - 8800, NOW)}
+    assert (summary["web"].count, summary["web"].total_s, summary["web"].longest_s) == \
+        (2, 100 + 300, 300)                                # the first one clipped to the span
+    assert summary["internet"].is_group and summary["internet"].total_s == 300
+
+
+def test_status_uptime_and_latency(db: Path):
+    conn = sqlite3.connect(db)
+    rows = {r.name: r for r in q.statuses(conn, NOW)}
+    assert list(rows) == ["internet", "gw", "dns", "web"]       # groups first
+    gw = rows["gw"]
+    assert (gw.state, gw.since, gw.last_probe) == ("up", NOW - 6600, NOW - 60)
+    assert gw.last_latency_ms == 1.0 and gw.avg_latency_ms == pytest.approx(1.0)
+    # watched for 3 h (its first window starts at the first probe), down 10 min of them
+    assert gw.uptime_day == pytest.approx(1 - 600 / 10800)
+    assert gw.uptime_week == gw.uptime_day
+    assert rows["web"].uptime_day == pytest.approx(1 - 600 / 10800)
+    assert rows["internet"].uptime_day == pytest.approx(1 - 300 / 10800)
+    latency = q.latency_samples(conn, NOW - 600, "web")
+    assert [ms for _, _, ms in latency] == [20.0] * 10
+
+
+def test_a_restart_resumes_an_outage_without_a_second_alarm(db: Path):
+    config = config_from_dict({"watch": {"target": TARGETS}}).watch
+    clock = [NOW]
+
+    def down(target: WatchTarget) -> ProbeResult:
+        return ProbeResult(target.name, clock[0], target.name != "gw", 0.001, "timed out")
+
+    def rounds(n: int) -> None:
+        writer = WatchWriter(db, NOW, group=None, host="testhost")
+        watcher = Watcher(config, writer, Stopper(), clock=lambda: clock[0],
+                          local_now=lambda: dt.datetime.fromtimestamp(clock[0]).astimezone(),
+                          probe=down, workers=1)
+        for _ in range(n):
+            watcher.run_round(watcher.targets)
+            clock[0] += 60
+        writer.close()
+    rounds(4)           # gw goes down
+    rounds(4)           # a restart: gw is still down, and known to be
+    conn = sqlite3.connect(db)
+    kinds = [k for (k,) in conn.execute("SELECT kind FROM events WHERE time >= ?", (NOW,))]
+    assert kinds == ["target_down"]
+    assert [o.end for o in q.outages(conn, since=NOW)] == [None]     # still going
+
+
+def test_metrics(db: Path):
+    counter = StoreCounter(top_n=5, clock=lambda: NOW)
+    text = scrape(counter, db)
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+    def key(name: str, target: str, probe: str, **more: str) -> tuple[str, tuple]:  # type: ignore[type-arg]
+        labels = {"group": "", "probe": probe, "target": target, **more}
+        return name, tuple(sorted(labels.items()))
+    gw = ("gw", "icmp:192.0.2.1")
+    assert found[key("netwarden_watch_target_up", *gw)] == 1
+    assert found[key("netwarden_watch_target_latency_seconds", *gw, stat="last")] == 0.001
+    assert found[key("netwarden_watch_target_uptime_ratio", *gw, span="day")] == \
+        pytest.approx(1 - 600 / 10800)
+    group = ("internet", "group")
+    assert found[key("netwarden_watch_target_up", *group)] == 1
+    assert key("netwarden_watch_target_latency_seconds", *group, stat="last") not in found
+
+
+def test_status_cli_reads_the_store(db: Path, tmp_path: Path):
+    import subprocess
+    import sys
+    config = tmp_path / "c.toml"
+    config.write_text('[store]\ngroup = ""\nowner = ""\n')
+    done = subprocess.run([sys.executable, "-m", "netwarden", "watch", "status", "--json",
+                           "--db", str(db), "--config", str(config)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["name"], r["state"]) for r in rows] == [
+        ("internet", "up"), ("gw", "up"), ("dns", "up"), ("web", "up")]
+    assert rows[1]["probe"] == "icmp:192.0.2.1" and rows[1]["last_latency_ms"] == 1.0
