@@ -20,6 +20,7 @@ from netwarden.store.export_queries import HealthRow
 from netwarden.store.traffic_queries import TrafficTotal
 from netwarden.store.watch_queries import OutageSummary
 from netwarden.view.units import format_bytes
+from netwarden.view.watch import duration
 
 #: Each period's length. A month is 30 days: a fixed span, so two reports compare.
 PERIODS: dict[str, int] = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400}
@@ -109,15 +110,6 @@ class Report:
     hosts: tuple[Line, ...] | None = None        # per host, from a fleet's server only
     outages: tuple[OutageSummary, ...] | None = None   # None: no watch tables to read
 
-
-def _duration(seconds: float) -> str:
-    """'45 s', '12 min 5 s', '3 h 20 min', '2 d 4 h'."""
-    s = int(round(seconds))
-    for unit, size, sub, sub_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60),
-                                      ("min", 60, "s", 1)):
-        if s >= size:
-            return f"{s // size} {unit} {(s % size) // sub_size} {sub}"
-    return f"{s} s"
 
 
 def top_lines(totals: Iterable[TrafficTotal], top: int, empty: str = "(unknown)") -> list[Line]:
@@ -229,7 +221,7 @@ def _sections(report: Report, tz: tzinfo | None) -> list[Section]:
     else:
         sections.append(("Outages", ["target", "probe", "outages", "downtime", "longest"],
                          [[o.name + (" (group)" if o.is_group else ""), o.probe,
-                           str(o.count), _duration(o.total_s), _duration(o.longest_s)]
+                           str(o.count), duration(o.total_s), duration(o.longest_s)]
                           for o in report.outages], "none"))
     if report.hosts is not None:
         sections.insert(0, ("Hosts", ["host", *byte_cols], traffic(report.hosts),
