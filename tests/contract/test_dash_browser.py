@@ -339,3 +339,15 @@ def test_connectivity_page(server: DashServer, browser):
     assert {o[4] for o in outages} == {"timed out", "web: timed out; dns: timed out"}
     time.sleep(0.5)
     screenshot(browser, "watch-dash.png")
+
+
+def test_api_watch(server: DashServer):
+    status, body = get(server.url + "/api/v1/watch")
+    assert status == 200
+    assert [(t["name"], t["state"]) for t in body["targets"]] == [
+        ("internet", "up"), ("gw", "up"), ("dns", "up"), ("web", "up")]
+    assert [(o["name"], o["end"] - o["start"]) for o in body["outages"]] == [
+        ("dns", 300), ("internet", 300), ("web", 300), ("gw", 600), ("web", 300)]
+    status, body = get(server.url + "/api/v1/watch?range=minute")
+    assert status == 200 and body["outages"] == []
+    assert get(server.url + "/api/v1/watch?range=fortnight")[0] == 400
