@@ -65,10 +65,15 @@ def icmp_echo(target: WatchTarget, proc_root: Path = Path("/proc")) -> None:
             except OSError as exc:   # an ICMP error (unreachable) queued on the socket
                 raise ProbeFailed(exc.strerror or str(exc)) from None
             # Raw sockets see every echo reply on the host: keep only ours.
-            if source[0] == sockaddr[0] and is_echo_reply(packet, raw and not v6,
+            if _host(source[0]) == _host(sockaddr[0]) and is_echo_reply(packet, raw and not v6,
                                                           ident if raw else None, v6) \
                     and _echo_seq(packet, raw and not v6) == seq:
                 return
+
+
+def _host(address: str) -> str:
+    """An address without its IPv6 scope (fe80::1%eth0)."""
+    return address.split("%")[0]
 
 
 def _echo_seq(packet: bytes, raw_ipv4: bool) -> int:

@@ -73,7 +73,17 @@ class Watcher:
         return self.schedules[target.name].expected_since(self.local_now()) is not None
 
     def run_round(self, targets: Sequence[WatchTarget]) -> list[Event]:
-        """Probe ``targets`` now (those in their schedule), record what follows; the events."""
+        """Probe ``targets`` now (those in their schedule), record what follows; the events.
+        A round whose write fails leaves the remembered states as they were, so memory and
+        store never disagree (the next round decides again)."""
+        saved = dict(self.states)
+        try:
+            return self._round(targets)
+        except BaseException:
+            self.states = saved
+            raise
+
+    def _round(self, targets: Sequence[WatchTarget]) -> list[Event]:
         now = self.clock()
         changes: list[StateChange] = []
         for target in targets:

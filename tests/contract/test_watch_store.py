@@ -134,3 +134,30 @@ def test_status_cli_reads_the_store(db: Path, tmp_path: Path):
     assert [(r["name"], r["state"]) for r in rows] == [
         ("internet", "up"), ("gw", "up"), ("dns", "up"), ("web", "up")]
     assert rows[1]["probe"] == "icmp:192.0.2.1" and rows[1]["last_latency_ms"] == 1.0
+
+
+def test_a_round_that_cannot_be_written_changes_nothing(db: Path):
+    """The store locked by another writer for longer than the busy timeout: the round fails,
+    the watcher's memory stays as the store has it."""
+    config = config_from_dict({"watch": {"target": TARGETS}}).watch
+    clock = [NOW]
+    writer = WatchWriter(db, NOW, group=None, host="testhost")
+    writer._conn.execute("PRAGMA busy_timeout = 100")
+    watcher = Watcher(config, writer, Stopper(), clock=lambda: clock[0],
+                      local_now=lambda: dt.datetime.fromtimestamp(clock[0]).astimezone(),
+                      probe=lambda t: ProbeResult(t.name, clock[0], False, None, "timed out"),
+                      workers=1)
+    before = dict(watcher.states)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        watcher.run_round(watcher.targets)
+    assert watcher.states == before
+    blocker.execute("ROLLBACK")
+    for _ in range(3):
+        watcher.run_round(watcher.targets)
+        clock[0] += 60
+    writer.close()
+    kinds = [k for (k,) in sqlite3.connect(db).execute(
+        "SELECT kind FROM events WHERE time >= ?", (NOW,))]
+    assert kinds == ["target_down", "target_down"]       # gw and the internet group, once
