@@ -161,3 +161,16 @@ def test_a_round_that_cannot_be_written_changes_nothing(db: Path):
     kinds = [k for (k,) in sqlite3.connect(db).execute(
         "SELECT kind FROM events WHERE time >= ?", (NOW,))]
     assert kinds == ["target_down", "target_down"]       # gw and the internet group, once
+
+
+def test_old_samples_are_pruned_windows_kept(db: Path):
+    config = config_from_dict({"watch": {"sample_days": 1, "target": TARGETS}}).watch
+    writer = WatchWriter(db, NOW, group=None, host="testhost")
+    later = NOW + 86400 - 3600          # a day after the seed's end, less the last hour of it
+    watcher = Watcher(config, writer, Stopper(), clock=lambda: later)
+    watcher._prune(later)
+    writer.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*), MIN(time) FROM watch_samples").fetchone() == (
+        60 * 3, NOW - 3600)                             # the seed's last hour: 60 rounds of 3
+    assert len(q.outages(conn)) == 5
