@@ -63,11 +63,28 @@ class Watcher:
             if target.group:
                 self.groups.setdefault(target.group, []).append(target.name)
         writer.register(self.targets)
-        restored = writer.restore()
-        self.states = {name: restored.get(name, TargetState())
+        self.states = {name: TargetState()
                        for name in [t.name for t in self.targets] + list(self.groups)}
+        self._resume(writer.restore())
         self.due = {t.name: 0.0 for t in self.targets}
         self._pruned = 0.0
+
+    def _resume(self, restored: dict[str, tuple[TargetState, float]]) -> None:
+        """Take up the open windows the last run left, unless they went unwatched for longer
+        than a few intervals (the watch was stopped, the machine off): those end at their
+        last probe, since nobody knows what happened after it."""
+        interval = {t.name: t.interval_s + t.timeout_s for t in self.targets}
+        for group, members in self.groups.items():
+            interval[group] = max(interval[m] for m in members)
+        now, stale = self.clock(), []
+        for name, (state, last) in restored.items():
+            if name not in self.states:
+                continue
+            self.states[name] = state
+            if now - last > 3 * interval[name]:
+                stale.append(self._change(name, TargetState(), last))
+        if stale:
+            self.writer.record([], stale, [])
 
     def scheduled(self, target: WatchTarget) -> bool:
         return self.schedules[target.name].expected_since(self.local_now()) is not None

@@ -51,18 +51,25 @@ class WatchWriter:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (host_id, name) DO UPDATE SET "
                 "probe = excluded.probe, group_name = excluded.group_name, "
                 "is_group = excluded.is_group", [(self._host_id, *row) for row in rows])
+            # A target no longer configured keeps its history; its open window ends at its
+            # last probe.
+            names = [row[0] for row in rows]
+            self._conn.execute(
+                "UPDATE watch_windows SET end = last WHERE end IS NULL AND target_id IN "
+                "(SELECT id FROM watch_targets WHERE host_id = ? AND name NOT IN "
+                f"({', '.join('?' * len(names))}))", (self._host_id, *names))
         self._ids = {name: int(i) for name, i in self._conn.execute(
             "SELECT name, id FROM watch_targets WHERE host_id = ?", (self._host_id,))}
 
-    def restore(self) -> dict[str, TargetState]:
-        """The state each target was left in (its open window), so a restart neither
-        repeats an alarm nor forgets an outage."""
+    def restore(self) -> dict[str, tuple[TargetState, float]]:
+        """The state each target was left in (its open window) and that window's latest
+        probe, so a restart neither repeats an alarm nor forgets an outage."""
         rows = self._conn.execute(
-            "SELECT t.name, w.state, w.start, w.reason FROM watch_windows w "
+            "SELECT t.name, w.state, w.start, w.last, w.reason FROM watch_windows w "
             "JOIN watch_targets t ON t.id = w.target_id WHERE t.host_id = ? AND w.end IS NULL",
             (self._host_id,))
-        return {name: TargetState(State(state), start, reason=reason)
-                for name, state, start, reason in rows}
+        return {name: (TargetState(State(state), start, reason=reason), last)
+                for name, state, start, last, reason in rows}
 
     def record(self, results: Iterable[ProbeResult], changes: Iterable[StateChange],
                events: Sequence[Event]) -> None:

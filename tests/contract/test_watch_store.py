@@ -174,3 +174,31 @@ def test_old_samples_are_pruned_windows_kept(db: Path):
     assert conn.execute("SELECT COUNT(*), MIN(time) FROM watch_samples").fetchone() == (
         60 * 3, NOW - 3600)                             # the seed's last hour: 60 rounds of 3
     assert len(q.outages(conn)) == 5
+
+
+def test_after_a_long_stop_open_windows_end_at_their_last_probe(db: Path):
+    """The watch stopped for a day: what happened meanwhile is not known, so the open windows
+    end at their last probe and the next probes start afresh (gw down again: a new alarm)."""
+    config = config_from_dict({"watch": {"target": TARGETS[:1]}}).watch   # gw only
+    later = [NOW + 86400]
+    writer = WatchWriter(db, NOW, group=None, host="testhost")
+    watcher = Watcher(config, writer, Stopper(), clock=lambda: later[0],
+                      local_now=lambda: dt.datetime.fromtimestamp(later[0]).astimezone(),
+                      probe=lambda t: ProbeResult(t.name, later[0], False, None, "timed out"),
+                      workers=1)
+    for _ in range(3):
+        watcher.run_round(watcher.targets)
+        later[0] += 60
+    writer.close()
+    conn = sqlite3.connect(db)
+    rows = {r.name: r for r in q.statuses(conn, later[0])}
+    # web, dns and the group are no longer configured: their windows closed at the last probe
+    assert {n: (r.state, r.since) for n, r in rows.items() if n != "gw"} == {
+        "internet": ("unknown", None), "web": ("unknown", None), "dns": ("unknown", None)}
+    windows = conn.execute("SELECT state, start, last, end FROM watch_windows w JOIN "
+                           "watch_targets t ON t.id = w.target_id WHERE t.name = 'gw' "
+                           "ORDER BY start").fetchall()
+    assert windows[-2] == ("up", NOW - 6600, NOW - 60, NOW - 60)
+    assert windows[-1] == ("down", NOW + 86400, NOW + 86400 + 120, None)
+    kinds = [k for (k,) in conn.execute("SELECT kind FROM events WHERE time > ?", (NOW,))]
+    assert kinds == ["target_down"]
