@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from netwarden.config import WatchConfig
 from netwarden.discovery.probes import run_probe
 from netwarden.model.schedule import Schedule, parse_schedule
-from netwarden.model import Event, EventKind
+from netwarden.model import Event, EventKind, HealthSample
 from netwarden.model.watch import (
     ProbeResult,
     State,
@@ -68,6 +68,7 @@ class Watcher:
         self._resume(writer.restore())
         self.due = {t.name: 0.0 for t in self.targets}
         self._pruned = 0.0
+        self.failed_rounds = 0     # in a row; written as a health row once one succeeds
 
     def _resume(self, restored: dict[str, tuple[TargetState, float]]) -> None:
         """Take up the open windows the last run left, unless they went unwatched for longer
@@ -95,10 +96,13 @@ class Watcher:
         store never disagree (the next round decides again)."""
         saved = dict(self.states)
         try:
-            return self._round(targets)
+            events = self._round(targets)
         except BaseException:
             self.states = saved
+            self.failed_rounds += 1
             raise
+        self.failed_rounds = 0
+        return events
 
     def _round(self, targets: Sequence[WatchTarget]) -> list[Event]:
         now = self.clock()
@@ -120,7 +124,11 @@ class Watcher:
                 events.extend(self._events(change, target.name, str(target.probe), "", result))
         for group, members in self.groups.items():
             events.extend(self._group_round(group, members, now, changes))
-        self.writer.record(results, changes, events)
+        # Rounds that could not be written (a locked or full store) are counted where the
+        # viewers and `netwarden health` see them, as soon as the store takes writes again.
+        health = [HealthSample(int(now), "watch", "rounds_failed", self.failed_rounds)] \
+            if self.failed_rounds else []
+        self.writer.record(results, changes, events, health)
         for event in events:
             log.warning("%s: %s", event.kind.value, event.field_dict())
         return events

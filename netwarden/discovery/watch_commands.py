@@ -92,12 +92,15 @@ def start_watch_thread(config: Config, stop: Stopper) -> threading.Thread | None
         return None
 
     def run() -> None:
-        writer = WatchWriter(config.db_path, time.time(), config.store.group or None,
-                             config.store.owner or None)
         try:
-            Watcher(config.watch, writer, stop).run()
-        finally:
-            writer.close()
+            writer = WatchWriter(config.db_path, time.time(), config.store.group or None,
+                                 config.store.owner or None)
+            try:
+                Watcher(config.watch, writer, stop).run()
+            finally:
+                writer.close()
+        except Exception:  # noqa: BLE001 - said in the log; discovery's passes go on
+            log.exception("the connectivity watch stopped")
     thread = threading.Thread(target=run, name="watch", daemon=True)
     thread.start()
     return thread

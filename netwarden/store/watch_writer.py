@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from netwarden.model import Event
+from netwarden.model import Event, HealthSample
 from netwarden.model.watch import ProbeResult, State, TargetState, WatchTarget
 from netwarden.store.sqlite_db import close_writer, transaction
-from netwarden.store.writes import insert_events, open_host_store
+from netwarden.store.writes import insert_events, insert_health, open_host_store
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class WatchWriter:
                 for name, state, start, last, reason in rows}
 
     def record(self, results: Iterable[ProbeResult], changes: Iterable[StateChange],
-               events: Sequence[Event]) -> None:
+               events: Sequence[Event], health: Sequence[HealthSample] = ()) -> None:
         with transaction(self._conn):
             self._conn.executemany(
                 "INSERT OR REPLACE INTO watch_samples (target_id, time, latency_ms) "
@@ -83,6 +83,7 @@ class WatchWriter:
             for change in changes:
                 self._apply(self._ids[change.name], change)
             insert_events(self._conn, self._host_id, events)
+            insert_health(self._conn, self._host_id, health)
 
     def _apply(self, target_id: int, change: StateChange) -> None:
         before, after = change.before, change.after

@@ -158,9 +158,11 @@ def test_a_round_that_cannot_be_written_changes_nothing(db: Path):
         watcher.run_round(watcher.targets)
         clock[0] += 60
     writer.close()
-    kinds = [k for (k,) in sqlite3.connect(db).execute(
-        "SELECT kind FROM events WHERE time >= ?", (NOW,))]
+    conn = sqlite3.connect(db)
+    kinds = [k for (k,) in conn.execute("SELECT kind FROM events WHERE time >= ?", (NOW,))]
     assert kinds == ["target_down", "target_down"]       # gw and the internet group, once
+    assert conn.execute("SELECT source, counter, delta FROM health").fetchall() == [
+        ("watch", "rounds_failed", 1)]
 
 
 def test_old_samples_are_pruned_windows_kept(db: Path):
