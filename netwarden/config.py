@@ -243,7 +243,7 @@ class DiscoveryConfig:
 
 
 _TARGET_KEYS = ("name", "probe", "interval_s", "timeout_s", "schedule", "expect_status",
-                "group")
+                "group", "verify_tls")
 _TARGET_FORM = ("must be a table like [[watch.target]] name = \"gateway\" probe = "
                 "\"icmp:192.168.1.1\" (keys: " + ", ".join(_TARGET_KEYS) + ")")
 
@@ -284,9 +284,12 @@ def _watch_target(source: str, key: str, item: object) -> WatchTarget:
                           "must be an HTTP status from 100 to 599")
     if not isinstance(group, str):
         raise ConfigError(source, f"{key} group", group, "must be a string (a group name)")
+    verify = item.get("verify_tls", True)
+    if not isinstance(verify, bool):
+        raise ConfigError(source, f"{key} verify_tls", verify, "must be true or false")
     return WatchTarget(name, probe, _number(source, key, item, "interval_s", 0.1, 86400),
                        _number(source, key, item, "timeout_s", 0.05, 300), schedule, status,
-                       group.strip())
+                       group.strip(), verify)
 
 
 def _watch_targets(source: str, key: str, value: object) -> tuple[WatchTarget, ...]:
@@ -321,7 +324,7 @@ class WatchConfig:
     target: tuple[WatchTarget, ...] = _setting(
         (), convert=_watch_targets,
         doc="targets: [[watch.target]] name, probe, interval_s, timeout_s, schedule, "
-            "expect_status, group (see docs/watch.md)")
+            "expect_status, group, verify_tls (see docs/watch.md)")
 
     def targets(self) -> tuple[WatchTarget, ...]:
         """The targets with the section's interval and timeout where they set none."""

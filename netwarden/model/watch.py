@@ -94,6 +94,7 @@ class WatchTarget:
     schedule: str = "always"      # netwarden.model.schedule syntax
     expect_status: int = 200      # HTTP(S) only
     group: str = ""               # "" = on its own; members of a group raise no events
+    verify_tls: bool = True       # HTTPS only: check the certificate and the host name
 
 
 @dataclass(frozen=True)
