@@ -85,7 +85,8 @@ def test_config_section_defaults_and_validation():
             ({"name": "a", "probe": "icmp:x", "expect_status": 42}, "HTTP status"),
             ({"name": "a", "probe": "icmp:x", "colour": "red"}, "keys: name, probe"),
             ({"name": "a", "probe": "icmp:x", "group": "a"}, "a name of its own"),
-            ({"name": "a", "probe": "icmp:x", "timeout_s": 20}, "must not exceed")]:
+            ({"name": "a", "probe": "icmp:x", "timeout_s": 20}, "must not exceed"),
+            ({"name": "a", "probe": "https://x/", "verify_tls": "no"}, "true or false")]:
         with pytest.raises(ConfigError, match=says):
             config_from_dict({"watch": {"interval_s": 10, "target": [bad]}})
     with pytest.raises(ConfigError, match="used twice"):
