@@ -4,7 +4,7 @@ import pytest
 
 from netwarden.view.labels import display_value, explain_unavailable, format_time
 from netwarden.view.ranges import TimeRange, Window, auto_bucket, window
-from netwarden.view.units import ByteUnit, format_bytes
+from netwarden.view.units import ByteUnit, UnitSystem, axis_unit, format_bytes
 
 
 def test_ranges_cycle_in_the_documented_order():
@@ -45,6 +45,23 @@ def test_auto_bucket_keeps_charts_near_120_points(span: int, bucket: int):
     (0, ByteUnit.AUTO, "0 B")])
 def test_format_bytes(count: int, unit: ByteUnit, text: str):
     assert format_bytes(count, unit) == text
+
+
+@pytest.mark.parametrize("count, unit, text", [
+    (812, ByteUnit.AUTO, "812 B"), (1536, ByteUnit.AUTO, "1.5 kB"), (999, ByteUnit.AUTO, "999 B"),
+    (3 * 1000 ** 3, ByteUnit.AUTO, "3.0 GB"), (1536, ByteUnit.MIB, "0.0 MB"),
+    (5_000_000, ByteUnit.KIB, "5000.0 kB")])
+def test_format_bytes_si(count: int, unit: ByteUnit, text: str):
+    assert format_bytes(count, unit, UnitSystem.SI) == text
+
+
+def test_unit_systems_parse_and_axis_units_follow_them():
+    assert UnitSystem.parse("SI") is UnitSystem.SI and UnitSystem.parse("iec") is UnitSystem.IEC
+    with pytest.raises(ValueError, match="known: iec, si"):
+        UnitSystem.parse("binary")
+    # 1,000,000 bytes: a MB in SI, but still under a MiB in IEC.
+    assert axis_unit(1_000_000, UnitSystem.SI).label_in(UnitSystem.SI) == "MB"
+    assert axis_unit(1_000_000, UnitSystem.IEC).label_in(UnitSystem.IEC) == "KiB"
 
 
 def test_units_cycle_b_kib_mib_gib_auto():
