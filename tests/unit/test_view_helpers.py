@@ -91,3 +91,19 @@ def test_times_are_shown_in_the_given_zone():
 def test_a_missing_wal_index_is_explained():
     text = explain_unavailable(RuntimeError("cannot open x: attempt to write a readonly database"))
     assert "sensor is not running" in text
+
+
+def test_a_young_store_is_charted_from_its_first_minute():
+    from netwarden.view.ranges import ChartSpan, chart_span
+    now = 100_000.0
+    hour = window(TimeRange.HOUR, 0, now)
+    assert hour == Window(96_401, 100_001)
+    # Four minutes of data in a fresh store: five minutes shown, not a sliver of an hour.
+    assert chart_span(hour, (99_790, 99_990), now) == ChartSpan(99_701, 300, True)
+    # Twenty minutes of data: from the first row's minute on.
+    assert chart_span(hour, (98_810, 99_990), now) == ChartSpan(98_760, 1241, True)
+    # A store older than the range, or empty: the whole range.
+    assert chart_span(hour, (50_000, 99_990), now) == ChartSpan(96_401, 3600)
+    assert chart_span(hour, None, now) == ChartSpan(96_401, 3600)
+    # 'all' covers the store's rows.
+    assert chart_span(Window(None, None), (1000, 4000), now) == ChartSpan(1000, 3001)
