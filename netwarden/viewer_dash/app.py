@@ -253,7 +253,8 @@ class Views:
             html.H2(path, id="exe-title"),
             html.P(f"First seen {format_time(first_seen, tz)}; "
                    f"{len(versions)} version(s) by sha256.", id="exe-first-seen"),
-            dcc.Graph(id="exe-versions-chart", figure=figures.versions_figure(versions, tz)),
+            dcc.Graph(id="exe-versions-chart", figure=figures.versions_figure(versions, tz),
+                      config={"displaylogo": False}),
             _table("exe-versions", ["sha256", "first seen", "first traffic", "last traffic",
                                     "sent", "received"],
                    [[v.sha256, format_time(v.first_seen, tz), format_time(v.first_traffic, tz),
@@ -266,13 +267,13 @@ class Views:
                 f"exe-{name}", [DIMENSIONS[name].title, "sent", "received", "last seen"],
                 [[display_value(name, r.value), size(r.sent), size(r.recv),
                   format_time(r.last_seen, tz)] for r in sections[name][:50]])]
-        content.append(html.H3("Remote countries"))
-        if self.geo.lookup is None:
-            content.append(html.P(self.geo.describe(self.settings.clock()),
-                                  className="nw-note"))
-        else:
+        content += [html.H3("Remote countries"),
+                    html.P(self.geo.describe(self.settings.clock()), className="nw-note",
+                           id="exe-geoip-note")]
+        if self.geo.lookup is not None:
             content.append(dcc.Graph(id="exe-countries-chart", figure=figures.countries_figure(
-                country_totals(by_address, self.geo.lookup), units=self.settings.units)))
+                country_totals(by_address, self.geo.lookup), units=self.settings.units),
+                config={"displaylogo": False}))
         content += [html.H3("Modifications and first network use"), _table(
             "exe-events", ["time", "kind", "details"],
             [[format_time(e.time, tz), e.kind, ", ".join(

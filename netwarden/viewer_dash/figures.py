@@ -56,6 +56,8 @@ def _template() -> go.layout.Template:
                 "title": {"x": 0.0, "xanchor": "left", "font": {"size": 16}},
                 "xaxis": dict(axis, showline=True), "yaxis": dict(axis, showline=False),
                 "legend": {"bgcolor": "rgba(0,0,0,0)"},
+                "modebar": {"bgcolor": "rgba(0,0,0,0)", "color": "#8b949e",
+                            "activecolor": COLOURWAY[0]},
                 "hoverlabel": {"bgcolor": "#ffffff", "bordercolor": "#d0d7de",
                                "font": {"color": "#1f2328"}, "namelength": -1}},
         data={"bar": [go.Bar(marker={"line": {"width": 0}})]})
@@ -197,8 +199,8 @@ def countries_figure(countries: Sequence[CountryTotal], top: int = 15,
                       "<extra></extra>"))
     figure.update_layout(template=_template(), title="Remote countries (sent + received)",
                          margin={"l": 140, "r": 20, "t": 50, "b": 40},
-                         xaxis={"title": unit, "exponentformat": "none"},
-                         height=max(250, 60 + 28 * len(shown)))
+                         xaxis={"title": unit, "exponentformat": "none"}, bargap=0.35,
+                         height=max(220, 110 + 30 * len(shown)))
     return figure
 
 
@@ -273,6 +275,7 @@ def presence_figure(segments: Sequence[dict[str, object]], title: str,
         "Finish": _local_times(segments, "Finish", tz),
         "still here": ["yes" if s["open"] else "no" for s in segments]})
     figure = px.timeline(frame, x_start="Start", x_end="Finish", y="Task", color="Task",
+                         color_discrete_sequence=list(COLOURWAY),
                          hover_data={"mac": True, "still here": True, "Task": False})
     devices = frame["Task"].nunique()
     figure.update_yaxes(autorange="reversed", title=None)
