@@ -141,7 +141,11 @@ def traffic_figure(frame: pd.DataFrame, bucket_s: int, title: str,
     figure.update_layout(template=_template(), barmode="stack",
                          title=title, margin={"l": 66, "r": 20, "t": 50, "b": 40},
                          legend={"orientation": "h", "y": -0.15}, hovermode="x unified",
-                         xaxis={"automargin": False},
+                         xaxis={"automargin": False,
+                                # the hover box's heading: the bin's start, to its second
+                                # when bins are shorter than a minute
+                                "hoverformat": "%Y-%m-%d %H:%M:%S" if bucket_s < 60
+                                else "%Y-%m-%d %H:%M"},
                          yaxis={"title": f"{unit} per {_duration(bucket_s)}",
                                 "automargin": False, "exponentformat": "none",
                                 "rangemode": "tozero"})

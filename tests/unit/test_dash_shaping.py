@@ -65,6 +65,8 @@ def test_traffic_figure_stacks_one_bar_trace_per_series():
     assert figure.data[0].offset == 0 and figure.data[0].width == 60_000 * figures.BAR_FILL
     assert list(figure.data[0].y) == [3]
     assert figure.layout.yaxis.title.text == "B per min"
+    assert figure.layout.xaxis.hoverformat == "%Y-%m-%d %H:%M"
+    assert figures.traffic_figure(frame, 10, "t").layout.xaxis.hoverformat.endswith("%S")
     # Axes that grow the margins make plotly.js draw the chart twice (docstring).
     assert figure.layout.xaxis.automargin is False and figure.layout.yaxis.automargin is False
     empty = figures.traffic_figure(figures.series_frame([], "exe", []), 300, "t")
