@@ -277,6 +277,15 @@ class TuiConfig:
 
 
 @dataclass(frozen=True)
+class ViewConfig:
+    """What both viewers (the TUI and the web page) show alike."""
+
+    units: str = _setting("iec", choices=("iec", "si"),
+                          doc="byte units of both viewers' tables and charts: iec (KiB, MiB: "
+                              "powers of 1024) or si (kB, MB: powers of 1000)")
+
+
+@dataclass(frozen=True)
 class DashConfig:
     host: str = _setting("127.0.0.1", doc="address the web viewer binds (--host wins)")
     port: int = _setting(5100, minimum=1, maximum=65535, doc="its TCP port (--port wins)")
@@ -594,6 +603,7 @@ class Config:
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
+    view: ViewConfig = field(default_factory=ViewConfig)
     dash: DashConfig = field(default_factory=DashConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notifier: NotifierConfig = field(default_factory=NotifierConfig)
