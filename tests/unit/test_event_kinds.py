@@ -15,7 +15,8 @@ def test_every_event_kind_is_described():
 def test_what_the_table_says():
     assert list(MUTABLE_KINDS) == ["new_executable", "exe_modified", "new_device",
                                    "device_changed", "sensor_error", "host_silent",
-                                   "host_back", "target_down", "target_up", "virustotal"]
+                                   "host_back", "target_down", "target_up", "virustotal",
+                                   "report"]
     assert SILENT_KINDS == {"sensor_started", "sensor_stopped"}
     assert notice_kind("summary") is UNKNOWN_KIND
     assert (notice_kind("new_device").icon, notice_kind("virustotal").tag) == \
