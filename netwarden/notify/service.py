@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import Config
-from netwarden.model.kinds import EVENT_KINDS, event_kind
+from netwarden.model.kinds import EVENT_KINDS, event_kind, mute_names
 from netwarden.mutes import MuteFileError, Mutes, load_mutes
 from netwarden.notify.delivery import Channel, DeliveryWorker, RetryPolicy
 from netwarden.notify.flood import FloodControl, FloodPolicy
@@ -215,7 +215,8 @@ class Notifier:
         before = self._flood.snapshot()
         cooled, folded = self._flood.cooled, self._flood.folded
         for notice in candidates:
-            if self._mutes.silences(notice.kind, notice.program, notice.name):
+            names = mute_names(notice.kind, notice.field_dict())
+            if any(self._mutes.silences(name, notice.program, notice.name) for name in names):
                 counters["muted"] += 1
                 continue
             outgoing += self._flood.offer(notice, now)
