@@ -95,14 +95,17 @@ def count_items(conn: sqlite3.Connection, host: str | None = None
 class BaselineRecorder:
     """A writer's side of the baseline: facts in, baseline items and drift events out.
 
-    Remembers which (kind, key) pairs the store holds, so a window of flows costs a lookup
-    only for what it has not met before; the cache is dropped when the mode row's revision
-    moves (the CLI revoked something, or learning was restarted).
+    Remembers the status of each (kind, key) it met, so a window of flows costs a lookup only
+    for what it has not met before; the cache is dropped when the mode row's revision moves
+    (the CLI approved or revoked something, or learning was restarted).
+
+    A program outside the baseline is one drift, not one per place it talks to: its
+    destinations become drift items without events, and approving the program approves them.
     """
 
     def __init__(self, host_id: int) -> None:
         self._host_id = host_id
-        self._known: set[tuple[DriftKind, str]] = set()
+        self._known: dict[tuple[DriftKind, str], ItemStatus] = {}
         self._revision = -1
 
     def mode(self, conn: sqlite3.Connection, now: float) -> BaselineMode:
@@ -123,29 +126,48 @@ class BaselineRecorder:
         items with one drift event each when enforcing; nothing when off."""
         if mode.mode is Mode.OFF:
             return []
+        learning = mode.mode is Mode.LEARNING
         events = []
-        for fact in facts:
-            if (fact.kind, fact.key) in self._known:
+        # Programs first: whether a destination is news depends on its program's status.
+        for fact in sorted(facts, key=lambda f: f.kind is not DriftKind.NEW_PROGRAM):
+            if self._status(conn, fact.kind, fact.key) is not None:
                 continue
-            self._known.add((fact.kind, fact.key))
-            if self._stored(conn, fact):
-                continue
-            learning = mode.mode is Mode.LEARNING
             status = ItemStatus.LEARNED if learning else ItemStatus.DRIFT
-            cursor = conn.execute(
-                "INSERT INTO baseline (host_id, kind, key, status, data, first_seen, updated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self._host_id, fact.kind.value, fact.key, status.value,
-                 json.dumps(dict(fact.fields), sort_keys=True), now, now))
-            if not learning:
-                events.append(Event.of(now, EventKind.DRIFT, **dict(fact.fields),
-                                       drift=fact.kind.value, key=fact.key,
-                                       item=int(cursor.lastrowid or 0)))
+            item_id = self._insert(conn, fact, status, now)
+            if learning or self._program_drifts(conn, fact):
+                continue
+            events.append(Event.of(now, EventKind.DRIFT, **dict(fact.fields),
+                                   drift=fact.kind.value, key=fact.key, item=item_id))
         return events
 
-    def _stored(self, conn: sqlite3.Connection, fact: Fact) -> bool:
-        return conn.execute("SELECT 1 FROM baseline WHERE host_id = ? AND kind = ? AND key = ?",
-                            (self._host_id, fact.kind.value, fact.key)).fetchone() is not None
+    def _program_drifts(self, conn: sqlite3.Connection, fact: Fact) -> bool:
+        """A destination of a program that is itself drift (told by the program's event)."""
+        if fact.kind is not DriftKind.NEW_DESTINATION:
+            return False
+        path = str(dict(fact.fields).get("path", ""))
+        return self._status(conn, DriftKind.NEW_PROGRAM, path) is ItemStatus.DRIFT
+
+    def _insert(self, conn: sqlite3.Connection, fact: Fact, status: ItemStatus,
+                now: float) -> int:
+        cursor = conn.execute(
+            "INSERT INTO baseline (host_id, kind, key, status, data, first_seen, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self._host_id, fact.kind.value, fact.key, status.value,
+             json.dumps(dict(fact.fields), sort_keys=True), now, now))
+        self._known[(fact.kind, fact.key)] = status
+        return int(cursor.lastrowid or 0)
+
+    def _status(self, conn: sqlite3.Connection, kind: DriftKind, key: str
+                ) -> ItemStatus | None:
+        cached = self._known.get((kind, key))
+        if cached is not None:
+            return cached
+        row = conn.execute("SELECT status FROM baseline WHERE host_id = ? AND kind = ? AND "
+                           "key = ?", (self._host_id, kind.value, key)).fetchone()
+        if row is None:
+            return None
+        self._known[(kind, key)] = status = ItemStatus(row[0])
+        return status
 
 
 class ItemNotFound(LookupError):
@@ -215,12 +237,22 @@ class BaselineStore:
         return _item(rows[0])
 
     def approve(self, ident: str, now: float, kind: DriftKind | None = None) -> BaselineItem:
-        """Put a drift item into the baseline; an item already in it stays as it is."""
+        """Put a drift item into the baseline (a program: with the destinations it had while
+        it drifted); an item already in it stays as it is."""
         with transaction(self._conn):
             item = self.find(ident, kind)
             if item.status is ItemStatus.DRIFT:
                 self._conn.execute("UPDATE baseline SET status = ?, updated = ? WHERE id = ?",
                                    (ItemStatus.APPROVED.value, now, item.id))
+                if item.kind is DriftKind.NEW_PROGRAM:
+                    # The destinations it had while it drifted come along (they raised no
+                    # event of their own: the program's covered them).
+                    self._conn.execute(
+                        "UPDATE baseline SET status = ?, updated = ? WHERE host_id = ? AND "
+                        "kind = ? AND status = ? AND substr(key, 1, length(?) + 1) = ? || ' '",
+                        (ItemStatus.APPROVED.value, now, self._host_id,
+                         DriftKind.NEW_DESTINATION.value, ItemStatus.DRIFT.value, item.key,
+                         item.key))
                 self._bump(now)
             return self.find(str(item.id))
 

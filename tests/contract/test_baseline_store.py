@@ -83,10 +83,12 @@ def test_off_until_learn_then_learning_then_drift(db: Path):
     rows = [flow(WGET, "9.9.9.9", domain="example.org"), flow(WGET, "8.8.8.8"),
             flow(CURL, "1.1.1.1"), flow(sshd, "10.0.0.9", lport=22)]
     events = writer.write(rows, [], [], T0 + 5, listening=listening)
+    # curl's destination is drift too, told by curl's own event (one notice per program).
     assert sorted(drifts(events)) == [
-        ("new_destination", "/usr/bin/curl 1.1.1.1"), ("new_destination", "/usr/bin/wget 8.8.8.8"),
-        ("new_listen_port", "tcp/8080"), ("new_program", "/usr/bin/curl"),
-        ("new_program", "/usr/sbin/sshd")]
+        ("new_destination", "/usr/bin/wget 8.8.8.8"), ("new_listen_port", "tcp/8080"),
+        ("new_program", "/usr/bin/curl"), ("new_program", "/usr/sbin/sshd")]
+    held = list_items(open_readonly(db), DriftKind.NEW_DESTINATION, ItemStatus.DRIFT)
+    assert [i.key for i in held] == ["/usr/bin/wget 8.8.8.8", "/usr/bin/curl 1.1.1.1"]
     port = next(e for e in events if e.field_dict().get("drift") == "new_listen_port")
     notice = render_event(7, T0 + 5, "drift", port.field_dict())
     assert notice is not None and "8080" in notice.body and "python3" in notice.body
@@ -97,6 +99,9 @@ def test_off_until_learn_then_learning_then_drift(db: Path):
     writer = SqliteWriter(db, T0, group=None, host="h")
     assert drifts(writer.write(rows, [], [], T0 + 7, listening=listening)) == []
 
+    assert cli.approve("/usr/bin/curl", T0 + 8).status is ItemStatus.APPROVED
+    assert [i.key for i in list_items(open_readonly(db), DriftKind.NEW_DESTINATION,
+                                      ItemStatus.APPROVED)] == ["/usr/bin/curl 1.1.1.1"]
     item = cli.approve("tcp/8080", T0 + 8)
     assert item.status is ItemStatus.APPROVED
     assert count_items(open_readonly(db))[("new_listen_port", "approved")] == 1
