@@ -164,3 +164,11 @@ def flow_facts(rows: Iterable[FlowRow], listening: Iterable[ListeningPort] = ())
             DriftKind.NEW_DESTINATION, key, **named, destination=destination,
             address=row.raddr, port=row.rport, protocol=row.protocol))
     return list(facts.values())
+
+
+@dataclass(frozen=True)
+class BaselineSummary:
+    """What the viewers show of the baseline: its mode and how much drift awaits review."""
+
+    mode: BaselineMode
+    drift: int = 0

@@ -18,12 +18,14 @@ from netwarden.model import Event, EventKind
 from netwarden.model.baseline import (
     BaselineItem,
     BaselineMode,
+    BaselineSummary,
     DriftKind,
     Fact,
     ItemStatus,
     Mode,
     mode_at,
 )
+from netwarden.store.read_source import Reader, as_source
 from netwarden.store.sqlite_db import close_writer, transaction
 from netwarden.store.writes import open_host_store
 
@@ -90,6 +92,27 @@ def count_items(conn: sqlite3.Connection, host: str | None = None
     return {(kind, status): int(n) for kind, status, n in conn.execute(
         "SELECT b.kind, b.status, COUNT(*) FROM baseline b JOIN hosts h ON h.id = b.host_id "
         "WHERE (? IS NULL OR h.name = ?) GROUP BY b.kind, b.status", (host, host))}
+
+
+def baseline_summary(conn: Reader, now: float) -> BaselineSummary | None:
+    """The viewers' badge: the mode and the drift awaiting review; None for a fleet server
+    (the baseline is one host's and is not shipped)."""
+    source = as_source(conn)
+    if source.remote:
+        return None
+    return BaselineSummary(read_mode(source.conn, now), pending_drift(source.conn))
+
+
+def pending_drift(conn: sqlite3.Connection) -> int:
+    """Drift items awaiting review, as notified: a drifting program's destinations count with
+    the program (they raised no event and are approved with it)."""
+    if not _has_tables(conn):
+        return 0
+    return int(conn.execute(
+        "SELECT COUNT(*) FROM baseline b WHERE b.status = 'drift' AND NOT ("
+        "b.kind = 'new_destination' AND EXISTS (SELECT 1 FROM baseline p WHERE "
+        "p.host_id = b.host_id AND p.kind = 'new_program' AND p.status = 'drift' AND "
+        "substr(b.key, 1, length(p.key) + 1) = p.key || ' '))").fetchone()[0])
 
 
 class BaselineRecorder:

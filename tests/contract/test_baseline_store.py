@@ -15,7 +15,8 @@ from netwarden.model.baseline import DriftKind, ItemStatus, ListeningPort, Mode
 from netwarden.notify.notices import render_event
 from netwarden.store import schema
 from netwarden.store.baseline import (
-    AmbiguousKey, BaselineStore, ItemNotFound, NotLearning, count_items, list_items, read_mode,
+    AmbiguousKey, BaselineStore, ItemNotFound, NotLearning, baseline_summary, count_items,
+    list_items, read_mode,
 )
 from netwarden.store.discovery_writer import DiscoveryWriter
 from netwarden.store.sqlite_db import open_readonly
@@ -89,6 +90,8 @@ def test_off_until_learn_then_learning_then_drift(db: Path):
         ("new_program", "/usr/bin/curl"), ("new_program", "/usr/sbin/sshd")]
     held = list_items(open_readonly(db), DriftKind.NEW_DESTINATION, ItemStatus.DRIFT)
     assert [i.key for i in held] == ["/usr/bin/wget 8.8.8.8", "/usr/bin/curl 1.1.1.1"]
+    summary = baseline_summary(open_readonly(db), T0 + 5)
+    assert summary is not None and summary.drift == 4    # as notified: curl's dest goes with it
     port = next(e for e in events if e.field_dict().get("drift") == "new_listen_port")
     notice = render_event(7, T0 + 5, "drift", port.field_dict())
     assert notice is not None and "8080" in notice.body and "python3" in notice.body
