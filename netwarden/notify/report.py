@@ -29,6 +29,8 @@ def status_lines(meta: Mapping[str, str], counts: Mapping[str, Mapping[str, int]
         lines.append(f"notifier: {state} (pid {meta.get('pid', '?')}, last heartbeat "
                      f"{_when(float(beat))}, {age:.0f} s ago)")
     lines.append(f"database: {meta.get('db', '?')}: {meta.get('store_status', '?')}")
+    if "baseline" in meta:
+        lines.append(f"baseline: {meta['baseline']}")
     for channel in sorted(set(counts) | set(failures)):
         per = counts.get(channel, {})
         summary = ", ".join(f"{per.get(s, 0)} {s}" for s in

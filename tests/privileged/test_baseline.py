@@ -108,6 +108,7 @@ def test_learning_then_drift_then_approve(tmp_path: Path, peer: PeerNamespace, g
                 == "learned"
             assert learned[("new_device", MAC)]["status"] == "learned"
             assert learned[("new_device_port", f"{MAC} tcp/22")]["status"] == "learned"
+            assert (running.meta("baseline") or "").startswith("learning until")
             mine = (str(known.path), MAC)
             assert [n for n in notices(recorder) if about(n, mine)] == []
             stored = sensor.events()
@@ -137,6 +138,7 @@ def test_learning_then_drift_then_approve(tmp_path: Path, peer: PeerNamespace, g
                                      "new_listen_port")
                 assert listen_notice["fields"]["path"] == str(listen.path)
                 assert listen_notice["title"] == "New listening port outside the baseline"
+                assert (running.meta("baseline") or "").startswith("enforcing, ")
                 drifted = items(sensor.db)
                 assert all(drifted[k]["status"] == "drift" for k in wanted)
 
