@@ -2,14 +2,16 @@
 
 learn, finish, approve and revoke write the store, as `netwarden known set` does: run them as
 the store's owner ([store] owner, the discovery service's user) or root. status and list read
-it, as any member of the `netwarden` group may. Bad input is one line on stderr and exit 64;
-an id or key the baseline lacks is 65 (EX_DATAERR), a store that cannot be written 77.
+it, as any member of the `netwarden` group may. A bad flag is argparse's exit 2; `finish` when
+not learning 64; an id or key the baseline lacks 65 (EX_DATAERR); a store this user cannot
+write 77; one that cannot be read 74. Each error is one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -93,6 +95,10 @@ def _writing(func: Callable[[argparse.Namespace, object], int]
         from netwarden.store.baseline import BaselineStore
         config = config_of(args)
         hint = f"(run as the database's owner, user '{config.store.owner}', or root)"
+        # Said at once: SQLite would report it only after the WAL switch's retries (10 s).
+        if config.db_path.exists() and not os.access(config.db_path, os.W_OK):
+            return _fail(f"cannot write {config.db_path}: permission denied {hint}",
+                         EXIT_NOPERM)
         try:
             store = BaselineStore(config.db_path, time.time(), config.store.group or None,
                                   config.store.owner or None)

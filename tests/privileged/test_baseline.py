@@ -162,3 +162,42 @@ def test_learning_then_drift_then_approve(tmp_path: Path, peer: PeerNamespace, g
     finally:
         sensor.stop()
         recorder.close()
+
+
+def test_a_user_who_may_not_write_the_store_is_told_so():
+    """learn/finish/approve/revoke write the store: another user gets 77 and why; reading
+    (status) works for whoever may read it."""
+    import os
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+
+    from netwarden.store.sqlite_writer import SqliteWriter
+    nobody = pwd.getpwnam("nobody")
+    # pytest's tmp_path is in root's private directory: nobody could not reach it.
+    tmp_path = Path(tempfile.mkdtemp(prefix="nwd-baseline-"))
+    os.chmod(tmp_path, 0o755)
+    lib = tmp_path / "lib"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "netwarden", lib / "netwarden",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.bpf.o"))
+    db = tmp_path / "store.db"
+    SqliteWriter(db, int(time.time()), group=None).close()
+    os.chmod(db, 0o644)     # readable by all, writable by root only
+
+    def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+             "--clear-groups", "--inh-caps=-all", "/usr/bin/python3", "-m", "netwarden",
+             "baseline", *args, "--db", str(db)],
+            capture_output=True, text=True, timeout=60, cwd="/",
+            env={"PYTHONPATH": str(lib), "PATH": "/usr/bin:/bin",
+                 "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/nonexistent"})
+    try:
+        refused = as_nobody("learn", "--days", "1")
+        assert refused.returncode == 77, refused.stderr
+        assert "run as the database's owner" in refused.stderr
+        status = as_nobody("status")
+        assert status.returncode == 0 and status.stdout.startswith("mode: off"), status.stderr
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
