@@ -1,8 +1,11 @@
 """The ports this host listens on, for the baseline's new_listen_port (model/baseline.py).
 
-Read from /proc/net/{tcp,tcp6,udp,udp6} once a write window: a few hundred lines on a busy
-host, no packet capture and no BPF hook (the sensor has none on listen()). A TCP socket in
-LISTEN counts, and a bound UDP socket with no peer, unless its port is in the ephemeral range
+Asked of the kernel once a write window with a sock_diag netlink dump filtered to the
+listening states (about 0.3 ms here), no packet capture and no BPF hook (the sensor has none
+on listen()). /proc/net/{tcp,tcp6,udp,udp6} say the same but cost the kernel a walk of every
+connection's hash bucket: 17 ms per TCP table on this 2-core VM with 170 sockets, so they are
+only the fallback (a kernel without tcp_diag/udp_diag). A TCP socket in LISTEN counts, and a
+bound UDP socket with no peer, unless its port is in the ephemeral range
 (/proc/sys/net/ipv4/ip_local_port_range): that is a client's socket waiting for answers. Only
 a port not seen in the previous read is attributed to a program, by finding the socket's
 inode among /proc/PID/fd, so the scan of every process's descriptors runs only when
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
+import struct
 from pathlib import Path
 from typing import NamedTuple
 
@@ -64,8 +69,68 @@ def ephemeral_range(proc_root: Path) -> range:
         return range(32768, 61000)   # the kernel's default
 
 
-def read_listening(proc_root: Path) -> list[ListenSocket]:
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x301
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN_STATE, _TCP_CLOSE_STATE = 10, 7
+_HEADER = struct.Struct("=IHHII")            # nlmsghdr
+_REQUEST = struct.Struct("=BBBBI48x")        # inet_diag_req_v2, an all-zero inet_diag_sockid
+
+
+def _diag_dump(family: int, protocol: int, state: int) -> list[ListenSocket]:
+    """One sock_diag dump: the sockets of ``family``/``protocol`` in ``state``."""
+    name = "tcp" if protocol == socket.IPPROTO_TCP else "udp"
+    request = _REQUEST.pack(family, protocol, 0, 0, 1 << state)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as nl:
+        nl.sendto(_HEADER.pack(_HEADER.size + len(request), _SOCK_DIAG_BY_FAMILY,
+                               _NLM_F_REQUEST_DUMP, 1, 0) + request, (0, 0))
+        found: list[ListenSocket] = []
+        while True:
+            data = nl.recv(65536)
+            offset = 0
+            while offset < len(data):
+                length, kind = _HEADER.unpack_from(data, offset)[:2]
+                if kind == _NLMSG_DONE:
+                    return found
+                if kind == _NLMSG_ERROR:
+                    (errno,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+                    raise OSError(-errno, f"sock_diag {name}: {os.strerror(-errno)}")
+                found.append(_diag_socket(data, offset + _HEADER.size, name))
+                offset += (length + 3) & ~3
+
+
+def _diag_socket(data: bytes, at: int, protocol: str) -> ListenSocket:
+    """An inet_diag_msg: family, state, timer, retrans; the sockid (ports big-endian,
+    addresses as 16 bytes); expires, rqueue, wqueue, uid, inode."""
+    family = data[at]
+    (port,) = struct.unpack_from(">H", data, at + 4)
+    raw = data[at + 8:at + 24]
+    address = ipaddress.IPv4Address(raw[:4]) if family == socket.AF_INET else \
+        ipaddress.IPv6Address(raw)
+    (inode,) = struct.unpack_from("=I", data, at + 68)
+    return ListenSocket(protocol, port, str(address), inode)
+
+
+def diag_listening() -> list[ListenSocket]:
+    """Listening TCP and unconnected UDP sockets by sock_diag; OSError if it is missing."""
+    sockets = []
+    for family in (socket.AF_INET, socket.AF_INET6):
+        sockets += _diag_dump(family, socket.IPPROTO_TCP, _TCP_LISTEN_STATE)
+        sockets += _diag_dump(family, socket.IPPROTO_UDP, _TCP_CLOSE_STATE)
+    return sockets
+
+
+def read_listening(proc_root: Path, use_diag: bool = True) -> list[ListenSocket]:
+    """This network namespace's listening sockets: by sock_diag when ``use_diag`` and the
+    kernel has it, else from ``proc_root``/net (the fixture trees of the tests)."""
     ephemeral = ephemeral_range(proc_root)
+    if use_diag:
+        try:
+            return [s for s in diag_listening()
+                    if s.protocol == "tcp" or s.port not in ephemeral]
+        except OSError:
+            pass
     sockets = []
     for table, protocol, version in _TABLES:
         try:
@@ -102,12 +167,13 @@ def socket_owners(proc_root: Path, inodes: set[int]) -> dict[int, tuple[str, str
 class ListenWatch:
     """The current listening ports, each with the program found when it first appeared."""
 
-    def __init__(self, proc_root: str | Path = "/proc") -> None:
+    def __init__(self, proc_root: str | Path = "/proc", use_diag: bool = True) -> None:
         self._root = Path(proc_root)
+        self._use_diag = use_diag
         self._ports: dict[tuple[str, int, str], ListeningPort] = {}
 
     def scan(self) -> list[ListeningPort]:
-        sockets = read_listening(self._root)
+        sockets = read_listening(self._root, self._use_diag)
         new = [s for s in sockets if (s.protocol, s.port, s.address) not in self._ports]
         owners = socket_owners(self._root, {s.inode for s in new}) if new else {}
         ports = {}

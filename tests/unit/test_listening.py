@@ -53,7 +53,7 @@ def _proc(tmp_path: Path) -> Path:
 
 
 def test_watch_attributes_new_ports_and_skips_ephemeral_udp(tmp_path: Path):
-    watch = ListenWatch(_proc(tmp_path))
+    watch = ListenWatch(_proc(tmp_path), use_diag=False)
     ports = sorted(watch.scan(), key=lambda p: (p.protocol, p.port))
     assert ports == [
         ListeningPort("tcp", 5402, "127.0.0.1", "", ""),
@@ -62,3 +62,4 @@ def test_watch_attributes_new_ports_and_skips_ephemeral_udp(tmp_path: Path):
     # Attributed once, when it appeared: the owner is kept while the port stays.
     (tmp_path / "proc/4242/fd/3").unlink()
     assert ListeningPort("tcp", 8080, "::1", "/usr/bin/python3.11", "python3") in watch.scan()
+
