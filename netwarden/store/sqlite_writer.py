@@ -121,8 +121,9 @@ class SqliteWriter:
                     "INSERT INTO flows (time, host_id, process_id, family, protocol, "
                     "ip_protocol, laddr_id, lport, raddr_id, rport, domain_id, netns, sent, "
                     "recv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
-                facts = flow_facts(rows, listening) + [listen_fact(p) for p in listening]
-                written += self._baseline.observe(self._conn, facts, now, baseline)
+                if baseline.mode is not Mode.OFF:
+                    facts = flow_facts(rows, listening) + [listen_fact(p) for p in listening]
+                    written += self._baseline.observe(self._conn, facts, now, baseline)
                 written.sort(key=lambda e: e.time)
                 insert_events(self._conn, self._host_id, written)
                 insert_health(self._conn, self._host_id, health)
