@@ -3,8 +3,9 @@
 A notice is what every channel delivers: a title and body for people, the event's fields for
 machines. Kinds without a notice (sensor_started, sensor_stopped) and kinds this version does
 not know return None: an unknown kind from a newer sensor must never stop the notifier.
-Neither has an event its writer marked ``learning`` (a new program or device seen while the
-baseline was learning: it went into the baseline instead).
+Nor has an event its writer marked with the baseline's mode (field ``baseline``): a new
+program or device seen while the baseline learned went into it silently, and one seen after
+is told by its ``drift`` event (docs/baseline.md).
 """
 
 from __future__ import annotations
@@ -229,8 +230,8 @@ def render_event(event_id: int, time: float, kind: str, fields: Mapping[str, obj
     info = EVENT_KINDS[known]
     if info.optional and not device_changes:
         return None
-    if fields.get("learning") is True:
-        # Seen while the baseline was learning: recorded (the viewers show it), not notified.
+    if fields.get("baseline") in ("learning", "enforcing"):
+        # Recorded (the viewers show it), not notified: learned, or told by a drift event.
         return None
     title, body, urgency, subject, path, name = _RENDERERS[known](fields)
     plain = {k: v for k, v in fields.items() if isinstance(v, (str, int, float, bool, list,

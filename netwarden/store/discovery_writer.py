@@ -50,9 +50,8 @@ class DiscoveryWriter:
     def _record_pass(self, result: ScanResult, gap: float, known: Mapping[str, KnownDevice],
                      events: list[Event]) -> None:
         baseline = self._baseline.mode(self._conn, result.time)
-        learning = baseline.mode is Mode.LEARNING
         for device in result.devices:
-            events.extend(self._record_device(device, gap, known, learning))
+            events.extend(self._record_device(device, gap, known, baseline.mode))
         events.extend(self._baseline.observe(
             self._conn, device_facts(result.devices, known), result.time, baseline))
         methods = [r.as_record() for r in result.reports]
@@ -78,10 +77,13 @@ class DiscoveryWriter:
         return cursor.rowcount
 
     def _record_device(self, device: Device, gap: float, known: Mapping[str, KnownDevice],
-                       learning: bool = False) -> list[Event]:
-        """``learning``: the baseline learns, so new_device and device_changed events are
-        marked ``learning`` and do not notify (the things go into the baseline instead)."""
-        marked = {"learning": True} if learning else {}
+                       mode: Mode = Mode.OFF) -> list[Event]:
+        """With a baseline (``mode`` not OFF), new_device is marked with the mode in its
+        ``baseline`` field and not notified: the device is learned silently, or its drift
+        event is the notice. device_changed is marked only while learning (a closed port is
+        no drift, so afterwards it is notified as before)."""
+        new_mark = {} if mode is Mode.OFF else {"baseline": mode.value}
+        changed_mark = {"baseline": mode.value} if mode is Mode.LEARNING else {}
         seen = device.last_seen
         ports = None if device.open_ports is None else json.dumps(list(device.open_ports))
         values = (device.vendor, int(device.randomized), device.device_type.kind,
@@ -100,7 +102,7 @@ class DiscoveryWriter:
                 events.append(Event.of(seen, EventKind.NEW_DEVICE, mac=device.mac,
                                        ip=device.ip, vendor=device.vendor, name=device.name,
                                        interface=device.interface,
-                                       randomized=device.randomized, **marked))
+                                       randomized=device.randomized, **new_mark))
         else:
             device_id, old_ports = row
             self._conn.execute(
@@ -114,7 +116,7 @@ class DiscoveryWriter:
                 events.append(Event.of(seen, EventKind.DEVICE_CHANGED, mac=device.mac,
                                        ip=device.ip, vendor=device.vendor,
                                        name=name or device.name, added_ports=change[0],
-                                       removed_ports=change[1], **marked))
+                                       removed_ports=change[1], **changed_mark))
         self._record_details(device_id, device)
         self._record_presence(device_id, seen, gap)
         return events

@@ -89,8 +89,9 @@ class SqliteWriter:
         try:
             with transaction(self._conn):
                 baseline = self._baseline.mode(self._conn, now)
-                # A new program while the baseline learns goes into it instead of notifying.
-                learning = {"learning": True} if baseline.mode is Mode.LEARNING else {}
+                # With a baseline, a new program is told by it (learned silently, or a drift
+                # event): new_executable says so in its `baseline` field and is not notified.
+                mark = {} if baseline.mode is Mode.OFF else {"baseline": baseline.mode.value}
                 for exe in seen:
                     self._exe_id(exe, now)
                 self._conn.executemany(
@@ -111,7 +112,7 @@ class SqliteWriter:
                                                 path=row.program.exe.path,
                                                 sha256=row.program.exe.sha256,
                                                 name=row.program.name, uid=row.program.uid,
-                                                **learning))
+                                                **mark))
                     flow_values.append((
                         row.time, self._host_id, process_id, row.family, row.protocol,
                         row.ip_protocol, self._address_id(row.laddr), row.lport,

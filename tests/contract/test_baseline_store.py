@@ -65,7 +65,7 @@ def test_off_until_learn_then_learning_then_drift(db: Path):
     events = writer.write([flow(WGET, "9.9.9.9", domain="example.org")], [], [], T0 + 2,
                           listening=listening)
     new = [e for e in events if e.kind is EventKind.NEW_EXECUTABLE]
-    assert [e.field_dict()["learning"] for e in new] == [True]
+    assert [e.field_dict()["baseline"] for e in new] == ["learning"]
     assert render_event(1, T0, "new_executable", new[0].field_dict()) is None
     assert drifts(events) == []
     keys = {(i.kind, i.key, i.status) for i in list_items(open_readonly(db))}
@@ -137,7 +137,7 @@ def test_discovery_learns_devices_and_ports_then_drifts(db: Path):
     cli.learn(T0, 1)
     events = writer.record_scan(_scan(T0 + 1, _pi(T0 + 1)), GAP, {})
     assert [e.kind for e in events] == [EventKind.NEW_DEVICE]
-    assert events[0].field_dict()["learning"] is True
+    assert events[0].field_dict()["baseline"] == "learning"
     assert render_event(1, T0, "new_device", events[0].field_dict()) is None
     assert {i.key for i in list_items(open_readonly(db))} == \
         {"b8:27:eb:12:34:56", "b8:27:eb:12:34:56 tcp/22", "b8:27:eb:12:34:56 tcp/80"}
@@ -149,6 +149,9 @@ def test_discovery_learns_devices_and_ports_then_drifts(db: Path):
         ("new_device_port", "00:17:88:01:02:03 tcp/80"),
         ("new_device_port", "b8:27:eb:12:34:56 tcp/8443")]
     changed = next(e for e in events if e.kind is EventKind.DEVICE_CHANGED)
-    assert "learning" not in changed.field_dict()
+    assert "baseline" not in changed.field_dict()
+    new = next(e for e in events if e.kind is EventKind.NEW_DEVICE)
+    assert new.field_dict()["baseline"] == "enforcing"       # its drift event tells it
+    assert render_event(2, T0, "new_device", new.field_dict()) is None
     stored = open_readonly(db).execute("SELECT data FROM events WHERE kind = 'drift'").fetchall()
     assert {json.loads(d)["drift"] for (d,) in stored} == {"new_device", "new_device_port"}

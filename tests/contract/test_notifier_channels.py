@@ -266,7 +266,8 @@ def test_drift_reaches_every_channel_with_mutes_per_drift_kind_and_cooldown(
         create_db(tmp_path / "netwarden.db")
         prog = {"path": "/opt/x/beacon", "sha256": "e" * 64, "name": "beacon"}
         add_events(tmp_path / "netwarden.db", [
-            ("new_executable", {**new_program(1)[1], "learning": True}),
+            ("new_executable", {**new_program(1)[1], "baseline": "learning"}),
+            ("new_executable", {**new_program(2)[1], "baseline": "enforcing"}),
             drift("new_program", "/opt/x/beacon", 7, **prog),
             drift("new_device_port", "02:00:00:00:00:01 tcp/22", 8, mac="02:00:00:00:00:01",
                   ip="192.0.2.9", port=22),

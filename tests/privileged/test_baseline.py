@@ -113,7 +113,7 @@ def test_learning_then_drift_then_approve(tmp_path: Path, peer: PeerNamespace, g
             assert [n for n in notices(recorder) if about(n, mine)] == []
             stored = sensor.events()
             assert any(e["kind"] == "new_executable" and e.get("path") == str(known.path)
-                       and e.get("learning") is True for e in stored), stored[-5:]
+                       and e.get("baseline") == "learning" for e in stored), stored[-5:]
 
             # ---- enforcing: three new things, one notice each ----
             assert "enforcing" in baseline(sensor.db, "finish")
@@ -139,6 +139,11 @@ def test_learning_then_drift_then_approve(tmp_path: Path, peer: PeerNamespace, g
                 assert listen_notice["fields"]["path"] == str(listen.path)
                 assert listen_notice["title"] == "New listening port outside the baseline"
                 assert (running.meta("baseline") or "").startswith("enforcing, ")
+                # One notice about the new program in all: no "New program on the network"
+                # beside its drift, none for its destination (held with it).
+                about_newcomer = [n for n in notices(recorder)
+                                  if about(n, (str(newcomer.path),))]
+                assert [n["kind"] for n in about_newcomer] == ["drift"]
                 drifted = items(sensor.db)
                 assert all(drifted[k]["status"] == "drift" for k in wanted)
 

@@ -102,7 +102,8 @@ def test_drift(fields: dict, title: str, body: str):
     assert n.key == f"drift:{fields['drift']}:{fields['key']}"
 
 
-def test_events_raised_while_the_baseline_learned_are_not_notified():
-    fields = {"mac": "02:00:00:00:00:01", "ip": "192.0.2.9", "learning": True}
-    assert render_event(1, 1.0, "new_device", fields) is None
-    assert render_event(1, 1.0, "new_device", {**fields, "learning": False}) is not None
+def test_events_the_baseline_tells_are_not_notified():
+    fields = {"mac": "02:00:00:00:00:01", "ip": "192.0.2.9"}
+    for mode in ("learning", "enforcing"):
+        assert render_event(1, 1.0, "new_device", {**fields, "baseline": mode}) is None
+    assert render_event(1, 1.0, "new_device", fields) is not None
