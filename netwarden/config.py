@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from netwarden.model.discovery import KnownDevice
+from netwarden.report_schedule import WEEKDAYS, ScheduleError, parse_clock
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -276,6 +277,15 @@ class TuiConfig:
 
 
 @dataclass(frozen=True)
+class ViewConfig:
+    """What both viewers (the TUI and the web page) show alike."""
+
+    units: str = _setting("iec", choices=("iec", "si"),
+                          doc="byte units of both viewers' tables and charts: iec (KiB, MiB: "
+                              "powers of 1024) or si (kB, MB: powers of 1000)")
+
+
+@dataclass(frozen=True)
 class DashConfig:
     host: str = _setting("127.0.0.1", doc="address the web viewer binds (--host wins)")
     port: int = _setting(5100, minimum=1, maximum=65535, doc="its TCP port (--port wins)")
@@ -328,6 +338,28 @@ class MetricsConfig:
                           doc="executables with their own bytes series; the rest are 'other'")
 
 
+#: The notifier's channels by the name a delivery records.
+CHANNEL_NAMES = ("desktop", "webhook", "mqtt", "ntfy")
+
+
+def _clock_time(source: str, key: str, value: object) -> str:
+    try:
+        parse_clock(value if isinstance(value, str) else "")
+    except ScheduleError:
+        raise ConfigError(source, key, value, "must be a local time of day like \"08:00\"") \
+            from None
+    return str(value)
+
+
+def _channel_names(source: str, key: str, value: object) -> tuple[str, ...]:
+    items = _list_of(str, "channel names")(source, key, value)
+    for item in items:
+        if item not in CHANNEL_NAMES:
+            raise ConfigError(source, key, item, "must be one of " + ", ".join(
+                repr(c) for c in CHANNEL_NAMES))
+    return items
+
+
 @dataclass(frozen=True)
 class NotifierConfig:
     poll_interval_s: float = _setting(
@@ -357,6 +389,21 @@ class NotifierConfig:
     outbox_limit: int = _setting(
         1000, minimum=10, maximum=1_000_000,
         doc="undelivered messages kept per channel; older ones are dropped and counted")
+    report_period: str = _setting(
+        "off", choices=("off", "day", "week", "month"),
+        doc="send the report of the past day, week or month (`netwarden report`) on a "
+            "schedule; off = never")
+    report_at: str = _setting(
+        "08:00", convert=_clock_time,
+        doc="local time of day (HH:MM) the scheduled report is sent")
+    report_weekday: str = _setting(
+        "mon", choices=WEEKDAYS, doc="the day a weekly report is sent (a monthly one: the 1st)")
+    report_channels: tuple[str, ...] = _setting(
+        (), convert=_channel_names,
+        doc="channels the scheduled report goes to (desktop, webhook, mqtt, ntfy); "
+            "empty = every enabled channel")
+    report_top: int = _setting(
+        10, minimum=1, maximum=1000, doc="programs and destinations a scheduled report lists")
 
 
 @dataclass(frozen=True)
@@ -556,6 +603,7 @@ class Config:
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
+    view: ViewConfig = field(default_factory=ViewConfig)
     dash: DashConfig = field(default_factory=DashConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notifier: NotifierConfig = field(default_factory=NotifierConfig)

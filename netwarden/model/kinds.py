@@ -4,7 +4,8 @@ The notifier takes a notice's title and urgency from it, its summaries the kind'
 channels the desktop icon and the ntfy tag, the mute list and its editors (`netwarden mute`,
 the TUI) the mute text. A kind is described here once; nothing else keys these by string.
 A malicious VirusTotal verdict is a notice of the notifier's own, not an event row: it has
-its entry beside the table (``VIRUSTOTAL``). Nothing here touches the system.
+its entry beside the table (``VIRUSTOTAL``), as has the scheduled report (``REPORT``).
+Nothing here touches the system.
 """
 
 from __future__ import annotations
@@ -92,9 +93,16 @@ VIRUSTOTAL_KIND = KindInfo(
     many="malicious verdicts", mute="VirusTotal says a program is malicious",
     icon="dialog-error", tag="rotating_light")
 
-#: Every notice kind by the name stored with it (an event kind's value, or "virustotal").
+#: The scheduled report ([notifier] report_period): a notice of the notifier's own too.
+REPORT = "report"
+REPORT_KIND = KindInfo(
+    "netwarden report", Urgency.LOW, one="report", many="reports",
+    mute="the scheduled report", icon="x-office-document", tag="bar_chart")
+
+#: Every notice kind by the name stored with it (an event kind's value, "virustotal", "report").
 NOTICE_KINDS: Mapping[str, KindInfo] = MappingProxyType(
-    {kind.value: info for kind, info in EVENT_KINDS.items()} | {VIRUSTOTAL: VIRUSTOTAL_KIND})
+    {kind.value: info for kind, info in EVENT_KINDS.items()}
+    | {VIRUSTOTAL: VIRUSTOTAL_KIND, REPORT: REPORT_KIND})
 
 #: Kinds a user can mute, with what they mean (for `netwarden mute --help` and validation);
 #: a kind with subkinds can also be muted per subkind, as ``kind:subkind`` (drift:new_program).

@@ -16,7 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from netwarden.model import EventKind
-from netwarden.model.kinds import EVENT_KINDS, VIRUSTOTAL, VIRUSTOTAL_KIND, Urgency, event_kind
+from netwarden.model.kinds import (
+    EVENT_KINDS, REPORT, REPORT_KIND, VIRUSTOTAL, VIRUSTOTAL_KIND, Urgency, count_label, event_kind,
+)
+from netwarden.view import report as shape
+from netwarden.view.units import format_bytes
 
 SUMMARY_KIND = "summary"
 
@@ -253,3 +257,29 @@ def render_verdict(sha256: str, path: str, name: str, malicious: int, total: int
                   program=path, name=label,
                   fields=(("malicious", malicious), ("path", path), ("sha256", sha256),
                           ("total", total)))
+
+
+def _report_counts(report: shape.Report) -> str:
+    counts = [(EventKind.NEW_EXECUTABLE, len(report.new_programs)),
+              (EventKind.EXE_MODIFIED, len(report.modified)),
+              (EventKind.NEW_DEVICE, len(report.new_devices or ())),
+              (EventKind.SENSOR_ERROR, sum(t.count for t in report.sensor_errors))]
+    said = [count_label(kind.value, n) for kind, n in counts if n]
+    return ", ".join(said) if said else "nothing new"
+
+
+def render_report(report: shape.Report, markdown: str, time: float) -> Notice:
+    """The scheduled report: a few lines for a desktop bubble or a phone, the whole report
+    in Markdown (``fields["markdown"]``) for the channels that carry it."""
+    lines = [line for line in shape.summary_lines(report, None)
+             if not line.startswith("Source:")]
+    if report.programs:
+        top = report.programs[0]
+        lines.append(f"Top program: {top.label} ({format_bytes(top.total)})")
+    lines.append(_report_counts(report))
+    return Notice(kind=REPORT, title=f"{REPORT_KIND.title}: {report.period}",
+                  body="\n".join(lines), urgency=REPORT_KIND.urgency, time=time,
+                  key=f"{REPORT}:{report.period}",
+                  fields=(("markdown", markdown), ("period", report.period),
+                          ("recv", report.recv), ("sent", report.sent),
+                          ("since", report.since), ("until", report.until)))

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import Config
-from netwarden.model.kinds import EVENT_KINDS, event_kind, mute_names
+from netwarden.model.kinds import EVENT_KINDS, REPORT, event_kind, mute_names
 from netwarden.mutes import MuteFileError, Mutes, load_mutes
 from netwarden.notify.delivery import Channel, DeliveryWorker, RetryPolicy
 from netwarden.notify.flood import FloodControl, FloodPolicy
 from netwarden.notify.notices import Notice, render_event, render_verdict
+from netwarden.notify.scheduled_report import scheduled_report_from_config
 from netwarden.notify.settings import Secrets
 from netwarden.notify.virustotal import VirusTotalSettings, VirusTotalWorker
 from netwarden.stopper import Stopper
@@ -164,6 +165,8 @@ class Notifier:
         self._unknown_seen: set[str] = set()
         self._flood = FloodControl(flood_policy(config))
         self._baseline = ""
+        self._scheduled = scheduled_report_from_config(config, db_path,
+                                                       [c.name for c in self.channels])
 
     # ---- the loop ----
 
@@ -200,11 +203,16 @@ class Notifier:
         self._vt_seq = int(state.meta("vt_seq") or 0)
         if state.meta("first_start") is None:
             state.set_meta({"first_start": str(self.clock())})
+        if self._scheduled is not None:
+            self._scheduled.restore(state, self.clock())
+        elif state.meta("report_schedule") not in (None, "off"):
+            state.set_meta({"report_schedule": "off"})   # `--status` no longer shows one due
 
     def step(self, state: NotifierState) -> int:
         """One poll: returns the number of events read."""
         now = self.clock()
         self._reload_mutes()
+        self._send_scheduled_report(state, now)
         events = self._read_events(state)
         self._note_baseline(now)
         verdicts = state.verdicts_after(self._vt_seq)
@@ -243,6 +251,14 @@ class Notifier:
             return 0
         self._cursor, self._vt_seq = cursor, vt_seq
         return len(events)
+
+    def _send_scheduled_report(self, state: NotifierState, now: float) -> None:
+        if self._scheduled is None:
+            return
+        try:
+            self._scheduled.step(state, now, self._mutes.silences(REPORT))
+        except sqlite3.Error as exc:   # the state file: the report stays due, tried next poll
+            log.warning("cannot queue the scheduled report in %s: %s", self.state_path, exc)
 
     def _commit(self, state: NotifierState, now: float, outgoing: list[Notice],
                 counters: collections.Counter[str], lookups: Sequence[LookupRequest],

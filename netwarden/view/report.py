@@ -217,7 +217,7 @@ def _sections(report: Report, tz: tzinfo | None) -> list[Section]:
     return sections
 
 
-def _summary(report: Report, tz: tzinfo | None) -> list[str]:
+def summary_lines(report: Report, tz: tzinfo | None) -> list[str]:
     return [f"Period: {report.period}, {_when(report.since, tz)} to {_when(report.until, tz)}",
             f"Source: {report.source}",
             f"Sent {format_bytes(report.sent)}, received {format_bytes(report.recv)}, "
@@ -239,7 +239,7 @@ def _md_cell(text: str) -> str:
 
 def render_markdown(report: Report, tz: tzinfo | None = None) -> str:
     out = [f"# {_title(report)}", ""]
-    out += [f"- {_md_cell(line)}" for line in _summary(report, tz)]
+    out += [f"- {_md_cell(line)}" for line in summary_lines(report, tz)]
     for title, header, rows, empty in _sections(report, tz):
         out += ["", f"## {title}", ""]
         if not rows:
@@ -269,7 +269,7 @@ def render_html(report: Report, tz: tzinfo | None = None) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f"<title>{esc(_title(report))}</title>", f"<style>{_CSS}</style>", "</head>",
            "<body>", f"<h1>{esc(_title(report))}</h1>", '<ul class="summary">']
-    out += [f"<li>{esc(line)}</li>" for line in _summary(report, tz)]
+    out += [f"<li>{esc(line)}</li>" for line in summary_lines(report, tz)]
     out.append("</ul>")
     for title, header, rows, empty in _sections(report, tz):
         out.append(f"<h2>{esc(title)}</h2>")

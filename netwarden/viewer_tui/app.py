@@ -50,6 +50,7 @@ from netwarden.view.labels import (
     system_user_name,
 )
 from netwarden.view.ranges import TimeRange, Window, traffic_view, window
+from netwarden.view.units import UnitSystem
 from netwarden.viewer_tui.devices_view import DevicesData
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_entries
 from netwarden.viewer_tui.render import Screen, render, view_page_size
@@ -78,6 +79,7 @@ class TuiOptions:
     known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
     mutes_path: Path | None = None  # None: the user's default (default_mutes_path())
     server: ServerSource | None = None   # --db URL: a fleet's server instead of the store
+    units: UnitSystem = UnitSystem.IEC   # [view] units
 
 
 class StoreProblem(Exception):
@@ -284,7 +286,7 @@ class BackgroundReader:
 class TuiApp:
     def __init__(self, options: TuiOptions) -> None:
         self.options = options
-        self.state = BrowserState(time_range=options.time_range)
+        self.state = BrowserState(time_range=options.time_range, units=options.units)
         self.reader = StoreReader(options.db_path, options.busy_timeout_s,
                                   options.known_devices, options.server)
         self.background = BackgroundReader(self.reader)

@@ -105,7 +105,7 @@ def _title(screen: Screen) -> str:
     if state.offset:
         span += f" (-{state.offset})"
     parts = [f"netwarden: {DIMENSIONS[state.dimension].title}", span,
-             f"unit {state.unit.label}", f"sort {state.sort.value} {order}"]
+             f"unit {state.unit.label_in(state.units)}", f"sort {state.sort.value} {order}"]
     if state.live:
         parts.append("LIVE")
     return " | ".join(p for p in parts if p)
@@ -130,9 +130,9 @@ def _header(state: BrowserState, width: int) -> str:
 
 def _row_line(state: BrowserState, row: TrafficTotal, width: int, selected: bool,
               tz: tzinfo | None, user_name: Callable[[int], str] | None) -> str:
-    values = {SortKey.SENT: format_bytes(row.sent, state.unit),
-              SortKey.RECV: format_bytes(row.recv, state.unit),
-              SortKey.TOTAL: format_bytes(row.total, state.unit),
+    values = {SortKey.SENT: format_bytes(row.sent, state.unit, state.units),
+              SortKey.RECV: format_bytes(row.recv, state.unit, state.units),
+              SortKey.TOTAL: format_bytes(row.total, state.unit, state.units),
               SortKey.FIRST: format_time(row.first_seen, tz),
               SortKey.LAST: format_time(row.last_seen, tz)}
     label = display_value(state.dimension, row.value, user_name)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from netwarden.store.traffic_queries import DIMENSIONS, Filter, TrafficTotal
 from netwarden.view.labels import display_value
 from netwarden.view.ranges import TimeRange
-from netwarden.view.units import ByteUnit
+from netwarden.view.units import ByteUnit, UnitSystem
 
 #: The groupings in the order `g` cycles through them.
 GROUPINGS: tuple[str, ...] = tuple(DIMENSIONS)
@@ -73,6 +73,7 @@ class BrowserState:
     time_range: TimeRange = TimeRange.HOUR
     offset: int = 0               # how many range lengths back in history
     unit: ByteUnit = ByteUnit.AUTO
+    units: UnitSystem = UnitSystem.IEC   # [view] units: the same system as the web page
     sort: SortKey = SortKey.TOTAL
     descending: bool = True
     cursor: int = 0               # index into the visible rows
@@ -306,7 +307,7 @@ HELP_LINES: tuple[str, ...] = (
     "  g / G           next / previous grouping",
     "  t / T           next / previous time range (minute hour day week month all)",
     "  [ / ]           step back / forward through history by one range",
-    "  u               byte units (B KiB MiB GiB auto)",
+    "  u               byte unit: B, K, M, G, auto ([view] units: iec or si)",
     "  s / S           sort column / reverse the order",
     "  /               search the shown entries (Enter applies, Esc cancels)",
     "  r               refresh now",

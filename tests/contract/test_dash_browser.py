@@ -327,7 +327,7 @@ def test_the_baseline_badge_and_the_drift_list(workdir: Path, browser):
         badge = wait_until(lambda: "".join(
             e.text for e in browser.find_elements(By.ID, "baseline-badge")), 20,
             "the baseline badge")
-        assert badge == "| baseline enforcing, 1 drift"
+        assert badge == "baseline enforcing, 1 drift"
         table = wait_until(lambda: browser.find_elements(By.ID, "drift-table"), 20,
                            "the drift list")
         assert "new_program" in table[0].text and "/opt/stray/beacon" in table[0].text

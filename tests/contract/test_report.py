@@ -4,17 +4,26 @@ parses and escapes what it prints; bad input exits 64."""
 
 from __future__ import annotations
 
+import datetime
+import shutil
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from netwarden.model import Event, EventKind, Executable, HealthSample, ProgramIdentity
+from netwarden.notify.delivery import RetryPolicy
+from netwarden.notify.http_channels import NtfyChannel, WebhookChannel
+from netwarden.report_schedule import WEEKDAYS
 from netwarden.store.sqlite_writer import SqliteWriter
 from netwarden.view.units import format_bytes
 from tests.support.device_data import HUE, PHONE, PI, seed_devices
+from tests.support.http_recorder import Recorded, Recorder
+from tests.support.notifier_run import RunningNotifier, config
+from tests.support.sensor_proc import netwarden
 from tests.support.viewer_data import BASH, flow, seed_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,3 +209,96 @@ def test_html_renders_in_headless_chromium(store: tuple[Path, Path], tmp_path: P
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.set_window_size(1000, int(height) + 160)
             driver.save_screenshot(str(Path(target) / "report.png"))
+
+
+class _Clock:
+    """The notifier's clock, moved by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _seconds(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def _reports(recorder: Recorder) -> list[Recorded]:
+    """The report's requests (the seeded events are notified too, first_run = "all")."""
+    return [r for r in list(recorder.requests)
+            if r.headers.get("Title", "").startswith("netwarden report")
+            or r.path == "/hook" and '"kind": "report"' in r.body.decode()]
+
+
+def _wait_reports(recorder: Recorder, count: int) -> list[Recorded]:
+    deadline = time.time() + 15
+    while time.time() < deadline and len(_reports(recorder)) < count:
+        time.sleep(0.05)
+    return _reports(recorder)
+
+
+def _weekly_due_at(epoch: float) -> tuple[float, dict[str, object]]:
+    """A weekly schedule due at the minute ``epoch`` falls in, local time, and its settings."""
+    local = datetime.datetime.fromtimestamp(epoch)
+    due = local.replace(second=0, microsecond=0)
+    return due.timestamp(), {"report_period": "week", "report_at": due.strftime("%H:%M"),
+                             "report_weekday": WEEKDAYS[due.weekday()],
+                             "report_channels": ["webhook", "ntfy"]}
+
+
+def test_the_notifier_sends_the_weekly_report_on_its_schedule(
+        store: tuple[Path, Path], tmp_path: Path) -> None:
+    """Nothing before the due time; then one report on each channel, the same Markdown as
+    `netwarden report --period week`; nothing more that week; after three weeks stopped, one
+    report, of the newest missed week."""
+    db, _config = store
+    shutil.copy(db, tmp_path / "netwarden.db")
+    due, settings = _weekly_due_at(NOW)
+    assert NOW - 100 < due <= NOW    # the newest seeded flow is at NOW - 100: same figures
+    clock = _Clock(due - 3600)
+    recorder = Recorder()
+    channels = [WebhookChannel(recorder.url + "/hook", "", "testhost", 2.0, RetryPolicy(2, .1)),
+                NtfyChannel(recorder.url + "/topic", "", 2.0, RetryPolicy(2, 0.1))]
+    try:
+        with RunningNotifier(config(desktop=False, **settings), tmp_path, channels,
+                             clock=clock) as running:
+            time.sleep(1.0)
+            assert _reports(recorder) == []
+            assert float(running.state().meta("report_next") or 0) == due
+            clock.now = due + 5
+            hook, push = sorted(_wait_reports(recorder, 2), key=lambda r: r.path)
+            clock.now = due + 3 * DAY
+            time.sleep(1.0)
+            assert len(_reports(recorder)) == 2
+        status = netwarden("notifier", "--status", "--state", str(tmp_path / "state.db"))
+        weekday = WEEKDAYS[datetime.datetime.fromtimestamp(due).weekday()].capitalize()
+        assert (f"report: weekly on {weekday} at {settings['report_at']}; next "
+                f"{_seconds(due + 7 * DAY)}, last {_seconds(due)}") in status.stdout
+        # NOW and due are in the same minute, the report's resolution: the same text
+        expected = report(store, "--period", "week").stdout
+        record = hook.json()
+        assert isinstance(record, dict) and record["kind"] == "report"
+        assert record["title"] == "netwarden report: week"
+        assert record["fields"]["markdown"] == expected.replace(str(db), str(tmp_path /
+                                                                          "netwarden.db"))
+        assert (record["fields"]["sent"], record["fields"]["recv"]) == (WEEK_SENT, WEEK_RECV)
+        assert record["fields"]["until"] == due
+        assert (f"Sent {format_bytes(WEEK_SENT)}, received {format_bytes(WEEK_RECV)}"
+                in record["body"])
+        assert "Top program: /usr/bin/apt" in record["body"]
+        assert "new programs" in record["body"] and "1 changed program" in record["body"]
+        assert push.headers["Markdown"] == "yes"
+        assert push.body.decode() == record["fields"]["markdown"]
+
+        clock.now = due + 3 * 7 * DAY + 600      # stopped for three weeks
+        with RunningNotifier(config(desktop=False, **settings), tmp_path, channels,
+                             clock=clock):
+            _wait_reports(recorder, 4)
+            time.sleep(1.0)
+        assert len(_reports(recorder)) == 4
+        late = [r.json() for r in _reports(recorder)[2:] if r.path == "/hook"][0]
+        assert isinstance(late, dict) and late["fields"]["until"] == due + 3 * 7 * DAY
+    finally:
+        recorder.close()

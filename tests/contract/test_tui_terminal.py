@@ -225,3 +225,19 @@ def test_a_mute_that_cannot_be_saved_is_a_message_not_a_crash(store: Path):
         assert "nothing is muted" in listed   # a missing file is an empty list
         pane.keys("q")
         pane.wait_for("EXITED 0")
+
+
+def test_units_from_the_config_are_the_web_pages(store: Path):
+    """[view] units = "si" reaches the TUI through `netwarden tui --config` (the same key the
+    web page reads: tests/contract/test_dash_look.py)."""
+    config = store.parent / "si.toml"
+    config.write_text('[view]\nunits = "si"\n')
+    config.chmod(0o644)
+    with tmux_pane("tuisi") as pane:
+        pane.start(viewer_args("tui", "--db", str(store), "--config", str(config)), env=ENV)
+        screen = pane.wait_for("/usr/bin/curl", unless=READING)
+        firefox = next(line for line in screen.splitlines() if "firefox" in line)
+        assert "50.0 kB" in firefox and "3.0 MB" in firefox, firefox   # 50,000 and 3,000,000
+        assert "KiB" not in screen and "MiB" not in screen
+        pane.keys("q")
+        pane.wait_for("EXITED 0")

@@ -11,7 +11,7 @@ import pytest
 from netwarden.model.baseline import BaselineMode, BaselineSummary
 from netwarden.model.baseline import Mode as BaselineState
 from netwarden.store.traffic_queries import Filter, TrafficTotal
-from netwarden.view.units import ByteUnit
+from netwarden.view.units import ByteUnit, UnitSystem
 from netwarden.viewer_tui.render import Screen, page_size, render
 from netwarden.viewer_tui.state import BrowserState, Mode
 
@@ -56,6 +56,13 @@ def test_filtered_excluded_in_kib_80x24():
     rows = [TrafficTotal("93.184.216.34", 1000, 50000, T0 - 600, T0 - 600),
             TrafficTotal("8.8.8.8", 60, 120, T0 - 600, T0 - 500)]
     check_golden("tui_filtered_80x24.txt", frame(state, rows=rows))
+
+
+def test_si_units_from_the_config_80x24():
+    """[view] units = "si": the same rows as the first screen in kB/MB, as the web page."""
+    text = frame(BrowserState(units=UnitSystem.SI), message="read 22:13:20")
+    check_golden("tui_si_80x24.txt", text)
+    assert "3.0 MB" in text and "700.0 kB" in text and "KiB" not in text and "MiB" not in text
 
 
 @pytest.mark.parametrize("width, height", [(80, 24), (132, 50), (100, 30)])
