@@ -115,6 +115,7 @@ class EventKind(enum.Enum):
     HOST_BACK = "host_back"               # ... and is heard from again
     TARGET_DOWN = "target_down"           # a watched target (or a whole group) stopped answering
     TARGET_UP = "target_up"               # ... and answers again
+    DRIFT = "drift"                       # outside the learned baseline (model/baseline.py)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
+from netwarden.model.baseline import BaselineSummary
 from netwarden.store.traffic_queries import DIMENSIONS, TrafficTotal
+from netwarden.view.baseline import baseline_badge
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes
 from netwarden.viewer_tui.devices_view import (
@@ -52,6 +54,7 @@ class Screen:
     mutes: MuteListData | None = None     # the mute list view's data
     now: float = 0.0              # the clock, for "seen 5m ago"
     watch: WatchData | None = None        # the connectivity view's data
+    baseline: BaselineSummary | None = None   # the baseline's mode and drift, for the title
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,10 @@ def render(screen: Screen, width: int, height: int, tz: tzinfo | None = None,
         return Rendered(*watch_lines(screen.watch, screen.message, screen.loading, state.live,
                                      width, height, screen.now, tz))
     rows = visible_rows(state, screen.rows)
-    lines = [_fit(_title(screen), width), _fit(_filters_line(state), width),
+    # The baseline's badge leads the filters line: the title is full at 80 columns.
+    badge = baseline_badge(screen.baseline, tz)
+    filters = f"[{badge}] {_filters_line(state)}" if badge else _filters_line(state)
+    lines = [_fit(_title(screen), width), _fit(filters, width),
              _fit(_header(state, width), width)]
     page = page_size(height)
     highlight = None
