@@ -22,7 +22,11 @@ Phase 2, the sensor process. The real `netwarden sensor` runs while floods go th
 loopback: its CPU seconds, its peak RSS, and lost bytes (the generators' own counts minus
 what `export` attributes to them).
 
-Workloads (tests/gen/trafficgen, one thread each in phase 1, pinned to one CPU):
+Phase 3, what users run (--blocks N): the real `netwarden sensor` process and NetHogs, each
+started before and stopped after a block of --block-seconds, against blocks with nothing, in
+rotating order within each round (bench/process_blocks.py); and the sensor's peak RSS.
+
+Workloads (tests/gen/trafficgen, one thread each in phases 1 and 3, pinned to one CPU):
   udp-unconnected  16-byte UDP datagrams by sendto() on an unconnected socket, received back
             with recv() (the worst case: the peer is found per call, not per socket)
   udp-tiny  16-byte UDP datagrams on a connected socket, sent and received back
@@ -34,6 +38,7 @@ Workloads (tests/gen/trafficgen, one thread each in phase 1, pinned to one CPU):
     python3 bench/sensor_overhead.py [--pairs 40] [--slice 0.3] [--variants sensor,floor]
                                      [--workloads udp-unconnected,udp-tiny,tcp-tiny,bulk]
                                      [--json out.json]
+                                     [--blocks 12] [--block-seconds 3] [--monitors sensor,nethogs]
     python3 bench/sensor_overhead.py --variants sensor,scan --slowdown-only \
         --workloads udp-unconnected,udp-tiny,tcp-tiny,bulk,connections   # scan detection
 """
@@ -56,6 +61,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.process_blocks import (  # noqa: E402
+    MONITORS, NethogsMonitor, SensorMonitor, measure_blocks, peak_rss_mib, render_blocks,
+)
 from tests.support.sensor_proc import SensorProcess  # noqa: E402
 from tests.support.traffic import Generator, build_trafficgen  # noqa: E402
 
@@ -260,13 +268,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def measure_sensor(work: Path, binary: Path, seconds: int) -> dict[str, object]:
     sensor = SensorProcess.write_config(work / "sensor", write_interval_s=10,
                                         drain_interval_s=1.0)
@@ -318,6 +319,8 @@ def render(report: dict[str, object]) -> str:
             cells.append(f"{r['slowdown_pct']:7.1f}% [{r['ci95_low_pct']:5.1f}%, "
                          f"{r['ci95_high_pct']:5.1f}%]")
         lines.append(f"{workload:10} {row['rate_without']:14.0f} " + " ".join(cells))
+    if report.get("process_blocks"):
+        lines += render_blocks(report)
     sensor = report["sensor"]
     if sensor is None:
         return "\n".join(lines)
@@ -343,6 +346,13 @@ def main() -> int:
                         help="which phase-1 workloads to run, comma-separated")
     parser.add_argument("--slowdown-only", action="store_true",
                         help="skip phase 2 (the real sensor process under floods)")
+    parser.add_argument("--blocks", type=int, default=0, metavar="ROUNDS",
+                        help="run phase 3 with this many rounds (0: skip it; 12 is a start)")
+    parser.add_argument("--block-seconds", type=float, default=3.0,
+                        help="seconds per phase-3 block")
+    parser.add_argument("--monitors", default=",".join(MONITORS),
+                        help="what phase 3 compares with nothing, comma-separated: "
+                             "sensor (the netwarden sensor process), nethogs")
     parser.add_argument("--variants", default="sensor,floor",
                         help="what phase 1 compares with no program, comma-separated: "
                              + "; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))
@@ -360,6 +370,11 @@ def main() -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     if not variants or not set(variants) <= set(VARIANTS):
         parser.error(f"--variants: a comma-separated subset of {', '.join(VARIANTS)}")
+    monitors = tuple(m.strip() for m in args.monitors.split(",") if m.strip())
+    if args.blocks and (not monitors or not set(monitors) <= set(MONITORS)):
+        parser.error(f"--monitors: a comma-separated subset of {', '.join(MONITORS)}")
+    if args.blocks and "nethogs" in monitors and NethogsMonitor.missing():
+        parser.error(NethogsMonitor.missing())
     known = {"net", "exec", "dns"}
     if not objects or not set(objects) <= known:
         parser.error(f"--objects: a comma-separated subset of {', '.join(sorted(known))}")
@@ -382,6 +397,19 @@ def main() -> int:
         finally:
             for programs in loaded.values():
                 programs.close()
+        blocks = None
+        if args.blocks:
+            chosen: list[SensorMonitor | NethogsMonitor] = [
+                SensorMonitor(work) if m == "sensor" else NethogsMonitor() for m in monitors]
+            print(f"phase 3: {args.blocks} rounds of {args.block_seconds} s blocks",
+                  file=sys.stderr)
+            rows = measure_blocks(work, binary, args.blocks, args.block_seconds, chosen,
+                                  {w: WORKLOADS[w] for w in workloads}, run_workload,
+                                  bootstrap_ci, lambda line: print(line, file=sys.stderr))
+            rss = [m.peak_rss_mib for m in chosen if isinstance(m, SensorMonitor)]
+            blocks = {"rounds": args.blocks, "block_s": args.block_seconds,
+                      "monitors": list(monitors), "slowdown": [asdict(r) for r in rows],
+                      "sensor_peak_rss_mib": rss[0] if rss else None}
         sensor = None if args.slowdown_only else measure_sensor(work, binary,
                                                                 args.flood_seconds)
     finally:
@@ -392,7 +420,7 @@ def main() -> int:
               "packet_hooks": sensor_plan, "variants": list(variants),
               "slowdown": {name: [asdict(s) for s in results]
                            for name, results in slowdowns.items()},
-              "sensor": sensor}
+              "sensor": sensor, "process_blocks": blocks}
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -215,12 +215,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
               "or the web viewer's /api/v1)", file=sys.stderr)
         return EXIT_USAGE
     from netwarden.view.ranges import TimeRange
+    from netwarden.view.units import UnitSystem
     from netwarden.viewer_tui.app import TuiOptions, run_tui
     # Runs after any drop to --user: the TUI's mute list is that user's mutes file.
     return run_tui(TuiOptions(db_path=config.db_path, server=_server(args, config),
                               time_range=TimeRange.parse(config.tui.default_range),
                               live_interval_s=config.tui.live_interval_s,
-                              known_devices=config.discovery.known))
+                              known_devices=config.discovery.known,
+                              units=UnitSystem.parse(config.view.units)))
 
 
 def cmd_dash(args: argparse.Namespace) -> int:
@@ -237,6 +239,7 @@ def cmd_dash(args: argparse.Namespace) -> int:
     if refused is not None:
         return refused
     # Dash, Flask and plotly are imported only now, never as root.
+    from netwarden.view.units import UnitSystem
     from netwarden.viewer_dash.app import DashSettings
     from netwarden.viewer_dash.serve import BindError, serve
     settings = DashSettings(db_path=config.db_path, token=config.dash.token,
@@ -245,6 +248,7 @@ def cmd_dash(args: argparse.Namespace) -> int:
                             refresh_s=config.dash.refresh_s,
                             metrics_top_n=config.metrics.top_n,
                             known_devices=config.discovery.known,
+                            units=UnitSystem.parse(config.view.units),
                             server=_server(args, config))
     try:
         serve(settings, host, port)
@@ -331,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only read kernel BTF; do not try loading the programs")
     from netwarden.discovery.commands import add_commands
     add_commands(add)   # scan, discovery, devices, presence, known (LAN discovery)
+    from netwarden.discovery.watch_commands import add_commands as add_watch_commands
+    add_watch_commands(add)   # netwarden watch (the connectivity watch)
     from netwarden.notify.commands import add_commands as add_notifier_commands
     add_notifier_commands(add)
     from netwarden.sink.commands import add_commands as add_sink_commands
@@ -343,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_units_commands(add)   # systemd install|uninstall
     from netwarden.reports.commands import add_commands as add_report_commands
     add_report_commands(add)   # netwarden report
+    from netwarden.baseline.commands import add_commands as add_baseline_commands
+    add_baseline_commands(add)   # baseline learn|status|finish|list|approve|revoke
     return parser
 
 

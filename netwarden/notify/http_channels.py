@@ -10,7 +10,7 @@ Webhook: ``POST url`` with the notice as JSON (``Content-Type: application/json`
 
 ntfy: ``POST url`` with the body as the message and ``Title``, ``Priority``, ``Tags`` headers
 (non-ASCII titles RFC 2047-encoded, which ntfy decodes), ``Authorization: Bearer`` if a token
-is set.
+is set. The scheduled report is sent whole, as Markdown (``Markdown: yes``).
 
 Outcomes: 2xx delivered; 408, 429 and 5xx, timeouts and refused connections are retried;
 other statuses are permanent failures (a wrong URL or key does not heal by retrying).
@@ -112,6 +112,12 @@ class NtfyChannel:
                    "Content-Type": "text/plain; charset=utf-8"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        # A notice with a whole document (the scheduled report) sends it, rendered by ntfy.
+        markdown = notice.field_dict().get("markdown")
+        if isinstance(markdown, str) and markdown:
+            headers["Markdown"] = "yes"
+            headers["Content-Type"] = "text/markdown; charset=utf-8"
+            return post(self._url, markdown.encode(), headers, self._timeout_s)
         return post(self._url, notice.body.encode(), headers, self._timeout_s)
 
     def close(self) -> None:

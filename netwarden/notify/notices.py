@@ -3,17 +3,25 @@
 A notice is what every channel delivers: a title and body for people, the event's fields for
 machines. Kinds without a notice (sensor_started, sensor_stopped) and kinds this version does
 not know return None: an unknown kind from a newer sensor must never stop the notifier.
+Nor has an event its writer marked with the baseline's mode (field ``baseline``): a new
+program or device seen while the baseline learned went into it silently, and one seen after
+is told by its ``drift`` event (docs/baseline.md).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time as clock
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from netwarden.model import EventKind
-from netwarden.model.kinds import EVENT_KINDS, VIRUSTOTAL, VIRUSTOTAL_KIND, Urgency, event_kind
+from netwarden.model.kinds import (
+    EVENT_KINDS, REPORT, REPORT_KIND, VIRUSTOTAL, VIRUSTOTAL_KIND, Urgency, count_label, event_kind,
+)
+from netwarden.view import report as shape
+from netwarden.view.units import format_bytes
 
 SUMMARY_KIND = "summary"
 
@@ -175,6 +183,52 @@ def _fleet_host(fields: Mapping[str, object]) -> Rendered:
     return "", body, None, host, "", ""
 
 
+def _watch_target(fields: Mapping[str, object]) -> Rendered:
+    """target_down / target_up: which target (or group), its probe, since when, why."""
+    target, group = _text(fields, "target", "?"), _text(fields, "group")
+    what = f"{group} (all of: {_ports(fields.get('members'))})" if fields.get("members") \
+        else f"{target} ({_text(fields, 'probe')})"
+    if "downtime_s" in fields:
+        body = f"{what} answers again after {_text(fields, 'downtime_s')} s down"
+    else:
+        body = f"{what} down since {_clock(fields.get('since'))}: {_text(fields, 'reason')}"
+    return "", body, None, target, "", ""
+
+
+def _clock(value: object) -> str:
+    if not isinstance(value, (int, float)):
+        return "?"
+    return clock.strftime("%Y-%m-%d %H:%M:%S", clock.localtime(value))
+#: What a drift notice's title says, by drift kind (the event's ``drift`` field).
+_DRIFT_TITLES = {
+    "new_program": "New program outside the baseline",
+    "new_destination": "Program talks to a new destination",
+    "new_listen_port": "New listening port outside the baseline",
+    "new_device": "New LAN device outside the baseline",
+    "new_device_port": "New open port on a LAN device",
+}
+
+
+def _drift(fields: Mapping[str, object]) -> Rendered:
+    drift, key = _text(fields, "drift"), _text(fields, "key")
+    path, name = _program_label(fields) if fields.get("path") else ("", "")
+    if drift == "new_destination":
+        body = f"{name} ({path}) → {_text(fields, 'destination')}"
+    elif drift == "new_listen_port":
+        who = f"{name} ({path})" if path else "an unknown program"
+        body = f"{_text(fields, 'protocol')} port {_text(fields, 'port')} listening: {who}"
+    elif drift in ("new_device", "new_device_port"):
+        body = _device_label(fields)
+        if drift == "new_device_port":
+            body += f"\nnewly open port: {_text(fields, 'port')}"
+    else:
+        body = f"{name} ({path})" if path else key
+        if fields.get("sha256"):
+            body += f"\nsha256 {_short(_text(fields, 'sha256'))}"
+    body += f"\napprove: netwarden baseline approve {_text(fields, 'item', key)}"
+    return _DRIFT_TITLES.get(drift, ""), body, None, f"{drift}:{key}", path, name
+
+
 _PROBE_TEXT = {"syn": "half-open SYN", "connect": "full connect", "fin": "FIN", "null": "NULL",
                "xmas": "XMAS", "udp": "UDP", "other": "odd TCP segments"}
 
@@ -201,6 +255,9 @@ _RENDERERS: dict[EventKind, Callable[[Mapping[str, object]], Rendered]] = {
     EventKind.SENSOR_ERROR: _sensor_error,
     EventKind.HOST_SILENT: _fleet_host,
     EventKind.HOST_BACK: _fleet_host,
+    EventKind.TARGET_DOWN: _watch_target,
+    EventKind.TARGET_UP: _watch_target,
+    EventKind.DRIFT: _drift,
     EventKind.PORT_SCAN: _port_scan,
 }
 
@@ -213,6 +270,9 @@ def render_event(event_id: int, time: float, kind: str, fields: Mapping[str, obj
         return None
     info = EVENT_KINDS[known]
     if info.optional and not device_changes:
+        return None
+    if fields.get("baseline") in ("learning", "enforcing"):
+        # Recorded (the viewers show it), not notified: learned, or told by a drift event.
         return None
     title, body, urgency, subject, path, name = _RENDERERS[known](fields)
     plain = {k: v for k, v in fields.items() if isinstance(v, (str, int, float, bool, list,
@@ -234,3 +294,29 @@ def render_verdict(sha256: str, path: str, name: str, malicious: int, total: int
                   program=path, name=label,
                   fields=(("malicious", malicious), ("path", path), ("sha256", sha256),
                           ("total", total)))
+
+
+def _report_counts(report: shape.Report) -> str:
+    counts = [(EventKind.NEW_EXECUTABLE, len(report.new_programs)),
+              (EventKind.EXE_MODIFIED, len(report.modified)),
+              (EventKind.NEW_DEVICE, len(report.new_devices or ())),
+              (EventKind.SENSOR_ERROR, sum(t.count for t in report.sensor_errors))]
+    said = [count_label(kind.value, n) for kind, n in counts if n]
+    return ", ".join(said) if said else "nothing new"
+
+
+def render_report(report: shape.Report, markdown: str, time: float) -> Notice:
+    """The scheduled report: a few lines for a desktop bubble or a phone, the whole report
+    in Markdown (``fields["markdown"]``) for the channels that carry it."""
+    lines = [line for line in shape.summary_lines(report, None)
+             if not line.startswith("Source:")]
+    if report.programs:
+        top = report.programs[0]
+        lines.append(f"Top program: {top.label} ({format_bytes(top.total)})")
+    lines.append(_report_counts(report))
+    return Notice(kind=REPORT, title=f"{REPORT_KIND.title}: {report.period}",
+                  body="\n".join(lines), urgency=REPORT_KIND.urgency, time=time,
+                  key=f"{REPORT}:{report.period}",
+                  fields=(("markdown", markdown), ("period", report.period),
+                          ("recv", report.recv), ("sent", report.sent),
+                          ("since", report.since), ("until", report.until)))

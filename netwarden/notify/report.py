@@ -29,6 +29,13 @@ def status_lines(meta: Mapping[str, str], counts: Mapping[str, Mapping[str, int]
         lines.append(f"notifier: {state} (pid {meta.get('pid', '?')}, last heartbeat "
                      f"{_when(float(beat))}, {age:.0f} s ago)")
     lines.append(f"database: {meta.get('db', '?')}: {meta.get('store_status', '?')}")
+    if "baseline" in meta:
+        lines.append(f"baseline: {meta['baseline']}")
+    if "report_next" in meta and meta.get("report_schedule") != "off":
+        last = meta.get("report_last")
+        lines.append(f"report: {meta.get('report_schedule', '?')}; next "
+                     f"{_when(float(meta['report_next']))}"
+                     + (f", last {_when(float(last))}" if last else ""))
     for channel in sorted(set(counts) | set(failures)):
         per = counts.get(channel, {})
         summary = ", ".join(f"{per.get(s, 0)} {s}" for s in

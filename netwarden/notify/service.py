@@ -23,14 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import Config
-from netwarden.model.kinds import EVENT_KINDS, event_kind
+from netwarden.model.kinds import EVENT_KINDS, REPORT, event_kind, mute_names
 from netwarden.mutes import MuteFileError, Mutes, load_mutes
 from netwarden.notify.delivery import Channel, DeliveryWorker, RetryPolicy
 from netwarden.notify.flood import FloodControl, FloodPolicy
 from netwarden.notify.notices import Notice, render_event, render_verdict
+from netwarden.notify.scheduled_report import scheduled_report_from_config
 from netwarden.notify.settings import Secrets
 from netwarden.notify.virustotal import VirusTotalSettings, VirusTotalWorker
 from netwarden.stopper import Stopper
+from netwarden.view.baseline import baseline_badge
+from netwarden.store.baseline import baseline_summary
 from netwarden.store.event_queries import RawEvent, events_after, last_event_id
 from netwarden.store.notifier_state import (
     LookupRequest,
@@ -161,6 +164,9 @@ class Notifier:
         self._heartbeat = 0.0
         self._unknown_seen: set[str] = set()
         self._flood = FloodControl(flood_policy(config))
+        self._baseline = ""
+        self._scheduled = scheduled_report_from_config(config, db_path,
+                                                       [c.name for c in self.channels])
 
     # ---- the loop ----
 
@@ -197,12 +203,18 @@ class Notifier:
         self._vt_seq = int(state.meta("vt_seq") or 0)
         if state.meta("first_start") is None:
             state.set_meta({"first_start": str(self.clock())})
+        if self._scheduled is not None:
+            self._scheduled.restore(state, self.clock())
+        elif state.meta("report_schedule") not in (None, "off"):
+            state.set_meta({"report_schedule": "off"})   # `--status` no longer shows one due
 
     def step(self, state: NotifierState) -> int:
         """One poll: returns the number of events read."""
         now = self.clock()
         self._reload_mutes()
+        self._send_scheduled_report(state, now)
         events = self._read_events(state)
+        self._note_baseline(now)
         verdicts = state.verdicts_after(self._vt_seq)
         fresh = events if self._history_before is None else \
             [e for e in events if e.time >= self._history_before]
@@ -215,7 +227,8 @@ class Notifier:
         before = self._flood.snapshot()
         cooled, folded = self._flood.cooled, self._flood.folded
         for notice in candidates:
-            if self._mutes.silences(notice.kind, notice.program, notice.name):
+            names = mute_names(notice.kind, notice.field_dict())
+            if any(self._mutes.silences(name, notice.program, notice.name) for name in names):
                 counters["muted"] += 1
                 continue
             outgoing += self._flood.offer(notice, now)
@@ -239,6 +252,14 @@ class Notifier:
         self._cursor, self._vt_seq = cursor, vt_seq
         return len(events)
 
+    def _send_scheduled_report(self, state: NotifierState, now: float) -> None:
+        if self._scheduled is None:
+            return
+        try:
+            self._scheduled.step(state, now, self._mutes.silences(REPORT))
+        except sqlite3.Error as exc:   # the state file: the report stays due, tried next poll
+            log.warning("cannot queue the scheduled report in %s: %s", self.state_path, exc)
+
     def _commit(self, state: NotifierState, now: float, outgoing: list[Notice],
                 counters: collections.Counter[str], lookups: Sequence[LookupRequest],
                 cursor: int | None, vt_seq: int) -> None:
@@ -258,7 +279,7 @@ class Notifier:
     def _meta(self, now: float) -> dict[str, str]:
         return {"flood": json.dumps(self._flood.snapshot()), "vt_seq": str(self._vt_seq),
                 "heartbeat": str(now), "pid": str(os.getpid()), "db": self._db_key,
-                "store_status": self._problem or "ok"}
+                "store_status": self._problem or "ok", "baseline": self._baseline or "off"}
 
     def _beat(self, state: NotifierState, now: float) -> None:
         state.set_meta(self._meta(now))
@@ -273,6 +294,20 @@ class Notifier:
         if found.malformed:
             counters["malformed_event"] += found.malformed
             log.warning("%d event rows with unreadable data skipped", found.malformed)
+
+    def _note_baseline(self, now: float) -> None:
+        """The baseline's mode for `notifier --status` and the log (the writers mark what
+        they learn, so no notice depends on it)."""
+        if self._conn is None:
+            return
+        try:
+            summary = baseline_summary(self._conn, now)
+        except sqlite3.Error:
+            return   # said by the next read of events
+        text = baseline_badge(summary).removeprefix("baseline ")
+        if text != self._baseline:
+            log.info("baseline: %s", text or "off")
+            self._baseline = text
 
     # ---- mutes ----
 

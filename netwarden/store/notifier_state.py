@@ -199,11 +199,7 @@ class NotifierState:
                      lookups: Iterable[LookupRequest] = ()) -> None:
         """Everything one poll decided, atomically: outbox rows, cursor, state, lookups."""
         with transaction(self._conn):
-            self._conn.executemany(
-                "INSERT INTO deliveries (created, channel, kind, title, notice, status, "
-                "next_try, updated) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-                [(now, channel, n.kind, n.title, n.notice_json, now, now)
-                 for n in notices for channel in channels])
+            self._enqueue(notices, channels, now)
             self._conn.execute(
                 "INSERT INTO cursors (db, last_event_id, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (db) DO UPDATE SET last_event_id = excluded.last_event_id, "
@@ -214,6 +210,22 @@ class NotifierState:
                 "INSERT OR IGNORE INTO vt_verdicts (sha256, path, name, status, requested, "
                 "updated, next_try) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
                 [(r.sha256, r.path, r.name, now, now, now) for r in lookups])
+
+    def queue(self, notices: Sequence[QueuedNotice], channels: Sequence[str], now: float,
+              meta: Mapping[str, str]) -> None:
+        """Outbox rows that follow no event (the scheduled report), with the state that says
+        they were made, atomically."""
+        with transaction(self._conn):
+            self._enqueue(notices, channels, now)
+            self._set_meta(meta)
+
+    def _enqueue(self, notices: Sequence[QueuedNotice], channels: Sequence[str],
+                 now: float) -> None:
+        self._conn.executemany(
+            "INSERT INTO deliveries (created, channel, kind, title, notice, status, "
+            "next_try, updated) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            [(now, channel, n.kind, n.title, n.notice_json, now, now)
+             for n in notices for channel in channels])
 
     # ---- deliveries ----
 

@@ -260,8 +260,73 @@ MIGRATIONS += (
     )),
 )
 
+MIGRATIONS += (
+    # The connectivity watch (issue 23), written by `netwarden discovery` / `watch run`
+    # through WatchWriter. Not shipped to a remote server (yet): docs/watch.md.
+    Migration(5, "connectivity watch: targets and groups, up/down windows, latency samples", (
+        # One row per target (probe: its text) or group (is_group 1, probe "group").
+        """CREATE TABLE watch_targets (
+            id INTEGER PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            name TEXT NOT NULL,
+            probe TEXT NOT NULL,
+            group_name TEXT NOT NULL,
+            is_group INTEGER NOT NULL,
+            UNIQUE (host_id, name))""",
+        # state 'up' or 'down'; start: the first probe of the run that changed the state;
+        # last: the latest probe in it; end is NULL while the window is open. reason: the
+        # first failure's (down windows).
+        """CREATE TABLE watch_windows (
+            id INTEGER PRIMARY KEY,
+            target_id INTEGER NOT NULL REFERENCES watch_targets (id),
+            state TEXT NOT NULL,
+            start REAL NOT NULL,
+            last REAL NOT NULL,
+            end REAL,
+            reason TEXT NOT NULL)""",
+        "CREATE INDEX watch_windows_target_start ON watch_windows (target_id, start)",
+        "CREATE INDEX watch_windows_start ON watch_windows (start)",
+        # One row per probe, latency_ms NULL when it failed; pruned after [watch]
+        # sample_days. Keyed by (target, time) without a rowid: about 20 bytes a probe.
+        """CREATE TABLE watch_samples (
+            target_id INTEGER NOT NULL REFERENCES watch_targets (id),
+            time REAL NOT NULL,
+            latency_ms REAL,
+            PRIMARY KEY (target_id, time)) WITHOUT ROWID""",
+    )),
+)
 
-LATEST_VERSION = MIGRATIONS[-1].version
+MIGRATIONS += (
+    # The learning period and the baseline (issue 22; model/baseline.py). Number 6: number 5
+    # was given to another branch; migrate() applies a missing lower number when it arrives.
+    Migration(6, "baseline mode (learning deadline) and baseline items", (
+        # One row per host once `netwarden baseline learn` has run; no row: mode off.
+        # revision: moved by every change made from the CLI, so a writer's cache of the
+        # baseline's keys knows to reload.
+        """CREATE TABLE baseline_mode (
+            host_id INTEGER PRIMARY KEY REFERENCES hosts (id),
+            started REAL NOT NULL,
+            learning_until REAL NOT NULL,
+            revision INTEGER NOT NULL,
+            updated REAL NOT NULL)""",
+        # status: learned | approved (in the baseline) | drift (seen outside it, for review).
+        # data: JSON object of the fields that name the thing (path, sha256, port, ip, ...).
+        """CREATE TABLE baseline (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            data TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (host_id, kind, key))""",
+    )),
+)
+
+
+# The highest number, not the last entry: branches append migrations in merge order.
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
 class SchemaTooNew(RuntimeError):
@@ -298,7 +363,7 @@ def migrate(conn: sqlite3.Connection, now: int, upto: int | None = None) -> list
         raise SchemaTooNew(f"database schema has version(s) {sorted(unknown)} unknown to "
                            f"this netwarden (latest {LATEST_VERSION}); upgrade netwarden")
     applied = []
-    for migration in MIGRATIONS:
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
         if migration.version in present or (upto is not None and migration.version > upto):
             continue
         with transaction(conn):

@@ -54,3 +54,17 @@ def explain_unavailable(exc: Exception) -> str:
     if "locked" in text:
         return f"{text}: another program holds a lock on it; r tries again"
     return text
+
+
+def shorten_path(text: str, width: int, ellipsis: str = "\u2026") -> str:
+    """`text` in at most `width` characters: a long path loses the middle of its directory
+    part, never its program name ('/usr/lib/\u2026/bin/firefox'); the viewer shows the whole
+    path on hover. A name longer than `width` alone keeps its end."""
+    if len(text) <= width:
+        return text
+    head, sep, name = text.rpartition("/")
+    if not sep or len(name) + len(ellipsis) + 1 >= width:
+        return ellipsis + text[-(width - len(ellipsis)):]
+    room = width - len(name) - len(ellipsis) - 1   # characters left for the directory
+    keep_start = (room + 1) // 2
+    return head[:keep_start] + ellipsis + head[len(head) - (room - keep_start):] + "/" + name

@@ -74,3 +74,39 @@ def auto_bucket(span_s: int, points: int = 120) -> int:
         if span_s / bucket <= points:
             return bucket
     return RESOLUTIONS[-1] * max(1, -(-span_s // (RESOLUTIONS[-1] * points)))
+
+
+#: The narrowest span a chart zoomed to a young store's data shows (see chart_span).
+MIN_CHART_SPAN_S = 300
+
+
+@dataclass(frozen=True)
+class ChartSpan:
+    """The time a traffic chart covers: [origin, origin + span); `zoomed` when that is
+    narrower than the range because the store holds less than the range."""
+
+    origin: int
+    span: int
+    zoomed: bool = False
+
+
+def chart_span(win: Window, bounds: tuple[int, int] | None, now: float) -> ChartSpan:
+    """What the chart of `win` shows, given the store's first and last row times.
+
+    A new install's store is minutes old: drawn over the whole last hour, its traffic would
+    be a sliver at the right edge. So a range that begins before the store's first row is
+    shown from that row's minute on (at least MIN_CHART_SPAN_S, ending at the range's end),
+    which lets the automatic resolution pick fine bins. The range still means what it says:
+    totals and tables cover all of it, and once the store is older than the range nothing
+    changes. 'all' spans the store's rows, as before.
+    """
+    if win.since is None or win.until is None:
+        if bounds is None:
+            return ChartSpan(int(now), 60)
+        return ChartSpan(bounds[0], max(60, bounds[1] - bounds[0] + 1))
+    if bounds is None or bounds[0] <= win.since or bounds[0] >= win.until:
+        return ChartSpan(win.since, win.until - win.since)
+    origin = min(bounds[0] - bounds[0] % 60, win.until - MIN_CHART_SPAN_S)
+    if origin <= win.since:
+        return ChartSpan(win.since, win.until - win.since)
+    return ChartSpan(origin, win.until - origin, zoomed=True)

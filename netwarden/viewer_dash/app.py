@@ -16,10 +16,12 @@ import dash
 from dash import Input, Output, State, dash_table, dcc, html
 
 from netwarden.store import device_queries, event_queries, traffic_queries
+from netwarden.store.baseline import baseline_summary
 from netwarden.store.traffic_queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.view.baseline import baseline_badge, drift_rows
 from netwarden.view.devices import device_labels, presence_segments
 from netwarden.view.labels import NO_DISCOVERY_TABLES, display_value, format_time
-from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, window
+from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, chart_span, window
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash import figures
 from netwarden.viewer_dash.geo import GeoSource, country_totals, open_country_lookup
@@ -99,24 +101,32 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
         html.Table(id="top-table", className="nw-table", children=_top_table([])),
         html.H3("Remote countries"),
         html.Div(id="countries"),
+        html.H3("Drift from the baseline"),
+        html.Div(id="drift-list"),
         dcc.Store(id="details-shown", data=False),
         # Should the chart never report being drawn (see `details`), fetch them anyway.
         dcc.Interval(id="details-fallback", interval=3000, max_intervals=1),
     ])
     return html.Div([
         dcc.Location(id="url"),
-        html.Div([html.A("netwarden", href="/", style={"fontWeight": "bold"}),
-                  html.Span(" - which programs talk to the network, how much, to whom | "),
+        html.Div([html.A("netwarden", href="/", className="nw-brand"),
+                  html.Span("which programs talk to the network, how much, to whom",
+                            className="nw-note"),
                   html.A("LAN devices", href="/devices", id="devices-link"),
-                  html.Span(" | "), html.A("Fleet", href="/fleet", id="fleet-link")]),
-        html.Div(problem, id="store-status", style={"color": "#b00020", "margin": "6px 0"}),
+                  html.A("Connectivity", href="/watch", id="watch-link"),
+                  html.A("Fleet", href="/fleet", id="fleet-link"),
+                  html.Span(id="baseline-badge", className="nw-badge")], className="nw-top"),
+        html.Div(problem, id="store-status", className="nw-alert"),
         main,
         html.Div(id="exe-page", style={"display": "none"}),
         _devices_page(),
         dcc.Interval(id="refresh", interval=max(1, settings.refresh_s) * 1000,
                      disabled=settings.refresh_s == 0),
-    ], style={"fontFamily": "sans-serif", "margin": "12px"})
+    ], style={"margin": "12px 16px"})
 
+
+NO_BASELINE = ("The baseline is one host's and is not shipped to a fleet server: open this "
+               "host's store (--db PATH) to see its mode and drift.")
 
 #: Presence timeline ranges offered on the devices page.
 PRESENCE_RANGES = ("hour", "day", "week", "month", "all")
@@ -132,7 +142,7 @@ def _devices_page() -> html.Div:
         html.H2("LAN devices"),
         html.P("Found by `netwarden discovery` (or `netwarden scan --record`); known names "
                "and trust from `netwarden known` and [discovery] known.", className="nw-note"),
-        html.Div(id="devices-status", style={"color": "#b00020", "margin": "6px 0"}),
+        html.Div(id="devices-status", className="nw-alert"),
         html.Div(id="devices-content"),
         html.Label([html.Span("Presence over", className="nw-label"),
                     dcc.Dropdown(id="presence-range", options=ranges, value="day",
@@ -166,14 +176,16 @@ class Views:
             if details:
                 by_address = (traffic_queries.traffic_totals(conn, "raddr", view)
                               if self.geo.lookup else [])
-                table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz))
+                table = _top_table(figures.totals_table(totals, group, 50, self.settings.tz,
+                                                         self.settings.units))
                 countries = self._countries(by_address)
         return figure, table, countries, ""
 
     def _chart(self, conn: sqlite3.Connection, win, now: float, totals: list, group: str,
                view: TrafficView, range_label: str, resolution: int, top_n: int | None,
                direction: str):
-        origin, span = self._span(conn, win, now)
+        shown = chart_span(win, traffic_queries.flow_time_bounds(conn), now)
+        origin, span = shown.origin, shown.span
         bucket = int(resolution or 0)
         if not bucket or span // bucket > MAX_BUCKETS:
             bucket = auto_bucket(span)
@@ -183,7 +195,9 @@ class Views:
                                      figures.bucket_starts(origin, span, bucket))
         title = (f"Bytes ({direction}) by {DIMENSIONS[group].title}, "
                  f"{'all time' if win.since is None else 'last ' + range_label}")
-        return figures.traffic_figure(frame, bucket, title)
+        if shown.zoomed:
+            title += f" (recorded since {format_time(origin, self.settings.tz, False)[:5]})"
+        return figures.traffic_figure(frame, bucket, title, self.settings.units)
 
     def chart_or_problem(self, group: str, range_label: str, resolution: int,
                          top_n: int | None, direction: str, include: list[str] | None,
@@ -196,12 +210,14 @@ class Views:
 
     def _countries(self, by_address: list) -> list:
         """The GeoIP note, and the chart when there is a database (no hidden empty chart)."""
-        note = html.P(self.geo.note, className="nw-note", id="geoip-note")
+        note = html.P(self.geo.describe(self.settings.clock()), className="nw-note",
+                      id="geoip-note")
         if self.geo.lookup is None:
             return [note]
         return [note, dcc.Graph(id="countries-chart", config={"displaylogo": False},
                                 figure=figures.countries_figure(
-                                    country_totals(by_address, self.geo.lookup)))]
+                                    country_totals(by_address, self.geo.lookup),
+                                    units=self.settings.units))]
 
     def main_or_problem(self, group: str, range_label: str, resolution: int,
                         top_n: int | None, direction: str, include: list[str] | None,
@@ -211,17 +227,9 @@ class Views:
             return self.main(group, range_label, resolution, top_n, direction, include,
                              exclude, chart, details)
         except (StoreProblem, QueryError) as exc:
-            empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "")
+            empty = figures.traffic_figure(figures.series_frame([], group, []), 60, "",
+                                           self.settings.units)
             return empty, _top_table([]), self._countries([]), str(exc)
-
-    @staticmethod
-    def _span(conn: sqlite3.Connection, win, now: float) -> tuple[int, int]:
-        if win.since is not None:
-            return win.since, win.until - win.since
-        bounds = traffic_queries.flow_time_bounds(conn)
-        if bounds is None:
-            return int(now), 60
-        return bounds[0], max(60, bounds[1] - bounds[0] + 1)
 
     def options(self, group: str, range_label: str, selected: list[str]) -> list[dict]:
         win = window(TimeRange.parse(range_label), 0, self.settings.clock())
@@ -237,6 +245,7 @@ class Views:
 
     def executable(self, path: str) -> list:
         tz = self.settings.tz
+        size = functools.partial(format_bytes, system=self.settings.units)
         with reading(self.settings.db_path, self.settings.server) as conn:
             versions = traffic_queries.executable_versions(conn, path)
             view = TrafficView(filters=(Filter("exe", path),))
@@ -253,31 +262,47 @@ class Views:
             html.H2(path, id="exe-title"),
             html.P(f"First seen {format_time(first_seen, tz)}; "
                    f"{len(versions)} version(s) by sha256.", id="exe-first-seen"),
-            dcc.Graph(id="exe-versions-chart", figure=figures.versions_figure(versions, tz)),
+            dcc.Graph(id="exe-versions-chart", figure=figures.versions_figure(versions, tz),
+                      config={"displaylogo": False}),
             _table("exe-versions", ["sha256", "first seen", "first traffic", "last traffic",
                                     "sent", "received"],
                    [[v.sha256, format_time(v.first_seen, tz), format_time(v.first_traffic, tz),
-                     format_time(v.last_traffic, tz), format_bytes(v.sent),
-                     format_bytes(v.recv)] for v in versions]),
+                     format_time(v.last_traffic, tz), size(v.sent),
+                     size(v.recv)] for v in versions]),
         ]
         for name, title in (("parent", "Parents"), ("user", "Users"), ("domain", "Domains"),
                             ("name", "Process names")):
             content += [html.H3(title), _table(
                 f"exe-{name}", [DIMENSIONS[name].title, "sent", "received", "last seen"],
-                [[display_value(name, r.value), format_bytes(r.sent), format_bytes(r.recv),
+                [[display_value(name, r.value), size(r.sent), size(r.recv),
                   format_time(r.last_seen, tz)] for r in sections[name][:50]])]
-        content.append(html.H3("Remote countries"))
-        if self.geo.lookup is None:
-            content.append(html.P(self.geo.note, className="nw-note"))
-        else:
+        content += [html.H3("Remote countries"),
+                    html.P(self.geo.describe(self.settings.clock()), className="nw-note",
+                           id="exe-geoip-note")]
+        if self.geo.lookup is not None:
             content.append(dcc.Graph(id="exe-countries-chart", figure=figures.countries_figure(
-                country_totals(by_address, self.geo.lookup))))
+                country_totals(by_address, self.geo.lookup), units=self.settings.units),
+                config={"displaylogo": False}))
         content += [html.H3("Modifications and first network use"), _table(
             "exe-events", ["time", "kind", "details"],
             [[format_time(e.time, tz), e.kind, ", ".join(
                 f"{k}={v}" for k, v in sorted(e.fields.items()) if k != "path")]
              for e in events])]
         return content
+
+    def baseline(self) -> tuple[str, list]:
+        """The header's baseline badge and the drift list (newest 50 drift events)."""
+        with reading(self.settings.db_path, self.settings.server) as conn:
+            summary = baseline_summary(conn, self.settings.clock())
+            events = event_queries.view_events(conn, kinds=("drift",), limit=50)
+        badge = baseline_badge(summary, self.settings.tz)
+        if summary is None:
+            return "", [html.P(NO_BASELINE, id="drift-none")]
+        rows = drift_rows(events, self.settings.tz)
+        if not rows:
+            return badge, [html.P(f"No drift ({badge or 'the baseline is off'}).",
+                                  id="drift-none")]
+        return badge, [_table("drift-table", ["time", "drift", "what", "item"], rows)]
 
     def devices(self, range_label: str) -> tuple[list[dict[str, object]], object]:
         """(the devices table's records, the presence timeline figure)."""
@@ -295,6 +320,29 @@ class Views:
         return figures.device_rows(rows, self.settings.tz), \
             figures.presence_figure(segments, title, self.settings.tz, span)
 
+
+    def watch(self) -> list[object]:
+        """The connectivity page: each target's state and uptime per day and week, the last
+        day's latency, the outages of the last week."""
+        from netwarden.store import watch_queries
+        from netwarden.view import watch as shape
+        now, tz = self.settings.clock(), self.settings.tz
+        with reading(self.settings.db_path, self.settings.server) as source:
+            if source.remote or not watch_queries.has_watch_tables(source.conn):
+                return [html.H2("Connectivity"), html.P(shape.NO_WATCH_TABLES, id="watch-none")]
+            rows = watch_queries.statuses(source.conn, now)
+            samples = watch_queries.latency_samples(source.conn, now - watch_queries.DAY_S)
+            outages = watch_queries.outages(source.conn, now - watch_queries.WEEK_S)
+        if not rows:
+            return [html.H2("Connectivity"), html.P(shape.NO_TARGETS, id="watch-none")]
+        down = sum(1 for r in rows if r.state == "down")
+        return [html.H2(f"Connectivity: {len(rows)} targets and groups, {down} down"),
+                _table("watch-table", list(shape.STATUS_HEADER), shape.status_rows(rows, tz)),
+                dcc.Graph(id="latency-chart", config={"displaylogo": False},
+                          figure=figures.latency_figure(samples, "Latency, last day", tz)),
+                html.H3("Outages, last week"),
+                _table("outages-table", list(shape.OUTAGE_HEADER),
+                       shape.outage_rows(outages, now, tz))]
 
     def fleet(self) -> list[object]:
         """The fleet page: each host shipping to the server, its last heartbeat, its lag and
@@ -327,9 +375,14 @@ def _devices_table(records: list[dict[str, object]]) -> dash_table.DataTable:
         # The page refreshes every refresh_s; the user's sort and filter survive it.
         persistence=True, persistence_type="memory",
         style_table={"overflowX": "auto"},
+        # The page's colour variables (assets/netwarden.css), so the table follows its scheme.
         style_cell={"fontFamily": "monospace", "fontSize": "13px", "textAlign": "left",
-                    "maxWidth": "260px", "whiteSpace": "normal"},
-        style_header={"fontWeight": "bold"})
+                    "maxWidth": "260px", "whiteSpace": "normal",
+                    "backgroundColor": "var(--nw-bg)", "color": "var(--nw-fg)",
+                    "borderColor": "var(--nw-grid)"},
+        style_filter={"backgroundColor": "var(--nw-surface)", "color": "var(--nw-fg)"},
+        style_header={"fontWeight": "bold", "backgroundColor": "var(--nw-surface)",
+                      "color": "var(--nw-fg)"})
 
 
 #: The top-entries table's columns: (heading, key of figures.totals_table's rows).
@@ -341,8 +394,11 @@ def _top_table(rows: list[dict[str, object]]) -> list:
     """A plain HTML table: Dash's DataTable would add ~630 KB of script to the first load."""
     def cell(row: dict[str, object], key: str) -> html.Td:
         if key == "value" and row["link"]:
-            return html.Td(html.A(str(row["value"]), href=str(row["link"])), className="nw-value")
-        return html.Td(str(row[key]), className="nw-value" if key == "value" else "nw-num")
+            return html.Td(html.A(str(row["value"]), href=str(row["link"]),
+                                  title=str(row["full"])), className="nw-value")
+        if key == "value":
+            return html.Td(str(row["value"]), title=str(row["full"]), className="nw-value")
+        return html.Td(str(row[key]), className="nw-num")
     return [html.Thead(html.Tr([html.Th(title) for title, _ in TOP_COLUMNS])),
             html.Tbody([html.Tr([cell(row, key) for _, key in TOP_COLUMNS]) for row in rows])]
 
@@ -360,8 +416,13 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
 
     @app.callback(Output("main-page", "style"), Output("exe-page", "style"),
                   Output("exe-page", "children"), Output("devices-page", "style"),
-                  Input("url", "pathname"), Input("url", "search"))
-    def route(pathname: str | None, search: str | None):
+                  Input("url", "pathname"), Input("url", "search"),
+                  Input("refresh", "n_intervals"))
+    def route(pathname: str | None, search: str | None, _tick):
+        # The refresh tick redraws the connectivity page only (the others refresh their own
+        # parts, or are a snapshot by design).
+        if dash.ctx.triggered_id == "refresh" and pathname != "/watch":
+            return dash.no_update, dash.no_update, dash.no_update, dash.no_update
         if pathname == "/exe":
             path = (parse_qs((search or "").lstrip("?")).get("path") or [""])[0]
             try:
@@ -377,9 +438,25 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
                 body = [html.P(str(exc))]
             return hidden, shown, [html.P(html.A("<- back to the overview", href="/")), *body], \
                 hidden
+        if pathname == "/watch":
+            try:
+                body = views.watch()
+            except StoreProblem as exc:
+                body = [html.P(str(exc))]
+            return hidden, shown, [html.P(html.A("<- back to the overview", href="/")), *body], \
+                hidden
         if pathname == "/devices":
             return hidden, hidden, [], shown
         return shown, hidden, [], hidden
+
+    @app.callback(Output("baseline-badge", "children"), Output("drift-list", "children"),
+                  Input("url", "pathname"), Input("refresh", "n_intervals"))
+    def baseline(pathname: str | None, _tick):
+        try:
+            badge, content = views.baseline()
+        except StoreProblem:
+            return "", []   # the store's problem is said in store-status already
+        return badge, content
 
     @app.callback(Output("devices-content", "children"), Output("presence-chart", "figure"),
                   Output("devices-status", "children"),

@@ -18,25 +18,49 @@ import plotly.graph_objects as go
 from netwarden.store.device_queries import DeviceRow
 from netwarden.store.traffic_queries import ExecutableVersion, SeriesPoint, TrafficTotal
 from netwarden.view.devices import device_table_records
-from netwarden.view.labels import display_value, format_time
-from netwarden.view.units import format_bytes
+from netwarden.view.labels import display_value, format_time, shorten_path
+from netwarden.view.units import UnitSystem, axis_unit, format_bytes
 from netwarden.viewer_dash.geo import CountryTotal
 
 OTHER = "(other)"
 DIRECTIONS = ("total", "sent", "recv")
 
 
+#: Series colours that read on the light and the dark page alike (Vega's "tableau10").
+COLOURWAY = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2",
+             "#ff9da6", "#9d755d", "#bab0ac")
+#: "(other)" is the rest, not a program: a neutral grey.
+OTHER_COLOUR = "#8b949e"
+#: Legend names longer than this lose the middle of their directory (full path on hover).
+LEGEND_WIDTH = 42
+#: Bars fill this share of their bin, so neighbouring bins stay apart.
+BAR_FILL = 0.9
+
+
 @functools.lru_cache(maxsize=1)
 def _template() -> go.layout.Template:
-    """plotly's default look without its defaults for the twenty trace types the viewer never
-    draws: plotly.js merges a figure's template in whenever it plots, and the full default
-    (7 KB of colour scales for contour, surface, mesh3d, ...) cost the first chart ~60 ms of
-    the browser's time here. The layout and the scatter and bar defaults are kept as they are.
-    """
-    import plotly.io as pio
-    full = pio.templates["plotly"]
-    return go.layout.Template(layout=full.layout,
-                              data={"scatter": full.data.scatter, "bar": full.data.bar})
+    """netwarden's own plotly template (replacing plotly's default look, whose 7 KB of colour
+    scales for twenty trace types the viewer never draws also cost the first chart ~60 ms of
+    the browser's time).
+
+    Backgrounds are transparent and the colours are the light scheme's: assets/netwarden.css
+    recolours text, grid and hover boxes from the page's variables, so one template serves
+    light and dark and a chart follows the browser's scheme without being drawn again."""
+    axis = {"gridcolor": "#e3e6ea", "linecolor": "#d0d7de", "zerolinecolor": "#e3e6ea",
+            "ticks": "", "title": {"standoff": 8}}
+    return go.layout.Template(
+        layout={"font": {"family": "system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', "
+                                   "sans-serif", "size": 13, "color": "#1f2328"},
+                "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+                "colorway": list(COLOURWAY),
+                "title": {"x": 0.0, "xanchor": "left", "font": {"size": 16}},
+                "xaxis": dict(axis, showline=True), "yaxis": dict(axis, showline=False),
+                "legend": {"bgcolor": "rgba(0,0,0,0)"},
+                "modebar": {"bgcolor": "rgba(0,0,0,0)", "color": "#8b949e",
+                            "activecolor": COLOURWAY[0]},
+                "hoverlabel": {"bgcolor": "#ffffff", "bordercolor": "#d0d7de",
+                               "font": {"color": "#1f2328"}, "namelength": -1}},
+        data={"bar": [go.Bar(marker={"line": {"width": 0}})]})
 
 
 def _when(epoch: float, tz: tzinfo | None) -> datetime:
@@ -86,29 +110,54 @@ def series_frame(points: Sequence[SeriesPoint], dimension: str, keep: Sequence[o
         "bytes": pd.Series([amount for _, amount in rows], dtype="int64")})
 
 
-def traffic_figure(frame: pd.DataFrame, bucket_s: int, title: str) -> go.Figure:
-    """Bytes per bucket as stacked areas, one trace per series.
+def byte_axis(largest: float, units: UnitSystem) -> tuple[int, str]:
+    """(factor, unit label) a chart's byte axis is drawn in: the data are divided by the
+    factor and the axis title names the unit, in the tables' unit system (plotly's own tick
+    suffixes are SI only: '15.0M' beside a table's '14.3 MiB')."""
+    unit = axis_unit(largest, units)
+    return unit.factor_in(units), unit.label_in(units)
 
+
+def traffic_figure(frame: pd.DataFrame, bucket_s: int, title: str,
+                   units: UnitSystem = UnitSystem.IEC) -> go.Figure:
+    """Bytes per bucket as stacked bars, one trace per series, each bar filling its bin.
+
+    Binned counts are bars, not lines: a line would interpolate across empty bins and draw
+    traffic where there was none. Bins without traffic are zero-height bars (series_frame).
     The axes do not grow the margins to fit their labels (the template's `automargin`):
     plotly.js then measures every tick label and draws the whole chart a second time, which
-    doubled the time to draw it; labels of at most six characters ('1.23GB') fit the fixed
-    margins."""
+    doubled the time to draw it; the scaled tick labels fit the fixed margins."""
+    stacked = frame.groupby("time")["bytes"].sum().max() if not frame.empty else 0
+    factor, unit = byte_axis(float(stacked), units)
     figure = go.Figure()
     for name, part in frame.groupby("series", sort=False):
-        figure.add_trace(go.Scatter(x=part["time"], y=part["bytes"], name=str(name),
-                                    mode="lines", stackgroup="bytes", line={"width": 1},
-                                    hovertemplate="%{x}<br>%{y:.3s}B<extra>%{fullData.name}"
-                                                  "</extra>"))
-    figure.update_layout(template=_template(),
+        full = str(name)
+        figure.add_trace(go.Bar(
+            x=part["time"], y=part["bytes"] / factor, name=shorten_path(full, LEGEND_WIDTH),
+            offset=0, width=bucket_s * 1000 * BAR_FILL,
+            marker_color=OTHER_COLOUR if full == OTHER else None,
+            customdata=[format_bytes(int(b), system=units) for b in part["bytes"]],
+            hovertemplate=f"%{{customdata}}<extra>{_escape(full)}</extra>"))
+    figure.update_layout(template=_template(), barmode="stack",
                          title=title, margin={"l": 66, "r": 20, "t": 50, "b": 40},
                          legend={"orientation": "h", "y": -0.15}, hovermode="x unified",
-                         xaxis={"automargin": False},
-                         yaxis={"title": f"bytes per {_duration(bucket_s)}", "automargin": False,
-                                "tickformat": ".3s", "ticksuffix": "B", "rangemode": "tozero"})
+                         xaxis={"automargin": False,
+                                # the hover box's heading: the bin's start, to its second
+                                # when bins are shorter than a minute
+                                "hoverformat": "%Y-%m-%d %H:%M:%S" if bucket_s < 60
+                                else "%Y-%m-%d %H:%M"},
+                         yaxis={"title": f"{unit} per {_duration(bucket_s)}",
+                                "automargin": False, "exponentformat": "none",
+                                "rangemode": "tozero"})
     if frame.empty:
         figure.add_annotation(text="no traffic in this range", showarrow=False,
                               xref="paper", yref="paper", x=0.5, y=0.5)
     return figure
+
+
+def _escape(text: str) -> str:
+    """Text for a hovertemplate, which plotly reads as HTML."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _duration(seconds: int) -> str:
@@ -120,30 +169,42 @@ def _duration(seconds: int) -> str:
 
 
 def totals_table(totals: Sequence[TrafficTotal], dimension: str, limit: int,
-                 tz: tzinfo | None = None) -> list[dict[str, object]]:
-    """Rows for the top-entries table; executables link to their page (`link`)."""
+                 tz: tzinfo | None = None, units: UnitSystem = UnitSystem.IEC
+                 ) -> list[dict[str, object]]:
+    """Rows for the top-entries table; executables link to their page (`link`); a long value
+    is shortened in the middle (`value`), the whole of it kept for hovering (`full`)."""
     rows = []
     for row in totals[:limit]:
         link = f"/exe?path={quote(str(row.value), safe='')}" if dimension == "exe" else ""
-        rows.append({"value": display_value(dimension, row.value), "link": link,
-                     "sent": format_bytes(row.sent),
-                     "recv": format_bytes(row.recv), "total": format_bytes(row.total),
+        full = display_value(dimension, row.value)
+        rows.append({"value": shorten_path(full, TABLE_WIDTH), "full": full, "link": link,
+                     "sent": format_bytes(row.sent, system=units),
+                     "recv": format_bytes(row.recv, system=units),
+                     "total": format_bytes(row.total, system=units),
                      "first_seen": format_time(row.first_seen, tz),
                      "last_seen": format_time(row.last_seen, tz)})
     return rows
 
 
-def countries_figure(countries: Sequence[CountryTotal], top: int = 15) -> go.Figure:
+#: Table values longer than this lose the middle of their directory (full value on hover).
+TABLE_WIDTH = 64
+
+
+def countries_figure(countries: Sequence[CountryTotal], top: int = 15,
+                     units: UnitSystem = UnitSystem.IEC) -> go.Figure:
     """Bytes per remote country as horizontal bars, largest on top."""
     shown = list(countries[:top])[::-1]
-    figure = go.Figure(go.Bar(x=[c.total for c in shown], y=[c.country for c in shown],
-                              orientation="h", customdata=[c.addresses for c in shown],
-                              hovertemplate="%{y}: %{x:.3s}B from %{customdata} addresses"
-                                            "<extra></extra>"))
+    factor, unit = byte_axis(max((c.total for c in shown), default=0), units)
+    figure = go.Figure(go.Bar(
+        x=[c.total / factor for c in shown], y=[c.country for c in shown], orientation="h",
+        marker_color=COLOURWAY[0],
+        customdata=[[format_bytes(c.total, system=units), c.addresses] for c in shown],
+        hovertemplate="%{y}: %{customdata[0]} from %{customdata[1]} addresses"
+                      "<extra></extra>"))
     figure.update_layout(template=_template(), title="Remote countries (sent + received)",
                          margin={"l": 140, "r": 20, "t": 50, "b": 40},
-                         xaxis={"tickformat": ".3s", "ticksuffix": "B"},
-                         height=max(250, 40 + 28 * len(shown)))
+                         xaxis={"title": unit, "exponentformat": "none"}, bargap=0.35,
+                         height=max(220, 110 + 30 * len(shown)))
     return figure
 
 
@@ -218,6 +279,7 @@ def presence_figure(segments: Sequence[dict[str, object]], title: str,
         "Finish": _local_times(segments, "Finish", tz),
         "still here": ["yes" if s["open"] else "no" for s in segments]})
     figure = px.timeline(frame, x_start="Start", x_end="Finish", y="Task", color="Task",
+                         color_discrete_sequence=list(COLOURWAY),
                          hover_data={"mac": True, "still here": True, "Task": False})
     devices = frame["Task"].nunique()
     figure.update_yaxes(autorange="reversed", title=None)
@@ -226,4 +288,30 @@ def presence_figure(segments: Sequence[dict[str, object]], title: str,
     figure.update_layout(template=_template(), title=title, showlegend=False,
                          height=max(250, 110 + 36 * devices),
                          margin={"l": 160, "r": 20, "t": 50, "b": 40})
+    return figure
+
+
+def latency_figure(samples: Sequence[tuple[str, float, float | None]], title: str,
+                   tz: tzinfo | None = None) -> go.Figure:
+    """watch_queries.latency_samples() as one line per target (ms over time); a failed probe
+    is a gap in its line and a cross on the time axis."""
+    figure = go.Figure()
+    if not samples:
+        figure.add_annotation(text="no probes in this range", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5)
+    palette = px.colors.qualitative.Plotly
+    for index, target in enumerate(sorted({name for name, _, _ in samples})):
+        colour = palette[index % len(palette)]
+        mine = [(t, ms) for name, t, ms in samples if name == target]
+        figure.add_trace(go.Scatter(x=[_when(t, tz) for t, _ in mine], y=[ms for _, ms in mine],
+                                    mode="lines", name=target, connectgaps=False,
+                                    line={"color": colour}, legendgroup=target))
+        failed = [_when(t, tz) for t, ms in mine if ms is None]
+        if failed:
+            figure.add_trace(go.Scatter(x=failed, y=[0] * len(failed), mode="markers",
+                                        marker={"symbol": "x", "size": 7, "color": colour},
+                                        showlegend=False, legendgroup=target,
+                                        name=f"{target}: failed"))
+    figure.update_layout(template=_template(), title=title, height=330,
+                         yaxis_title="latency (ms)", margin={"l": 60, "r": 20, "t": 50, "b": 40})
     return figure

@@ -21,6 +21,7 @@ from netwarden.store.read_source import ReadSource, local_source
 from netwarden.store.remote_db import RemoteError
 from netwarden.store.sqlite_db import StoreUnavailable, open_readonly
 from netwarden.view.labels import explain_unavailable
+from netwarden.view.units import UnitSystem
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class DashSettings:
     tz: tzinfo | None = None
     known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
     server: ServerSource | None = None   # --db URL: a fleet's server instead of the store
+    units: UnitSystem = UnitSystem.IEC   # [view] units: tables and chart axes alike
 
     @property
     def label(self) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from netwarden.config import ConfigError
+from netwarden.model.baseline import BaselineSummary
 from netwarden.model.discovery import KnownDevice
 from netwarden.mutes import (
     MuteFileError,
@@ -32,6 +33,7 @@ from netwarden.mutes import (
     remove_mutes,
 )
 from netwarden.reading import ServerSource
+from netwarden.store.baseline import baseline_summary
 from netwarden.store.device_queries import (
     devices,
     has_discovery_tables,
@@ -48,8 +50,10 @@ from netwarden.view.labels import (
     system_user_name,
 )
 from netwarden.view.ranges import TimeRange, Window, traffic_view, window
+from netwarden.view.units import UnitSystem
 from netwarden.viewer_tui.devices_view import DevicesData
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_entries
+from netwarden.viewer_tui.watch_view import WatchData
 from netwarden.viewer_tui.render import Screen, render, view_page_size
 from netwarden.viewer_tui.state import (
     Action,
@@ -76,6 +80,7 @@ class TuiOptions:
     known_devices: tuple[KnownDevice, ...] = ()   # the config's [discovery] known
     mutes_path: Path | None = None  # None: the user's default (default_mutes_path())
     server: ServerSource | None = None   # --db URL: a fleet's server instead of the store
+    units: UnitSystem = UnitSystem.IEC   # [view] units
 
 
 class StoreProblem(Exception):
@@ -103,6 +108,11 @@ class StoreReader:
             lambda conn: traffic_totals(conn, dimension, traffic_view(win, state.filters)))
         return rows or [], problem
 
+    def baseline(self, now: float) -> BaselineSummary | None:
+        """The baseline's badge data; None when the store cannot say (it is not shown)."""
+        summary, _ = self._read(lambda conn: baseline_summary(conn, now))
+        return summary
+
     def devices(self, win: Window, now: float) -> DevicesData:
         """Every device, and the presence windows overlapping `win` (its span for 'all':
         from the first window or device to now)."""
@@ -117,6 +127,19 @@ class StoreReader:
             return DevicesData(rows, windows, start, max(end, start + 60))
         data, problem = self._read(read)
         return data if data is not None else DevicesData(problem=problem)
+
+    def watch(self, now: float) -> WatchData:
+        """Every watched target's status and the last week's outages (local stores only)."""
+        from netwarden.store import watch_queries
+        from netwarden.view.watch import NO_WATCH_TABLES
+
+        def read(conn: ReadSource) -> WatchData:
+            if conn.remote or not watch_queries.has_watch_tables(conn.conn):
+                raise StoreProblem(NO_WATCH_TABLES + " w returns to the traffic.")
+            return WatchData(watch_queries.statuses(conn.conn, now),
+                             watch_queries.outages(conn.conn, now - watch_queries.WEEK_S))
+        data, problem = self._read(read)
+        return data if data is not None else WatchData(problem=problem)
 
     def _read(self, work: Callable[[ReadSource], T]) -> tuple[T | None, str]:
         """(work's answer, '') when the store answered, else (None, why not)."""
@@ -225,6 +248,8 @@ class LoadResult:
     rows: list[TrafficTotal]
     problem: str
     devices: DevicesData | None = None    # set for a request of the devices view
+    watch: WatchData | None = None        # set for a request of the connectivity view
+    baseline: BaselineSummary | None = None   # read with the traffic
 
 
 class BackgroundReader:
@@ -254,10 +279,14 @@ class BackgroundReader:
             if request.state.view is View.DEVICES:
                 data = self.reader.devices(request.window, request.now)
                 result = LoadResult(request.serial, [], data.problem, data)
+            elif request.state.view is View.WATCH:
+                watch = self.reader.watch(request.now)
+                result = LoadResult(request.serial, [], watch.problem, watch=watch)
             else:
                 rows, problem = self.reader.totals(request.dimension, request.window,
                                                    request.state)
-                result = LoadResult(request.serial, rows, problem)
+                result = LoadResult(request.serial, rows, problem,
+                                    baseline=self.reader.baseline(request.now))
             try:
                 self.results.put(result, timeout=5)
             except queue.Full:   # the screen is gone or stuck; a newer result will come
@@ -275,13 +304,15 @@ class BackgroundReader:
 class TuiApp:
     def __init__(self, options: TuiOptions) -> None:
         self.options = options
-        self.state = BrowserState(time_range=options.time_range)
+        self.state = BrowserState(time_range=options.time_range, units=options.units)
         self.reader = StoreReader(options.db_path, options.busy_timeout_s,
                                   options.known_devices, options.server)
         self.background = BackgroundReader(self.reader)
         self.mutes_path = options.mutes_path or default_mutes_path()
         self.rows: list[TrafficTotal] = []
         self.devices: DevicesData | None = None
+        self.watch: WatchData | None = None
+        self.baseline: BaselineSummary | None = None
         self.mute_list: MuteListData | None = None
         self.problem = ""
         self.message = ""
@@ -299,6 +330,9 @@ class TuiApp:
         now = self.options.clock()
         if self.state.view is View.DEVICES:
             self._submit("", window(self.state.presence_range, 0, now), now)
+            return
+        if self.state.view is View.WATCH:
+            self._submit("", Window(None, None), now)
             return
         self.window = window(self.state.time_range, self.state.offset, now)
         query = (self.state.dimension, self.state.filters, self.state.time_range,
@@ -325,6 +359,9 @@ class TuiApp:
                 continue
             self.shown_serial = result.serial
             self.message = f"read {format_time(self.options.clock(), self.options.tz, False)}"
+            if result.watch is not None:
+                self.watch, changed = result.watch, True
+                continue
             if result.devices is not None:
                 self.devices = result.devices
                 count = len(result.devices.rows)
@@ -334,6 +371,7 @@ class TuiApp:
                 changed = True
                 continue
             self.rows, self.problem = result.rows, result.problem
+            self.baseline = result.baseline
             shown = len(visible_rows(self.state, self.rows))
             if self.state.cursor >= shown:
                 self.state = dataclasses.replace(self.state, cursor=max(0, shown - 1))
@@ -391,7 +429,7 @@ class TuiApp:
     def screen(self) -> Screen:
         return Screen(self.state, self.rows, window_text(self.window, self.options.tz),
                       self.problem, self.message, self.loading, self.devices, self.mute_list,
-                      self.options.clock())
+                      self.options.clock(), self.watch, self.baseline)
 
     def press(self, key: str, height: int) -> Action:
         """Apply one key (named as handle_key names them); returns its action once done."""

@@ -3,7 +3,8 @@
 Nothing here touches curses. Every line is exactly `width` characters (ASCII only, so a
 terminal in the C locale shows the same); the selected row starts with '>' and is also
 returned as `highlight` so curses can draw it in reverse video. The traffic view is drawn
-here; the devices view and the mute list by devices_view.py and mutes_view.py.
+here; the devices view, the mute list and the connectivity view by devices_view.py,
+mutes_view.py and watch_view.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
+from netwarden.model.baseline import BaselineSummary
 from netwarden.store.traffic_queries import DIMENSIONS, TrafficTotal
+from netwarden.view.baseline import baseline_badge
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes
 from netwarden.viewer_tui.devices_view import (
@@ -22,6 +25,7 @@ from netwarden.viewer_tui.devices_view import (
     devices_lines,
 )
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_page_size, mutes_lines
+from netwarden.viewer_tui.watch_view import WatchData, watch_lines
 from netwarden.viewer_tui.state import (
     HELP_LINES,
     BrowserState,
@@ -49,6 +53,8 @@ class Screen:
     devices: DevicesData | None = None    # the devices view's data (None: not read yet)
     mutes: MuteListData | None = None     # the mute list view's data
     now: float = 0.0              # the clock, for "seen 5m ago"
+    watch: WatchData | None = None        # the connectivity view's data
+    baseline: BaselineSummary | None = None   # the baseline's mode and drift, for the title
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def _title(screen: Screen) -> str:
     if state.offset:
         span += f" (-{state.offset})"
     parts = [f"netwarden: {DIMENSIONS[state.dimension].title}", span,
-             f"unit {state.unit.label}", f"sort {state.sort.value} {order}"]
+             f"unit {state.unit.label_in(state.units)}", f"sort {state.sort.value} {order}"]
     if state.live:
         parts.append("LIVE")
     return " | ".join(p for p in parts if p)
@@ -127,9 +133,9 @@ def _header(state: BrowserState, width: int) -> str:
 
 def _row_line(state: BrowserState, row: TrafficTotal, width: int, selected: bool,
               tz: tzinfo | None, user_name: Callable[[int], str] | None) -> str:
-    values = {SortKey.SENT: format_bytes(row.sent, state.unit),
-              SortKey.RECV: format_bytes(row.recv, state.unit),
-              SortKey.TOTAL: format_bytes(row.total, state.unit),
+    values = {SortKey.SENT: format_bytes(row.sent, state.unit, state.units),
+              SortKey.RECV: format_bytes(row.recv, state.unit, state.units),
+              SortKey.TOTAL: format_bytes(row.total, state.unit, state.units),
               SortKey.FIRST: format_time(row.first_seen, tz),
               SortKey.LAST: format_time(row.last_seen, tz)}
     label = display_value(state.dimension, row.value, user_name)
@@ -163,8 +169,14 @@ def render(screen: Screen, width: int, height: int, tz: tzinfo | None = None,
                                        width, height, screen.now, tz))
     if state.view is View.MUTES:
         return Rendered(*mutes_lines(state, screen.mutes, screen.message, width, height))
+    if state.view is View.WATCH:
+        return Rendered(*watch_lines(screen.watch, screen.message, screen.loading, state.live,
+                                     width, height, screen.now, tz))
     rows = visible_rows(state, screen.rows)
-    lines = [_fit(_title(screen), width), _fit(_filters_line(state), width),
+    # The baseline's badge leads the filters line: the title is full at 80 columns.
+    badge = baseline_badge(screen.baseline, tz)
+    filters = f"[{badge}] {_filters_line(state)}" if badge else _filters_line(state)
+    lines = [_fit(_title(screen), width), _fit(filters, width),
              _fit(_header(state, width), width)]
     page = page_size(height)
     highlight = None

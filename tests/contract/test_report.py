@@ -4,18 +4,28 @@ parses and escapes what it prints; bad input exits 64."""
 
 from __future__ import annotations
 
+import datetime
+import shutil
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from netwarden.model import Event, EventKind, Executable, HealthSample, ProgramIdentity
+from netwarden.notify.delivery import RetryPolicy
+from netwarden.notify.http_channels import NtfyChannel, WebhookChannel
+from netwarden.report_schedule import WEEKDAYS
 from netwarden.store.sqlite_writer import SqliteWriter
 from netwarden.view.units import format_bytes
 from tests.support.device_data import HUE, PHONE, PI, seed_devices
+from tests.support.http_recorder import Recorded, Recorder
+from tests.support.notifier_run import RunningNotifier, config
+from tests.support.sensor_proc import netwarden
 from tests.support.viewer_data import BASH, flow, seed_store
+from tests.support.watch_data import seed_watch
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_796_600_000
@@ -36,6 +46,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     db = tmp / "nw.db"
     seed_store(db, NOW)
     seed_devices(db, NOW)
+    seed_watch(db, NOW)
     writer = SqliteWriter(db, NOW, group=None, host="testhost")
     writer.write([flow(NOW - 200, ODD, "192.0.2.10", 443, ODD_SENT, ODD_RECV)], [
         Event.of(NOW - 500, EventKind.SENSOR_ERROR, component="sensor", state="unclean_stop",
@@ -78,7 +89,13 @@ def test_markdown_day_holds_the_seeded_figures(store: tuple[Path, Path]) -> None
     assert "| sensor | unclean_stop | 1 |" in text
     # the counter moved 3 in the day; the 100 ten days earlier is outside the period
     assert "| sensor | proc_events_lost | 3 |" in text
-    assert text.count("_not recorded by this version_") == 2      # scans, outages
+    assert text.count("_not recorded by this version_") == 1      # scans
+    outages = text.split("## Outages")[1]
+    # from the watch's windows: gw down 10 min; web twice 5 min (one 2.5 h ago: still in the
+    # day); the internet group once, while both its members were down
+    assert "| gw | icmp:192.0.2.1 | 1 | 10 min 0 s | 10 min 0 s |" in outages
+    assert "| web | tcp:192.0.2.80:443 | 2 | 10 min 0 s | 5 min 0 s |" in outages
+    assert "| internet (group) | group | 1 | 5 min 0 s | 5 min 0 s |" in outages
 
 
 def test_markdown_week_counts_older_traffic_and_the_modified_exe(
@@ -200,3 +217,96 @@ def test_html_renders_in_headless_chromium(store: tuple[Path, Path], tmp_path: P
             height = driver.execute_script("return document.documentElement.scrollHeight")
             driver.set_window_size(1000, int(height) + 160)
             driver.save_screenshot(str(Path(target) / "report.png"))
+
+
+class _Clock:
+    """The notifier's clock, moved by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _seconds(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def _reports(recorder: Recorder) -> list[Recorded]:
+    """The report's requests (the seeded events are notified too, first_run = "all")."""
+    return [r for r in list(recorder.requests)
+            if r.headers.get("Title", "").startswith("netwarden report")
+            or r.path == "/hook" and '"kind": "report"' in r.body.decode()]
+
+
+def _wait_reports(recorder: Recorder, count: int) -> list[Recorded]:
+    deadline = time.time() + 15
+    while time.time() < deadline and len(_reports(recorder)) < count:
+        time.sleep(0.05)
+    return _reports(recorder)
+
+
+def _weekly_due_at(epoch: float) -> tuple[float, dict[str, object]]:
+    """A weekly schedule due at the minute ``epoch`` falls in, local time, and its settings."""
+    local = datetime.datetime.fromtimestamp(epoch)
+    due = local.replace(second=0, microsecond=0)
+    return due.timestamp(), {"report_period": "week", "report_at": due.strftime("%H:%M"),
+                             "report_weekday": WEEKDAYS[due.weekday()],
+                             "report_channels": ["webhook", "ntfy"]}
+
+
+def test_the_notifier_sends_the_weekly_report_on_its_schedule(
+        store: tuple[Path, Path], tmp_path: Path) -> None:
+    """Nothing before the due time; then one report on each channel, the same Markdown as
+    `netwarden report --period week`; nothing more that week; after three weeks stopped, one
+    report, of the newest missed week."""
+    db, _config = store
+    shutil.copy(db, tmp_path / "netwarden.db")
+    due, settings = _weekly_due_at(NOW)
+    assert NOW - 100 < due <= NOW    # the newest seeded flow is at NOW - 100: same figures
+    clock = _Clock(due - 3600)
+    recorder = Recorder()
+    channels = [WebhookChannel(recorder.url + "/hook", "", "testhost", 2.0, RetryPolicy(2, .1)),
+                NtfyChannel(recorder.url + "/topic", "", 2.0, RetryPolicy(2, 0.1))]
+    try:
+        with RunningNotifier(config(desktop=False, **settings), tmp_path, channels,
+                             clock=clock) as running:
+            time.sleep(1.0)
+            assert _reports(recorder) == []
+            assert float(running.state().meta("report_next") or 0) == due
+            clock.now = due + 5
+            hook, push = sorted(_wait_reports(recorder, 2), key=lambda r: r.path)
+            clock.now = due + 3 * DAY
+            time.sleep(1.0)
+            assert len(_reports(recorder)) == 2
+        status = netwarden("notifier", "--status", "--state", str(tmp_path / "state.db"))
+        weekday = WEEKDAYS[datetime.datetime.fromtimestamp(due).weekday()].capitalize()
+        assert (f"report: weekly on {weekday} at {settings['report_at']}; next "
+                f"{_seconds(due + 7 * DAY)}, last {_seconds(due)}") in status.stdout
+        # NOW and due are in the same minute, the report's resolution: the same text
+        expected = report(store, "--period", "week").stdout
+        record = hook.json()
+        assert isinstance(record, dict) and record["kind"] == "report"
+        assert record["title"] == "netwarden report: week"
+        assert record["fields"]["markdown"] == expected.replace(str(db), str(tmp_path /
+                                                                          "netwarden.db"))
+        assert (record["fields"]["sent"], record["fields"]["recv"]) == (WEEK_SENT, WEEK_RECV)
+        assert record["fields"]["until"] == due
+        assert (f"Sent {format_bytes(WEEK_SENT)}, received {format_bytes(WEEK_RECV)}"
+                in record["body"])
+        assert "Top program: /usr/bin/apt" in record["body"]
+        assert "new programs" in record["body"] and "1 changed program" in record["body"]
+        assert push.headers["Markdown"] == "yes"
+        assert push.body.decode() == record["fields"]["markdown"]
+
+        clock.now = due + 3 * 7 * DAY + 600      # stopped for three weeks
+        with RunningNotifier(config(desktop=False, **settings), tmp_path, channels,
+                             clock=clock):
+            _wait_reports(recorder, 4)
+            time.sleep(1.0)
+        assert len(_reports(recorder)) == 4
+        late = [r.json() for r in _reports(recorder)[2:] if r.path == "/hook"][0]
+        assert isinstance(late, dict) and late["fields"]["until"] == due + 3 * 7 * DAY
+    finally:
+        recorder.close()

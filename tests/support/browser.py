@@ -37,3 +37,28 @@ CHART_NAMES_JS = """
 const plot = document.querySelector(arguments[0] + ' .js-plotly-plot');
 return plot && plot.data ? plot.data.map(t => t.name) : null;
 """
+
+
+def prefer_scheme(driver, scheme: str) -> None:
+    """Make the page see `prefers-color-scheme: scheme` ('light' or 'dark'), as a desktop set
+    to that scheme would (Chromium's DevTools protocol; applies to the pages loaded next and
+    to the one shown, live)."""
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "prefers-color-scheme", "value": scheme}]})
+
+
+#: The traffic chart's y-axis title and its first tick label, as drawn (SVG text).
+Y_AXIS_JS = """
+const plot = document.querySelector(arguments[0] + ' .js-plotly-plot');
+if (!plot) return null;
+const title = plot.querySelector('.g-ytitle text');
+const ticks = [...plot.querySelectorAll('.yaxislayer-above .ytick text')].map(t => t.textContent);
+return title ? {title: title.textContent, ticks: ticks} : null;
+"""
+
+#: Colours the browser computed: the page's background and a chart's tick label fill.
+COLOURS_JS = """
+const tick = document.querySelector(arguments[0] + ' .xtick text');
+return {page: getComputedStyle(document.body).backgroundColor,
+        tick: tick ? getComputedStyle(tick).fill : null};
+"""

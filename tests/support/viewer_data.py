@@ -71,3 +71,29 @@ def seed_store(path: Path, now: int, host: str = "testhost") -> Seeded:
     writer.close()
     return Seeded(path, now)
 
+
+
+STEAM = Executable("/home/alice/.local/share/Steam/ubuntu12_32/steam-runtime/usr/bin/"
+                   "steamwebhelper", "e" * 64)
+STEAM_P = ProgramIdentity(STEAM, "steamwebhelper", "steamwebhelper", 1000, parent=SYSTEMD)
+#: Public addresses whose country the embedded data know: (address, ISO code).
+FRESH_PEERS = (("8.8.8.8", "US"), ("193.0.6.139", "NL"), ("1.0.16.1", "JP"))
+
+
+def seed_fresh_store(path: Path, now: int, minutes: int = 4) -> Seeded:
+    """A new install's store: `minutes` of traffic in 10-second windows, ending now, with a
+    quiet stretch in the middle (bins without traffic) and a program with a long path."""
+    writer = SqliteWriter(path, now - minutes * 60, group=None, host="testhost")
+    start = now - minutes * 60
+    for step, time in enumerate(range(start, now, 10)):
+        if minutes * 6 // 3 <= step < minutes * 6 // 2:
+            continue                     # nobody talked for a while
+        rows = [flow(time, FIREFOX_P, FRESH_PEERS[0][0], 443, 4000 + 100 * step,
+                     300_000 + 20_000 * (step % 7), domain="www.google.com"),
+                flow(time, STEAM_P, FRESH_PEERS[1][0], 443, 2000, 120_000 + 9000 * (step % 5))]
+        if step % 4 == 0:
+            rows.append(flow(time, CURL_P, FRESH_PEERS[2][0], 443, 800, 40_000,
+                             domain="example.org"))
+        writer.write(rows, [], [], time)
+    writer.close()
+    return Seeded(path, now)

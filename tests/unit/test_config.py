@@ -40,6 +40,7 @@ def test_valid_file(tmp_path: Path):
     ({"sensr": {}}, "[sensr] = '...': unknown section"),
     ({"sensor": 5}, "[sensor] = 5: must be a table"),
     ({"sensor": {"write_interval_s": 5, "drain_interval_s": 6}}, "must not exceed"),
+    ({"view": {"units": "binary"}}, "[view] units = 'binary': must be one of 'iec', 'si'"),
 ])
 def test_errors_name_key_value_and_allowed(data: dict, fragment: str):
     with pytest.raises(ConfigError) as info:
@@ -71,3 +72,8 @@ def test_the_shipped_example_lists_every_setting_with_its_default(tmp_path: Path
     for line in describe_settings():
         key = line.split("]")[1].split("=")[0].strip()
         assert f"{key} =" in uncommented
+
+
+def test_one_unit_setting_for_both_viewers():
+    assert Config().view.units == "iec"
+    assert config_from_dict({"view": {"units": "si"}}, "x").view.units == "si"

@@ -14,6 +14,7 @@ from netwarden.store.traffic_queries import (
     TrafficTotal,
 )
 from netwarden.view.devices import presence_segments
+from netwarden.view.units import UnitSystem
 from netwarden.viewer_dash import figures
 from netwarden.viewer_dash.api import (
     ApiError,
@@ -54,18 +55,56 @@ def test_series_labels_use_the_display_words():
     assert frame["series"].tolist() == ["(unknown)"]
 
 
-def test_traffic_figure_stacks_one_trace_per_series():
+def test_traffic_figure_stacks_one_bar_trace_per_series():
     frame = figures.series_frame([SeriesPoint(0, "/a", 1, 1), SeriesPoint(0, "/b", 3, 0)],
                                  "exe", ["/b", "/a"], tz=UTC)
     figure = figures.traffic_figure(frame, 60, "t")
     assert [t.name for t in figure.data] == ["/b", "/a"]
-    assert {t.stackgroup for t in figure.data} == {"bytes"}
+    # Bars that fill their bin from its start, stacked: no line across empty bins.
+    assert {t.type for t in figure.data} == {"bar"} and figure.layout.barmode == "stack"
+    assert figure.data[0].offset == 0 and figure.data[0].width == 60_000 * figures.BAR_FILL
     assert list(figure.data[0].y) == [3]
-    assert figure.layout.yaxis.title.text == "bytes per min"
+    assert figure.layout.yaxis.title.text == "B per min"
+    assert figure.layout.xaxis.hoverformat == "%Y-%m-%d %H:%M"
+    assert figures.traffic_figure(frame, 10, "t").layout.xaxis.hoverformat.endswith("%S")
     # Axes that grow the margins make plotly.js draw the chart twice (docstring).
     assert figure.layout.xaxis.automargin is False and figure.layout.yaxis.automargin is False
     empty = figures.traffic_figure(figures.series_frame([], "exe", []), 300, "t")
     assert not empty.data and empty.layout.annotations[0].text == "no traffic in this range"
+
+
+def test_the_axis_unit_is_the_tables_unit_system():
+    """The y axis is scaled into one unit named in its title, in the tables' system; the
+    hover text is the table's text for the same bytes."""
+    mib = 1 << 20
+    points = [SeriesPoint(0, "/a", 3 * mib, 0), SeriesPoint(60, "/a", 0, mib // 2),
+              SeriesPoint(0, "/b", 2 * mib, 0)]
+    frame = figures.series_frame(points, "exe", ["/a", "/b"], tz=UTC, buckets=[0, 60, 120])
+    iec = figures.traffic_figure(frame, 60, "t")
+    assert iec.layout.yaxis.title.text == "MiB per min"    # the stacked bin: 5 MiB
+    assert list(iec.data[0].y) == [3.0, 0.5, 0.0]           # empty bins are zero bars
+    assert list(iec.data[0].customdata) == ["3.0 MiB", "512.0 KiB", "0 B"]
+    table = figures.totals_table([TrafficTotal("/a", 3 * mib, mib // 2, 0, 0)], "exe", 1)
+    assert table[0]["sent"] == "3.0 MiB"
+    si = figures.traffic_figure(frame, 60, "t", UnitSystem.SI)
+    assert si.layout.yaxis.title.text == "MB per min"
+    assert list(si.data[0].y) == [3 * mib / 1e6, mib / 2 / 1e6, 0.0]
+    assert si.data[0].customdata[0] == "3.1 MB"
+    assert figures.totals_table([TrafficTotal("/a", 3 * mib, 0, 0, 0)], "exe", 1,
+                                units=UnitSystem.SI)[0]["sent"] == "3.1 MB"
+    # No plotly SI suffixes ('3M') on the scaled ticks.
+    assert iec.layout.yaxis.exponentformat == "none"
+
+
+def test_long_paths_keep_the_program_name_and_hover_shows_all():
+    long = "/home/someone/.local/share/Steam/ubuntu12_32/steam-runtime/usr/bin/steamwebhelper"
+    frame = figures.series_frame([SeriesPoint(0, long, 1, 1)], "exe", [long], tz=UTC)
+    trace = figures.traffic_figure(frame, 60, "t").data[0]
+    assert len(trace.name) <= figures.LEGEND_WIDTH and trace.name.endswith("/steamwebhelper")
+    assert trace.name.startswith("/home/") and "\u2026" in trace.name
+    assert long in trace.hovertemplate
+    row = figures.totals_table([TrafficTotal(long, 1, 1, 0, 0)], "exe", 1)[0]
+    assert row["full"] == long and row["value"].endswith("/bin/steamwebhelper")
 
 
 def test_bucket_starts_cover_the_span():
@@ -91,6 +130,7 @@ def test_countries_and_versions_figures():
         (PRIVATE, 200, 1), ("US United States", 32, 2), (UNKNOWN, 2, 2)]
     bars = figures.countries_figure(countries)
     assert list(bars.data[0].y) == [UNKNOWN, "US United States", PRIVATE]
+    assert bars.layout.xaxis.title.text == "B" and list(bars.data[0].x) == [2, 32, 200]
     versions = [ExecutableVersion("a" * 64, 0, 0, 0, 3600, 1, 1),
                 ExecutableVersion("b" * 64, 7200, None, None, None, 0, 0)]
     timeline = figures.versions_figure(versions, UTC)

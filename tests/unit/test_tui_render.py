@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from netwarden.model.baseline import BaselineMode, BaselineSummary
+from netwarden.model.baseline import Mode as BaselineState
 from netwarden.store.traffic_queries import Filter, TrafficTotal
-from netwarden.view.units import ByteUnit
+from netwarden.view.units import ByteUnit, UnitSystem
 from netwarden.viewer_tui.render import Screen, page_size, render
 from netwarden.viewer_tui.state import BrowserState, Mode
 
@@ -38,12 +40,29 @@ def test_first_screen_80x24():
     check_golden("tui_first_80x24.txt", frame(BrowserState(), message="read 22:13:20"))
 
 
+def test_the_baseline_badge_leads_the_filters_line():
+    learning = BaselineSummary(BaselineMode(BaselineState.LEARNING, T0 + 86400, T0))
+    check_golden("tui_baseline_80x24.txt", frame(BrowserState(), baseline=BaselineSummary(
+        BaselineMode(BaselineState.ENFORCING, T0 - 60, T0 - 86400), drift=3)))
+    assert frame(BrowserState(), baseline=learning).splitlines()[1].startswith(
+        "[baseline learning until 11-15 22:13] filters: none")
+    off = BaselineSummary(BaselineMode(BaselineState.OFF))
+    assert frame(BrowserState(), baseline=off) == frame(BrowserState())
+
+
 def test_filtered_excluded_in_kib_80x24():
     state = BrowserState(dimension="raddr", unit=ByteUnit.KIB, cursor=1, filters=(
         Filter("exe", "/usr/bin/curl"), Filter("rport", "53", exclude=True)))
     rows = [TrafficTotal("93.184.216.34", 1000, 50000, T0 - 600, T0 - 600),
             TrafficTotal("8.8.8.8", 60, 120, T0 - 600, T0 - 500)]
     check_golden("tui_filtered_80x24.txt", frame(state, rows=rows))
+
+
+def test_si_units_from_the_config_80x24():
+    """[view] units = "si": the same rows as the first screen in kB/MB, as the web page."""
+    text = frame(BrowserState(units=UnitSystem.SI), message="read 22:13:20")
+    check_golden("tui_si_80x24.txt", text)
+    assert "3.0 MB" in text and "700.0 kB" in text and "KiB" not in text and "MiB" not in text
 
 
 @pytest.mark.parametrize("width, height", [(80, 24), (132, 50), (100, 30)])

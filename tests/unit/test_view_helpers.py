@@ -4,7 +4,7 @@ import pytest
 
 from netwarden.view.labels import display_value, explain_unavailable, format_time
 from netwarden.view.ranges import TimeRange, Window, auto_bucket, window
-from netwarden.view.units import ByteUnit, format_bytes
+from netwarden.view.units import ByteUnit, UnitSystem, axis_unit, format_bytes
 
 
 def test_ranges_cycle_in_the_documented_order():
@@ -47,6 +47,23 @@ def test_format_bytes(count: int, unit: ByteUnit, text: str):
     assert format_bytes(count, unit) == text
 
 
+@pytest.mark.parametrize("count, unit, text", [
+    (812, ByteUnit.AUTO, "812 B"), (1536, ByteUnit.AUTO, "1.5 kB"), (999, ByteUnit.AUTO, "999 B"),
+    (3 * 1000 ** 3, ByteUnit.AUTO, "3.0 GB"), (1536, ByteUnit.MIB, "0.0 MB"),
+    (5_000_000, ByteUnit.KIB, "5000.0 kB")])
+def test_format_bytes_si(count: int, unit: ByteUnit, text: str):
+    assert format_bytes(count, unit, UnitSystem.SI) == text
+
+
+def test_unit_systems_parse_and_axis_units_follow_them():
+    assert UnitSystem.parse("SI") is UnitSystem.SI and UnitSystem.parse("iec") is UnitSystem.IEC
+    with pytest.raises(ValueError, match="known: iec, si"):
+        UnitSystem.parse("binary")
+    # 1,000,000 bytes: a MB in SI, but still under a MiB in IEC.
+    assert axis_unit(1_000_000, UnitSystem.SI).label_in(UnitSystem.SI) == "MB"
+    assert axis_unit(1_000_000, UnitSystem.IEC).label_in(UnitSystem.IEC) == "KiB"
+
+
 def test_units_cycle_b_kib_mib_gib_auto():
     seen, unit = [], ByteUnit.B
     for _ in ByteUnit:
@@ -74,3 +91,19 @@ def test_times_are_shown_in_the_given_zone():
 def test_a_missing_wal_index_is_explained():
     text = explain_unavailable(RuntimeError("cannot open x: attempt to write a readonly database"))
     assert "sensor is not running" in text
+
+
+def test_a_young_store_is_charted_from_its_first_minute():
+    from netwarden.view.ranges import ChartSpan, chart_span
+    now = 100_000.0
+    hour = window(TimeRange.HOUR, 0, now)
+    assert hour == Window(96_401, 100_001)
+    # Four minutes of data in a fresh store: five minutes shown, not a sliver of an hour.
+    assert chart_span(hour, (99_790, 99_990), now) == ChartSpan(99_701, 300, True)
+    # Twenty minutes of data: from the first row's minute on.
+    assert chart_span(hour, (98_810, 99_990), now) == ChartSpan(98_760, 1241, True)
+    # A store older than the range, or empty: the whole range.
+    assert chart_span(hour, (50_000, 99_990), now) == ChartSpan(96_401, 3600)
+    assert chart_span(hour, None, now) == ChartSpan(96_401, 3600)
+    # 'all' covers the store's rows.
+    assert chart_span(Window(None, None), (1000, 4000), now) == ChartSpan(1000, 3001)
