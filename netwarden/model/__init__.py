@@ -119,6 +119,10 @@ class EventKind(enum.Enum):
     PORT_SCAN = "port_scan"               # a remote address probed many local ports
 
 
+#: A port_scan event's `probe`: the kind of probe most of the scan's ports saw (docs/port-scans.md).
+SCAN_PROBE_KINDS = ("syn", "connect", "fin", "null", "xmas", "udp", "other")
+
+
 @dataclass(frozen=True)
 class Event:
     """A row of the events table: a kind and the fields of that kind."""

@@ -173,3 +173,9 @@ def test_drop_sites_come_from_kallsyms_text():
                                     (0xffffffffc0000000, 0xffffffffc0000400),
                                     (0xffffffff81b00000, 0xffffffff81b00800),
                                     (0xffffffff81c00000, 0xffffffff81c00100)]
+
+
+def test_the_probe_kinds_the_detector_names_are_the_models() -> None:
+    from netwarden.model import SCAN_PROBE_KINDS
+    from netwarden.sensor.scan import _RANK
+    assert set(_RANK) == set(SCAN_PROBE_KINDS)
