@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_units_commands(add)   # systemd install|uninstall
     from netwarden.reports.commands import add_commands as add_report_commands
     add_report_commands(add)   # netwarden report
+    from netwarden.baseline.commands import add_commands as add_baseline_commands
+    add_baseline_commands(add)   # baseline learn|status|finish|list|approve|revoke
     return parser
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from netwarden.model import EventKind
+from netwarden.model.baseline import DriftKind
 
 
 class Urgency(enum.IntEnum):
@@ -38,6 +39,8 @@ class KindInfo:
     trouble: bool = False                # sensor trouble: its own, longer cooldown
     sha256_field: str = ""               # the field with an executable's hash to look up
     optional: bool = False               # notified only with [notifier] device_changes
+    subkind_field: str = ""              # a field whose value splits the kind for mutes
+    subkinds: tuple[tuple[str, str], ...] = ()   # (value, what muting kind:value silences)
 
     @property
     def notified(self) -> bool:
@@ -70,6 +73,15 @@ EVENT_KINDS: Mapping[EventKind, KindInfo] = MappingProxyType({
         "Fleet host back", Urgency.LOW, one="host back", many="hosts back",
         mute="a silent fleet host is heard again", icon="network-idle",
         tag="white_check_mark"),
+    EventKind.DRIFT: KindInfo(
+        "Outside the baseline", one="drift from the baseline", many="drifts from the baseline",
+        mute="anything outside the learned baseline (drift)", icon="dialog-warning",
+        tag="warning", sha256_field="sha256", subkind_field="drift", subkinds=(
+            (DriftKind.NEW_PROGRAM.value, "drift: a program outside the baseline"),
+            (DriftKind.NEW_DESTINATION.value, "drift: a program's new destination"),
+            (DriftKind.NEW_LISTEN_PORT.value, "drift: a new listening port on this host"),
+            (DriftKind.NEW_DEVICE.value, "drift: a LAN device outside the baseline"),
+            (DriftKind.NEW_DEVICE_PORT.value, "drift: a new open port on a LAN device"))),
     EventKind.SENSOR_STARTED: KindInfo(),
     EventKind.SENSOR_STOPPED: KindInfo(),
 })
@@ -92,9 +104,20 @@ NOTICE_KINDS: Mapping[str, KindInfo] = MappingProxyType(
     {kind.value: info for kind, info in EVENT_KINDS.items()}
     | {VIRUSTOTAL: VIRUSTOTAL_KIND, REPORT: REPORT_KIND})
 
-#: Kinds a user can mute, with what they mean (for `netwarden mute --help` and validation).
+#: Kinds a user can mute, with what they mean (for `netwarden mute --help` and validation);
+#: a kind with subkinds can also be muted per subkind, as ``kind:subkind`` (drift:new_program).
 MUTABLE_KINDS: Mapping[str, str] = MappingProxyType(
-    {name: info.mute for name, info in NOTICE_KINDS.items() if info.mute})
+    {name: info.mute for name, info in NOTICE_KINDS.items() if info.mute}
+    | {f"{name}:{sub}": mute for name, info in NOTICE_KINDS.items()
+       for sub, mute in info.subkinds})
+
+
+def mute_names(kind: str, fields: Mapping[str, object]) -> tuple[str, ...]:
+    """The mute list entries that silence a notice of ``kind`` with ``fields``: the kind,
+    and ``kind:subkind`` for a kind split by a field (drift by its drift kind)."""
+    info = notice_kind(kind)
+    sub = fields.get(info.subkind_field) if info.subkind_field else None
+    return (kind,) if sub is None else (kind, f"{kind}:{sub}")
 
 #: Kinds that are known and deliberately silent.
 SILENT_KINDS = frozenset(kind.value for kind, info in EVENT_KINDS.items() if not info.notified)

@@ -3,6 +3,9 @@
 A notice is what every channel delivers: a title and body for people, the event's fields for
 machines. Kinds without a notice (sensor_started, sensor_stopped) and kinds this version does
 not know return None: an unknown kind from a newer sensor must never stop the notifier.
+Nor has an event its writer marked with the baseline's mode (field ``baseline``): a new
+program or device seen while the baseline learned went into it silently, and one seen after
+is told by its ``drift`` event (docs/baseline.md).
 """
 
 from __future__ import annotations
@@ -179,6 +182,36 @@ def _fleet_host(fields: Mapping[str, object]) -> Rendered:
     return "", body, None, host, "", ""
 
 
+#: What a drift notice's title says, by drift kind (the event's ``drift`` field).
+_DRIFT_TITLES = {
+    "new_program": "New program outside the baseline",
+    "new_destination": "Program talks to a new destination",
+    "new_listen_port": "New listening port outside the baseline",
+    "new_device": "New LAN device outside the baseline",
+    "new_device_port": "New open port on a LAN device",
+}
+
+
+def _drift(fields: Mapping[str, object]) -> Rendered:
+    drift, key = _text(fields, "drift"), _text(fields, "key")
+    path, name = _program_label(fields) if fields.get("path") else ("", "")
+    if drift == "new_destination":
+        body = f"{name} ({path}) → {_text(fields, 'destination')}"
+    elif drift == "new_listen_port":
+        who = f"{name} ({path})" if path else "an unknown program"
+        body = f"{_text(fields, 'protocol')} port {_text(fields, 'port')} listening: {who}"
+    elif drift in ("new_device", "new_device_port"):
+        body = _device_label(fields)
+        if drift == "new_device_port":
+            body += f"\nnewly open port: {_text(fields, 'port')}"
+    else:
+        body = f"{name} ({path})" if path else key
+        if fields.get("sha256"):
+            body += f"\nsha256 {_short(_text(fields, 'sha256'))}"
+    body += f"\napprove: netwarden baseline approve {_text(fields, 'item', key)}"
+    return _DRIFT_TITLES.get(drift, ""), body, None, f"{drift}:{key}", path, name
+
+
 #: The body of each notified kind (its title, urgency and the rest: model.kinds.EVENT_KINDS).
 _RENDERERS: dict[EventKind, Callable[[Mapping[str, object]], Rendered]] = {
     EventKind.NEW_EXECUTABLE: _new_executable,
@@ -188,6 +221,7 @@ _RENDERERS: dict[EventKind, Callable[[Mapping[str, object]], Rendered]] = {
     EventKind.SENSOR_ERROR: _sensor_error,
     EventKind.HOST_SILENT: _fleet_host,
     EventKind.HOST_BACK: _fleet_host,
+    EventKind.DRIFT: _drift,
 }
 
 
@@ -199,6 +233,9 @@ def render_event(event_id: int, time: float, kind: str, fields: Mapping[str, obj
         return None
     info = EVENT_KINDS[known]
     if info.optional and not device_changes:
+        return None
+    if fields.get("baseline") in ("learning", "enforcing"):
+        # Recorded (the viewers show it), not notified: learned, or told by a drift event.
         return None
     title, body, urgency, subject, path, name = _RENDERERS[known](fields)
     plain = {k: v for k, v in fields.items() if isinstance(v, (str, int, float, bool, list,

@@ -29,6 +29,8 @@ def status_lines(meta: Mapping[str, str], counts: Mapping[str, Mapping[str, int]
         lines.append(f"notifier: {state} (pid {meta.get('pid', '?')}, last heartbeat "
                      f"{_when(float(beat))}, {age:.0f} s ago)")
     lines.append(f"database: {meta.get('db', '?')}: {meta.get('store_status', '?')}")
+    if "baseline" in meta:
+        lines.append(f"baseline: {meta['baseline']}")
     if "report_next" in meta and meta.get("report_schedule") != "off":
         last = meta.get("report_last")
         lines.append(f"report: {meta.get('report_schedule', '?')}; next "

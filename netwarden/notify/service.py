@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.config import Config
-from netwarden.model.kinds import EVENT_KINDS, REPORT, event_kind
+from netwarden.model.kinds import EVENT_KINDS, REPORT, event_kind, mute_names
 from netwarden.mutes import MuteFileError, Mutes, load_mutes
 from netwarden.notify.delivery import Channel, DeliveryWorker, RetryPolicy
 from netwarden.notify.flood import FloodControl, FloodPolicy
@@ -32,6 +32,8 @@ from netwarden.notify.scheduled_report import scheduled_report_from_config
 from netwarden.notify.settings import Secrets
 from netwarden.notify.virustotal import VirusTotalSettings, VirusTotalWorker
 from netwarden.stopper import Stopper
+from netwarden.view.baseline import baseline_badge
+from netwarden.store.baseline import baseline_summary
 from netwarden.store.event_queries import RawEvent, events_after, last_event_id
 from netwarden.store.notifier_state import (
     LookupRequest,
@@ -162,6 +164,7 @@ class Notifier:
         self._heartbeat = 0.0
         self._unknown_seen: set[str] = set()
         self._flood = FloodControl(flood_policy(config))
+        self._baseline = ""
         self._scheduled = scheduled_report_from_config(config, db_path,
                                                        [c.name for c in self.channels])
 
@@ -211,6 +214,7 @@ class Notifier:
         self._reload_mutes()
         self._send_scheduled_report(state, now)
         events = self._read_events(state)
+        self._note_baseline(now)
         verdicts = state.verdicts_after(self._vt_seq)
         fresh = events if self._history_before is None else \
             [e for e in events if e.time >= self._history_before]
@@ -223,7 +227,8 @@ class Notifier:
         before = self._flood.snapshot()
         cooled, folded = self._flood.cooled, self._flood.folded
         for notice in candidates:
-            if self._mutes.silences(notice.kind, notice.program, notice.name):
+            names = mute_names(notice.kind, notice.field_dict())
+            if any(self._mutes.silences(name, notice.program, notice.name) for name in names):
                 counters["muted"] += 1
                 continue
             outgoing += self._flood.offer(notice, now)
@@ -274,7 +279,7 @@ class Notifier:
     def _meta(self, now: float) -> dict[str, str]:
         return {"flood": json.dumps(self._flood.snapshot()), "vt_seq": str(self._vt_seq),
                 "heartbeat": str(now), "pid": str(os.getpid()), "db": self._db_key,
-                "store_status": self._problem or "ok"}
+                "store_status": self._problem or "ok", "baseline": self._baseline or "off"}
 
     def _beat(self, state: NotifierState, now: float) -> None:
         state.set_meta(self._meta(now))
@@ -289,6 +294,20 @@ class Notifier:
         if found.malformed:
             counters["malformed_event"] += found.malformed
             log.warning("%d event rows with unreadable data skipped", found.malformed)
+
+    def _note_baseline(self, now: float) -> None:
+        """The baseline's mode for `notifier --status` and the log (the writers mark what
+        they learn, so no notice depends on it)."""
+        if self._conn is None:
+            return
+        try:
+            summary = baseline_summary(self._conn, now)
+        except sqlite3.Error:
+            return   # said by the next read of events
+        text = baseline_badge(summary).removeprefix("baseline ")
+        if text != self._baseline:
+            log.info("baseline: %s", text or "off")
+            self._baseline = text
 
     # ---- mutes ----
 

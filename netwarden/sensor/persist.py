@@ -31,6 +31,7 @@ from netwarden.sensor.csvlog import CsvLog
 from netwarden.sensor.hashing import CHANGED_BEFORE_HASHED, HashCache
 from netwarden.sensor.identity import ExeRef
 from netwarden.sensor.ignore import IgnoreRules
+from netwarden.sensor.listening import ListenWatch
 from netwarden.sensor.shipping_watch import ShippingWatch
 from netwarden.store.sqlite_writer import SqliteWriter
 
@@ -153,8 +154,10 @@ class WindowWriter:
                  max_pending: int = 360, clock: Callable[[], float] = time.time,
                  retry_delay_s: float = 2.0, ignore: IgnoreRules | None = None,
                  csv_log: CsvLog | None = None, retention: Retention | None = None,
-                 shipping: ShippingWatch | None = None) -> None:
+                 shipping: ShippingWatch | None = None,
+                 listen: ListenWatch | None = None) -> None:
         self._store = store
+        self._listen = listen
         self._shipping = shipping
         self._resolver = resolver
         self._ignore = ignore
@@ -228,9 +231,11 @@ class WindowWriter:
                 kept, ignored = self._split_ignored(rows)
                 execs = [ExecRow(e.time, e.pid, self._resolver.identity(e.program))
                          for e in batch.execs]
+                listening = self._listen.scan() if self._listen is not None else []
                 self._store.write(kept, batch.events, batch.health, int(self._clock()),
                                   hashes=self._resolver.hashes.take_dirty(),
-                                  seen=[r.program.exe for r in ignored], execs=execs)
+                                  seen=[r.program.exe for r in ignored], execs=execs,
+                                  listening=listening)
             except Exception as exc:  # the store failed: keep the window, try again later
                 log.warning("writing window %d failed: %s", batch.window.start, exc)
                 with self._stats_lock:

@@ -49,6 +49,7 @@ from netwarden.sensor.fanotify import ExecutableWatch, FanotifyUnavailable, File
 from netwarden.sensor.hashing import HashCache
 from netwarden.sensor.identity import ExeRef, ProcessRecord, ProcessTable, ProcFs
 from netwarden.sensor.ignore import IgnoreRules
+from netwarden.sensor.listening import ListenWatch
 from netwarden.sensor.loader import (
     LoadedObject,
     Loader,
@@ -298,7 +299,8 @@ class Sensor:
         writer = self._writer = WindowWriter(
             store, resolver, ignore=IgnoreRules.from_config(cfg.ignore), csv_log=csv_log,
             retention=Retention(cfg.store.retention_days),
-            shipping=ShippingWatch(Path(cfg.remote.state_path)) if cfg.remote.url else None)
+            shipping=ShippingWatch(Path(cfg.remote.state_path)) if cfg.remote.url else None,
+            listen=ListenWatch(self._procfs.root))
         self._hashes.start()
         writer.start()
         poller = threading.Thread(target=self._poll_rings, args=(stop,),

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from netwarden.model import Event, EventKind, HealthSample
+from netwarden.model.baseline import DriftKind, Fact, Mode, device_key, device_port_key
 from netwarden.model.discovery import Device, KnownDevice, MethodState, ScanResult
 from netwarden.model.presence import Action, Window, on_sighting
+from netwarden.store.baseline import BaselineRecorder
 from netwarden.store.sqlite_db import close_writer, transaction
 from netwarden.store.writes import insert_events, insert_health, open_host_store
 
@@ -26,6 +28,7 @@ class DiscoveryWriter:
         self.path = path
         store = open_host_store(path, now, group, owner, host)
         self._conn, self.host, self._host_id = store.conn, store.host, store.host_id
+        self._baseline = BaselineRecorder(self._host_id)
 
     def close(self) -> None:
         close_writer(self._conn)
@@ -36,22 +39,33 @@ class DiscoveryWriter:
                     known: Mapping[str, KnownDevice]) -> list[Event]:
         """Write one pass; returns the events written (new_device, device_changed)."""
         events: list[Event] = []
-        with transaction(self._conn):
-            for device in result.devices:
-                events.extend(self._record_device(device, gap, known))
-            methods = [r.as_record() for r in result.reports]
-            duration = sum(r.duration_s for r in result.reports)
-            self._conn.execute(
-                "INSERT INTO scans (time, host_id, interface, subnets, methods, devices, "
-                "duration) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (result.time, self._host_id, result.target.interface,
-                 json.dumps([str(s) for s in result.target.subnets]), json.dumps(methods),
-                 len(result.devices), duration))
-            insert_events(self._conn, self._host_id, events)
-            insert_health(self._conn, self._host_id, [
-                HealthSample(int(result.time), "discovery", f"{r.method}_{r.state.value}", 1)
-                for r in result.reports if r.state is not MethodState.RAN])
+        try:
+            with transaction(self._conn):
+                self._record_pass(result, gap, known, events)
+        except BaseException:
+            self._baseline.forget()
+            raise
         return events
+
+    def _record_pass(self, result: ScanResult, gap: float, known: Mapping[str, KnownDevice],
+                     events: list[Event]) -> None:
+        baseline = self._baseline.mode(self._conn, result.time)
+        for device in result.devices:
+            events.extend(self._record_device(device, gap, known, baseline.mode))
+        events.extend(self._baseline.observe(
+            self._conn, device_facts(result.devices, known), result.time, baseline))
+        methods = [r.as_record() for r in result.reports]
+        duration = sum(r.duration_s for r in result.reports)
+        self._conn.execute(
+            "INSERT INTO scans (time, host_id, interface, subnets, methods, devices, "
+            "duration) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (result.time, self._host_id, result.target.interface,
+             json.dumps([str(s) for s in result.target.subnets]), json.dumps(methods),
+             len(result.devices), duration))
+        insert_events(self._conn, self._host_id, events)
+        insert_health(self._conn, self._host_id, [
+            HealthSample(int(result.time), "discovery", f"{r.method}_{r.state.value}", 1)
+            for r in result.reports if r.state is not MethodState.RAN])
 
     def close_stale(self, now: float, gap: float) -> int:
         """Close the windows of devices unseen for more than ``gap``; returns how many."""
@@ -62,8 +76,14 @@ class DiscoveryWriter:
                 (now - gap, self._host_id))
         return cursor.rowcount
 
-    def _record_device(self, device: Device, gap: float,
-                       known: Mapping[str, KnownDevice]) -> list[Event]:
+    def _record_device(self, device: Device, gap: float, known: Mapping[str, KnownDevice],
+                       mode: Mode = Mode.OFF) -> list[Event]:
+        """With a baseline (``mode`` not OFF), new_device is marked with the mode in its
+        ``baseline`` field and not notified: the device is learned silently, or its drift
+        event is the notice. device_changed is marked only while learning (a closed port is
+        no drift, so afterwards it is notified as before)."""
+        new_mark = {} if mode is Mode.OFF else {"baseline": mode.value}
+        changed_mark = {"baseline": mode.value} if mode is Mode.LEARNING else {}
         seen = device.last_seen
         ports = None if device.open_ports is None else json.dumps(list(device.open_ports))
         values = (device.vendor, int(device.randomized), device.device_type.kind,
@@ -82,7 +102,7 @@ class DiscoveryWriter:
                 events.append(Event.of(seen, EventKind.NEW_DEVICE, mac=device.mac,
                                        ip=device.ip, vendor=device.vendor, name=device.name,
                                        interface=device.interface,
-                                       randomized=device.randomized))
+                                       randomized=device.randomized, **new_mark))
         else:
             device_id, old_ports = row
             self._conn.execute(
@@ -96,7 +116,7 @@ class DiscoveryWriter:
                 events.append(Event.of(seen, EventKind.DEVICE_CHANGED, mac=device.mac,
                                        ip=device.ip, vendor=device.vendor,
                                        name=name or device.name, added_ports=change[0],
-                                       removed_ports=change[1]))
+                                       removed_ports=change[1], **changed_mark))
         self._record_details(device_id, device)
         self._record_presence(device_id, seen, gap)
         return events
@@ -159,6 +179,20 @@ class DiscoveryWriter:
 def read_known(conn: sqlite3.Connection) -> dict[str, KnownDevice]:
     return {mac: KnownDevice(mac, name, bool(trusted)) for mac, name, trusted in
             conn.execute("SELECT mac, name, trusted FROM known_devices ORDER BY mac")}
+
+
+def device_facts(devices: Sequence[Device], known: Mapping[str, KnownDevice]) -> list[Fact]:
+    """What a pass shows the baseline: each device (unless named: a known device is part of
+    the normal already) and each open port found on one."""
+    facts = []
+    for device in devices:
+        named = {"mac": device.mac, "ip": device.ip, "vendor": device.vendor,
+                 "name": known[device.mac].name if device.mac in known else device.name}
+        if device.mac not in known:
+            facts.append(Fact.of(DriftKind.NEW_DEVICE, device_key(device.mac), **named))
+        facts += [Fact.of(DriftKind.NEW_DEVICE_PORT, device_port_key(device.mac, port),
+                          **named, port=port) for port in device.open_ports or ()]
+    return facts
 
 
 def _port_change(old_json: str | None,

@@ -266,13 +266,43 @@ MIGRATIONS += (
 )
 
 MIGRATIONS += (
+    # The learning period and the baseline (issue 22; model/baseline.py). Number 6: number 5
+    # was given to another branch; migrate() applies a missing lower number when it arrives.
+    Migration(6, "baseline mode (learning deadline) and baseline items", (
+        # One row per host once `netwarden baseline learn` has run; no row: mode off.
+        # revision: moved by every change made from the CLI, so a writer's cache of the
+        # baseline's keys knows to reload.
+        """CREATE TABLE baseline_mode (
+            host_id INTEGER PRIMARY KEY REFERENCES hosts (id),
+            started REAL NOT NULL,
+            learning_until REAL NOT NULL,
+            revision INTEGER NOT NULL,
+            updated REAL NOT NULL)""",
+        # status: learned | approved (in the baseline) | drift (seen outside it, for review).
+        # data: JSON object of the fields that name the thing (path, sha256, port, ip, ...).
+        """CREATE TABLE baseline (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            data TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (host_id, kind, key))""",
+    )),
+)
+
+MIGRATIONS += (
     # Rollups (issue 24): flows summed per hour and per UTC day by process, domain and remote
     # address, so every range reads in about a second (store/rollups.py, docs/rollups.md).
     Migration(7, "hourly and daily rollups of flows by process, domain and remote address",
               rollups.local_tables(), rollups.build_local),
 )
 
-LATEST_VERSION = MIGRATIONS[-1].version
+
+# The highest number, not the last entry: branches append migrations in merge order.
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
 class SchemaTooNew(RuntimeError):
@@ -309,7 +339,7 @@ def migrate(conn: sqlite3.Connection, now: int, upto: int | None = None) -> list
         raise SchemaTooNew(f"database schema has version(s) {sorted(unknown)} unknown to "
                            f"this netwarden (latest {LATEST_VERSION}); upgrade netwarden")
     applied = []
-    for migration in MIGRATIONS:
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
         if migration.version in present or (upto is not None and migration.version > upto):
             continue
         with transaction(conn):

@@ -17,6 +17,8 @@ from netwarden.model import (
     HealthSample,
     ProgramIdentity,
 )
+from netwarden.model.baseline import ListeningPort, Mode, flow_facts, listen_fact
+from netwarden.store.baseline import BaselineRecorder
 from netwarden.store.rollups import DAY, FlowFigures, subtract_flows
 from netwarden.store.shipping import source_id, total_backlog
 from netwarden.store.sqlite_db import close_writer, transaction
@@ -41,6 +43,7 @@ class SqliteWriter:
         self._address_ids: dict[str, int] = {}
         self._domain_ids: dict[str, int] = {}
         self._process_ids: dict[ProgramIdentity, int] = {}
+        self._baseline = BaselineRecorder(self._host_id)
 
     def close(self) -> None:
         close_writer(self._conn)
@@ -76,14 +79,20 @@ class SqliteWriter:
     def write(self, rows: Sequence[FlowRow], events: Sequence[Event],
               health: Sequence[HealthSample], now: int,
               hashes: Sequence[HashRecord] = (),
-              seen: Sequence[Executable] = (), execs: Sequence[ExecRow] = ()) -> list[Event]:
+              seen: Sequence[Executable] = (), execs: Sequence[ExecRow] = (),
+              listening: Sequence[ListeningPort] = ()) -> list[Event]:
         """Write one window atomically. Returns the events it wrote, its own included.
 
         ``seen``: executables to record although none of their flows is stored (ignored).
+        ``listening``: this host's listening ports now (for the baseline).
         """
         written = list(events)
         try:
             with transaction(self._conn):
+                baseline = self._baseline.mode(self._conn, now)
+                # With a baseline, a new program is told by it (learned silently, or a drift
+                # event): new_executable says so in its `baseline` field and is not notified.
+                mark = {} if baseline.mode is Mode.OFF else {"baseline": baseline.mode.value}
                 for exe in seen:
                     self._exe_id(exe, now)
                 self._conn.executemany(
@@ -104,7 +113,8 @@ class SqliteWriter:
                                                 EventKind.NEW_EXECUTABLE,
                                                 path=row.program.exe.path,
                                                 sha256=row.program.exe.sha256,
-                                                name=row.program.name, uid=row.program.uid))
+                                                name=row.program.name, uid=row.program.uid,
+                                                **mark))
                     flow_values.append((
                         row.time, self._host_id, process_id, row.family, row.protocol,
                         row.ip_protocol, self._address_id(row.laddr), row.lport,
@@ -121,6 +131,9 @@ class SqliteWriter:
                     "recv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
                 # Same transaction: a reader never sees rows its rollups lack, or the reverse.
                 figures.write(self._conn)
+                if baseline.mode is not Mode.OFF:
+                    facts = flow_facts(rows, listening) + [listen_fact(p) for p in listening]
+                    written += self._baseline.observe(self._conn, facts, now, baseline)
                 written.sort(key=lambda e: e.time)
                 insert_events(self._conn, self._host_id, written)
                 insert_health(self._conn, self._host_id, health)
@@ -131,6 +144,7 @@ class SqliteWriter:
             self._address_ids.clear()
             self._domain_ids.clear()
             self._process_ids.clear()
+            self._baseline.forget()
             raise
         return written
 

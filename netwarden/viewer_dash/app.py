@@ -16,7 +16,9 @@ import dash
 from dash import Input, Output, State, dash_table, dcc, html
 
 from netwarden.store import device_queries, event_queries, traffic_queries
+from netwarden.store.baseline import baseline_summary
 from netwarden.store.traffic_queries import DIMENSIONS, Filter, QueryError, TrafficView
+from netwarden.view.baseline import baseline_badge, drift_rows
 from netwarden.view.devices import device_labels, presence_segments
 from netwarden.view.labels import NO_DISCOVERY_TABLES, display_value, format_time
 from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, chart_span, window
@@ -99,6 +101,8 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
         html.Table(id="top-table", className="nw-table", children=_top_table([])),
         html.H3("Remote countries"),
         html.Div(id="countries"),
+        html.H3("Drift from the baseline"),
+        html.Div(id="drift-list"),
         dcc.Store(id="details-shown", data=False),
         # Should the chart never report being drawn (see `details`), fetch them anyway.
         dcc.Interval(id="details-fallback", interval=3000, max_intervals=1),
@@ -109,7 +113,8 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
                   html.Span("which programs talk to the network, how much, to whom",
                             className="nw-note"),
                   html.A("LAN devices", href="/devices", id="devices-link"),
-                  html.A("Fleet", href="/fleet", id="fleet-link")], className="nw-top"),
+                  html.A("Fleet", href="/fleet", id="fleet-link"),
+                  html.Span(id="baseline-badge", className="nw-badge")], className="nw-top"),
         html.Div(problem, id="store-status", className="nw-alert"),
         main,
         html.Div(id="exe-page", style={"display": "none"}),
@@ -118,6 +123,9 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
                      disabled=settings.refresh_s == 0),
     ], style={"margin": "12px 16px"})
 
+
+NO_BASELINE = ("The baseline is one host's and is not shipped to a fleet server: open this "
+               "host's store (--db PATH) to see its mode and drift.")
 
 #: Presence timeline ranges offered on the devices page.
 PRESENCE_RANGES = ("hour", "day", "week", "month", "all")
@@ -281,6 +289,20 @@ class Views:
              for e in events])]
         return content
 
+    def baseline(self) -> tuple[str, list]:
+        """The header's baseline badge and the drift list (newest 50 drift events)."""
+        with reading(self.settings.db_path, self.settings.server) as conn:
+            summary = baseline_summary(conn, self.settings.clock())
+            events = event_queries.view_events(conn, kinds=("drift",), limit=50)
+        badge = baseline_badge(summary, self.settings.tz)
+        if summary is None:
+            return "", [html.P(NO_BASELINE, id="drift-none")]
+        rows = drift_rows(events, self.settings.tz)
+        if not rows:
+            return badge, [html.P(f"No drift ({badge or 'the baseline is off'}).",
+                                  id="drift-none")]
+        return badge, [_table("drift-table", ["time", "drift", "what", "item"], rows)]
+
     def devices(self, range_label: str) -> tuple[list[dict[str, object]], object]:
         """(the devices table's records, the presence timeline figure)."""
         now = self.settings.clock()
@@ -390,6 +412,15 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
         if pathname == "/devices":
             return hidden, hidden, [], shown
         return shown, hidden, [], hidden
+
+    @app.callback(Output("baseline-badge", "children"), Output("drift-list", "children"),
+                  Input("url", "pathname"), Input("refresh", "n_intervals"))
+    def baseline(pathname: str | None, _tick):
+        try:
+            badge, content = views.baseline()
+        except StoreProblem:
+            return "", []   # the store's problem is said in store-status already
+        return badge, content
 
     @app.callback(Output("devices-content", "children"), Output("presence-chart", "figure"),
                   Output("devices-status", "children"),

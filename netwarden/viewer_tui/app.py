@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from netwarden.config import ConfigError
+from netwarden.model.baseline import BaselineSummary
 from netwarden.model.discovery import KnownDevice
 from netwarden.mutes import (
     MuteFileError,
@@ -32,6 +33,7 @@ from netwarden.mutes import (
     remove_mutes,
 )
 from netwarden.reading import ServerSource
+from netwarden.store.baseline import baseline_summary
 from netwarden.store.device_queries import (
     devices,
     has_discovery_tables,
@@ -104,6 +106,11 @@ class StoreReader:
         rows, problem = self._read(
             lambda conn: traffic_totals(conn, dimension, traffic_view(win, state.filters)))
         return rows or [], problem
+
+    def baseline(self, now: float) -> BaselineSummary | None:
+        """The baseline's badge data; None when the store cannot say (it is not shown)."""
+        summary, _ = self._read(lambda conn: baseline_summary(conn, now))
+        return summary
 
     def devices(self, win: Window, now: float) -> DevicesData:
         """Every device, and the presence windows overlapping `win` (its span for 'all':
@@ -227,6 +234,7 @@ class LoadResult:
     rows: list[TrafficTotal]
     problem: str
     devices: DevicesData | None = None    # set for a request of the devices view
+    baseline: BaselineSummary | None = None   # read with the traffic
 
 
 class BackgroundReader:
@@ -259,7 +267,8 @@ class BackgroundReader:
             else:
                 rows, problem = self.reader.totals(request.dimension, request.window,
                                                    request.state)
-                result = LoadResult(request.serial, rows, problem)
+                result = LoadResult(request.serial, rows, problem,
+                                    baseline=self.reader.baseline(request.now))
             try:
                 self.results.put(result, timeout=5)
             except queue.Full:   # the screen is gone or stuck; a newer result will come
@@ -284,6 +293,7 @@ class TuiApp:
         self.mutes_path = options.mutes_path or default_mutes_path()
         self.rows: list[TrafficTotal] = []
         self.devices: DevicesData | None = None
+        self.baseline: BaselineSummary | None = None
         self.mute_list: MuteListData | None = None
         self.problem = ""
         self.message = ""
@@ -336,6 +346,7 @@ class TuiApp:
                 changed = True
                 continue
             self.rows, self.problem = result.rows, result.problem
+            self.baseline = result.baseline
             shown = len(visible_rows(self.state, self.rows))
             if self.state.cursor >= shown:
                 self.state = dataclasses.replace(self.state, cursor=max(0, shown - 1))
@@ -393,7 +404,7 @@ class TuiApp:
     def screen(self) -> Screen:
         return Screen(self.state, self.rows, window_text(self.window, self.options.tz),
                       self.problem, self.message, self.loading, self.devices, self.mute_list,
-                      self.options.clock())
+                      self.options.clock(), self.baseline)
 
     def press(self, key: str, height: int) -> Action:
         """Apply one key (named as handle_key names them); returns its action once done."""

@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
+from netwarden.model.baseline import BaselineSummary
 from netwarden.store.traffic_queries import DIMENSIONS, TrafficTotal
+from netwarden.view.baseline import baseline_badge
 from netwarden.view.labels import display_value, format_time
 from netwarden.view.units import format_bytes
 from netwarden.viewer_tui.devices_view import (
@@ -49,6 +51,7 @@ class Screen:
     devices: DevicesData | None = None    # the devices view's data (None: not read yet)
     mutes: MuteListData | None = None     # the mute list view's data
     now: float = 0.0              # the clock, for "seen 5m ago"
+    baseline: BaselineSummary | None = None   # the baseline's mode and drift, for the title
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,10 @@ def render(screen: Screen, width: int, height: int, tz: tzinfo | None = None,
     if state.view is View.MUTES:
         return Rendered(*mutes_lines(state, screen.mutes, screen.message, width, height))
     rows = visible_rows(state, screen.rows)
-    lines = [_fit(_title(screen), width), _fit(_filters_line(state), width),
+    # The baseline's badge leads the filters line: the title is full at 80 columns.
+    badge = baseline_badge(screen.baseline, tz)
+    filters = f"[{badge}] {_filters_line(state)}" if badge else _filters_line(state)
+    lines = [_fit(_title(screen), width), _fit(filters, width),
              _fit(_header(state, width), width)]
     page = page_size(height)
     highlight = None

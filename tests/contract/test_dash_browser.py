@@ -302,3 +302,32 @@ def test_devices_page_on_a_store_without_devices(workdir: Path, browser):
         none = wait_until(lambda: browser.find_elements(By.ID, "devices-none"), 20,
                           "the no-devices note")
         assert "No LAN devices recorded yet" in none[0].text
+
+
+def test_the_baseline_badge_and_the_drift_list(workdir: Path, browser):
+    from selenium.webdriver.common.by import By
+
+    from netwarden.model import Executable, FlowRow, ProgramIdentity
+    from netwarden.store.baseline import BaselineStore
+    from netwarden.store.sqlite_writer import SqliteWriter
+    db, now = workdir / "drift.db", int(time.time())
+    seed_store(db, now)
+    cli = BaselineStore(db, now, group=None)
+    cli.learn(now - 60, 1)
+    cli.finish(now - 30)
+    cli.close()
+    writer = SqliteWriter(db, now, group=None)
+    stray = ProgramIdentity(Executable("/opt/stray/beacon", "d" * 64), "beacon", "beacon", 0)
+    writer.write([FlowRow(now, stray, 2, "tcp", 6, "10.0.0.2", 40000, "203.0.113.9", 443,
+                          10, 10)], [], [], now)
+    writer.close()
+    share(db)
+    with start_dash(db, viewer_port(16), workdir, "[dash]\nrefresh_s = 0\n") as dash:
+        browser.get(dash.url + "/")
+        badge = wait_until(lambda: "".join(
+            e.text for e in browser.find_elements(By.ID, "baseline-badge")), 20,
+            "the baseline badge")
+        assert badge == "baseline enforcing, 1 drift"
+        table = wait_until(lambda: browser.find_elements(By.ID, "drift-table"), 20,
+                           "the drift list")
+        assert "new_program" in table[0].text and "/opt/stray/beacon" in table[0].text

@@ -243,3 +243,58 @@ def test_mqtt_login_rejected_is_a_permanent_failure_and_the_right_one_works(tmp_
                        [DeliveryStatus.FAILED, DeliveryStatus.DELIVERED], what="delivery")
     finally:
         broker.stop()
+
+
+def drift(kind: str, key: str, item: int, **fields: object) -> tuple[str, dict[str, object]]:
+    return ("drift", {"drift": kind, "key": key, "item": item, **fields})
+
+
+def test_drift_reaches_every_channel_with_mutes_per_drift_kind_and_cooldown(
+        tmp_path: Path, recorder: Recorder, broker: Broker):
+    """Issue 22 point 3: drift goes the way of the other events, on webhook, ntfy and MQTT
+    (desktop: test_notifier_desktop's path is the same Notice); `drift:new_device_port` is
+    muted alone; a second drift of one thing inside the cooldown is held; a new program seen
+    while the baseline learned is not notified at all."""
+    from netwarden.mutes import add_mutes
+    received: list[tuple[str, dict[str, object]]] = []
+    ready = threading.Event()
+    client = subscribe(broker.port, "netwarden/#", received, ready)
+    ntfy_recorder = Recorder()
+    try:
+        assert ready.wait(10)
+        add_mutes(tmp_path / "mutes.toml", kinds=["drift:new_device_port"])
+        create_db(tmp_path / "netwarden.db")
+        prog = {"path": "/opt/x/beacon", "sha256": "e" * 64, "name": "beacon"}
+        add_events(tmp_path / "netwarden.db", [
+            ("new_executable", {**new_program(1)[1], "baseline": "learning"}),
+            ("new_executable", {**new_program(2)[1], "baseline": "enforcing"}),
+            drift("new_program", "/opt/x/beacon", 7, **prog),
+            drift("new_device_port", "02:00:00:00:00:01 tcp/22", 8, mac="02:00:00:00:00:01",
+                  ip="192.0.2.9", port=22),
+            drift("new_listen_port", "tcp/8080", 9, protocol="tcp", port=8080,
+                  path="/usr/bin/python3", name="python3"),
+            drift("new_program", "/opt/x/beacon", 7, **prog)])
+        channels = [webhook(recorder.url),
+                    NtfyChannel(ntfy_recorder.url + "/alerts", "", 2.0, RetryPolicy(2, 0.1)),
+                    MqttChannel("127.0.0.1", broker.port, "netwarden", "testhost", "", "",
+                                False, 1, 5.0, RetryPolicy(3, 0.2))]
+        with RunningNotifier(config(desktop=False), tmp_path, channels) as running:
+            hooks = recorder.wait_for(2)
+            pushes = ntfy_recorder.wait_for(2)
+            wait_until(lambda: len(received) >= 2, what="two MQTT messages")
+            wait_until(lambda: running.counters().get("cooled", 0) >= 1, what="the cooldown")
+            time.sleep(0.5)
+            counters = running.counters()
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        ntfy_recorder.close()
+    assert [(h.json()["fields"]["drift"], h.json()["fields"]["item"]) for h in recorder.requests
+            ] == [("new_program", 7), ("new_listen_port", 9)]
+    assert len(hooks) == 2 and len(received) == 2 and len(ntfy_recorder.requests) == 2
+    assert [p.headers["Title"] for p in pushes] == [
+        "New program outside the baseline", "New listening port outside the baseline"]
+    assert pushes[0].headers["Tags"] == "warning"
+    assert "netwarden baseline approve 7" in pushes[0].body.decode()
+    assert [topic for topic, _ in received] == ["netwarden/testhost/drift"] * 2
+    assert counters["muted"] == 1 and counters["cooled"] == 1

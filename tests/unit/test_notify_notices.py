@@ -77,3 +77,33 @@ def test_json_round_trip_and_verdict():
     n = render_verdict("c" * 64, "/tmp/x", "x", 12, 70, 5.0)
     assert n.urgency is Urgency.CRITICAL and "12 of 70 engines" in n.body
     assert Notice.from_json(n.to_json()) == n
+
+
+@pytest.mark.parametrize("fields, title, body", [
+    ({"drift": "new_program", "key": "/opt/x/beacon", "item": 4, "path": "/opt/x/beacon",
+      "sha256": "ab" * 32, "name": "beacon"}, "New program outside the baseline",
+     "beacon (/opt/x/beacon)\nsha256 abababababab…\napprove: netwarden baseline approve 4"),
+    ({"drift": "new_destination", "key": "/usr/bin/curl example.org", "item": 5,
+      "path": "/usr/bin/curl", "name": "curl", "destination": "example.org"},
+     "Program talks to a new destination",
+     "curl (/usr/bin/curl) → example.org\napprove: netwarden baseline approve 5"),
+    ({"drift": "new_listen_port", "key": "udp/5353", "item": 6, "protocol": "udp",
+      "port": 5353, "path": "", "name": ""}, "New listening port outside the baseline",
+     "udp port 5353 listening: an unknown program\napprove: netwarden baseline approve 6"),
+    ({"drift": "new_device_port", "key": "02:00:00:00:00:01 tcp/22", "item": 7,
+      "mac": "02:00:00:00:00:01", "ip": "192.0.2.9", "vendor": "Acme", "port": 22},
+     "New open port on a LAN device",
+     "Acme 192.0.2.9 (02:00:00:00:00:01)\nnewly open port: 22\n"
+     "approve: netwarden baseline approve 7"),
+])
+def test_drift(fields: dict, title: str, body: str):
+    n = render_event(9, 1.0, "drift", fields)
+    assert n is not None and (n.title, n.body) == (title, body)
+    assert n.key == f"drift:{fields['drift']}:{fields['key']}"
+
+
+def test_events_the_baseline_tells_are_not_notified():
+    fields = {"mac": "02:00:00:00:00:01", "ip": "192.0.2.9"}
+    for mode in ("learning", "enforcing"):
+        assert render_event(1, 1.0, "new_device", {**fields, "baseline": mode}) is None
+    assert render_event(1, 1.0, "new_device", fields) is not None

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from netwarden.model.baseline import BaselineMode, BaselineSummary
+from netwarden.model.baseline import Mode as BaselineState
 from netwarden.store.traffic_queries import Filter, TrafficTotal
 from netwarden.view.units import ByteUnit, UnitSystem
 from netwarden.viewer_tui.render import Screen, page_size, render
@@ -36,6 +38,16 @@ def check_golden(name: str, text: str) -> None:
 
 def test_first_screen_80x24():
     check_golden("tui_first_80x24.txt", frame(BrowserState(), message="read 22:13:20"))
+
+
+def test_the_baseline_badge_leads_the_filters_line():
+    learning = BaselineSummary(BaselineMode(BaselineState.LEARNING, T0 + 86400, T0))
+    check_golden("tui_baseline_80x24.txt", frame(BrowserState(), baseline=BaselineSummary(
+        BaselineMode(BaselineState.ENFORCING, T0 - 60, T0 - 86400), drift=3)))
+    assert frame(BrowserState(), baseline=learning).splitlines()[1].startswith(
+        "[baseline learning until 11-15 22:13] filters: none")
+    off = BaselineSummary(BaselineMode(BaselineState.OFF))
+    assert frame(BrowserState(), baseline=off) == frame(BrowserState())
 
 
 def test_filtered_excluded_in_kib_80x24():

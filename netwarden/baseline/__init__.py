@@ -1,0 +1,1 @@
+"""The learning period and the baseline: the `netwarden baseline` commands."""
