@@ -149,6 +149,13 @@ class FlowFigures:
                                  [(*key, *figures) for key, figures in rows.items()])
 
 
+def add_flows(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> None:
+    """Adds the flows matching ``where`` to the rollups (rows inserted past the writer, as
+    a bulk load does; inside the caller's transaction)."""
+    for rollup in ROLLUPS:
+        conn.execute(_upsert(rollup).format(rows=_grouped_flows(rollup, where)), tuple(params))
+
+
 def subtract_flows(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> None:
     """Takes the flows matching ``where`` out of the rollups (before retention deletes them):
     their rows and bytes are subtracted, and a rollup row left with no raw row goes.
