@@ -21,6 +21,8 @@ With --ranges, instead: every range (minute ... all), each viewer started with i
   dash_first_chart_s[RANGE]    a fresh browser's first chart (as dash_first_chart_s above)
   dash_warm_chart_s[RANGE]     the same after a reload (scripts cached: the data's share)
   floor_first_chart_s, floor_warm_chart_s   bench/dash_floor.py's, as above
+  dash_data_s[RANGE]           the page's first answer computed in the bench's process
+                               (queries, figure, table, countries; a store only)
   api_exe_s[RANGE]             GET /api/v1/flows?range=RANGE&group=exe, answered in full
   reads_rollups[RANGE]         whether the exe totals of that range read rollups
 STORE may be a server's URL (a fleet: bench/viewers_fleet.py makes one); --config then names
@@ -202,6 +204,21 @@ def reads_rollups(db: str, time_range: str) -> bool | None:
         conn.close()
 
 
+def dash_data_seconds(db: str, time_range: str) -> float | None:
+    """The page's first answer computed in this process: the totals, the chart's series and
+    figure, the table and the countries (what the server does for the first screen, without
+    the browser's share, which bench/dash_floor.py measures); None for a server."""
+    if "://" in db:
+        return None
+    from netwarden.viewer_dash.app import Views
+    from netwarden.viewer_dash.geo import open_country_lookup
+    from netwarden.viewer_dash.source import DashSettings
+    views = Views(DashSettings(Path(db)), open_country_lookup(""))
+    began = time.monotonic()
+    views.main("exe", time_range, 0, None, "total", None, None)
+    return time.monotonic() - began
+
+
 def measure_ranges(db: str, base: str, port: int, repeat: int) -> dict[str, object]:
     directory = Path(tempfile.mkdtemp(prefix="nwv-bench-"))
     directory.chmod(0o755)
@@ -212,6 +229,9 @@ def measure_ranges(db: str, base: str, port: int, repeat: int) -> dict[str, obje
             config.write_text(ranged_config(base, time_range))
             config.chmod(0o644)
             figures[f"reads_rollups[{time_range}]"] = reads_rollups(db, time_range)
+            data = [dash_data_seconds(db, time_range) for _ in range(repeat)]
+            if None not in data:
+                figures.update(summary(f"dash_data_s[{time_range}]", data))  # type: ignore
             tui = [tui_range_first_screen(db, config) for _ in range(repeat)]
             figures.update(summary(f"tui_first_screen_s[{time_range}]", tui))
             server = start_dash(db, port, directory, config.read_text())

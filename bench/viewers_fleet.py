@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from bench.viewers_gen import flow_rows, populate_small_tables  # noqa: E402
 from netwarden.store.dialects import POSTGRESQL  # noqa: E402
 from netwarden.store.remote_rollups import rollup_statements  # noqa: E402
+from netwarden.store.rollups import ROLLUPS  # noqa: E402
 from netwarden.store.schema import migrate  # noqa: E402
 from netwarden.store.shipping import local_columns  # noqa: E402
 from tests.support.sql_servers import add_roles, provision  # noqa: E402
@@ -103,9 +104,7 @@ def generate(srv, hosts: int, rows: int, days: int, ahead_s: int) -> dict[str, f
         built = time.monotonic() - built_at
         conn.execute("ANALYZE")
         counts = {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                  for table in ("flows", "rollup_process_hour", "rollup_process_day",
-                                "rollup_domain_hour", "rollup_domain_day", "rollup_raddr_hour",
-                                "rollup_raddr_day")}
+                  for table in ("flows", *(r.table for r in ROLLUPS))}
     return {"copy_s": round(loaded, 1), "rollup_build_s": round(built, 1), **counts}
 
 

@@ -48,9 +48,9 @@ REMOTE_MIGRATIONS: tuple[RemoteMigration, ...] = (
     RemoteMigration(2, "PostgreSQL: a row's host checked by a trigger instead of row-level "
                        "security, so a batch is COPYed straight into its table; "
                        "current_known_devices leaves out devices deleted since"),
-    RemoteMigration(3, "PostgreSQL: hourly and daily rollups of flows by process, domain and "
-                       "remote address, kept by a trigger from the rows inserted, built from "
-                       "the flows held"),
+    RemoteMigration(3, "PostgreSQL: rollups of flows per period (15 min to a day) by process, "
+                       "domain and remote address, kept by a trigger from the rows inserted, "
+                       "built from the flows held"),
 )
 REMOTE_LATEST = REMOTE_MIGRATIONS[-1].version
 

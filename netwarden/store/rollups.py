@@ -1,4 +1,4 @@
-"""Rollups: flow bytes summed per hour and per UTC day, kept beside the raw rows.
+"""Rollups: flow bytes summed per period (15 minutes to a UTC day), kept beside the raw rows.
 
 A rollup row holds, for one period start (``time``), one host and one value of its key
 column, the number of raw rows summed, their bytes, and the first and last window start among
@@ -13,8 +13,9 @@ Ports have none: ephemeral ports make a port-keyed rollup nearly as large as the
 A view that groups or filters on dimensions of two families (an executable's domains) reads
 raw rows.
 
-A view's window [since, until) is read as raw rows for the partial hours at its edges, hourly
-rollups for whole hours and daily ones for whole days (:func:`plan`). The local writer keeps
+A view's window [since, until) is read as raw rows for the partial periods at its edges and
+rollups for the whole periods inside, largest first: days, 6 hours, hours, 15 minutes (the
+process family has all four, the others days and hours; :func:`plan`). The local writer keeps
 the rollups in the transaction that writes the rows; a PostgreSQL server keeps its own from
 the rows it really inserts (:mod:`netwarden.store.remote_rollups`).
 """
@@ -29,8 +30,11 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
+QUARTER_HOUR = 900
 HOUR = 3600
+SIX_HOURS = 6 * HOUR
 DAY = 86400
+_PERIOD_NAMES = {QUARTER_HOUR: "15m", HOUR: "hour", SIX_HOURS: "6h", DAY: "day"}
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,15 @@ class Family:
     column: str          # the rollup's key column (same name as the flow column)
     raw: str             # the value of that column from a raw ``flows`` row
     flow_key: str        # the Dimension.flow_key (traffic_queries) this family answers
+    # Largest first, each a multiple of the next. The process family (the default screens)
+    # has the charts' bins too: a day's chart is drawn in 15-minute bins and a month's in
+    # 6-hour ones (view/ranges.py's auto_bucket), each then read from rollups of its own size.
+    periods: tuple[int, ...] = (DAY, HOUR)
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("process", "process_id", "process_id", "f.process_id"),
+    Family("process", "process_id", "process_id", "f.process_id",
+           (DAY, SIX_HOURS, HOUR, QUARTER_HOUR)),
     Family("domain", "domain_id", "COALESCE(domain_id, 0)", "COALESCE(f.domain_id,0)"),
     Family("raddr", "raddr_id", "raddr_id", "f.raddr_id"),
 )
@@ -55,16 +64,15 @@ HOST_KEYS = frozenset({"f.host_id", "f.host"})
 @dataclass(frozen=True)
 class Rollup:
     family: Family
-    period: int          # HOUR or DAY; a period starts at a multiple of it (UTC)
+    period: int          # one of _PERIOD_NAMES; a period starts at a multiple of it (UTC)
 
     @property
     def table(self) -> str:
-        return f"rollup_{self.family.name}_{'hour' if self.period == HOUR else 'day'}"
+        return f"rollup_{self.family.name}_{_PERIOD_NAMES[self.period]}"
 
 
 #: Largest period first: a plan takes whole days before whole hours.
-PERIODS = (DAY, HOUR)
-ROLLUPS: tuple[Rollup, ...] = tuple(Rollup(f, p) for f in FAMILIES for p in PERIODS)
+ROLLUPS: tuple[Rollup, ...] = tuple(Rollup(f, p) for f in FAMILIES for p in f.periods)
 
 
 def rollups_of(family: Family) -> tuple[Rollup, ...]:

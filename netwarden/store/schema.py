@@ -296,7 +296,7 @@ MIGRATIONS += (
 MIGRATIONS += (
     # Rollups (issue 24): flows summed per hour and per UTC day by process, domain and remote
     # address, so every range reads in about a second (store/rollups.py, docs/rollups.md).
-    Migration(7, "hourly and daily rollups of flows by process, domain and remote address",
+    Migration(7, "rollups of flows per period (15 min to a day) by process, domain, address",
               rollups.local_tables(), rollups.build_local),
 )
 

@@ -123,7 +123,7 @@ def check_views(source: ReadSource, seed: int, cases: int) -> int:
         used += tq.reads_rollups(source, dim, view)
         assert tq.traffic_totals(source, dim, view) == tq.traffic_totals(source, dim, raw), why
         origin = random_bound(rng) if rng.random() < 0.5 else (since or START) // HOUR * HOUR
-        bucket = rng.choice((600, HOUR, 4 * HOUR, DAY, 2 * DAY))
+        bucket = rng.choice((600, 900, 1800, HOUR, 4 * HOUR, 6 * HOUR, DAY, 2 * DAY))
         if rng.random() < 0.5:
             origin -= origin % bucket if bucket <= DAY else origin % DAY
         assert tq.traffic_series(source, dim, view, origin, bucket) == \
@@ -162,7 +162,8 @@ def test_whole_ranges_read_rollups_and_what_falls_back(store: Path) -> None:
         assert tq.reads_rollups(conn, "host", curl_domains)
         assert not tq.reads_rollups(conn, "domain", curl_domains)      # two families
         assert not tq.reads_rollups(conn, "rport", everything)         # no port rollup
-        assert not tq.reads_rollups(conn, "exe", tq.TrafficView(START, START + 1800))
+        assert not tq.reads_rollups(conn, "exe", tq.TrafficView(START, START + 600))
+        assert not tq.reads_rollups(conn, "domain", tq.TrafficView(START, START + 1800))
         assert not tq.reads_rollups(conn, "exe", replace(everything, rollups=False))
         # A series reads rollups only when its buckets hold whole periods.
         assert tq.reads_rollups(conn, "exe", everything, START - START % DAY, 4 * HOUR)
