@@ -21,8 +21,9 @@ With --ranges, instead: every range (minute ... all), each viewer started with i
   dash_first_chart_s[RANGE]    a fresh browser's first chart (as dash_first_chart_s above)
   dash_warm_chart_s[RANGE]     the same after a reload (scripts cached: the data's share)
   floor_first_chart_s, floor_warm_chart_s   bench/dash_floor.py's, as above
-  dash_data_s[RANGE]           the page's first answer computed in the bench's process
-                               (queries, figure, table, countries; a store only)
+  dash_chart_data_s[RANGE]     the first draw's callback computed in the bench's process
+                               (totals, series, figure; a store only)
+  dash_details_data_s[RANGE]   the next callback (top table, countries), the same way
   api_exe_s[RANGE]             GET /api/v1/flows?range=RANGE&group=exe, answered in full
   reads_rollups[RANGE]         whether the exe totals of that range read rollups
 STORE may be a server's URL (a fleet: bench/viewers_fleet.py makes one); --config then names
@@ -204,10 +205,11 @@ def reads_rollups(db: str, time_range: str) -> bool | None:
         conn.close()
 
 
-def dash_data_seconds(db: str, time_range: str) -> float | None:
-    """The page's first answer computed in this process: the totals, the chart's series and
-    figure, the table and the countries (what the server does for the first screen, without
-    the browser's share, which bench/dash_floor.py measures); None for a server."""
+def dash_data_seconds(db: str, time_range: str, chart: bool) -> float | None:
+    """What the page's server computes, in this process (without the browser's share, which
+    bench/dash_floor.py measures); None for a server. ``chart``: the first draw's callback
+    (totals, the chart's series and figure); else the one after it (the top table and the
+    countries, which look up every remote address's country)."""
     if "://" in db:
         return None
     from netwarden.viewer_dash.app import Views
@@ -215,7 +217,7 @@ def dash_data_seconds(db: str, time_range: str) -> float | None:
     from netwarden.viewer_dash.source import DashSettings
     views = Views(DashSettings(Path(db)), open_country_lookup(""))
     began = time.monotonic()
-    views.main("exe", time_range, 0, None, "total", None, None)
+    views.main("exe", time_range, 0, None, "total", None, None, chart=chart, details=not chart)
     return time.monotonic() - began
 
 
@@ -229,9 +231,10 @@ def measure_ranges(db: str, base: str, port: int, repeat: int) -> dict[str, obje
             config.write_text(ranged_config(base, time_range))
             config.chmod(0o644)
             figures[f"reads_rollups[{time_range}]"] = reads_rollups(db, time_range)
-            data = [dash_data_seconds(db, time_range) for _ in range(repeat)]
-            if None not in data:
-                figures.update(summary(f"dash_data_s[{time_range}]", data))  # type: ignore
+            for name, chart in (("dash_chart_data_s", True), ("dash_details_data_s", False)):
+                data = [dash_data_seconds(db, time_range, chart) for _ in range(repeat + 1)]
+                if None not in data:      # the first call imports Dash: not counted
+                    figures.update(summary(f"{name}[{time_range}]", data[1:]))  # type: ignore
             tui = [tui_range_first_screen(db, config) for _ in range(repeat)]
             figures.update(summary(f"tui_first_screen_s[{time_range}]", tui))
             server = start_dash(db, port, directory, config.read_text())
