@@ -56,9 +56,13 @@ def populate_small_tables(conn: sqlite3.Connection, rng: random.Random, start: i
                           "" if i % 10 else f"container{i % 3}", start))
     conn.executemany("INSERT INTO processes (exe_id, parent_exe_id, name, cmdline, uid, "
                      "container, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)", processes)
+    addresses: dict[str, None] = {}        # unique, in drawing order
+    while len(addresses) < 20_000:          # a rare repeat is drawn again (other seeds)
+        i = len(addresses)
+        addresses[f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}."
+                  f"{i % 250 + 1}"] = None
     conn.executemany("INSERT INTO addresses (addr) VALUES (?)",
-                     [(f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}."
-                       f"{i % 250 + 1}",) for i in range(20_000)] + [("10.0.0.2",)])
+                     [(a,) for a in addresses] + [("10.0.0.2",)])
     conn.executemany("INSERT OR IGNORE INTO domains (name) VALUES (?)",
                      [(f"host{i}.example{i % 97}.com",) for i in range(2000)])
 
