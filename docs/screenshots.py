@@ -7,7 +7,8 @@ Pi selected); its screens are drawn as text in headless Chromium and photographe
 (tui.png, devices-tui.png). The web viewer is photographed in the same Chromium: its main
 page in the light and the dark scheme (dash.png, dash-dark.png), an executable's page
 (dash-executable.png), the devices page (devices-dash.png), and a fresh install's first
-minutes with no GeoIP file configured (dash-fresh.png).
+minutes with no GeoIP file configured (dash-fresh.png). The connectivity watch's TUI view and
+web page on three hours of a watch's history (watch-tui.png, watch-dash.png).
 
     python3 docs/screenshots.py [--out docs]
 """
@@ -28,6 +29,7 @@ from tests.support.browser import CHART_NAMES_JS, chromium, prefer_scheme  # noq
 from tests.support.device_data import PI, seed_devices  # noqa: E402
 from tests.support.geoip import write_country_mmdb  # noqa: E402
 from tests.support.viewer_data import seed_fresh_store, seed_store  # noqa: E402
+from tests.support.watch_data import seed_watch  # noqa: E402
 from tests.support.viewer_proc import (  # noqa: E402
     share, start_dash, tmux_pane, viewer_args, viewer_dir, viewer_port, wait_until,
 )
@@ -60,7 +62,7 @@ def shoot_chart(url: str, size: tuple[int, int], chart: str, out: Path,
 
 
 SHOTS = ("tui.png", "dash.png", "dash-dark.png", "dash-executable.png", "dash-fresh.png",
-         "devices-tui.png", "devices-dash.png")
+         "devices-tui.png", "devices-dash.png", "watch-tui.png", "watch-dash.png")
 
 
 def shoot_fresh(out: Path) -> None:
@@ -73,6 +75,34 @@ def shoot_fresh(out: Path) -> None:
         try:
             shoot_chart(server.url + "/", (1280, 1250), "#countries-chart",
                         out / "dash-fresh.png")
+        finally:
+            server.stop()
+
+
+def shoot_watch(out: Path) -> None:
+    """The connectivity watch: the TUI's view (w) and the web page (/watch)."""
+    with viewer_dir("nwv-watch-") as directory:
+        db = directory / "nw.db"
+        now = int(time.time())
+        seed_store(db, now)
+        seed_watch(db, now)
+        share(db)
+        with tmux_pane("shotswatch") as pane:
+            pane.start(viewer_args("tui", "--db", str(db)), env={"TZ": "UTC"})
+            pane.wait_for("/usr/bin/curl", unless="reading the store")
+            pane.keys("w")
+            pane.wait_for("netwarden: connectivity |", unless="reading the store")
+            screen = pane.screen()
+            pane.keys("q")
+        page = directory / "watch-tui.html"
+        page.write_text(terminal_html(screen))
+        with chromium(790, 620) as driver:
+            driver.get(page.as_uri())
+            driver.save_screenshot(str(out / "watch-tui.png"))
+        server = start_dash(db, viewer_port(94), directory, "[dash]\nrefresh_s = 0\n")
+        try:
+            shoot_chart(server.url + "/watch", (1280, 900), "#latency-chart",
+                        out / "watch-dash.png")
         finally:
             server.stop()
 
@@ -124,6 +154,7 @@ def main() -> int:
         finally:
             server.stop()
     shoot_fresh(args.out)
+    shoot_watch(args.out)
     print("wrote " + ", ".join(str(args.out / name) for name in SHOTS))
     return 0
 

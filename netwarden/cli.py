@@ -335,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only read kernel BTF; do not try loading the programs")
     from netwarden.discovery.commands import add_commands
     add_commands(add)   # scan, discovery, devices, presence, known (LAN discovery)
+    from netwarden.discovery.watch_commands import add_commands as add_watch_commands
+    add_watch_commands(add)   # netwarden watch (the connectivity watch)
     from netwarden.notify.commands import add_commands as add_notifier_commands
     add_notifier_commands(add)
     from netwarden.sink.commands import add_commands as add_sink_commands

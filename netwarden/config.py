@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from netwarden.model.discovery import KnownDevice
+from netwarden.model.schedule import parse_schedule
+from netwarden.model.watch import WatchTarget, parse_probe
 from netwarden.report_schedule import WEEKDAYS, ScheduleError, parse_clock
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -239,6 +241,97 @@ class DiscoveryConfig:
     known: tuple[KnownDevice, ...] = _setting(
         (), convert=_known_devices,
         doc="known devices: [{ mac = \"..\", name = \"..\", trusted = true }]")
+
+
+_TARGET_KEYS = ("name", "probe", "interval_s", "timeout_s", "schedule", "expect_status",
+                "group", "verify_tls")
+_TARGET_FORM = ("must be a table like [[watch.target]] name = \"gateway\" probe = "
+                "\"icmp:192.168.1.1\" (keys: " + ", ".join(_TARGET_KEYS) + ")")
+
+
+def _number(source: str, key: str, item: dict[str, Any], name: str, low: float,
+            high: float) -> float:
+    """A per-target number (0: the section's default)."""
+    value = item.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not (value == 0 or low <= value <= high):
+        raise ConfigError(source, f"{key} {name}", value, f"must be a number from {low} to "
+                          f"{high} (or left out for the [watch] default)")
+    return float(value)
+
+
+def _watch_target(source: str, key: str, item: object) -> WatchTarget:
+    if not isinstance(item, dict) or not set(item) <= set(_TARGET_KEYS):
+        raise ConfigError(source, key, item, _TARGET_FORM)
+    name, probe_text = item.get("name"), item.get("probe")
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ConfigError(source, f"{key} name", name, "must be a non-empty name without "
+                          "surrounding spaces")
+    key = f"{key} {name!r}"
+    try:
+        probe = parse_probe(probe_text) if isinstance(probe_text, str) else None
+    except ValueError as exc:
+        raise ConfigError(source, f"{key} probe", probe_text, str(exc)) from None
+    if probe is None:
+        raise ConfigError(source, f"{key} probe", probe_text, "must be a string")
+    schedule, group = item.get("schedule", "always"), item.get("group", "")
+    try:
+        parse_schedule(schedule if isinstance(schedule, str) else "")
+    except ValueError as exc:   # model.schedule.ScheduleError
+        raise ConfigError(source, f"{key} schedule", schedule, str(exc)) from None
+    status = item.get("expect_status", 200)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ConfigError(source, f"{key} expect_status", status,
+                          "must be an HTTP status from 100 to 599")
+    if not isinstance(group, str):
+        raise ConfigError(source, f"{key} group", group, "must be a string (a group name)")
+    verify = item.get("verify_tls", True)
+    if not isinstance(verify, bool):
+        raise ConfigError(source, f"{key} verify_tls", verify, "must be true or false")
+    return WatchTarget(name, probe, _number(source, key, item, "interval_s", 0.1, 86400),
+                       _number(source, key, item, "timeout_s", 0.05, 300), schedule, status,
+                       group.strip(), verify)
+
+
+def _watch_targets(source: str, key: str, value: object) -> tuple[WatchTarget, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(source, key, value, _TARGET_FORM)
+    targets = tuple(_watch_target(source, key, item) for item in value)
+    names = [t.name for t in targets]
+    for target in targets:
+        if names.count(target.name) > 1:
+            raise ConfigError(source, f"{key} name", target.name, "is used twice; names "
+                              "must be unique")
+        if target.group in names:
+            raise ConfigError(source, f"{key} {target.name!r} group", target.group,
+                              "is also a target's name; a group needs a name of its own")
+    return targets
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """The connectivity watch (run by `netwarden discovery`, or `netwarden watch run`)."""
+
+    interval_s: float = _setting(60.0, minimum=0.1, maximum=86400,
+                                 doc="seconds between two probes of a target")
+    timeout_s: float = _setting(5.0, minimum=0.05, maximum=300,
+                                doc="a probe not answered by then failed")
+    fail_after: int = _setting(3, minimum=1, maximum=1000,
+                               doc="consecutive failures before a target is down")
+    recover_after: int = _setting(2, minimum=1, maximum=1000,
+                                  doc="consecutive successes before it is up again")
+    sample_days: int = _setting(30, minimum=1, maximum=3650,
+                                doc="days of latency samples kept (windows are kept)")
+    target: tuple[WatchTarget, ...] = _setting(
+        (), convert=_watch_targets,
+        doc="targets: [[watch.target]] name, probe, interval_s, timeout_s, schedule, "
+            "expect_status, group, verify_tls (see docs/watch.md)")
+
+    def targets(self) -> tuple[WatchTarget, ...]:
+        """The targets with the section's interval and timeout where they set none."""
+        return tuple(dataclasses.replace(
+            t, interval_s=t.interval_s or self.interval_s,
+            timeout_s=t.timeout_s or self.timeout_s) for t in self.target)
 
 
 @dataclass(frozen=True)
@@ -600,6 +693,7 @@ class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
@@ -691,6 +785,11 @@ def config_from_dict(data: dict[str, object], source: str = "") -> Config:
     if config.discovery.presence_gap_s < config.discovery.interval_s:
         raise ConfigError(source, "[discovery] presence_gap_s", config.discovery.presence_gap_s,
                           f"must be at least interval_s ({config.discovery.interval_s})")
+    for target in config.watch.targets():
+        if target.timeout_s > target.interval_s:
+            raise ConfigError(source, f"[watch] target {target.name!r} timeout_s",
+                              target.timeout_s, f"must not exceed its interval_s "
+                              f"({target.interval_s})")
     return config
 
 

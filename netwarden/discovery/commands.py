@@ -164,6 +164,8 @@ def cmd_discovery(args: argparse.Namespace) -> int:
                                writer, read_link_state, stop, args.interface or ())
     log.info("discovery running every %d s; writing to %s", settings.interval_s,
              config.db_path)
+    from netwarden.discovery.watch_commands import start_watch_thread
+    watch = None if args.once else start_watch_thread(config, stop)
     try:
         if args.once:
             service.run_once()
@@ -171,6 +173,9 @@ def cmd_discovery(args: argparse.Namespace) -> int:
             service.run()
     finally:
         writer.close()
+        if watch is not None:
+            stop.request()
+            watch.join(timeout=30)
     return EXIT_OK
 
 
@@ -304,7 +309,8 @@ def add_commands(add: AddCommand) -> None:
                       help="also write the pass into the store, as the service would")
     disc = add("discovery", cmd_discovery,
                "the LAN discovery service: a pass every [discovery] interval_s, devices, "
-               "presence windows and new_device / device_changed events into the store")
+               "presence windows and new_device / device_changed events into the store; "
+               "with [[watch.target]]s, the connectivity watch too (target_down/target_up)")
     disc.add_argument("--interface", action="append", metavar="IF",
                       help="interface to scan (repeatable; default: [discovery] interfaces)")
     disc.add_argument("--once", action="store_true", help="one pass, then exit")

@@ -21,7 +21,7 @@ from pathlib import Path
 from netwarden.cmdline import AddCommand, config_of
 from netwarden.config import Config, ConfigError
 from netwarden.exits import EXIT_OK
-from netwarden.fleet.schedule import Schedule, ScheduleError, parse_schedule
+from netwarden.model.schedule import Schedule, ScheduleError, parse_schedule
 from netwarden.user_dirs import state_dir
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from netwarden.fleet.schedule import ALWAYS, Schedule
+from netwarden.model.schedule import ALWAYS, Schedule
 from netwarden.model import Event, EventKind
 from netwarden.store.fleet_queries import FleetHost
 

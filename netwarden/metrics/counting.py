@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from netwarden.model import EventKind
 from netwarden.store import metric_queries as q
+from netwarden.store.watch_queries import TargetStatus, has_watch_tables, statuses
 
 OTHER = "other"       # the exe label of every executable outside the top N (paths start "/")
 #: The exe label of flows whose process the store cannot name (an empty label value would
@@ -68,6 +69,7 @@ class Counts:
     sensor_errors: Counter[str] = field(default_factory=Counter)        # by component
     silent_zero: Counter[str] = field(default_factory=Counter)          # by direction
     devices: q.DeviceCounts | None = None
+    watch: list[TargetStatus] | None = None   # None: a store without the watch's tables
 
 
 class StoreCounter:
@@ -75,6 +77,7 @@ class StoreCounter:
 
     def __init__(self, top_n: int, clock: Callable[[], float] = time.time) -> None:
         self.top_n = top_n
+        self._clock = clock
         self._lock = threading.Lock()
         self._counts = Counts(started=clock())
         for kind in EventKind:     # every known kind from 0, so increase() sees the first
@@ -99,6 +102,8 @@ class StoreCounter:
                 self._count_events(conn, newest.events)
             self._cursors = newest
             self._counts.devices = q.device_counts(conn)
+            self._counts.watch = statuses(conn, self._clock()) \
+                if has_watch_tables(conn) else None
             self._counts.store_up, self._counts.store_problem = True, ""
 
     def unavailable(self, problem: str) -> None:
@@ -113,7 +118,8 @@ class StoreCounter:
                           {k: Direction(v.sent, v.recv) for k, v in c.own.items()},
                           Direction(c.other.sent, c.other.recv), c.labelled,
                           Counter(c.health), dict(c.sink_levels), Counter(c.events),
-                          Counter(c.sensor_errors), Counter(c.silent_zero), c.devices)
+                          Counter(c.sensor_errors), Counter(c.silent_zero), c.devices,
+                          None if c.watch is None else list(c.watch))
 
     def _start_reading(self, conn: sqlite3.Connection, store_id: str,
                        newest: q.Cursors) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from netwarden.metrics.counting import OTHER, Counts
 from netwarden.metrics.exposition import Family, family
+from netwarden.store.watch_queries import TargetStatus
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ _HEALTH_OTHER = ("netwarden_health_total",
 def build(counts: Counts) -> list[Family]:
     """Every family, in a fixed order."""
     return [*_store_families(counts), *_traffic(counts), *_health(counts), *_events(counts),
-            *_devices(counts)]
+            *_devices(counts), *_watch(counts)]
 
 
 def _store_families(counts: Counts) -> list[Family]:
@@ -152,4 +153,32 @@ def _devices(counts: Counts) -> list[Family]:
                counts.devices.present),
         family("netwarden_devices_recorded", "gauge",
                "LAN devices discovery has recorded in the store", counts.devices.recorded),
+    ]
+
+
+def _watch(counts: Counts) -> list[Family]:
+    """The connectivity watch's targets and groups (docs/watch.md); a target whose state is
+    not known yet (too few probes, outside its schedule) has no up series."""
+    if counts.watch is None:        # a store without the watch's tables
+        return []
+    rows = counts.watch
+
+    def labels(row: TargetStatus, **more: str) -> dict[str, str]:
+        return {"target": row.name, "probe": row.probe, "group": row.group, **more}
+    return [
+        family("netwarden_watch_target_up", "gauge",
+               "1 while a watched target (or group) is up, 0 while it is down",
+               [(labels(r), 1 if r.state == "up" else 0) for r in rows if r.state != "unknown"]),
+        family("netwarden_watch_target_latency_seconds", "gauge",
+               "A target's probe latency: stat=last (its latest answered probe; absent when "
+               "that failed) and stat=avg_1h (answered probes of the last hour)",
+               [(labels(r, stat=stat), ms / 1000) for r in rows if not r.is_group
+                for stat, ms in (("last", r.last_latency_ms), ("avg_1h", r.avg_latency_ms))
+                if ms is not None]),
+        family("netwarden_watch_target_uptime_ratio", "gauge",
+               "Share of the watched time a target (or group) was up, over the last "
+               "span=day or span=week",
+               [(labels(r, span=span), value) for r in rows
+                for span, value in (("day", r.uptime_day), ("week", r.uptime_week))
+                if value is not None]),
     ]

@@ -113,6 +113,8 @@ class EventKind(enum.Enum):
     DEVICE_CHANGED = "device_changed"     # a known device's open ports changed
     HOST_SILENT = "host_silent"           # a fleet host's sink stopped sending heartbeats
     HOST_BACK = "host_back"               # ... and is heard from again
+    TARGET_DOWN = "target_down"           # a watched target (or a whole group) stopped answering
+    TARGET_UP = "target_up"               # ... and answers again
     DRIFT = "drift"                       # outside the learned baseline (model/baseline.py)
 
 

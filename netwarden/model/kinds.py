@@ -73,6 +73,14 @@ EVENT_KINDS: Mapping[EventKind, KindInfo] = MappingProxyType({
         "Fleet host back", Urgency.LOW, one="host back", many="hosts back",
         mute="a silent fleet host is heard again", icon="network-idle",
         tag="white_check_mark"),
+    EventKind.TARGET_DOWN: KindInfo(
+        "Connectivity lost", Urgency.CRITICAL, one="target down", many="targets down",
+        mute="a watched target (or all of a group) stops answering", icon="network-offline",
+        tag="warning"),
+    EventKind.TARGET_UP: KindInfo(
+        "Connectivity back", Urgency.LOW, one="target back up", many="targets back up",
+        mute="a watched target that was down answers again", icon="network-idle",
+        tag="white_check_mark"),
     EventKind.DRIFT: KindInfo(
         "Outside the baseline", one="drift from the baseline", many="drifts from the baseline",
         mute="anything outside the learned baseline (drift)", icon="dialog-warning",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time as clock
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -182,6 +183,22 @@ def _fleet_host(fields: Mapping[str, object]) -> Rendered:
     return "", body, None, host, "", ""
 
 
+def _watch_target(fields: Mapping[str, object]) -> Rendered:
+    """target_down / target_up: which target (or group), its probe, since when, why."""
+    target, group = _text(fields, "target", "?"), _text(fields, "group")
+    what = f"{group} (all of: {_ports(fields.get('members'))})" if fields.get("members") \
+        else f"{target} ({_text(fields, 'probe')})"
+    if "downtime_s" in fields:
+        body = f"{what} answers again after {_text(fields, 'downtime_s')} s down"
+    else:
+        body = f"{what} down since {_clock(fields.get('since'))}: {_text(fields, 'reason')}"
+    return "", body, None, target, "", ""
+
+
+def _clock(value: object) -> str:
+    if not isinstance(value, (int, float)):
+        return "?"
+    return clock.strftime("%Y-%m-%d %H:%M:%S", clock.localtime(value))
 #: What a drift notice's title says, by drift kind (the event's ``drift`` field).
 _DRIFT_TITLES = {
     "new_program": "New program outside the baseline",
@@ -221,6 +238,8 @@ _RENDERERS: dict[EventKind, Callable[[Mapping[str, object]], Rendered]] = {
     EventKind.SENSOR_ERROR: _sensor_error,
     EventKind.HOST_SILENT: _fleet_host,
     EventKind.HOST_BACK: _fleet_host,
+    EventKind.TARGET_DOWN: _watch_target,
+    EventKind.TARGET_UP: _watch_target,
     EventKind.DRIFT: _drift,
 }
 

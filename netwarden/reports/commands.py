@@ -58,4 +58,5 @@ def add_commands(add: AddCommand) -> None:
                              "(no database driver is loaded as root)")
     report.epilog = ("--db also takes a fleet's server (postgresql://READER@HOST/DB or "
                      "mariadb://...): the report then covers every host, with a line per "
-                     "host. Scans seen and outages are not recorded by this version.")
+                     "host. Scans seen are not recorded by this version; outages come from the "
+                     "connectivity watch (local stores only).")

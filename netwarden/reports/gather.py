@@ -9,6 +9,7 @@ from netwarden.store.event_queries import EventRow, view_events
 from netwarden.store.export_queries import health_rows
 from netwarden.store.read_source import ReadSource
 from netwarden.store.traffic_queries import Filter, TrafficView, traffic_totals
+from netwarden.store.watch_queries import has_watch_tables, outage_summary
 from netwarden.view import report as shape
 
 #: Events a report reads, at most, per kind: a period with more (a flood of sensor errors)
@@ -30,6 +31,9 @@ def gather(source: ReadSource, period: str, since: float, until: float,
                if has_discovery_tables(source) else None)
     hosts = (shape.top_lines(traffic_totals(source, "host", view), 10_000)
              if source.remote else None)
+    # The watch's tables are local only (not shipped to a fleet's server).
+    outages = (outage_summary(source.conn, since, until)
+               if not source.remote and has_watch_tables(source.conn) else None)
     return shape.Report(
         period=period, since=since, until=until, source=source.label,
         sent=sum(int(t.sent) for t in by_exe), recv=sum(int(t.recv) for t in by_exe),
@@ -45,4 +49,5 @@ def gather(source: ReadSource, period: str, since: float, until: float,
             _events(source, since, until, EventKind.SENSOR_ERROR))),
         health=tuple(shape.health_tally((row for row, _host in health_rows(source, since)),
                                         until)),
-        hosts=None if hosts is None else tuple(hosts))
+        hosts=None if hosts is None else tuple(hosts),
+        outages=None if outages is None else tuple(outages))

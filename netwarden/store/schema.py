@@ -266,6 +266,42 @@ MIGRATIONS += (
 )
 
 MIGRATIONS += (
+    # The connectivity watch (issue 23), written by `netwarden discovery` / `watch run`
+    # through WatchWriter. Not shipped to a remote server (yet): docs/watch.md.
+    Migration(5, "connectivity watch: targets and groups, up/down windows, latency samples", (
+        # One row per target (probe: its text) or group (is_group 1, probe "group").
+        """CREATE TABLE watch_targets (
+            id INTEGER PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES hosts (id),
+            name TEXT NOT NULL,
+            probe TEXT NOT NULL,
+            group_name TEXT NOT NULL,
+            is_group INTEGER NOT NULL,
+            UNIQUE (host_id, name))""",
+        # state 'up' or 'down'; start: the first probe of the run that changed the state;
+        # last: the latest probe in it; end is NULL while the window is open. reason: the
+        # first failure's (down windows).
+        """CREATE TABLE watch_windows (
+            id INTEGER PRIMARY KEY,
+            target_id INTEGER NOT NULL REFERENCES watch_targets (id),
+            state TEXT NOT NULL,
+            start REAL NOT NULL,
+            last REAL NOT NULL,
+            end REAL,
+            reason TEXT NOT NULL)""",
+        "CREATE INDEX watch_windows_target_start ON watch_windows (target_id, start)",
+        "CREATE INDEX watch_windows_start ON watch_windows (start)",
+        # One row per probe, latency_ms NULL when it failed; pruned after [watch]
+        # sample_days. Keyed by (target, time) without a rowid: about 20 bytes a probe.
+        """CREATE TABLE watch_samples (
+            target_id INTEGER NOT NULL REFERENCES watch_targets (id),
+            time REAL NOT NULL,
+            latency_ms REAL,
+            PRIMARY KEY (target_id, time)) WITHOUT ROWID""",
+    )),
+)
+
+MIGRATIONS += (
     # The learning period and the baseline (issue 22; model/baseline.py). Number 6: number 5
     # was given to another branch; migrate() applies a missing lower number when it arrives.
     Migration(6, "baseline mode (learning deadline) and baseline items", (

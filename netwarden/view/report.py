@@ -1,8 +1,9 @@
 """`netwarden report`'s shaping: the period's window, a report model built from query rows, and
 its Markdown and HTML renderings. Pure: the command (netwarden/reports/) does the reading.
 
-Scans seen and connectivity outages are not recorded by this version; the report says so
-instead of printing a zero that would read as "none happened".
+Scans seen are not recorded by this version, nor outages in a store without the
+connectivity watch's tables (or on a fleet's server, which the watch does not ship to); the
+report says so instead of printing a zero that would read as "none happened".
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import NamedTuple
 from netwarden.store.event_queries import EventRow
 from netwarden.store.export_queries import HealthRow
 from netwarden.store.traffic_queries import TrafficTotal
+from netwarden.store.watch_queries import OutageSummary
 from netwarden.view.units import format_bytes
+from netwarden.view.watch import duration
 
 #: Each period's length. A month is 30 days: a fixed span, so two reports compare.
 PERIODS: dict[str, int] = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400}
@@ -105,6 +108,8 @@ class Report:
     sensor_errors: tuple[Tally, ...]
     health: tuple[Tally, ...]
     hosts: tuple[Line, ...] | None = None        # per host, from a fleet's server only
+    outages: tuple[OutageSummary, ...] | None = None   # None: no watch tables to read
+
 
 
 def top_lines(totals: Iterable[TrafficTotal], top: int, empty: str = "(unknown)") -> list[Line]:
@@ -209,8 +214,15 @@ def _sections(report: Report, tz: tzinfo | None) -> list[Section]:
         ("Health counters", ["source", "counter", "total"],
          [[t.first, t.second, str(t.count)] for t in report.health], "no counter moved"),
         ("Scans seen", [], [], NOT_RECORDED),
-        ("Outages", [], [], NOT_RECORDED),
     ]
+    if report.outages is None:
+        sections.append(("Outages", [], [], "not recorded: this store has no connectivity "
+                         "watch tables (a fleet's server has none either)"))
+    else:
+        sections.append(("Outages", ["target", "probe", "outages", "downtime", "longest"],
+                         [[o.name + (" (group)" if o.is_group else ""), o.probe,
+                           str(o.count), duration(o.total_s), duration(o.longest_s)]
+                          for o in report.outages], "none"))
     if report.hosts is not None:
         sections.insert(0, ("Hosts", ["host", *byte_cols], traffic(report.hosts),
                             "no traffic"))
@@ -260,7 +272,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.empty{color:#777;f
 ul.summary{list-style:none;padding:0}code{word-break:break-all}
 """.strip()
 
-_NUMERIC_HEADERS = frozenset({"sent", "received", "total", "events"})
+_NUMERIC_HEADERS = frozenset({"sent", "received", "total", "events", "outages", "downtime",
+                              "longest"})
 
 
 def render_html(report: Report, tz: tzinfo | None = None) -> str:

@@ -148,6 +148,12 @@ def parse_devices_query(args: Mapping[str, Sequence[str]], now: float) -> Device
     return DevicesQuery(since, until, mac)
 
 
+def parse_watch_span(args: Mapping[str, Sequence[str]], now: float) -> tuple[float, float | None]:
+    """/api/v1/watch's outages span: range (default week), since, until."""
+    since, until = _span(args, now, "week")
+    return (since if since is not None else 0.0), until
+
+
 # ---- the token (the rule itself: netwarden.bearer, shared with the metrics exporter) ----
 
 def check_bind(host: str, token: str) -> None:

@@ -120,6 +120,7 @@ def _layout(settings: DashSettings, views: "Views") -> html.Div:
                   html.Span("which programs talk to the network, how much, to whom",
                             className="nw-note"),
                   html.A("LAN devices", href="/devices", id="devices-link"),
+                  html.A("Connectivity", href="/watch", id="watch-link"),
                   html.A("Fleet", href="/fleet", id="fleet-link"),
                   html.Span(id="baseline-badge", className="nw-badge")], className="nw-top"),
         html.Div(problem, id="store-status", className="nw-alert"),
@@ -328,6 +329,29 @@ class Views:
             figures.presence_figure(segments, title, self.settings.tz, span)
 
 
+    def watch(self) -> list[object]:
+        """The connectivity page: each target's state and uptime per day and week, the last
+        day's latency, the outages of the last week."""
+        from netwarden.store import watch_queries
+        from netwarden.view import watch as shape
+        now, tz = self.settings.clock(), self.settings.tz
+        with reading(self.settings.db_path, self.settings.server) as source:
+            if source.remote or not watch_queries.has_watch_tables(source.conn):
+                return [html.H2("Connectivity"), html.P(shape.NO_WATCH_TABLES, id="watch-none")]
+            rows = watch_queries.statuses(source.conn, now)
+            samples = watch_queries.latency_samples(source.conn, now - watch_queries.DAY_S)
+            outages = watch_queries.outages(source.conn, now - watch_queries.WEEK_S)
+        if not rows:
+            return [html.H2("Connectivity"), html.P(shape.NO_TARGETS, id="watch-none")]
+        down = sum(1 for r in rows if r.state == "down")
+        return [html.H2(f"Connectivity: {len(rows)} targets and groups, {down} down"),
+                _table("watch-table", list(shape.STATUS_HEADER), shape.status_rows(rows, tz)),
+                dcc.Graph(id="latency-chart", config={"displaylogo": False},
+                          figure=figures.latency_figure(samples, "Latency, last day", tz)),
+                html.H3("Outages, last week"),
+                _table("outages-table", list(shape.OUTAGE_HEADER),
+                       shape.outage_rows(outages, now, tz))]
+
     def fleet(self) -> list[object]:
         """The fleet page: each host shipping to the server, its last heartbeat, its lag and
         its state."""
@@ -400,8 +424,13 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
 
     @app.callback(Output("main-page", "style"), Output("exe-page", "style"),
                   Output("exe-page", "children"), Output("devices-page", "style"),
-                  Input("url", "pathname"), Input("url", "search"))
-    def route(pathname: str | None, search: str | None):
+                  Input("url", "pathname"), Input("url", "search"),
+                  Input("refresh", "n_intervals"))
+    def route(pathname: str | None, search: str | None, _tick):
+        # The refresh tick redraws the connectivity page only (the others refresh their own
+        # parts, or are a snapshot by design).
+        if dash.ctx.triggered_id == "refresh" and pathname != "/watch":
+            return dash.no_update, dash.no_update, dash.no_update, dash.no_update
         if pathname == "/exe":
             path = (parse_qs((search or "").lstrip("?")).get("path") or [""])[0]
             try:
@@ -413,6 +442,13 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
         if pathname == "/fleet":
             try:
                 body = views.fleet()
+            except StoreProblem as exc:
+                body = [html.P(str(exc))]
+            return hidden, shown, [html.P(html.A("<- back to the overview", href="/")), *body], \
+                hidden
+        if pathname == "/watch":
+            try:
+                body = views.watch()
             except StoreProblem as exc:
                 body = [html.P(str(exc))]
             return hidden, shown, [html.P(html.A("<- back to the overview", href="/")), *body], \

@@ -289,3 +289,29 @@ def presence_figure(segments: Sequence[dict[str, object]], title: str,
                          height=max(250, 110 + 36 * devices),
                          margin={"l": 160, "r": 20, "t": 50, "b": 40})
     return figure
+
+
+def latency_figure(samples: Sequence[tuple[str, float, float | None]], title: str,
+                   tz: tzinfo | None = None) -> go.Figure:
+    """watch_queries.latency_samples() as one line per target (ms over time); a failed probe
+    is a gap in its line and a cross on the time axis."""
+    figure = go.Figure()
+    if not samples:
+        figure.add_annotation(text="no probes in this range", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5)
+    palette = px.colors.qualitative.Plotly
+    for index, target in enumerate(sorted({name for name, _, _ in samples})):
+        colour = palette[index % len(palette)]
+        mine = [(t, ms) for name, t, ms in samples if name == target]
+        figure.add_trace(go.Scatter(x=[_when(t, tz) for t, _ in mine], y=[ms for _, ms in mine],
+                                    mode="lines", name=target, connectgaps=False,
+                                    line={"color": colour}, legendgroup=target))
+        failed = [_when(t, tz) for t, ms in mine if ms is None]
+        if failed:
+            figure.add_trace(go.Scatter(x=failed, y=[0] * len(failed), mode="markers",
+                                        marker={"symbol": "x", "size": 7, "color": colour},
+                                        showlegend=False, legendgroup=target,
+                                        name=f"{target}: failed"))
+    figure.update_layout(template=_template(), title=title, height=330,
+                         yaxis_title="latency (ms)", margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    return figure

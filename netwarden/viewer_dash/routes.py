@@ -13,6 +13,7 @@ from netwarden.metrics.counting import StoreCounter
 from netwarden.metrics.exposition import CONTENT_TYPE
 from netwarden.metrics.scrape import scrape
 from netwarden.store import device_queries, event_queries, traffic_queries
+from netwarden.store.read_source import ReadSource
 from netwarden.store.traffic_queries import QueryError
 from netwarden.view.devices import device_key
 from netwarden.view.labels import NO_DISCOVERY_TABLES
@@ -23,6 +24,7 @@ from netwarden.viewer_dash.api import (
     parse_events_query,
     parse_flows_query,
     parse_view,
+    parse_watch_span,
     token_matches,
 )
 from netwarden.viewer_dash.source import DashSettings, StoreProblem, reading
@@ -124,6 +126,24 @@ def register_api(app: dash.Dash, settings: DashSettings) -> None:
                     {"start": w.start, "last_seen": w.last_seen, "end": w.end})
             return {"since": query.since, "until": query.until, "rows": [
                 {**r.as_record(), "presence": windows.get(device_key(r), [])} for r in rows]}
+        return answer(build)
+
+    @server.route("/api/v1/watch")
+    def api_watch() -> Response:
+        """The connectivity watch: targets as `netwarden watch status --json` prints them,
+        and the outages overlapping [since, until] (default: the last week)."""
+        def build(source: ReadSource) -> object:
+            from netwarden.store import watch_queries
+            from netwarden.view.watch import NO_WATCH_TABLES
+            if source.remote or not watch_queries.has_watch_tables(source.conn):
+                raise StoreProblem(NO_WATCH_TABLES)
+            now = settings.clock()
+            since, until = parse_watch_span(args(), now)
+            return {"since": since, "until": until,
+                    "targets": [r.as_record() for r in watch_queries.statuses(source.conn,
+                                                                              now)],
+                    "outages": [o.as_record() for o in watch_queries.outages(
+                        source.conn, since, until)]}
         return answer(build)
 
     counter = StoreCounter(settings.metrics_top_n, settings.clock)

@@ -53,6 +53,7 @@ from netwarden.view.ranges import TimeRange, Window, traffic_view, window
 from netwarden.view.units import UnitSystem
 from netwarden.viewer_tui.devices_view import DevicesData
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_entries
+from netwarden.viewer_tui.watch_view import WatchData
 from netwarden.viewer_tui.render import Screen, render, view_page_size
 from netwarden.viewer_tui.state import (
     Action,
@@ -126,6 +127,19 @@ class StoreReader:
             return DevicesData(rows, windows, start, max(end, start + 60))
         data, problem = self._read(read)
         return data if data is not None else DevicesData(problem=problem)
+
+    def watch(self, now: float) -> WatchData:
+        """Every watched target's status and the last week's outages (local stores only)."""
+        from netwarden.store import watch_queries
+        from netwarden.view.watch import NO_WATCH_TABLES
+
+        def read(conn: ReadSource) -> WatchData:
+            if conn.remote or not watch_queries.has_watch_tables(conn.conn):
+                raise StoreProblem(NO_WATCH_TABLES + " w returns to the traffic.")
+            return WatchData(watch_queries.statuses(conn.conn, now),
+                             watch_queries.outages(conn.conn, now - watch_queries.WEEK_S))
+        data, problem = self._read(read)
+        return data if data is not None else WatchData(problem=problem)
 
     def _read(self, work: Callable[[ReadSource], T]) -> tuple[T | None, str]:
         """(work's answer, '') when the store answered, else (None, why not)."""
@@ -234,6 +248,7 @@ class LoadResult:
     rows: list[TrafficTotal]
     problem: str
     devices: DevicesData | None = None    # set for a request of the devices view
+    watch: WatchData | None = None        # set for a request of the connectivity view
     baseline: BaselineSummary | None = None   # read with the traffic
 
 
@@ -264,6 +279,9 @@ class BackgroundReader:
             if request.state.view is View.DEVICES:
                 data = self.reader.devices(request.window, request.now)
                 result = LoadResult(request.serial, [], data.problem, data)
+            elif request.state.view is View.WATCH:
+                watch = self.reader.watch(request.now)
+                result = LoadResult(request.serial, [], watch.problem, watch=watch)
             else:
                 rows, problem = self.reader.totals(request.dimension, request.window,
                                                    request.state)
@@ -293,6 +311,7 @@ class TuiApp:
         self.mutes_path = options.mutes_path or default_mutes_path()
         self.rows: list[TrafficTotal] = []
         self.devices: DevicesData | None = None
+        self.watch: WatchData | None = None
         self.baseline: BaselineSummary | None = None
         self.mute_list: MuteListData | None = None
         self.problem = ""
@@ -311,6 +330,9 @@ class TuiApp:
         now = self.options.clock()
         if self.state.view is View.DEVICES:
             self._submit("", window(self.state.presence_range, 0, now), now)
+            return
+        if self.state.view is View.WATCH:
+            self._submit("", Window(None, None), now)
             return
         self.window = window(self.state.time_range, self.state.offset, now)
         query = (self.state.dimension, self.state.filters, self.state.time_range,
@@ -337,6 +359,9 @@ class TuiApp:
                 continue
             self.shown_serial = result.serial
             self.message = f"read {format_time(self.options.clock(), self.options.tz, False)}"
+            if result.watch is not None:
+                self.watch, changed = result.watch, True
+                continue
             if result.devices is not None:
                 self.devices = result.devices
                 count = len(result.devices.rows)
@@ -404,7 +429,7 @@ class TuiApp:
     def screen(self) -> Screen:
         return Screen(self.state, self.rows, window_text(self.window, self.options.tz),
                       self.problem, self.message, self.loading, self.devices, self.mute_list,
-                      self.options.clock(), self.baseline)
+                      self.options.clock(), self.watch, self.baseline)
 
     def press(self, key: str, height: int) -> Action:
         """Apply one key (named as handle_key names them); returns its action once done."""

@@ -3,7 +3,8 @@
 Nothing here touches curses. Every line is exactly `width` characters (ASCII only, so a
 terminal in the C locale shows the same); the selected row starts with '>' and is also
 returned as `highlight` so curses can draw it in reverse video. The traffic view is drawn
-here; the devices view and the mute list by devices_view.py and mutes_view.py.
+here; the devices view, the mute list and the connectivity view by devices_view.py,
+mutes_view.py and watch_view.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from netwarden.viewer_tui.devices_view import (
     devices_lines,
 )
 from netwarden.viewer_tui.mutes_view import MuteListData, mute_page_size, mutes_lines
+from netwarden.viewer_tui.watch_view import WatchData, watch_lines
 from netwarden.viewer_tui.state import (
     HELP_LINES,
     BrowserState,
@@ -51,6 +53,7 @@ class Screen:
     devices: DevicesData | None = None    # the devices view's data (None: not read yet)
     mutes: MuteListData | None = None     # the mute list view's data
     now: float = 0.0              # the clock, for "seen 5m ago"
+    watch: WatchData | None = None        # the connectivity view's data
     baseline: BaselineSummary | None = None   # the baseline's mode and drift, for the title
 
 
@@ -166,6 +169,9 @@ def render(screen: Screen, width: int, height: int, tz: tzinfo | None = None,
                                        width, height, screen.now, tz))
     if state.view is View.MUTES:
         return Rendered(*mutes_lines(state, screen.mutes, screen.message, width, height))
+    if state.view is View.WATCH:
+        return Rendered(*watch_lines(screen.watch, screen.message, screen.loading, state.live,
+                                     width, height, screen.now, tz))
     rows = visible_rows(state, screen.rows)
     # The baseline's badge leads the filters line: the title is full at 80 columns.
     badge = baseline_badge(screen.baseline, tz)

@@ -51,6 +51,7 @@ class View(enum.Enum):
     TRAFFIC = "traffic"   # traffic grouped by executable, domain, ...
     DEVICES = "devices"   # LAN devices, the selected one's details and presence timeline
     MUTES = "mutes"       # the notifier's mute list
+    WATCH = "watch"       # the connectivity watch: targets, uptime, latency, outages
 
 
 class Action(enum.Enum):
@@ -207,6 +208,14 @@ def _mutes_key(state: BrowserState, key: str, count: int,
     return _shared_key(state, key)
 
 
+def _watch_key(state: BrowserState, key: str) -> tuple[BrowserState, Action]:
+    if key in ("w", *_BACK):
+        return _switch(state, View.TRAFFIC)
+    if key == "d":
+        return _switch(state, View.DEVICES)
+    return _shared_key(state, key)
+
+
 def _shared_key(state: BrowserState, key: str) -> tuple[BrowserState, Action]:
     if key in _COMMON:
         return state, _COMMON[key]
@@ -231,6 +240,8 @@ def handle_key(state: BrowserState, key: str, rows: Sequence[TrafficTotal],
         return _devices_key(state, key, devices, page)
     if state.view is View.MUTES:
         return _mutes_key(state, key, mutes, page)
+    if state.view is View.WATCH:
+        return _watch_key(state, key)
     shown = visible_rows(state, rows)
     moved = _navigation(state, key, len(shown), page)
     if moved is not None:
@@ -269,6 +280,7 @@ def handle_key(state: BrowserState, key: str, rows: Sequence[TrafficTotal],
               Action.QUERY),
         "d": _switch(state, View.DEVICES),
         "M": _switch(state, View.MUTES),
+        "w": _switch(state, View.WATCH),
         "m": (state, Action.MUTE),
     }
     if key in ("[", "]") and state.time_range is TimeRange.ALL:
@@ -315,6 +327,7 @@ HELP_LINES: tuple[str, ...] = (
     "  m               mute the selected program's notifications (m again unmutes)",
     "  M               the mute list (m or Delete unmutes the selected entry)",
     "  d               LAN devices and presence (t / T: timeline range; d: back)",
+    "  w               connectivity: watched targets, uptime, latency, outages (w: back)",
     "  ?               this help (any key closes it)",
     "  q               quit",
 )

@@ -46,11 +46,19 @@ def db(tmp_path: Path) -> Path:
 
 
 def test_migration_6_makes_the_tables_and_stands_without_5(db: Path):
+    """A store migrated to 6 before migration 5 (the watch's, from another branch) existed:
+    6 stands alone, and 5 is applied below it when it arrives."""
     conn = sqlite3.connect(db, isolation_level=None)
-    schema.migrate(conn, 1)
+    schema.migrate(conn, 1, upto=4)
+    six = next(m for m in schema.MIGRATIONS if m.version == 6)
+    for statement in six.statements:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (6, ?, 1)", (six.description,))
     assert 5 not in schema.applied_versions(conn) and 6 in schema.applied_versions(conn)
     conn.execute("SELECT host_id, started, learning_until, revision FROM baseline_mode")
     conn.execute("SELECT id, kind, key, status, data, first_seen, updated FROM baseline")
+    assert schema.migrate(conn, 2) == [5]
+    conn.execute("SELECT id, name, probe, group_name, is_group FROM watch_targets")
 
 
 def test_off_until_learn_then_learning_then_drift(db: Path):

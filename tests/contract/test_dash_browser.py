@@ -17,6 +17,7 @@ from tests.support.browser import CHART_NAMES_JS, chromium
 from tests.support.device_data import HUE, PHONE, PI, seed_devices, store_before_discovery
 from tests.support.geoip import write_country_mmdb
 from tests.support.viewer_data import seed_store
+from tests.support.watch_data import seed_watch
 from tests.support.viewer_proc import (
     DashServer, REPO, share, start_dash, viewer_args, viewer_dir, viewer_port, wait_until,
 )
@@ -33,6 +34,7 @@ def workdir() -> Iterator[Path]:
         now = int(time.time())
         seed_store(db, now)
         seed_devices(db, now)
+        seed_watch(db, now)
         share(db)
         mmdb = write_country_mmdb(directory / "countries.mmdb")
         os.chmod(mmdb, 0o644)
@@ -304,6 +306,51 @@ def test_devices_page_on_a_store_without_devices(workdir: Path, browser):
         assert "No LAN devices recorded yet" in none[0].text
 
 
+def table_rows(driver, table_id: str) -> list[list[str]]:
+    from selenium.webdriver.common.by import By
+    return [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr")]
+
+
+def test_connectivity_page(server: DashServer, browser):
+    """State and uptime per target and group, a latency line per target with its failed
+    probes marked, and the week's outages (tests/support/watch_data.py's three hours)."""
+    from selenium.webdriver.common.by import By
+    browser.get(server.url + "/")
+    wait_chart(browser, HOUR_EXES)
+    browser.find_element(By.ID, "watch-link").click()
+    rows = wait_until(lambda: table_rows(browser, "watch-table"), 20, "the targets table")
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("internet (group)", "", "up"), ("gw", "", "up"), ("dns", "internet", "up"),
+        ("web", "internet", "up")]
+    by_name = {r[0]: r for r in rows}
+    # up but for 10 minutes of the three watched hours (1 - 600/10800 = 94.44%, a little more
+    # as the page is drawn after the seed's last probe)
+    assert by_name["gw"][4].startswith("94.4") and by_name["gw"][5] == by_name["gw"][4]
+    assert by_name["web"][6] == "20.0 ms" and by_name["gw"][6] == "1.0 ms"
+    assert by_name["internet (group)"][4].startswith("97.2")
+    wait_until(lambda: chart_names(browser, "#latency-chart") == [
+        "dns", "dns: failed", "gw", "gw: failed", "web", "web: failed"], 20,
+        "the latency chart", lambda: str(chart_names(browser, "#latency-chart")))
+    outages = table_rows(browser, "outages-table")
+    assert [(o[0], o[3]) for o in outages] == [
+        ("dns", "5 min 0 s"), ("internet (group)", "5 min 0 s"), ("web", "5 min 0 s"),
+        ("gw", "10 min 0 s"), ("web", "5 min 0 s")]
+    assert {o[4] for o in outages} == {"timed out", "web: timed out; dns: timed out"}
+    time.sleep(0.5)
+    screenshot(browser, "watch-dash.png")
+
+
+def test_api_watch(server: DashServer):
+    status, body = get(server.url + "/api/v1/watch")
+    assert status == 200
+    assert [(t["name"], t["state"]) for t in body["targets"]] == [
+        ("internet", "up"), ("gw", "up"), ("dns", "up"), ("web", "up")]
+    assert [(o["name"], o["end"] - o["start"]) for o in body["outages"]] == [
+        ("dns", 300), ("internet", 300), ("web", 300), ("gw", 600), ("web", 300)]
+    status, body = get(server.url + "/api/v1/watch?range=minute")
+    assert status == 200 and body["outages"] == []
+    assert get(server.url + "/api/v1/watch?range=fortnight")[0] == 400
 def test_the_baseline_badge_and_the_drift_list(workdir: Path, browser):
     from selenium.webdriver.common.by import By
 

@@ -25,6 +25,7 @@ from tests.support.http_recorder import Recorded, Recorder
 from tests.support.notifier_run import RunningNotifier, config
 from tests.support.sensor_proc import netwarden
 from tests.support.viewer_data import BASH, flow, seed_store
+from tests.support.watch_data import seed_watch
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_796_600_000
@@ -45,6 +46,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     db = tmp / "nw.db"
     seed_store(db, NOW)
     seed_devices(db, NOW)
+    seed_watch(db, NOW)
     writer = SqliteWriter(db, NOW, group=None, host="testhost")
     writer.write([flow(NOW - 200, ODD, "192.0.2.10", 443, ODD_SENT, ODD_RECV)], [
         Event.of(NOW - 500, EventKind.SENSOR_ERROR, component="sensor", state="unclean_stop",
@@ -87,7 +89,13 @@ def test_markdown_day_holds_the_seeded_figures(store: tuple[Path, Path]) -> None
     assert "| sensor | unclean_stop | 1 |" in text
     # the counter moved 3 in the day; the 100 ten days earlier is outside the period
     assert "| sensor | proc_events_lost | 3 |" in text
-    assert text.count("_not recorded by this version_") == 2      # scans, outages
+    assert text.count("_not recorded by this version_") == 1      # scans
+    outages = text.split("## Outages")[1]
+    # from the watch's windows: gw down 10 min; web twice 5 min (one 2.5 h ago: still in the
+    # day); the internet group once, while both its members were down
+    assert "| gw | icmp:192.0.2.1 | 1 | 10 min 0 s | 10 min 0 s |" in outages
+    assert "| web | tcp:192.0.2.80:443 | 2 | 10 min 0 s | 5 min 0 s |" in outages
+    assert "| internet (group) | group | 1 | 5 min 0 s | 5 min 0 s |" in outages
 
 
 def test_markdown_week_counts_older_traffic_and_the_modified_exe(

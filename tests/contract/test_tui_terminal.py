@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.device_data import HUE, PHONE, PI, seed_devices, store_before_discovery
 from tests.support.viewer_data import seed_store
+from tests.support.watch_data import seed_watch
 from tests.support.viewer_proc import share, tmux_pane, viewer_args, viewer_dir
 
 ENV = {"TZ": "UTC", "LANG": "C.UTF-8"}
@@ -239,5 +240,37 @@ def test_units_from_the_config_are_the_web_pages(store: Path):
         firefox = next(line for line in screen.splitlines() if "firefox" in line)
         assert "50.0 kB" in firefox and "3.0 MB" in firefox, firefox   # 50,000 and 3,000,000
         assert "KiB" not in screen and "MiB" not in screen
+        pane.keys("q")
+        pane.wait_for("EXITED 0")
+
+
+def test_connectivity_view(store: Path):
+    """w shows the watch's targets (members under their group) and outages; a store without
+    targets, and one from before the watch, are explained."""
+    seed_watch(store, int(time.time()))
+    share(store)
+    with tmux_pane("tuiwatch") as pane:
+        pane.start(viewer_args("tui", "--db", str(store)), env=ENV)
+        pane.wait_for("/usr/bin/curl", unless=READING)
+        pane.keys("w")
+        screen = pane.wait_for("netwarden: connectivity | 4 targets and groups, 0 down",
+                               unless=READING)
+        targets = [line.split()[0] for line in screen.splitlines()[3:7]]
+        assert targets == ["internet", "dns", "web", "gw"]     # members by name
+        assert "    web              up" in screen
+        assert "outages, last week: 5" in screen
+        assert "gw                 " in screen and "10 min 0 s" in screen
+        pane.keys("w")
+        pane.wait_for("netwarden: executable", unless=READING)
+        pane.keys("q")
+        pane.wait_for("EXITED 0")
+    old = store.parent / "old.db"
+    store_before_discovery(old, int(time.time()))
+    share(old)
+    with tmux_pane("tuinowatch") as pane:
+        pane.start(viewer_args("tui", "--db", str(old)), env=ENV)
+        pane.wait_for("netwarden: executable", unless=READING)
+        pane.keys("w")
+        pane.wait_for("no watch tables yet", unless=READING)
         pane.keys("q")
         pane.wait_for("EXITED 0")

@@ -16,7 +16,8 @@ def test_every_event_kind_is_described():
 def test_what_the_table_says():
     assert list(MUTABLE_KINDS) == ["new_executable", "exe_modified", "new_device",
                                    "device_changed", "sensor_error", "host_silent",
-                                   "host_back", "drift", "virustotal", "report",
+                                   "host_back", "target_down", "target_up", "drift",
+                                   "virustotal", "report",
                                    "drift:new_program", "drift:new_destination",
                                    "drift:new_listen_port", "drift:new_device",
                                    "drift:new_device_port"]

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from netwarden.fleet.schedule import ScheduleError, parse_schedule
+from netwarden.model.schedule import ScheduleError, parse_schedule
 from netwarden.fleet.watch import silent_hosts, transitions
 from netwarden.store.fleet_queries import FleetHost
 

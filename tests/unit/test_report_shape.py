@@ -39,5 +39,6 @@ def test_markdown_escapes_cells_and_says_what_is_not_recorded() -> None:
     text = render_markdown(report, timezone.utc)
     assert "| /opt/a\\|b\\<i>\\*x\\* | 1 B | 2 B | 3 B |" in text
     assert "no LAN discovery tables" in text
-    assert text.count(f"_{NOT_RECORDED}_") == 2
+    assert text.count(f"_{NOT_RECORDED}_") == 1
+    assert "no connectivity watch tables" in text
     assert "1970-01-01 00:00 UTC to 1970-01-02 00:00 UTC" in text

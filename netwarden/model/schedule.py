@@ -1,5 +1,5 @@
-"""When a host is expected to be up: a per-host schedule, so a laptop asleep at night is no
-alarm.
+"""When something is expected to be up: a schedule, so a laptop asleep at night is no alarm
+(fleet hosts) and an office link is not probed at the weekend (the connectivity watch).
 
 A schedule is ``always`` or days and hours in the watcher's local time, e.g.
 ``Mon-Fri 08:00-18:00`` or ``Mon,Wed,Sat 09:30-12:00``; several, separated by ``;``, add up.
