@@ -5,9 +5,15 @@ The store has the real schema (netwarden.store.schema) and looks like a busy hos
 --rows flow rows spread evenly over --days days ending now, ~200 executables (some with two
 versions), 1000 process identities, 20000 remote addresses, 2000 domains (a third of the
 flows have none), 3 containers. Rows are inserted in time order with the indexes dropped and
-rebuilt afterwards, then the file is switched to WAL as the sensor leaves it.
+rebuilt afterwards, the rollups built as migration 7 builds them for an existing store, then
+the file is switched to WAL as the sensor leaves it.
 
     python3 bench/viewers_gen.py OUT.db [--rows 10000000] [--days 30] [--seed 1]
+    python3 bench/viewers_gen.py --top-up STORE.db [--ahead-s 3600]
+
+--top-up adds rows at the same rate from the store's last row to --ahead-s past now (with
+their rollups), so a store made earlier has traffic in the last minute while a benchmark
+runs.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from netwarden.store.rollups import ROLLUPS, add_flows, build_local  # noqa: E402
 from netwarden.store.schema import migrate  # noqa: E402
 
 BATCH = 200_000
@@ -49,9 +56,13 @@ def populate_small_tables(conn: sqlite3.Connection, rng: random.Random, start: i
                           "" if i % 10 else f"container{i % 3}", start))
     conn.executemany("INSERT INTO processes (exe_id, parent_exe_id, name, cmdline, uid, "
                      "container, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)", processes)
+    addresses: dict[str, None] = {}        # unique, in drawing order
+    while len(addresses) < 20_000:          # a rare repeat is drawn again (other seeds)
+        i = len(addresses)
+        addresses[f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}."
+                  f"{i % 250 + 1}"] = None
     conn.executemany("INSERT INTO addresses (addr) VALUES (?)",
-                     [(f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}."
-                       f"{i % 250 + 1}",) for i in range(20_000)] + [("10.0.0.2",)])
+                     [(a,) for a in addresses] + [("10.0.0.2",)])
     conn.executemany("INSERT OR IGNORE INTO domains (name) VALUES (?)",
                      [(f"host{i}.example{i % 97}.com",) for i in range(2000)])
 
@@ -94,21 +105,48 @@ def generate(path: Path, rows: int, days: int, seed: int) -> None:
     inserted = time.monotonic() - began
     for _, sql in indexes:
         conn.execute(sql)
+    indexed = time.monotonic() - began - inserted
+    # Rows inserted past the writer have no rollups yet: built as migration 7 builds them.
+    conn.execute("BEGIN")
+    build_local(conn, lambda line: print(line, file=sys.stderr))
+    conn.execute("COMMIT")
+    rolled = time.monotonic() - began - inserted - indexed
+    counts = {r.table: conn.execute(f"SELECT COUNT(*) FROM {r.table}").fetchone()[0]
+              for r in ROLLUPS}
     conn.execute("ANALYZE")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.close()
     print(f"{rows} flow rows over {days} days in {path} ({path.stat().st_size >> 20} MiB): "
-          f"inserted in {inserted:.0f} s, indexed in {time.monotonic() - began - inserted:.0f} s",
-          file=sys.stderr)
+          f"inserted in {inserted:.0f} s, indexed in {indexed:.0f} s, rollups built in "
+          f"{rolled:.0f} s; rollup rows: {counts}", file=sys.stderr)
+
+
+def top_up(path: Path, ahead_s: int, seed: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    count, low, high, last_id = conn.execute(
+        "SELECT COUNT(*), MIN(time), MAX(time), MAX(id) FROM flows").fetchone()
+    end = int(time.time()) + ahead_s
+    rows = int(count / max(1, high - low) * (end - high))
+    conn.execute("BEGIN")
+    conn.executemany(INSERT, flow_rows(random.Random(seed), rows, high + 10, end))
+    add_flows(conn, "id > ?", (last_id,))
+    conn.execute("COMMIT")
+    conn.close()
+    print(f"{rows} flow rows added up to {end}", file=sys.stderr)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--top-up", action="store_true")
+    parser.add_argument("--ahead-s", type=int, default=3600)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if args.top_up:
+        top_up(args.out, args.ahead_s, args.seed)
+        return 0
     if args.out.exists():
         parser.error(f"{args.out} exists; remove it first")
     generate(args.out, args.rows, args.days, args.seed)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from netwarden.store.dialects import Dialect, DialectName
+from netwarden.store.remote_rollups import dropped_month
 from netwarden.store.shipping import SHIPPED_TABLES, ShippedTable
 
 MONTHS_AHEAD = 12
@@ -133,6 +134,8 @@ def maintenance(dialect: Dialect, table: ShippedTable, present: Sequence[Month],
         if dialect.name is DialectName.POSTGRESQL:
             month_table = dialect.ident(f"{table.name}_{month.label}")
             statements.append(f"DROP TABLE IF EXISTS {month_table}")
+            if table.name == "flows":      # the server's rollups of those flows
+                statements += dropped_month(dialect, month.start, month.end)
         else:
             statements.append(f"ALTER TABLE {name} DROP PARTITION {month.label}")
     return statements, wanted, dropped

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from netwarden.store.dialects import Dialect, DialectName
 from netwarden.store.remote_partitions import initial_partitions, partition_clause
+from netwarden.store.remote_rollups import rollup_grants, rollup_statements
 from netwarden.store.schema import migrate
 from netwarden.store.shipping import SHIPPED_TABLES, Column, ShippedTable, local_columns
 
@@ -47,6 +48,9 @@ REMOTE_MIGRATIONS: tuple[RemoteMigration, ...] = (
     RemoteMigration(2, "PostgreSQL: a row's host checked by a trigger instead of row-level "
                        "security, so a batch is COPYed straight into its table; "
                        "current_known_devices leaves out devices deleted since"),
+    RemoteMigration(3, "PostgreSQL: rollups of flows per period (15 min to a day) by process, "
+                       "domain and remote address, kept by a trigger from the rows inserted, "
+                       "built from the flows held"),
 )
 REMOTE_LATEST = REMOTE_MIGRATIONS[-1].version
 
@@ -180,7 +184,7 @@ def schema_statements(dialect: Dialect, now: float | None = None) -> list[str]:
     for table in REMOTE_TABLES:
         if table.versioned:
             statements.extend(_current_view(dialect, table))
-    return statements
+    return statements + rollup_statements(dialect)
 
 
 def _quoted_user(dialect: Dialect, name: str) -> str:
@@ -201,7 +205,8 @@ def group_grants(dialect: Dialect) -> list[str]:
     if dialect.name is not DialectName.POSTGRESQL:
         return []
     statements = [_pg_role(HOSTS_ROLE, False), _pg_role(READERS_ROLE, False),
-                  f"GRANT SELECT ON schema_version TO {HOSTS_ROLE}, {READERS_ROLE}"]
+                  f"GRANT SELECT ON schema_version TO {HOSTS_ROLE}, {READERS_ROLE}",
+                  *rollup_grants(dialect, READERS_ROLE)]
     for table in REMOTE_TABLES:
         name = dialect.ident(table.name)
         statements += [

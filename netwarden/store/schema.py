@@ -9,8 +9,10 @@ PostgreSQL.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from netwarden.store import rollups
 from netwarden.store.sqlite_db import transaction
 
 
@@ -19,6 +21,9 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # Run after the statements, in their transaction: work SQL alone cannot report on (a
+    # long build that must say how far it is).
+    build: Callable[[sqlite3.Connection], None] | None = None
 
 
 #: Column lists that migration 4 rebuilds its tables with (the same as they were made).
@@ -324,6 +329,13 @@ MIGRATIONS += (
     )),
 )
 
+MIGRATIONS += (
+    # Rollups (issue 24): flows summed per hour and per UTC day by process, domain and remote
+    # address, so every range reads in about a second (store/rollups.py, docs/rollups.md).
+    Migration(7, "rollups of flows per period (15 min to a day) by process, domain, address",
+              rollups.local_tables(), rollups.build_local),
+)
+
 
 # The highest number, not the last entry: branches append migrations in merge order.
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
@@ -369,6 +381,8 @@ def migrate(conn: sqlite3.Connection, now: int, upto: int | None = None) -> list
         with transaction(conn):
             for statement in migration.statements:
                 conn.execute(statement)
+            if migration.build is not None:
+                migration.build(conn)
             conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
                          (migration.version, migration.description, now))
         applied.append(migration.version)

@@ -19,6 +19,7 @@ from netwarden.model import (
 )
 from netwarden.model.baseline import ListeningPort, Mode, flow_facts, listen_fact
 from netwarden.store.baseline import BaselineRecorder
+from netwarden.store.rollups import DAY, FlowFigures, subtract_flows
 from netwarden.store.shipping import source_id, total_backlog
 from netwarden.store.sqlite_db import close_writer, transaction
 from netwarden.store.writes import insert_events, insert_health, open_host_store
@@ -103,6 +104,7 @@ class SqliteWriter:
                     "ctime_ns, sha256, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(self._host_id,) + tuple(h) for h in hashes])
                 flow_values = []
+                figures = FlowFigures()
                 for row in rows:
                     process_id = self._process_id(row.program, now)
                     exe_id = self._exe_id(row.program.exe, now)
@@ -118,10 +120,17 @@ class SqliteWriter:
                         row.ip_protocol, self._address_id(row.laddr), row.lport,
                         self._address_id(row.raddr), row.rport, self._domain_id(row.domain),
                         row.netns, row.sent, row.recv))
+                    values = flow_values[-1]
+                    figures.add(row.time, self._host_id, {"process_id": process_id,
+                                                          "domain_id": values[10] or 0,
+                                                          "raddr_id": values[8]},
+                                row.sent, row.recv)
                 self._conn.executemany(
                     "INSERT INTO flows (time, host_id, process_id, family, protocol, "
                     "ip_protocol, laddr_id, lport, raddr_id, rport, domain_id, netns, sent, "
                     "recv) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", flow_values)
+                # Same transaction: a reader never sees rows its rollups lack, or the reverse.
+                figures.write(self._conn)
                 if baseline.mode is not Mode.OFF:
                     facts = flow_facts(rows, listening) + [listen_fact(p) for p in listening]
                     written += self._baseline.observe(self._conn, facts, now, baseline)
@@ -149,18 +158,27 @@ class SqliteWriter:
 
         ``shipped``: the remote sink's cursors (table -> highest sequence the server has);
         then ``unshipped`` counts the deleted rows the server never got.
+
+        Flows go by whole UTC days (the cutoff's day is kept), and leave the rollups in the
+        same transaction, so their first and last times stay those of the rows kept.
         """
         deleted = unshipped = 0
         with transaction(self._conn):
             for table in self.PRUNED_TABLES:
+                if table == "flows":
+                    cutoff_here: float = int(cutoff) - int(cutoff) % DAY
+                else:
+                    cutoff_here = cutoff
                 oldest = (f"SELECT rowid FROM {table} WHERE time < ? "  # noqa: S608 - fixed
                           "ORDER BY rowid LIMIT ?")
                 if shipped is not None:
                     unshipped += self._conn.execute(
                         f"SELECT COUNT(*) FROM {table} WHERE rowid IN ({oldest}) AND rowid > ?",
-                        (cutoff, batch, shipped.get(table, 0))).fetchone()[0]
+                        (cutoff_here, batch, shipped.get(table, 0))).fetchone()[0]
+                if table == "flows":
+                    subtract_flows(self._conn, f"rowid IN ({oldest})", (cutoff_here, batch))
                 cursor = self._conn.execute(f"DELETE FROM {table} WHERE rowid IN ({oldest})",
-                                            (cutoff, batch))
+                                            (cutoff_here, batch))
                 deleted += cursor.rowcount
         return Pruned(deleted, unshipped)
 

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from netwarden.model import family_label
+from netwarden.store import rollups
+from netwarden.store.dialects import DialectName
 from netwarden.store.export_queries import FLOWS_SQL, ExportedFlow
 from netwarden.store.read_source import Reader, ReadSource, as_source, marks
+from netwarden.store.rollups import Family, Part, Rollup
 
 # A view is a time window, include/exclude filters and a grouping ("dimension"). Every query
 # first sums the narrow flows table by the flow column a dimension needs (process id, address
@@ -109,7 +112,8 @@ class TrafficView:
     since: int | None = None
     until: int | None = None
     filters: tuple[Filter, ...] = ()
-
+    # False: sum raw rows only, never rollups (the property test compares the two).
+    rollups: bool = True
 
 
 def _filter_condition(dimension: Dimension, values: list[str],
@@ -190,25 +194,109 @@ class TrafficTotal(NamedTuple):
         return self.sent + self.recv
 
 
-def _grouping(conn: Reader, dimension: str,
-              view: TrafficView) -> tuple[ReadSource, Dimension, str, list[object]]:
-    """What a grouped query needs: the source, the grouping as it spells, the conditions."""
-    source = as_source(conn)
+@dataclass(frozen=True)
+class _Rows:
+    """What a query sums: ``FROM {table} WHERE {where}`` (params in that order), and the
+    columns holding a row's first and last window start."""
+
+    table: str
+    where: str
+    params: list[object]
+    first: str = "f.time"
+    last: str = "f.time"
+
+
+def _has_rollups(source: ReadSource) -> bool:
+    """Whether the source keeps rollups: a local store from schema 7 on; a PostgreSQL
+    server (schema 3 on, which readers require). MariaDB servers have none (docs)."""
+    if source.remote:
+        return source.dialect.name is DialectName.POSTGRESQL
+    return source.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (rollups.ROLLUPS[0].table,)).fetchone() is not None
+
+
+def _rows(source: ReadSource, view: TrafficView, keys: list[str],
+          origin: int | None = None, bucket_s: int | None = None) -> _Rows:
+    """The rows answering ``view`` for a query keyed by ``keys`` (flow keys): rollups
+    where the window, the keys, the filters and the series' buckets allow, else raw rows."""
+    family = (rollups.covering_family([*keys, *(_for(source, DIMENSIONS[f.dimension]).flow_key
+                                                for f in view.filters)])
+              if view.rollups else None)
+    if family is not None and _has_rollups(source):
+        parts = _parts(view, family, origin, bucket_s)
+        if any(part.rollup is not None for part in parts):
+            table, params = _union(source, family, parts)
+            where, filter_params = _where(source, TrafficView(filters=view.filters))
+            return _Rows(table, where, params + filter_params, "f.first_time", "f.last_time")
     where, params = _where(source, view, _is_wide(source, view))
-    return source, _dimension(dimension, source), where, params
+    return _Rows("flows f", where, params)
+
+
+def reads_rollups(conn: Reader, dimension: str, view: TrafficView, origin: int | None = None,
+                  bucket_s: int | None = None) -> bool:
+    """Whether a query grouped by ``dimension`` (a series: with these buckets) reads rollups
+    (for tests and benchmarks: they must know that a comparison compares something)."""
+    source = as_source(conn)
+    return _rows(source, view, [_dimension(dimension, source).flow_key], origin,
+                 bucket_s).table != "flows f"
+
+
+def _parts(view: TrafficView, family: Family, origin: int | None,
+           bucket_s: int | None) -> list[Part]:
+    usable = rollups.usable(family, origin, bucket_s)
+    if origin is not None and (view.since is None or view.since < origin):
+        # Before the origin, C-style division puts a period and its rows in other buckets.
+        until = view.until
+        if until is not None and until <= origin:
+            return [Part(None, view.since, until)]
+        return [Part(None, view.since, origin)] + rollups.plan(origin, until, usable)
+    return rollups.plan(view.since, view.until, usable)
+
+
+def _union(source: ReadSource, family: Family, parts: list[Part]) -> tuple[str, list[object]]:
+    """The parts as one table ``f``: time, first_time, last_time, the host, the family's
+    key, sent, recv."""
+    host = "host, source_id" if source.remote else "host_id"
+    selects, params = [], []
+    for part in parts:
+        conditions = []
+        for bound, op in ((part.since, ">="), (part.until, "<")):
+            if bound is not None:
+                conditions.append(f"time {op} ?")
+                params.append(bound)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        selects.append(_part_select(part.rollup, family, host) + where)
+    return f"({' UNION ALL '.join(selects)}) f", params
+
+
+def _part_select(rollup: Rollup | None, family: Family, host: str) -> str:
+    column = family.column
+    if rollup is None:
+        return (f"SELECT time, time AS first_time, time AS last_time, {host}, "
+                f"{family.raw} AS {column}, sent, recv FROM flows")
+    return (f"SELECT time, first_time, last_time, {host}, {column}, sent, recv "
+            f"FROM {rollup.table}")
+
+
+def _grouping(conn: Reader, dimension: str, view: TrafficView, origin: int | None = None,
+              bucket_s: int | None = None) -> tuple[ReadSource, Dimension, _Rows]:
+    """What a grouped query needs: the source, the grouping as it spells, the rows."""
+    source = as_source(conn)
+    dim = _dimension(dimension, source)
+    return source, dim, _rows(source, view, [dim.flow_key], origin, bucket_s)
 
 
 def traffic_totals(conn: Reader, dimension: str,
                    view: TrafficView) -> list[TrafficTotal]:
     """Sent, received, first and last seen per value of `dimension`, largest total first."""
-    source, dim, where, params = _grouping(conn, dimension, view)
+    source, dim, rows = _grouping(conn, dimension, view)
     # GROUP BY +k: summing by walking an index in key order looks up every row at random.
     sql = (f"SELECT {dim.label} AS v, SUM(t.sent), SUM(t.recv), MIN(t.first), MAX(t.last) "
            f"FROM (SELECT [[scope f]]{dim.flow_key} AS k, SUM(f.sent) AS sent, "
-           f"SUM(f.recv) AS recv, MIN(f.time) AS first, MAX(f.time) AS last FROM flows f "
-           f"WHERE {where} GROUP BY [[grouped k]]) t {dim.joins} "
+           f"SUM(f.recv) AS recv, MIN({rows.first}) AS first, MAX({rows.last}) AS last "
+           f"FROM {rows.table} WHERE {rows.where} GROUP BY [[grouped k]]) t {dim.joins} "
            "GROUP BY v ORDER BY SUM(t.sent) + SUM(t.recv) DESC, v")
-    return [TrafficTotal(*row) for row in source.execute(sql, params)]
+    return [TrafficTotal(*row) for row in source.execute(sql, rows.params)]
 
 
 class SeriesPoint(NamedTuple):
@@ -223,13 +311,14 @@ def traffic_series(conn: Reader, dimension: str, view: TrafficView,
     """Bytes per bucket of `bucket_s` seconds (counted from `origin`) and value, by time."""
     if bucket_s < 1:
         raise QueryError(f"bucket must be at least 1 s, got {bucket_s}")
-    source, dim, where, params = _grouping(conn, dimension, view)
+    source, dim, rows = _grouping(conn, dimension, view, origin, bucket_s)
     sql = (f"SELECT ? + t.b * ?, {dim.label} AS v, SUM(t.sent), SUM(t.recv) "
            f"FROM (SELECT [[scope f]](f.time - ?) [[div]] ? AS b, {dim.flow_key} AS k, "
-           f"SUM(f.sent) AS sent, SUM(f.recv) AS recv FROM flows f WHERE {where} "
+           f"SUM(f.sent) AS sent, SUM(f.recv) AS recv FROM {rows.table} WHERE {rows.where} "
            f"GROUP BY b, [[grouped k]]) t {dim.joins} GROUP BY t.b, v ORDER BY t.b, v")
+    # The bucket expression comes before the table in the text: its params first.
     return [SeriesPoint(int(t), v, int(sent), int(recv)) for t, v, sent, recv in
-            source.execute(sql, [origin, bucket_s, origin, bucket_s, *params])]
+            source.execute(sql, [origin, bucket_s, origin, bucket_s, *rows.params])]
 
 
 def flow_time_bounds(conn: Reader) -> tuple[int, int] | None:
@@ -272,15 +361,15 @@ def view_executables(conn: Reader, view: TrafficView) -> list[ExecutableRow]:
     """Executables with traffic in the view, largest total first (on a server, a path and
     hash seen on several hosts is one row: first seen and first flow the earliest)."""
     source = as_source(conn)
-    where, params = _where(source, view, _is_wide(source, view))
+    rows = _rows(source, view, ["f.process_id"])
     sql = ("SELECT e.path, e.sha256, MIN(e.first_seen), MIN(e.first_flow), SUM(t.sent), "
            "SUM(t.recv), MAX(t.last) FROM (SELECT [[scope f]]f.process_id AS k, "
-           "SUM(f.sent) AS sent, SUM(f.recv) AS recv, MAX(f.time) AS last FROM flows f "
-           f"WHERE {where} GROUP BY [[grouped k]]) t "
+           f"SUM(f.sent) AS sent, SUM(f.recv) AS recv, MAX({rows.last}) AS last "
+           f"FROM {rows.table} WHERE {rows.where} GROUP BY [[grouped k]]) t "
            "JOIN processes p ON p.id = t.k[[same p t]] "
            "JOIN [[current executables]] e ON e.id = p.exe_id[[same e p]] "
            "GROUP BY e.path, e.sha256 ORDER BY SUM(t.sent) + SUM(t.recv) DESC, e.path, e.sha256")
-    return [ExecutableRow(*row) for row in source.execute(sql, params)]
+    return [ExecutableRow(*row) for row in source.execute(sql, rows.params)]
 
 
 class ExecutableVersion(NamedTuple):

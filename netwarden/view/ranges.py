@@ -76,6 +76,18 @@ def auto_bucket(span_s: int, points: int = 120) -> int:
     return RESOLUTIONS[-1] * max(1, -(-span_s // (RESOLUTIONS[-1] * points)))
 
 
+def bucket_aligned(origin: int, span_s: int, bucket_s: int) -> tuple[int, int]:
+    """(origin, span) widened back to a multiple of the bucket (epoch, so UTC days).
+
+    Bins on the clock's own boundaries read as "09:00-10:00", and hour- and day-sized bins
+    are then whole rollup periods, which the store sums ahead (store/rollups.py) instead of
+    every raw row; bins of a range that starts at 09:17 could only be read from raw rows.
+    The first bin still counts the range's rows only.
+    """
+    start = origin - origin % bucket_s
+    return start, span_s + origin - start
+
+
 #: The narrowest span a chart zoomed to a young store's data shows (see chart_span).
 MIN_CHART_SPAN_S = 300
 

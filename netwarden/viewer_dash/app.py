@@ -21,7 +21,14 @@ from netwarden.store.traffic_queries import DIMENSIONS, Filter, QueryError, Traf
 from netwarden.view.baseline import baseline_badge, drift_rows
 from netwarden.view.devices import device_labels, presence_segments
 from netwarden.view.labels import NO_DISCOVERY_TABLES, display_value, format_time
-from netwarden.view.ranges import RESOLUTIONS, TimeRange, auto_bucket, chart_span, window
+from netwarden.view.ranges import (
+    RESOLUTIONS,
+    TimeRange,
+    auto_bucket,
+    bucket_aligned,
+    chart_span,
+    window,
+)
 from netwarden.view.units import format_bytes
 from netwarden.viewer_dash import figures
 from netwarden.viewer_dash.geo import GeoSource, country_totals, open_country_lookup
@@ -189,10 +196,11 @@ class Views:
         bucket = int(resolution or 0)
         if not bucket or span // bucket > MAX_BUCKETS:
             bucket = auto_bucket(span)
-        points = traffic_queries.traffic_series(conn, group, view, origin, bucket)
+        first_bin, bins_span = bucket_aligned(origin, span, bucket)
+        points = traffic_queries.traffic_series(conn, group, view, first_bin, bucket)
         keep = figures.top_values(totals, int(top_n or self.settings.top_n), direction)
         frame = figures.series_frame(points, group, keep, direction, self.settings.tz,
-                                     figures.bucket_starts(origin, span, bucket))
+                                     figures.bucket_starts(first_bin, bins_span, bucket))
         title = (f"Bytes ({direction}) by {DIMENSIONS[group].title}, "
                  f"{'all time' if win.since is None else 'last ' + range_label}")
         if shown.zoomed:
