@@ -59,6 +59,13 @@ def _items(check: Callable[[object], str | None]) -> Callable[[str, str, object]
     return convert
 
 
+def _pin_root(source: str, key: str, value: object) -> str:
+    if not isinstance(value, str) or (value and not value.startswith("/")):
+        raise ConfigError(source, key, value, "must be an absolute path in a bpf filesystem "
+                          "(e.g. \"/sys/fs/bpf/netwarden\") or \"\" for no pinning")
+    return value.rstrip("/") if value != "/" else value
+
+
 def _check_cidr(item: object) -> str | None:
     if not isinstance(item, str):
         return "must be a string like \"10.0.0.0/8\" or \"fd00::/8\""
@@ -122,6 +129,11 @@ class SensorConfig:
         False, doc="record every exec (the execs table), not only programs that network")
     exit_grace_s: float = _setting(
         60.0, minimum=0, maximum=86400, doc="how long an exited process is remembered")
+    pin_root: str = _setting(
+        "/sys/fs/bpf/netwarden", convert=_pin_root,
+        doc="bpffs directory where the byte counters' maps and links are pinned, so counting "
+            "goes on across a sensor restart or crash and nothing drained is lost before it "
+            "is stored; empty: no pinning (counting stops with the sensor)")
 
 
 @dataclass(frozen=True)

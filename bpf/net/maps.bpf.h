@@ -65,6 +65,14 @@ struct {
 	__type(value, struct nw_control);
 } control SEC(".maps");
 
+/* Drained but not yet committed to the store (events.h); the loader sets the size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct carry_key);
+	__type(value, struct carry_value);
+} carry SEC(".maps");
+
 /* DNS answers read by the receive hook (syscall_args); the sensor parses them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

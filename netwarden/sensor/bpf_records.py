@@ -26,7 +26,8 @@ HEALTH_SOCK_STORAGE_FAIL = 3
 HEALTH_DNS_EVENTS_LOST = 4
 HEALTH_DNS_UNREAD = 5
 HEALTH_FLOW_INSERT_FAILED = 6
-HEALTH_COUNTERS = 7
+HEALTH_CARRY_FULL = 7
+HEALTH_COUNTERS = 8
 DNS_MAX = 1536
 
 #: Names under which each kernel health counter is written to the store.
@@ -38,6 +39,7 @@ HEALTH_COUNTER_NAMES = {
     HEALTH_DNS_EVENTS_LOST: "dns_events_lost",
     HEALTH_DNS_UNREAD: "dns_answers_unread",
     HEALTH_FLOW_INSERT_FAILED: "flow_insert_failed",
+    HEALTH_CARRY_FULL: "carry_full",
 }
 
 
@@ -91,6 +93,8 @@ class Control(ctypes.Structure):
         ("drain_netns", ctypes.c_uint32),
         ("datagram_hook", ctypes.c_uint32),
         ("socket_slots", ctypes.c_uint32),
+        ("carry_batch", ctypes.c_uint64),
+        ("move_seq", ctypes.c_uint64),
     ]
 
 
@@ -151,6 +155,24 @@ class ProcEvent(ctypes.Structure):
     ]
 
 
+class CarryKey(ctypes.Structure):
+    """struct carry_key: a flow in one write window (batch) of the `carry` map."""
+
+    _fields_ = [
+        ("key", FlowKey),
+        ("batch", ctypes.c_uint64),
+    ]
+
+
+class CarryValue(ctypes.Structure):
+    """struct carry_value: drained, not yet committed; moved_seq makes a move idempotent."""
+
+    _fields_ = [
+        ("value", FlowValue),
+        ("moved_seq", ctypes.c_uint64),
+    ]
+
+
 #: Every mirrored struct, by its C name (what the BTF contract test walks).
 MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "flow_key": FlowKey,
@@ -161,4 +183,6 @@ MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "dns_event": DnsEvent,
     "datagram_notice": DatagramNotice,
     "sock_slot": SockSlot,
+    "carry_key": CarryKey,
+    "carry_value": CarryValue,
 }
