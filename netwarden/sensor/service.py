@@ -307,7 +307,9 @@ class Sensor:
         self._report_unclean_stop(store, sum(c.flow.sent_bytes + c.flow.recv_bytes
                                              for c in carried))
         self._report_replaced(store)
-        log.info("%d executable hashes reloaded", self._hashes.load(store.load_hash_cache()))
+        hash_cache = store.load_hash_cache()
+        log.info("%d executable hashes reloaded", self._hashes.load(hash_cache))
+        self._table.learn_paths((h.path, h.dev, h.ino) for h in hash_cache if h.path)
         resolver = ProgramResolver(self._hashes, store.latest_hash_by_path(), self._clock)
         cfg = self._config
         csv_log = (CsvLog(Path(cfg.log.csv_path), cfg.log.csv_max_bytes, cfg.log.csv_backups)
