@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from netwarden.sensor import libbpf as lb
-from netwarden.sensor.pinning import PinPlace, object_version, remove_pinned
+from netwarden.sensor.pinning import PinPlace, object_version, prune_empty, remove_pinned
 from netwarden.sensor.hooks import (
     PROBED_FUNCTIONS, AttachKind, BpfMode, HookChoice, HookSet, KernelFeatures, ObjectSpec,
     PacketHookPlan, ProgramSpec, missing_for,
@@ -255,6 +255,16 @@ class Loader:
                         "syscall_args": int(self._packet_hooks.syscall_args)},
                 map_entries=config.map_entries)
         pin_dir = self._pin_dir(spec, config, hook_set)
+        try:
+            return self._load_attempt(spec, config, hook_set, statuses, wanted, pin_dir)
+        except _HookSetFailed:
+            if pin_dir is not None:
+                prune_empty(pin_dir)
+            raise
+
+    def _load_attempt(self, spec: ObjectSpec, config: ObjectConfig, hook_set: HookSet | None,
+                     statuses: dict[str, ProgramStatus], wanted: list[ProgramSpec],
+                     pin_dir: Path | None) -> LoadedObject:
         while True:
             failed = self._try_load(spec, config, statuses, pin_dir)
             if isinstance(failed, lb.BpfObject):

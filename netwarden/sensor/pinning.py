@@ -88,6 +88,16 @@ def remove_pinned(directory: Path) -> None:
     _rmdir_quietly(directory)
 
 
+def prune_empty(directory: Path) -> None:
+    """After a failed load (libbpf unpinned what it pinned): the directories it left, and
+    the store's, if nothing else is in them."""
+    for path in (directory / "maps", directory / "links", directory, directory.parent):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
 def _rmdir_quietly(path: Path) -> None:
     try:
         os.rmdir(path)
