@@ -92,6 +92,10 @@ LOSS_COUNTERS = frozenset({
     "execs_dropped", "carry_full",
 })
 
+#: `carry` holds this many flow tables' worth of entries (a window's drains, sockets, and the
+#: window being written): allocated as used, so the bound costs nothing until it is needed.
+CARRY_TABLES = 4
+
 #: Bits of a carry batch number below the window start: the run (sensor start) number, so
 #: a restart inside one window never shares a batch with the run before it.
 _RUN_BITS = 16
@@ -122,7 +126,10 @@ def object_config(spec: hooks.ObjectSpec, cfg: SensorConfig) -> ObjectConfig:
     if spec is hooks.NET_OBJECT:
         return ObjectConfig(
             rodata={"track_packet_sockets": int(cfg.track_packet_sockets)},
-            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries})
+            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries,
+                         # what drains took and the store has not committed: a window or
+                         # two of flows (CARRY_TABLES flow tables' worth)
+                         "carry": CARRY_TABLES * cfg.flow_table_entries})
     if spec is hooks.EXEC_OBJECT:
         return ObjectConfig(map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024})
     return ObjectConfig()
