@@ -361,10 +361,12 @@ class Sensor:
         what the store committed, and return what it drained but never committed."""
         if not drainer.carrying:
             return []
-        previous = drainer.control.value.carry_batch
+        committed = store.committed_batch()
+        # After the newest batch the kernel or the store knows of (a fresh pinned set after
+        # a reboot or an upgrade starts from 0): a batch number is never used twice.
+        previous = max(drainer.control.value.carry_batch, committed)
         self._run_id = (previous + 1) & ((1 << _RUN_BITS) - 1)
         moved = drainer.finish_interrupted_move()
-        committed = store.committed_batch()
         carried = [c for c in drainer.carried() if c.batch > committed]
         forgotten = drainer.forget(committed)
         if moved or carried or forgotten:
