@@ -102,6 +102,16 @@ class Traffic:
             listener.kill()
 
 
+def wait_for_rows(sensor: SensorProcess, gens: list[Generator], timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        seen = {str(r["exe"]) for r in sensor.export()}
+        if all(str(g.path) in seen for g in gens):
+            return
+        time.sleep(0.2)
+    raise AssertionError("no window with the generators' rows was written")
+
+
 def assert_store_intact(sensor: SensorProcess) -> None:
     conn = sqlite3.connect(f"file:{sensor.db}?mode=ro", uri=True)
     try:
@@ -124,7 +134,10 @@ def test_kill9_during_traffic_loses_no_byte(workdir: Path, peer, gen_factory, pi
     sensor.start()
     traffic = Traffic(peer, gen_factory, count_each=3000)
     try:
-        time.sleep(2.0)  # a window written, the next one open, drains going on
+        # A window with the generators written (the store knows their executables, as it
+        # would for any process older than the last write), the next one open, drains going
+        # on: then kill.
+        wait_for_rows(sensor, [traffic.connected, traffic.unconnected, traffic.receiver])
         sensor.stop(signal.SIGKILL)
         killed = time.time()
         pinned = list(Path(pin_root).rglob("links/*"))
