@@ -285,6 +285,8 @@ class Loader:
                 link.unpin()
                 link.destroy()
             obj.close()
+            if pin_dir is not None and not any(link.kept for link in links):
+                remove_pinned(pin_dir)  # nothing an earlier sensor left: no set to keep
             raise _HookSetFailed("; ".join(f"{s.program}: {s.detail}" for s in broken))
         ordered = [statuses[name] for name in spec.all_program_names() if name in statuses]
         replaced: list[str] = []

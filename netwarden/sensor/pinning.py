@@ -121,7 +121,10 @@ def ensure_bpffs(pin_root: str, proc_root: str = "/proc") -> None:
         raise OSError(f"[sensor] pin_root {pin_root!r} is not on a bpf filesystem "
                       f"(mounted: {', '.join(bpf_mounts) or 'none'})")
     os.makedirs(BPFFS_MAGIC_MOUNT, exist_ok=True)
-    subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS_MAGIC_MOUNT], check=True,
-                   capture_output=True)
+    done = subprocess.run(["mount", "-t", "bpf", "bpf", BPFFS_MAGIC_MOUNT],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(f"cannot mount a bpf filesystem at {BPFFS_MAGIC_MOUNT}: "
+                      f"{done.stderr.strip() or done.returncode}")
     log.info("mounted a bpf filesystem at %s", BPFFS_MAGIC_MOUNT)
     os.makedirs(root, exist_ok=True)

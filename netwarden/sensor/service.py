@@ -219,8 +219,16 @@ class Sensor:
         self._containers = ContainerResolver(self._procfs.root, cgroup_root)
         pins = None
         if cfg.pin_root:
-            ensure_bpffs(cfg.pin_root, self._procfs.root)
-            pins = PinPlace.for_store(cfg.pin_root, self._config.db_path)
+            try:
+                ensure_bpffs(cfg.pin_root, self._procfs.root)
+                pins = PinPlace.for_store(cfg.pin_root, self._config.db_path)
+            except OSError as exc:  # count on without: a crash then loses what it did
+                log.warning("no pinning: %s", exc)
+                self._record_event(Event.of(
+                    self._clock(), EventKind.SENSOR_ERROR, component="pinning",
+                    state="unavailable", required=False,
+                    message=f"{exc}; counting stops with the sensor and a crash loses the "
+                            "window being counted"))
         loader = Loader(features, cgroup_root, mode=mode, packet_hooks=packet_hooks, pins=pins)
         now = self._clock()
         self._net = loader.load(hooks.NET_OBJECT, object_config(hooks.NET_OBJECT, cfg), choice)

@@ -246,3 +246,12 @@ def _link_id(pinned: Path) -> int:
 def _link_exists(link_id: int) -> bool:
     return subprocess.run(["bpftool", "link", "show", "id", str(link_id)],
                           capture_output=True).returncode == 0
+
+
+def test_without_a_bpf_filesystem_the_sensor_counts_on_and_says_so(workdir: Path):
+    sensor = pinned_sensor(workdir / "pin-nofs", str(workdir / "not-bpffs"))
+    sensor.start()
+    assert sensor.stop() == 0
+    unavailable = [e for e in sensor.events() if e.get("component") == "pinning"]
+    assert len(unavailable) == 1 and unavailable[0]["state"] == "unavailable"
+    assert "not on a bpf filesystem" in str(unavailable[0]["message"])
