@@ -25,6 +25,8 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 DEFAULT_CONFIG_PATH = Path("/etc/netwarden/config.toml")
 DEFAULT_DB_PATH = Path("/var/lib/netwarden/netwarden.db")
+#: Where the sensor pins its byte counters' maps and links (docs/pinning.md).
+DEFAULT_PIN_ROOT = "/sys/fs/bpf/netwarden"
 
 
 class ConfigError(ValueError):
@@ -130,7 +132,7 @@ class SensorConfig:
     exit_grace_s: float = _setting(
         60.0, minimum=0, maximum=86400, doc="how long an exited process is remembered")
     pin_root: str = _setting(
-        "/sys/fs/bpf/netwarden", convert=_pin_root,
+        DEFAULT_PIN_ROOT, convert=_pin_root,
         doc="bpffs directory where the byte counters' maps and links are pinned, so counting "
             "goes on across a sensor restart or crash and nothing drained is lost before it "
             "is stored; empty: no pinning (counting stops with the sensor)")

@@ -22,9 +22,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from netwarden.config import DEFAULT_PIN_ROOT
+
 log = logging.getLogger(__name__)
 
-DEFAULT_PIN_ROOT = "/sys/fs/bpf/netwarden"
+__all__ = ["DEFAULT_PIN_ROOT", "PinPlace", "ensure_bpffs", "object_version", "prune_empty",
+           "remove_pinned"]
 BPFFS_MAGIC_MOUNT = "/sys/fs/bpf"
 
 
