@@ -78,6 +78,26 @@ struct nw_control {
 	                        * socket sends a datagram_notice */
 	__u32 socket_slots;    /* socket_counters, and the programs that renew owner_generation
 	                        * are attached: sockets may count through sock_slots */
+	__u64 carry_batch;     /* the write window the drain in progress belongs to: what the
+	                        * drain takes is kept in `carry` under it until the store has
+	                        * committed that window (0: no carry) */
+	__u64 move_seq;        /* the drain in progress, numbered: the flow table it empties
+	                        * into `carry` marks each entry it added to (carry_value) */
+};
+
+/*
+ * `carry`: what the drains took out of the flow tables and the sockets and the store has not
+ * committed yet, per write window (`batch`). Survives the sensor's process while pinned, so
+ * a restart after kill -9 writes it (or finds it committed and discards it).
+ */
+struct carry_key {
+	struct flow_key key;
+	__u64 batch;
+};
+
+struct carry_value {
+	struct flow_value value; /* counters summed, identity from the first drain */
+	__u64 moved_seq;         /* the last drain that added a flow-table entry to it */
 };
 
 /*
@@ -180,6 +200,8 @@ struct scan_probe {
 #define NW_HEALTH_FLOW_INSERT_FAILED 6 /* a new flow key's insert failed for another reason
                                         * than a full map (its bytes: BYTES_UNATTRIBUTED) */
 #define NW_HEALTH_SCAN_PROBES_LOST 7  /* ring buffer full: a scan probe was dropped */
-#define NW_HEALTH_COUNTERS 8
+#define NW_HEALTH_CARRY_FULL 8        /* a socket's drained counters could not be kept in
+                                        * `carry`: written, but not safe from a crash */
+#define NW_HEALTH_COUNTERS 9
 
 #endif /* NETWARDEN_EVENTS_H */

@@ -27,6 +27,8 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 DEFAULT_CONFIG_PATH = Path("/etc/netwarden/config.toml")
 DEFAULT_DB_PATH = Path("/var/lib/netwarden/netwarden.db")
+#: Where the sensor pins its byte counters' maps and links (docs/pinning.md).
+DEFAULT_PIN_ROOT = "/sys/fs/bpf/netwarden"
 
 
 class ConfigError(ValueError):
@@ -59,6 +61,13 @@ def _items(check: Callable[[object], str | None]) -> Callable[[str, str, object]
                 raise ConfigError(source, key, value, f"item {item!r} {problem}")
         return tuple(value)
     return convert
+
+
+def _pin_root(source: str, key: str, value: object) -> str:
+    if not isinstance(value, str) or (value and not value.startswith("/")):
+        raise ConfigError(source, key, value, "must be an absolute path in a bpf filesystem "
+                          "(e.g. \"/sys/fs/bpf/netwarden\") or \"\" for no pinning")
+    return value.rstrip("/") if value != "/" else value
 
 
 def _check_cidr(item: object) -> str | None:
@@ -124,6 +133,11 @@ class SensorConfig:
         False, doc="record every exec (the execs table), not only programs that network")
     exit_grace_s: float = _setting(
         60.0, minimum=0, maximum=86400, doc="how long an exited process is remembered")
+    pin_root: str = _setting(
+        DEFAULT_PIN_ROOT, convert=_pin_root,
+        doc="bpffs directory where the byte counters' maps and links are pinned, so counting "
+            "goes on across a sensor restart or crash and nothing drained is lost before it "
+            "is stored; empty: no pinning (counting stops with the sensor)")
 
 
 @dataclass(frozen=True)

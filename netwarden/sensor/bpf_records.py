@@ -27,7 +27,8 @@ HEALTH_DNS_EVENTS_LOST = 4
 HEALTH_DNS_UNREAD = 5
 HEALTH_FLOW_INSERT_FAILED = 6
 HEALTH_SCAN_PROBES_LOST = 7
-HEALTH_COUNTERS = 8
+HEALTH_CARRY_FULL = 8
+HEALTH_COUNTERS = 9
 DNS_MAX = 1536
 
 #: Names under which each kernel health counter is written to the store.
@@ -40,6 +41,7 @@ HEALTH_COUNTER_NAMES = {
     HEALTH_DNS_UNREAD: "dns_answers_unread",
     HEALTH_FLOW_INSERT_FAILED: "flow_insert_failed",
     HEALTH_SCAN_PROBES_LOST: "scan_probes_lost",
+    HEALTH_CARRY_FULL: "carry_full",
 }
 
 #: scan_probe.kind (NW_PROBE_* in events.h)
@@ -104,6 +106,8 @@ class Control(ctypes.Structure):
         ("drain_netns", ctypes.c_uint32),
         ("datagram_hook", ctypes.c_uint32),
         ("socket_slots", ctypes.c_uint32),
+        ("carry_batch", ctypes.c_uint64),
+        ("move_seq", ctypes.c_uint64),
     ]
 
 
@@ -178,6 +182,24 @@ class ScanProbe(ctypes.Structure):
     ]
 
 
+class CarryKey(ctypes.Structure):
+    """struct carry_key: a flow in one write window (batch) of the `carry` map."""
+
+    _fields_ = [
+        ("key", FlowKey),
+        ("batch", ctypes.c_uint64),
+    ]
+
+
+class CarryValue(ctypes.Structure):
+    """struct carry_value: drained, not yet committed; moved_seq makes a move idempotent."""
+
+    _fields_ = [
+        ("value", FlowValue),
+        ("moved_seq", ctypes.c_uint64),
+    ]
+
+
 #: Every mirrored struct, by its C name (what the BTF contract test walks).
 MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "flow_key": FlowKey,
@@ -189,4 +211,6 @@ MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "datagram_notice": DatagramNotice,
     "sock_slot": SockSlot,
     "scan_probe": ScanProbe,
+    "carry_key": CarryKey,
+    "carry_value": CarryValue,
 }

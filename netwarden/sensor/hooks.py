@@ -160,7 +160,7 @@ NET_OBJECT = ObjectSpec(
     ),
     maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states",
           "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch", "sock_slots",
-          "dns_events", "datagram_notices", "datagram_sockets"),
+          "dns_events", "datagram_notices", "datagram_sockets", "carry"),
     compat_filename="net_compat.bpf.o",
 )
 
