@@ -13,6 +13,8 @@ every pair would take longer than the pair:
   sensor  the default configuration (packet_hooks = auto)
   always  packet_hooks = always: per-packet hooks, DNS from packets
   core    without reading system call arguments: no DNS names, no raw/ping destinations
+  scan    the sensor's programs plus scan.bpf.o ([scan] enabled): against `sensor` in the
+          same run, what port-scan detection costs
   floor   two empty programs on the two tracepoints the byte hooks use (bench/floor.bpf.c):
           what any sensor built on per-call hooks costs at least on this machine
 
@@ -30,11 +32,15 @@ Workloads (tests/gen/trafficgen, one thread each in phases 1 and 3, pinned to on
   udp-tiny  16-byte UDP datagrams on a connected socket, sent and received back
   tcp-tiny  64-byte TCP sends with TCP_NODELAY, read back
   bulk      64 KiB TCP sends, read back
+  connections  loopback TCP connections one after another (connect, accept, reset); not in
+            the default set: it measures what runs per connection (scan detection's sock_ops)
 
     python3 bench/sensor_overhead.py [--pairs 40] [--slice 0.3] [--variants sensor,floor]
                                      [--workloads udp-unconnected,udp-tiny,tcp-tiny,bulk]
                                      [--json out.json]
                                      [--blocks 12] [--block-seconds 3] [--monitors sensor,nethogs]
+    python3 bench/sensor_overhead.py --variants sensor,scan --slowdown-only \
+        --workloads udp-unconnected,udp-tiny,tcp-tiny,bulk,connections   # scan detection
 """
 
 from __future__ import annotations
@@ -63,7 +69,10 @@ from tests.support.traffic import Generator, build_trafficgen  # noqa: E402
 
 WORKLOADS = {"udp-unconnected": ("pingpong-udp-unconnected", 16),
              "udp-tiny": ("pingpong-udp", 16), "tcp-tiny": ("pingpong-tcp", 64),
-             "bulk": ("pingpong-tcp", 65536)}
+             "bulk": ("pingpong-tcp", 65536), "connections": ("connect-loop", 0)}
+#: Phase 1's workloads unless --workloads names others ("connections" is where the per-
+#: connection hooks of scan detection run: compare --variants sensor,scan on it).
+DEFAULT_WORKLOADS = ("udp-unconnected", "udp-tiny", "tcp-tiny", "bulk")
 FLOODS = {"udp-tiny": ("flood-udp", 16), "tcp-tiny": ("flood-tcp", 64),
           "bulk": ("flood-tcp", 65536)}
 PIN_CPU = "1"
@@ -111,6 +120,8 @@ VARIANTS = {
               "packets): how the sensor ran before per-call reading of system call arguments",
     "core": "the sensor without reading system call arguments or DNS (the core issue's "
             "sensor; raw/ping destinations and names missing): what those features add",
+    "scan": "the sensor's programs plus port-scan detection (scan.bpf.o: kfree_skb and a "
+            "per-connection sock_ops program)",
     "floor": "two empty programs on the byte hooks' tracepoints (bench/floor.bpf.c)",
 }
 
@@ -122,11 +133,12 @@ class AttachedPrograms:
     features that read system call arguments (DNS answers, raw/ping destinations)."""
 
     def __init__(self, names: tuple[str, ...], leave_out: frozenset[str] = frozenset(),
-                 packet_hooks: str = "auto", core: bool = False) -> None:
+                 packet_hooks: str = "auto", core: bool = False, scan: bool = False) -> None:
         from netwarden.config import Config
         from netwarden.sensor import hooks
         from netwarden.sensor.collectors import FlowDrainer
         from netwarden.sensor.loader import Loader, cgroup2_root, kernel_features
+        from netwarden.sensor.scan import scan_object_config
         from netwarden.sensor.service import object_config
         cfg = Config().sensor
         features = kernel_features(hooks.OBJECTS)
@@ -136,11 +148,14 @@ class AttachedPrograms:
             plan = hooks.PacketHookPlan(False, plan.on_demand, "core: no DNS names, no raw or "
                                         "ping destinations")
             names = tuple(n for n in names if n != "dns")
+        if scan:
+            names += ("scan",)
         # The sensor's own choice of objects: dns.bpf.o only where the receive hook cannot
         # read DNS answers (there, "dns" in --objects is covered by "net").
         specs = [spec for spec in hooks.objects_for(plan) if spec.name in names]
         loader = Loader(features, cgroup2_root(), mode=mode, packet_hooks=plan)
-        self.objects = [loader.load(spec, object_config(spec, cfg),
+        self.objects = [loader.load(spec, scan_object_config(Config().scan, features)
+                                    if spec is hooks.SCAN_OBJECT else object_config(spec, cfg),
                                     hooks.choose_hook_sets(features) if spec.hook_sets else None)
                         for spec in specs]
         self._leave_out = leave_out
@@ -327,7 +342,7 @@ def main() -> int:
     parser.add_argument("--slice", type=float, default=0.3, help="seconds per run")
     parser.add_argument("--flood-seconds", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                         help="which phase-1 workloads to run, comma-separated")
     parser.add_argument("--slowdown-only", action="store_true",
                         help="skip phase 2 (the real sensor process under floods)")
@@ -374,7 +389,7 @@ def main() -> int:
             for name in variants:
                 loaded[name] = (FloorPrograms(work) if name == "floor" else AttachedPrograms(
                     objects, leave_out, packet_hooks="always" if name == "always" else "auto",
-                    core=name == "core"))
+                    core=name == "core", scan=name == "scan"))
                 loaded[name].set_attached(False)
             sensor_plan = AttachedPrograms.describe_plan()
             slowdowns = measure_slowdown(work, binary, args.pairs, args.slice, loaded,

@@ -78,6 +78,26 @@ struct nw_control {
 	                        * socket sends a datagram_notice */
 	__u32 socket_slots;    /* socket_counters, and the programs that renew owner_generation
 	                        * are attached: sockets may count through sock_slots */
+	__u64 carry_batch;     /* the write window the drain in progress belongs to: what the
+	                        * drain takes is kept in `carry` under it until the store has
+	                        * committed that window (0: no carry) */
+	__u64 move_seq;        /* the drain in progress, numbered: the flow table it empties
+	                        * into `carry` marks each entry it added to (carry_value) */
+};
+
+/*
+ * `carry`: what the drains took out of the flow tables and the sockets and the store has not
+ * committed yet, per write window (`batch`). Survives the sensor's process while pinned, so
+ * a restart after kill -9 writes it (or finds it committed and discards it).
+ */
+struct carry_key {
+	struct flow_key key;
+	__u64 batch;
+};
+
+struct carry_value {
+	struct flow_value value; /* counters summed, identity from the first drain */
+	__u64 moved_seq;         /* the last drain that added a flow-table entry to it */
 };
 
 /*
@@ -144,6 +164,31 @@ struct dns_event {
 	__u8 payload[NW_DNS_MAX];
 };
 
+/* scan_probe.kind: what the probe of one local port looked like (bpf/scan.bpf.c) */
+#define NW_PROBE_SYN 1          /* closed TCP port: a bare SYN with few options (raw scanner) */
+#define NW_PROBE_CONNECT_SYN 2  /* closed TCP port: a SYN with a kernel connect()'s options */
+#define NW_PROBE_FIN 3          /* FIN alone */
+#define NW_PROBE_NULL 4         /* no flags at all */
+#define NW_PROBE_XMAS 5         /* FIN+PSH+URG */
+#define NW_PROBE_OTHER_TCP 6    /* any other segment a port with no socket dropped (ACK, ...) */
+#define NW_PROBE_UDP 7          /* a datagram to a UDP port with no socket */
+#define NW_PROBE_REQUEST 8      /* open TCP port: a SYN made a request (half-open so far) */
+#define NW_PROBE_ESTABLISHED 9  /* open TCP port: the handshake completed (full connect) */
+
+/*
+ * One probe of a local port, on the `scan_probes` ring buffer: at most one per source, port and
+ * kind within the configured window (the kernel's `scan_seen` table drops repeats).
+ */
+struct scan_probe {
+	__u64 timestamp_ns;  /* CLOCK_MONOTONIC */
+	__u16 family;        /* AF_INET or AF_INET6 */
+	__u16 local_port;    /* host byte order */
+	__u8 kind;           /* NW_PROBE_* */
+	__u8 protocol;       /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 remote_addr[NW_ADDR_LEN]; /* IPv4 in the first 4 bytes, network byte order */
+	__u8 local_addr[NW_ADDR_LEN];
+};
+
 /* Indices of the per-CPU `health` counter array. */
 #define NW_HEALTH_FLOW_MAP_FULL 0      /* a new flow key could not be inserted */
 #define NW_HEALTH_BYTES_UNATTRIBUTED 1 /* bytes of those flows, counted here instead */
@@ -154,6 +199,9 @@ struct dns_event {
                                         * (recvmmsg, io_uring): its names are missing */
 #define NW_HEALTH_FLOW_INSERT_FAILED 6 /* a new flow key's insert failed for another reason
                                         * than a full map (its bytes: BYTES_UNATTRIBUTED) */
-#define NW_HEALTH_COUNTERS 7
+#define NW_HEALTH_SCAN_PROBES_LOST 7  /* ring buffer full: a scan probe was dropped */
+#define NW_HEALTH_CARRY_FULL 8        /* a socket's drained counters could not be kept in
+                                        * `carry`: written, but not safe from a crash */
+#define NW_HEALTH_COUNTERS 9
 
 #endif /* NETWARDEN_EVENTS_H */

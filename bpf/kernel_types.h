@@ -175,6 +175,12 @@ struct bpf_iter__udp {
 	int bucket;
 };
 
+/* Why the kernel freed a packet (5.17+; values move between kernels: read with CO-RE). */
+enum skb_drop_reason {
+	SKB_DROP_REASON_NO_SOCKET = 3,
+	SKB_DROP_REASON_TCP_FLAGS = 30,
+};
+
 #pragma clang attribute pop
 
 #endif /* NETWARDEN_KERNEL_TYPES_H */

@@ -60,3 +60,5 @@ const volatile struct flow_record nw_btf_flow_record;
 const volatile struct dns_event nw_btf_dns_event;
 const volatile struct datagram_notice nw_btf_datagram_notice;
 const volatile struct sock_slot nw_btf_sock_slot;
+const volatile struct carry_key nw_btf_carry_key;
+const volatile struct carry_value nw_btf_carry_value;

@@ -66,6 +66,8 @@ def cmd_sensor(args: argparse.Namespace) -> int:
         print("netwarden sensor: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load "
               "its kernel programs", file=sys.stderr)
         return EXIT_NOPERM
+    if args.unpin:
+        return _unpin(config)
     # Handlers first: a SIGTERM while the hooks load still ends in an orderly stop.
     from netwarden.stopper import Stopper
     stop = Stopper()
@@ -83,6 +85,7 @@ def cmd_sensor(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_IOERR
     sensor = Sensor(config)
+    sensor.keep_pinned = args.keep_pinned
     try:
         sensor.load_hooks()
     except (LoadFailure, OSError) as exc:
@@ -102,6 +105,18 @@ def cmd_sensor(args: argparse.Namespace) -> int:
         sensor.run(stop, store, ready=lambda: log.info("ready"))
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _unpin(config: Config) -> int:
+    from netwarden.sensor.pinning import PinPlace
+    if not config.sensor.pin_root:
+        print("netwarden sensor: [sensor] pin_root is empty: nothing is pinned")
+        return EXIT_OK
+    place = PinPlace.for_store(config.sensor.pin_root, config.db_path)
+    removed = place.remove_all()
+    print(f"netwarden sensor: removed {len(removed)} pinned set(s) of {config.db_path} "
+          f"under {place.base}" + (f": {', '.join(removed)}" if removed else ""))
     return EXIT_OK
 
 
@@ -293,7 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the SQLite database (overrides [store] path)")
         return p
 
-    add("sensor", cmd_sensor, "run the privileged sensor in the foreground (root)")
+    sensor = add("sensor", cmd_sensor, "run the privileged sensor in the foreground (root)")
+    pinning = sensor.add_mutually_exclusive_group()
+    pinning.add_argument("--keep-pinned", action="store_true",
+                         help="on a clean stop leave the pinned programs counting for the "
+                              "next start (a restart or upgrade loses nothing); the systemd "
+                              "unit uses this")
+    pinning.add_argument("--unpin", action="store_true",
+                         help="remove this store's pinned programs and maps, then exit "
+                              "(what they counted since the last stop is discarded)")
     export = add("export", cmd_export, "print recorded flows, one record per flow row")
     export.add_argument("--format", choices=("jsonl", "csv"), required=True)
     export.add_argument("--since", type=_since, default=0.0, metavar="EPOCH",

@@ -27,6 +27,8 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 DEFAULT_CONFIG_PATH = Path("/etc/netwarden/config.toml")
 DEFAULT_DB_PATH = Path("/var/lib/netwarden/netwarden.db")
+#: Where the sensor pins its byte counters' maps and links (docs/pinning.md).
+DEFAULT_PIN_ROOT = "/sys/fs/bpf/netwarden"
 
 
 class ConfigError(ValueError):
@@ -59,6 +61,13 @@ def _items(check: Callable[[object], str | None]) -> Callable[[str, str, object]
                 raise ConfigError(source, key, value, f"item {item!r} {problem}")
         return tuple(value)
     return convert
+
+
+def _pin_root(source: str, key: str, value: object) -> str:
+    if not isinstance(value, str) or (value and not value.startswith("/")):
+        raise ConfigError(source, key, value, "must be an absolute path in a bpf filesystem "
+                          "(e.g. \"/sys/fs/bpf/netwarden\") or \"\" for no pinning")
+    return value.rstrip("/") if value != "/" else value
 
 
 def _check_cidr(item: object) -> str | None:
@@ -124,6 +133,11 @@ class SensorConfig:
         False, doc="record every exec (the execs table), not only programs that network")
     exit_grace_s: float = _setting(
         60.0, minimum=0, maximum=86400, doc="how long an exited process is remembered")
+    pin_root: str = _setting(
+        DEFAULT_PIN_ROOT, convert=_pin_root,
+        doc="bpffs directory where the byte counters' maps and links are pinned, so counting "
+            "goes on across a sensor restart or crash and nothing drained is lost before it "
+            "is stored; empty: no pinning (counting stops with the sensor)")
 
 
 @dataclass(frozen=True)
@@ -347,6 +361,33 @@ class IgnoreConfig:
         (), convert=_items(_check_cidr), doc="remote addresses in these CIDR subnets")
     ports: tuple[int, ...] = _setting(
         (), convert=_items(_check_port), doc="flows with this local or remote port")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Inbound port-scan detection from kernel signals (bpf/scan.bpf.c, docs/port-scans.md)."""
+
+    enabled: bool = _setting(True, doc="load the scan hooks and raise port_scan events")
+    ports: int = _setting(20, minimum=2, maximum=65535,
+                          doc="a source touching more than this many local ports ...")
+    window_s: float = _setting(60.0, minimum=1, maximum=3600,
+                               doc="... within this many seconds is scanning; a scan ends "
+                                   "after this long without a probe")
+    allow: tuple[str, ...] = _setting(
+        (), convert=_items(_check_cidr), doc="sources never reported (CIDR subnets)")
+    open_ports: bool = _setting(
+        True, doc="also see probes of open TCP ports (a sock_ops program: ~1 us per new "
+                  "TCP connection); false: closed ports only")
+    report_after_s: float = _setting(
+        300.0, minimum=1, maximum=86400,
+        doc="a scan still going after this long is reported then, and summarised when it "
+            "ends")
+    summary_interval_s: float = _setting(
+        3600.0, minimum=60, maximum=7 * 86400,
+        doc="a reported scan that goes on is summarised at most this often")
+    table_entries: int = _setting(
+        16384, minimum=1024, maximum=1 << 22,
+        doc="kernel table of (source, port, probe) seen within window_s")
 
 
 @dataclass(frozen=True)
@@ -695,6 +736,7 @@ class Config:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     ignore: IgnoreConfig = field(default_factory=IgnoreConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
     log: LogConfig = field(default_factory=LogConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     view: ViewConfig = field(default_factory=ViewConfig)

@@ -16,6 +16,34 @@
  * storage map: kernels may refuse map-element iterators (this machine's 6.18 does, EPERM)
  * while the socket ones load, and account() keeps counters only in sockets these walk.
  */
+/*
+ * Keep what was just taken in `carry` too, in the same program run as the exchange that
+ * took it: a sensor killed while reading the iterator's output loses nothing, the next
+ * one finds it there. Only the iterator and the sensor's drain thread write `carry`.
+ */
+static __always_inline void carry_add(const struct nw_control *ctl,
+				      const struct flow_record *record)
+{
+	struct carry_key key = { .key = record->key, .batch = ctl->carry_batch };
+	struct carry_value *kept, fresh = {};
+
+	if (!key.batch)
+		return;
+	kept = bpf_map_lookup_elem(&carry, &key);
+	if (!kept) {
+		fresh.value = record->value;
+		if (!bpf_map_update_elem(&carry, &key, &fresh, BPF_NOEXIST))
+			return;
+		kept = bpf_map_lookup_elem(&carry, &key);
+		if (!kept) {
+			health_add(NW_HEALTH_CARRY_FULL, 1);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&kept->value.sent_bytes, record->value.sent_bytes);
+	__sync_fetch_and_add(&kept->value.recv_bytes, record->value.recv_bytes);
+}
+
 static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk, bool tcp)
 {
 	struct nw_control *ctl = get_control();
@@ -37,6 +65,7 @@ static __always_inline int drain_socket(struct bpf_iter_meta *meta, void *sk, bo
 	record.value = state->ident;
 	record.value.sent_bytes = sent;
 	record.value.recv_bytes = recv + read;
+	carry_add(ctl, &record);
 	bpf_seq_write(meta->seq, &record, sizeof(record));
 	return 0;
 }

@@ -65,6 +65,20 @@ struct {
 	__type(value, struct nw_control);
 } control SEC(".maps");
 
+/*
+ * Drained but not yet committed to the store (events.h); the loader sets the size. Not
+ * preallocated: it holds a window or two of flows, and a full-size one would be megabytes
+ * of memory held for nothing most of the time. Only the iterators (tracing programs, which
+ * may allocate) and the sensor write it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct carry_key);
+	__type(value, struct carry_value);
+} carry SEC(".maps");
+
 /* DNS answers read by the receive hook (syscall_args); the sensor parses them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from netwarden.model import EventKind
+from netwarden.model import SCAN_PROBE_KINDS, EventKind
 from netwarden.store import metric_queries as q
 from netwarden.store.watch_queries import TargetStatus, has_watch_tables, statuses
 
@@ -70,6 +70,7 @@ class Counts:
     silent_zero: Counter[str] = field(default_factory=Counter)          # by direction
     devices: q.DeviceCounts | None = None
     watch: list[TargetStatus] | None = None   # None: a store without the watch's tables
+    scans: Counter[str] = field(default_factory=Counter)                # by probe kind
 
 
 class StoreCounter:
@@ -84,6 +85,8 @@ class StoreCounter:
             self._counts.events[kind.value] = 0
         for direction in SILENT_ZERO_DIRECTIONS:
             self._counts.silent_zero[direction] = 0
+        for probe in SCAN_PROBE_KINDS:
+            self._counts.scans[probe] = 0
         self._store_id: str | None = None
         self._cursors = q.Cursors(0, 0, 0)
         self._ranking: dict[str, int] = {}       # exe -> bytes since the start
@@ -119,7 +122,7 @@ class StoreCounter:
                           Direction(c.other.sent, c.other.recv), c.labelled,
                           Counter(c.health), dict(c.sink_levels), Counter(c.events),
                           Counter(c.sensor_errors), Counter(c.silent_zero), c.devices,
-                          None if c.watch is None else list(c.watch))
+                          None if c.watch is None else list(c.watch), Counter(c.scans))
 
     def _start_reading(self, conn: sqlite3.Connection, store_id: str,
                        newest: q.Cursors) -> None:
@@ -163,13 +166,15 @@ class StoreCounter:
                 self._counts.health[(move.source, move.counter)] += int(move.delta)
 
     def _count_events(self, conn: sqlite3.Connection, upto: int) -> None:
-        for kind, component, direction, count in q.events_between(
+        for kind, detail, direction, count in q.events_between(
                 conn, self._cursors.events, upto):
             self._counts.events[kind] += count
             if kind == EventKind.SENSOR_ERROR.value:
-                self._counts.sensor_errors[component] += count
-                if component == "silent-zero":
+                self._counts.sensor_errors[detail] += count
+                if detail == "silent-zero":
                     self._counts.silent_zero[direction] += count
+            elif kind == EventKind.PORT_SCAN.value and detail:
+                self._counts.scans[detail] += count
 
 
 def _went_back(newest: q.Cursors, cursors: q.Cursors) -> bool:

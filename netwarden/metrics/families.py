@@ -141,6 +141,10 @@ def _events(counts: Counts) -> list[Family]:
         family("netwarden_sensor_errors_total", "counter",
                "sensor_error events since the exporter started, by the part that failed",
                [({"component": c}, n) for c, n in counts.sensor_errors.items()]),
+        family("netwarden_port_scans_total", "counter",
+               "Inbound port scans the sensor detected since the exporter started (a long "
+               "scan counts once), by the probe kind most of its ports saw",
+               [({"probe": p}, n) for p, n in counts.scans.items()]),
     ]
 
 

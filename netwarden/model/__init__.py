@@ -116,6 +116,11 @@ class EventKind(enum.Enum):
     TARGET_DOWN = "target_down"           # a watched target (or a whole group) stopped answering
     TARGET_UP = "target_up"               # ... and answers again
     DRIFT = "drift"                       # outside the learned baseline (model/baseline.py)
+    PORT_SCAN = "port_scan"               # a remote address probed many local ports
+
+
+#: A port_scan event's `probe`: the kind of probe most of the scan's ports saw (docs/port-scans.md).
+SCAN_PROBE_KINDS = ("syn", "connect", "fin", "null", "xmas", "udp", "other")
 
 
 @dataclass(frozen=True)

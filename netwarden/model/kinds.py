@@ -90,6 +90,10 @@ EVENT_KINDS: Mapping[EventKind, KindInfo] = MappingProxyType({
             (DriftKind.NEW_LISTEN_PORT.value, "drift: a new listening port on this host"),
             (DriftKind.NEW_DEVICE.value, "drift: a LAN device outside the baseline"),
             (DriftKind.NEW_DEVICE_PORT.value, "drift: a new open port on a LAN device"))),
+    EventKind.PORT_SCAN: KindInfo(
+        "Port scan of this host", Urgency.CRITICAL, one="port scan", many="port scans",
+        mute="a remote address probes many ports of this host", icon="security-low",
+        tag="mag"),
     EventKind.SENSOR_STARTED: KindInfo(),
     EventKind.SENSOR_STOPPED: KindInfo(),
 })

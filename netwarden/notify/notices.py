@@ -229,6 +229,23 @@ def _drift(fields: Mapping[str, object]) -> Rendered:
     return _DRIFT_TITLES.get(drift, ""), body, None, f"{drift}:{key}", path, name
 
 
+_PROBE_TEXT = {"syn": "half-open SYN", "connect": "full connect", "fin": "FIN", "null": "NULL",
+               "xmas": "XMAS", "udp": "UDP", "other": "odd TCP segments"}
+
+
+def _port_scan(fields: Mapping[str, object]) -> Rendered:
+    source = _text(fields, "source", "?")
+    probe = _text(fields, "probe")
+    body = (f"{source} probed {_text(fields, 'ports', '?')} ports "
+            f"({_PROBE_TEXT.get(probe, probe)}) in {_text(fields, 'duration_s', '?')} s")
+    sample = _ports(fields.get("sample"))
+    if sample:
+        body += f"\nports {sample}"
+    if _text(fields, "state") == "ongoing":
+        body += "\nstill going on"
+    return "", body, None, source, "", ""
+
+
 #: The body of each notified kind (its title, urgency and the rest: model.kinds.EVENT_KINDS).
 _RENDERERS: dict[EventKind, Callable[[Mapping[str, object]], Rendered]] = {
     EventKind.NEW_EXECUTABLE: _new_executable,
@@ -241,6 +258,7 @@ _RENDERERS: dict[EventKind, Callable[[Mapping[str, object]], Rendered]] = {
     EventKind.TARGET_DOWN: _watch_target,
     EventKind.TARGET_UP: _watch_target,
     EventKind.DRIFT: _drift,
+    EventKind.PORT_SCAN: _port_scan,
 }
 
 

@@ -58,5 +58,5 @@ def add_commands(add: AddCommand) -> None:
                              "(no database driver is loaded as root)")
     report.epilog = ("--db also takes a fleet's server (postgresql://READER@HOST/DB or "
                      "mariadb://...): the report then covers every host, with a line per "
-                     "host. Scans seen are not recorded by this version; outages come from the "
-                     "connectivity watch (local stores only).")
+                     "host. Outages come from the connectivity watch (local stores only); "
+                     "scans seen from the sensor's port_scan events.")

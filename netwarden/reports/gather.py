@@ -50,4 +50,5 @@ def gather(source: ReadSource, period: str, since: float, until: float,
         health=tuple(shape.health_tally((row for row, _host in health_rows(source, since)),
                                         until)),
         hosts=None if hosts is None else tuple(hosts),
-        outages=None if outages is None else tuple(outages))
+        outages=None if outages is None else tuple(outages),
+        scans=tuple(shape.port_scans(_events(source, since, until, EventKind.PORT_SCAN))))

@@ -26,7 +26,9 @@ HEALTH_SOCK_STORAGE_FAIL = 3
 HEALTH_DNS_EVENTS_LOST = 4
 HEALTH_DNS_UNREAD = 5
 HEALTH_FLOW_INSERT_FAILED = 6
-HEALTH_COUNTERS = 7
+HEALTH_SCAN_PROBES_LOST = 7
+HEALTH_CARRY_FULL = 8
+HEALTH_COUNTERS = 9
 DNS_MAX = 1536
 
 #: Names under which each kernel health counter is written to the store.
@@ -38,7 +40,20 @@ HEALTH_COUNTER_NAMES = {
     HEALTH_DNS_EVENTS_LOST: "dns_events_lost",
     HEALTH_DNS_UNREAD: "dns_answers_unread",
     HEALTH_FLOW_INSERT_FAILED: "flow_insert_failed",
+    HEALTH_SCAN_PROBES_LOST: "scan_probes_lost",
+    HEALTH_CARRY_FULL: "carry_full",
 }
+
+#: scan_probe.kind (NW_PROBE_* in events.h)
+PROBE_SYN = 1
+PROBE_CONNECT_SYN = 2
+PROBE_FIN = 3
+PROBE_NULL = 4
+PROBE_XMAS = 5
+PROBE_OTHER_TCP = 6
+PROBE_UDP = 7
+PROBE_REQUEST = 8
+PROBE_ESTABLISHED = 9
 
 
 class FlowKey(ctypes.Structure):
@@ -91,6 +106,8 @@ class Control(ctypes.Structure):
         ("drain_netns", ctypes.c_uint32),
         ("datagram_hook", ctypes.c_uint32),
         ("socket_slots", ctypes.c_uint32),
+        ("carry_batch", ctypes.c_uint64),
+        ("move_seq", ctypes.c_uint64),
     ]
 
 
@@ -151,6 +168,38 @@ class ProcEvent(ctypes.Structure):
     ]
 
 
+class ScanProbe(ctypes.Structure):
+    """struct scan_probe: one probe of a local port (bpf/scan.bpf.c)."""
+
+    _fields_ = [
+        ("timestamp_ns", ctypes.c_uint64),
+        ("family", ctypes.c_uint16),
+        ("local_port", ctypes.c_uint16),
+        ("kind", ctypes.c_uint8),
+        ("protocol", ctypes.c_uint8),
+        ("remote_addr", ctypes.c_uint8 * ADDR_LEN),
+        ("local_addr", ctypes.c_uint8 * ADDR_LEN),
+    ]
+
+
+class CarryKey(ctypes.Structure):
+    """struct carry_key: a flow in one write window (batch) of the `carry` map."""
+
+    _fields_ = [
+        ("key", FlowKey),
+        ("batch", ctypes.c_uint64),
+    ]
+
+
+class CarryValue(ctypes.Structure):
+    """struct carry_value: drained, not yet committed; moved_seq makes a move idempotent."""
+
+    _fields_ = [
+        ("value", FlowValue),
+        ("moved_seq", ctypes.c_uint64),
+    ]
+
+
 #: Every mirrored struct, by its C name (what the BTF contract test walks).
 MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "flow_key": FlowKey,
@@ -161,4 +210,7 @@ MIRRORED_STRUCTS: dict[str, type[ctypes.Structure]] = {
     "dns_event": DnsEvent,
     "datagram_notice": DatagramNotice,
     "sock_slot": SockSlot,
+    "scan_probe": ScanProbe,
+    "carry_key": CarryKey,
+    "carry_value": CarryValue,
 }

@@ -109,23 +109,42 @@ class ControlBlock:
             lb.map_update(self._fd, ctypes.c_uint32(0), self.value)
 
 
+@dataclass(frozen=True)
+class CarriedFlow:
+    """A flow found in `carry`: drained by an earlier sensor, maybe not committed."""
+
+    batch: int
+    flow: DrainedFlow
+
+
 class FlowDrainer:
     """Flip the active epoch, wait out its writers, then read and clear what it counted.
 
     An epoch's counts live in two places: its flow table (flows keyed by peer) and, when the
     socket-counter programs are attached, in the state of TCP and UDP sockets of the sensor's
     network namespace (read by the socket iterators, which walk that namespace only).
+
+    With a ``carry`` map (pinned), taking is two-phase: every drain also keeps what it took in
+    `carry` under the write window's batch number, and only the store's commit of that
+    window lets it go (:meth:`forget`). The socket iterators add to `carry` in the same
+    program run as their exchange; a flow table is read without deleting, added to `carry`
+    entry by entry (each entry marked with the drain's number, so a move cut short by
+    kill -9 is finished by the next sensor without adding anything twice), then deleted.
     """
 
     def __init__(self, control: ControlBlock, tables: tuple[lb.Map, lb.Map],
                  socket_iterators: tuple[lb.Link, ...] = (),
-                 rcu: RcuSync | None = None) -> None:
+                 rcu: RcuSync | None = None, carry: lb.Map | None = None) -> None:
         self.control = control
         self._tables = tables
         self._iterators = socket_iterators
         self._rcu = rcu or RcuSync()
         self._cpus = lb.possible_cpus()
         self._stride = (ctypes.sizeof(rec.FlowValue) + 7) // 8 * 8
+        self._carry = carry
+        #: Flows whose drained counts could not be kept in `carry` (full): written as
+        #: usual, but a crash before their window is committed would lose them.
+        self.carry_full = 0
 
     @classmethod
     def for_net(cls, net: LoadedObject) -> FlowDrainer:
@@ -149,18 +168,57 @@ class FlowDrainer:
             socket_slots=int(slots),
             drain_netns=os.stat("/proc/self/ns/net").st_ino)
         iterators = tuple(net.link(name) for name in SOCKET_ITERATORS) if counters else ()
-        return cls(control, (net.map("flows_a"), net.map("flows_b")), iterators)
+        carry = net.map("carry") if net.pin_dir is not None else None
+        return cls(control, (net.map("flows_a"), net.map("flows_b")), iterators, carry=carry)
 
-    def drain(self) -> list[DrainedFlow]:
-        """Everything counted since the previous drain; no byte is lost or counted twice."""
+    @property
+    def carrying(self) -> bool:
+        return self._carry is not None
+
+    def drain(self, batch: int = 0) -> list[DrainedFlow]:
+        """Everything counted since the previous drain; no byte is lost or counted twice.
+
+        ``batch``: the write window these counts go to (kept in `carry` under it)."""
         idle = self.control.value.active_table & 1
-        self.control.update(active_table=idle ^ 1)
+        self.control.update(active_table=idle ^ 1,
+                            carry_batch=batch if self._carry is not None else 0,
+                            move_seq=self.control.value.move_seq + 1)
         self._rcu.wait()
         return self.read_table(idle) + self.read_sockets()
 
-    def drain_all(self) -> list[DrainedFlow]:
+    def drain_all(self, batch: int = 0) -> list[DrainedFlow]:
         """At shutdown, after the byte hooks are detached: both epochs."""
-        return self.drain() + self.drain()
+        return self.drain(batch) + self.drain(batch)
+
+    def finish_interrupted_move(self) -> int:
+        """At start, with maps an earlier sensor pinned: if it was killed while moving the
+        idle flow table into `carry`, finish that move (entries it already added are marked
+        with its drain number and skipped). Returns the entries moved now."""
+        if self._carry is None or not self.control.value.carry_batch:
+            return 0
+        return len(self.read_table(self.control.value.active_table & 1 ^ 1))
+
+    def carried(self) -> list[CarriedFlow]:
+        """Everything in `carry`: drained, and not known to be committed."""
+        if self._carry is None:
+            return []
+        found = []
+        value = rec.CarryValue()
+        for key in lb.map_keys(self._carry.fd, rec.CarryKey):
+            if lb.map_lookup(self._carry.fd, key, value):
+                found.append(CarriedFlow(key.batch, decode_flow(key.key, [value.value])))
+        return found
+
+    def forget(self, committed_batch: int) -> int:
+        """The store committed every window up to ``committed_batch``: let `carry` go of
+        them. Safe beside a drain (it adds only to later batches)."""
+        if self._carry is None:
+            return 0
+        gone = 0
+        for key in lb.map_keys(self._carry.fd, rec.CarryKey):
+            if key.batch <= committed_batch:
+                gone += lb.map_delete(self._carry.fd, key)
+        return gone
 
     def read_sockets(self) -> list[DrainedFlow]:
         """The idle epoch's counters kept in sockets (the iterators take them)."""
@@ -179,14 +237,43 @@ class FlowDrainer:
         flows = []
         key_size = ctypes.sizeof(rec.FlowKey)
         value_stride = self._stride * self._cpus
-        for keys, values, count in lb.map_drain_batches(self._tables[index].fd, key_size,
-                                                        value_stride):
+        fd = self._tables[index].fd
+        batches = (lb.map_drain_batches if self._carry is None else lb.map_lookup_batches)
+        keys_read = []
+        for keys, values, count in batches(fd, key_size, value_stride):
             for i in range(count):
                 key = rec.FlowKey.from_buffer_copy(keys, i * key_size)
                 slots = [rec.FlowValue.from_buffer_copy(values, i * value_stride + c * self._stride)
                          for c in range(self._cpus)]
                 flows.append(decode_flow(key, slots))
+                if self._carry is not None:
+                    self._keep(key, slots)
+                    keys_read.append(key)
+        for key in keys_read:  # only now: each is in `carry`
+            lb.map_delete(fd, key)
         return flows
+
+    def _keep(self, key: rec.FlowKey, slots: list[rec.FlowValue]) -> None:
+        """Add one flow-table entry to `carry`, once per drain (``move_seq`` marks it)."""
+        assert self._carry is not None
+        seq, batch = self.control.value.move_seq, self.control.value.carry_batch
+        carry_key = rec.CarryKey(key=key, batch=batch)
+        kept = rec.CarryValue()
+        if lb.map_lookup(self._carry.fd, carry_key, kept):
+            if kept.moved_seq == seq:
+                return  # added by the move a killed sensor began
+        else:
+            ident = next((s for s in slots if s.flags & rec.FLOW_HAS_IDENTITY), slots[0])
+            ctypes.memmove(ctypes.byref(kept.value), ctypes.byref(ident),
+                           ctypes.sizeof(rec.FlowValue))
+            kept.value.sent_bytes = kept.value.recv_bytes = 0
+        kept.value.sent_bytes += sum(s.sent_bytes for s in slots)
+        kept.value.recv_bytes += sum(s.recv_bytes for s in slots)
+        kept.moved_seq = seq
+        try:
+            lb.map_update(self._carry.fd, carry_key, kept)
+        except lb.LibbpfError:
+            self.carry_full += 1
 
 
 @dataclass(frozen=True)

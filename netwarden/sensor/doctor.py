@@ -100,6 +100,7 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
         LoadFailure, Loader, ObjectConfig, cgroup2_root, kernel_features,
     )
     from netwarden.sensor.selftest import run_self_test
+    from netwarden.sensor.scan import scan_object_config
     report = DoctorReport(kernel=os.uname().release,
                           btf=os.path.exists("/sys/kernel/btf/vmlinux"),
                           root=os.geteuid() == 0, cgroup2="")
@@ -125,9 +126,11 @@ def run_doctor(config: Config, try_load: bool = True) -> DoctorReport:
     loader = Loader(features, report.cgroup2 or None, mode=mode, packet_hooks=plan)
     report.loaded = True
     report.chosen = ""
-    for spec in hooks.objects_for(plan):
+    for spec in hooks.objects_for(plan, config.scan.enabled):
+        settings = (scan_object_config(config.scan, features) if spec is hooks.SCAN_OBJECT
+                    else ObjectConfig())
         try:
-            loaded = loader.load(spec, ObjectConfig(), choice if spec.hook_sets else None)
+            loaded = loader.load(spec, settings, choice if spec.hook_sets else None)
         except LoadFailure as exc:
             report.problems.append(str(exc))
             continue

@@ -160,7 +160,7 @@ NET_OBJECT = ObjectSpec(
     ),
     maps=("flows_a", "flows_b", "flow_tables", "control", "health", "sock_states",
           "sock_states_by_addr", "sock_state_zero", "sock_addr_scratch", "sock_slots",
-          "dns_events", "datagram_notices", "datagram_sockets"),
+          "dns_events", "datagram_notices", "datagram_sockets", "carry"),
     compat_filename="net_compat.bpf.o",
 )
 
@@ -192,7 +192,23 @@ DNS_OBJECT = ObjectSpec(
     maps=("dns_events", "health"),
 )
 
-OBJECTS: tuple[ObjectSpec, ...] = (NET_OBJECT, EXEC_OBJECT, DNS_OBJECT)
+#: Inbound port scans ([scan], docs/port-scans.md): hooks that run for dropped packets and
+#: new connections only, never for an ordinary packet.
+SCAN_OBJECT = ObjectSpec(
+    name="scan",
+    filename="scan.bpf.o",
+    required=False,
+    programs=(
+        ProgramSpec("tp_kfree_skb", AttachKind.AUTO, needs_tracepoints=("kfree_skb",),
+                    purpose="probes of ports with no socket (TCP and UDP; FIN/NULL/XMAS a "
+                            "listener discarded), from the dropped packet"),
+        ProgramSpec("sockops_scan", AttachKind.CGROUP,
+                    purpose="SYNs to open TCP ports, and whether the handshake completed"),
+    ),
+    maps=("scan_probes", "scan_seen", "health"),
+)
+
+OBJECTS: tuple[ObjectSpec, ...] = (NET_OBJECT, EXEC_OBJECT, DNS_OBJECT, SCAN_OBJECT)
 
 HOOK_SET_CHOICES = ("auto",) + tuple(s.name for s in NET_OBJECT.hook_sets)
 BPF_MODE_CHOICES = ("auto", "full", "compat")
@@ -203,7 +219,9 @@ TASK_PT_REGS = "bpf_task_pt_regs"
 #: Machines whose system call numbers and registers bpf/syscall_args.bpf.h knows.
 SYSCALL_ARGS_MACHINES = ("x86_64", "aarch64")
 #: Kernel functions asked about besides the programs' own (see kernel_features()).
-PROBED_FUNCTIONS = (TASK_PT_REGS,)
+#: Kernel functions that say kfree_skb carries a drop reason (5.17; renamed in 6.11).
+DROP_REASON_FUNCTIONS = ("kfree_skb_reason", "sk_skb_reason_drop")
+PROBED_FUNCTIONS = (TASK_PT_REGS, *DROP_REASON_FUNCTIONS)
 
 
 @dataclass(frozen=True)
@@ -364,7 +382,13 @@ def choose_packet_hooks(features: KernelFeatures, mode: BpfMode, requested: str 
     return PacketHookPlan(False, True, reason)
 
 
-def objects_for(plan: PacketHookPlan) -> tuple[ObjectSpec, ...]:
+def objects_for(plan: PacketHookPlan, scan: bool = True) -> tuple[ObjectSpec, ...]:
     """The objects a sensor with this plan loads: dns.bpf.o only where the receive hook
-    cannot read DNS answers itself."""
-    return tuple(spec for spec in OBJECTS if not (spec is DNS_OBJECT and plan.syscall_args))
+    cannot read DNS answers itself; scan.bpf.o unless scan detection is off."""
+    return tuple(spec for spec in OBJECTS if not (spec is DNS_OBJECT and plan.syscall_args)
+                 and not (spec is SCAN_OBJECT and not scan))
+
+
+def has_drop_reason(features: KernelFeatures) -> bool:
+    """kfree_skb says why a packet was dropped (5.17+)."""
+    return any(features.has_function(f) for f in DROP_REASON_FUNCTIONS)

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from netwarden.sensor import bpf_records as rec
@@ -170,6 +170,13 @@ class ProcessTable:
                 exited_at=None)
 
     # ---- resolution ----
+
+    def learn_paths(self, known: Iterable[tuple[str, int, int]]) -> None:
+        """Paths earlier runs saw for (dev, ino): names a process that exited while no
+        sensor ran (its bytes were counted by pinned programs), if the file is still there."""
+        with self._lock:
+            for path, dev, ino in known:
+                self._paths.setdefault((dev, ino), path)
 
     def _remember_path(self, path: str, dev: int, ino: int) -> None:
         with self._lock:

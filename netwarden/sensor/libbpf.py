@@ -14,7 +14,7 @@ import errno
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,17 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "bpf_program__attach_cgroup": (_P, [_P, ctypes.c_int]),
     "bpf_link__destroy": (ctypes.c_int, [_P]),
     "bpf_link__fd": (ctypes.c_int, [_P]),
+    "bpf_link__pin": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "bpf_link__unpin": (ctypes.c_int, [_P]),
+    "bpf_link__open": (_P, [ctypes.c_char_p]),
+    "bpf_object__next_map": (_P, [_P, _P]),
+    "bpf_map__name": (ctypes.c_char_p, [_P]),
+    "bpf_map__set_pin_path": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "bpf_map__is_pinned": (ctypes.c_bool, [_P]),
+    "bpf_map_lookup_batch": (
+        ctypes.c_int, [ctypes.c_int, _P, _P, _P, _P, ctypes.POINTER(ctypes.c_uint32), _P]),
+    "bpf_map_delete_elem": (ctypes.c_int, [ctypes.c_int, _P]),
+    "bpf_map_get_next_key": (ctypes.c_int, [ctypes.c_int, _P, _P]),
     "bpf_iter_create": (ctypes.c_int, [ctypes.c_int]),
     "bpf_map__fd": (ctypes.c_int, [_P]),
     "bpf_map__set_max_entries": (ctypes.c_int, [_P, ctypes.c_uint32]),
@@ -188,6 +199,10 @@ class Link:
     def __init__(self, ptr: int, name: str = "") -> None:
         self._ptr: int | None = ptr
         self.name = name
+        #: Pinned in bpffs (by this process or an earlier one): destroy() leaves it attached.
+        self.pinned = False
+        #: Opened from an earlier sensor's pin (its program counted while no sensor ran).
+        self.kept = False
 
     @property
     def fd(self) -> int:
@@ -206,7 +221,34 @@ class Link:
         finally:
             os.close(fd)
 
+    @classmethod
+    def open_pinned(cls, path: str, name: str) -> Link:
+        """A link pinned in bpffs by an earlier process (its program still attached)."""
+        ptr = libbpf().bpf_link__open(path.encode())
+        link = cls(_check_ptr(f"open pinned link {path}", ptr), name)
+        link.pinned = True
+        return link
+
+    def pin(self, path: str) -> None:
+        """Pin in bpffs: the program stays attached after this process exits."""
+        _check_int(f"pin {self.name} at {path}",
+                   libbpf().bpf_link__pin(self._live(), path.encode()))
+        self.pinned = True
+
+    def unpin(self) -> None:
+        if self.pinned and self._ptr:
+            ret = libbpf().bpf_link__unpin(self._ptr)
+            if ret < 0 and ret != -errno.ENOENT:
+                _check_int(f"unpin {self.name}", ret)
+            self.pinned = False
+
+    def _live(self) -> int:
+        if not self._ptr:
+            raise ValueError(f"link {self.name} is destroyed")
+        return self._ptr
+
     def destroy(self) -> None:
+        """Detach (unless pinned: then only this process's handle is closed)."""
         if self._ptr:
             libbpf().bpf_link__destroy(self._ptr)
             self._ptr = None
@@ -259,6 +301,15 @@ class Map:
     def value_size(self) -> int:
         return int(libbpf().bpf_map__value_size(self._ptr))
 
+    def set_pin_path(self, path: str) -> None:
+        """Before load: reuse the map pinned at ``path`` if there is one, else pin it there."""
+        _check_int(f"bpf_map__set_pin_path({self.name})",
+                   libbpf().bpf_map__set_pin_path(self._ptr, path.encode()))
+
+    @property
+    def is_pinned(self) -> bool:
+        return bool(libbpf().bpf_map__is_pinned(self._ptr))
+
     def initial_value(self) -> ctypes.Array[ctypes.c_char]:
         """The writable initial contents of a global-data map (before load)."""
         size = ctypes.c_size_t()
@@ -297,6 +348,15 @@ class BpfObject:
             raise LibbpfError(f"find map {name!r} in {self.path}", errno.ENOENT)
         return Map(ptr, name)
 
+    def maps(self) -> list[Map]:
+        """Every map of the object, its global-data maps (.rodata, .bss) included."""
+        lib = libbpf()
+        found, ptr = [], lib.bpf_object__next_map(self._live(), None)
+        while ptr:
+            found.append(Map(ptr, lib.bpf_map__name(ptr).decode()))
+            ptr = lib.bpf_object__next_map(self._live(), ptr)
+        return found
+
     def global_offsets(self, section: str = ".rodata") -> dict[str, tuple[int, int]]:
         """Name -> (offset, size) of each global variable in a data section, from BTF."""
         lib = libbpf()
@@ -315,8 +375,9 @@ class BpfObject:
             result[name] = (info.offset, info.size)
         return result
 
-    def set_rodata(self, values: dict[str, int]) -> None:
-        """Set ``const volatile`` globals before load (integers, little-endian host order)."""
+    def set_rodata(self, values: Mapping[str, int | tuple[int, ...]]) -> None:
+        """Set ``const volatile`` globals before load (integers, little-endian host order; a
+        tuple fills an array of integers, its items each ``size / len`` bytes)."""
         offsets = self.global_offsets(".rodata")
         data = self.map(self._rodata_map_name()).initial_value()
         for name, value in values.items():
@@ -324,8 +385,13 @@ class BpfObject:
                 raise LibbpfError(f"set {name} in {self.path}", errno.ENOENT,
                                   "no such read-only global")
             offset, size = offsets[name]
-            ctypes.memmove(ctypes.addressof(data) + offset,
-                           int(value).to_bytes(size, "little"), size)
+            items = value if isinstance(value, tuple) else (value,)
+            if not items or size % len(items):
+                raise LibbpfError(f"set {name} in {self.path}", errno.EINVAL,
+                                  f"{len(items)} values for {size} bytes")
+            item_size = size // len(items)
+            raw = b"".join(int(item).to_bytes(item_size, "little") for item in items)
+            ctypes.memmove(ctypes.addressof(data) + offset, raw, size)
 
     def _rodata_map_name(self) -> str:
         # libbpf names global-data maps "<object name prefix>.rodata" (8 chars of the name).
@@ -443,6 +509,57 @@ def map_drain_batches(fd: int, key_size: int, value_stride: int,
             return
         ctypes.memmove(in_token, out_token, len(out_token))
         first = False
+
+
+def map_lookup_batches(fd: int, key_size: int, value_stride: int,
+                       batch: int = 1024) -> Iterator[tuple[bytes, bytes, int]]:
+    """Like :func:`map_drain_batches`, but the entries stay in the map."""
+    lib = libbpf()
+    keys = ctypes.create_string_buffer(key_size * batch)
+    values = ctypes.create_string_buffer(value_stride * batch)
+    in_token = ctypes.create_string_buffer(max(key_size, 8))
+    out_token = ctypes.create_string_buffer(max(key_size, 8))
+    opts = _BatchOpts(ctypes.sizeof(_BatchOpts), 0, 0)
+    first = True
+    while True:
+        count = ctypes.c_uint32(batch)
+        ret = lib.bpf_map_lookup_batch(fd, None if first else in_token, out_token, keys, values,
+                                       ctypes.byref(count), ctypes.byref(opts))
+        done = ret == -errno.ENOENT
+        if ret < 0 and not done:
+            _check_int("bpf_map_lookup_batch", ret)
+        if count.value:
+            yield keys.raw[: key_size * count.value], values.raw[: value_stride * count.value], \
+                count.value
+        if done:
+            return
+        ctypes.memmove(in_token, out_token, len(out_token))
+        first = False
+
+
+def map_delete(fd: int, key: Any) -> bool:
+    """Delete one entry; False when it was not there."""
+    ret = libbpf().bpf_map_delete_elem(fd, ctypes.byref(key))
+    if ret == -errno.ENOENT:
+        return False
+    _check_int("bpf_map_delete_elem", ret)
+    return True
+
+
+def map_keys(fd: int, key_type: type[ctypes.Structure]) -> list[Any]:
+    """Every key of a (hash) map, read one by one."""
+    lib = libbpf()
+    keys: list[Any] = []
+    previous: Any = None
+    while True:
+        key = key_type()
+        ret = lib.bpf_map_get_next_key(fd, None if previous is None else ctypes.byref(previous),
+                                       ctypes.byref(key))
+        if ret == -errno.ENOENT:
+            return keys
+        _check_int("bpf_map_get_next_key", ret)
+        keys.append(key)
+        previous = key
 
 
 def possible_cpus() -> int:

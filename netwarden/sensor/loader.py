@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from netwarden.sensor import libbpf as lb
+from netwarden.sensor.pinning import PinPlace, object_version, prune_empty, remove_pinned
 from netwarden.sensor.hooks import (
     PROBED_FUNCTIONS, AttachKind, BpfMode, HookChoice, HookSet, KernelFeatures, ObjectSpec,
     PacketHookPlan, ProgramSpec, missing_for,
@@ -68,6 +69,12 @@ class LoadedObject:
     cgroup_root: str | None = None
     #: The BPF mode it was loaded in (None: the object has no compat switch).
     bpf_mode: BpfMode | None = None
+    #: Where its maps and links are pinned (None: not pinned; they go with the process).
+    pin_dir: Path | None = None
+    #: Programs found still attached through links an earlier sensor pinned (kept as is).
+    kept_links: tuple[str, ...] = ()
+    #: Pinned sets of other versions this load replaced (what they held was not read).
+    replaced: tuple[str, ...] = ()
 
     def map(self, name: str) -> lb.Map:
         if name not in self.spec.maps:
@@ -110,11 +117,30 @@ class LoadedObject:
             self.links.remove(link)
 
     def detach(self, keep: frozenset[str] = frozenset()) -> None:
-        """Detach every program but those named in ``keep`` (the maps stay loaded)."""
+        """Detach every program but those named in ``keep`` (the maps stay loaded); pinned
+        links are unpinned first, or they would stay attached."""
         for link in self.links:
             if link.name not in keep:
+                link.unpin()
                 link.destroy()
         self.links = [link for link in self.links if link.name in keep]
+
+    def release(self) -> None:
+        """Close this process's handles but leave the pinned links attached and the pinned
+        maps counting, for the next sensor (``--keep-pinned``)."""
+        for link in self.links:
+            link.destroy()  # closes this process's fd: only an unpinned link detaches
+        self.links = []
+        self.obj.close()
+
+    def unpin(self) -> None:
+        """Remove the pinned set (after :meth:`close`: links are gone, maps are unpinned)."""
+        if self.pin_dir is not None:
+            remove_pinned(self.pin_dir)
+            try:
+                os.rmdir(self.pin_dir.parent)  # the store's directory, once it is empty
+            except OSError:
+                pass
 
     def reattach(self) -> None:
         """Attach again what was attached before :meth:`detach`."""
@@ -131,14 +157,17 @@ class LoadedObject:
     def close(self) -> None:
         self.detach()
         self.obj.close()
+        self.unpin()
 
 
 @dataclass(frozen=True)
 class ObjectConfig:
     """What the loader sets between open and load."""
 
-    rodata: dict[str, int] = field(default_factory=dict)
+    rodata: dict[str, int | tuple[int, ...]] = field(default_factory=dict)
     map_entries: dict[str, int] = field(default_factory=dict)
+    #: Programs the configuration leaves out (not loaded), with why.
+    leave_out: dict[str, str] = field(default_factory=dict)
 
 
 def object_path(filename: str) -> Path:
@@ -164,7 +193,11 @@ ALWAYS_PACKET_HOOKS = PacketHookPlan(False, False, "no packet-hook plan given")
 class Loader:
     def __init__(self, features: KernelFeatures, cgroup_root: str | None,
                  objects_dir: Path | None = None, mode: BpfMode | None = None,
-                 packet_hooks: PacketHookPlan = ALWAYS_PACKET_HOOKS) -> None:
+                 packet_hooks: PacketHookPlan = ALWAYS_PACKET_HOOKS,
+                 pins: PinPlace | None = None,
+                 pinned_objects: frozenset[str] = frozenset({"net"})) -> None:
+        self._pins = pins
+        self._pinned_objects = pinned_objects
         self._features = features
         self._cgroup_root = cgroup_root
         self._objects_dir = objects_dir
@@ -207,6 +240,8 @@ class Loader:
                         spec.name, program.name, ProgramState.NOT_SELECTED, False)
         for program in wanted:
             not_selected = self._not_selected(spec, program)
+            if program.name in config.leave_out:
+                not_selected = config.leave_out[program.name]
             missing = missing_for(program, self._features)
             if not_selected:
                 statuses[program.name] = ProgramStatus(
@@ -222,9 +257,20 @@ class Loader:
             config = ObjectConfig(
                 rodata={**config.rodata, "preemptible_hooks": int(hook_set.preemptible),
                         "syscall_args": int(self._packet_hooks.syscall_args)},
-                map_entries=config.map_entries)
+                map_entries=config.map_entries, leave_out=config.leave_out)
+        pin_dir = self._pin_dir(spec, config, hook_set)
+        try:
+            return self._load_attempt(spec, config, hook_set, statuses, wanted, pin_dir)
+        except _HookSetFailed:
+            if pin_dir is not None:
+                prune_empty(pin_dir)
+            raise
+
+    def _load_attempt(self, spec: ObjectSpec, config: ObjectConfig, hook_set: HookSet | None,
+                     statuses: dict[str, ProgramStatus], wanted: list[ProgramSpec],
+                     pin_dir: Path | None) -> LoadedObject:
         while True:
-            failed = self._try_load(spec, config, statuses)
+            failed = self._try_load(spec, config, statuses, pin_dir)
             if isinstance(failed, lb.BpfObject):
                 obj = failed
                 break
@@ -234,17 +280,40 @@ class Loader:
                 raise _HookSetFailed(f"{failed.program}: {failed.detail}")
         links, attach_statuses = attach_programs(spec, obj, [p for p in wanted
                                                               if p.name not in statuses],
-                                                 self._cgroup_root)
+                                                 self._cgroup_root,
+                                                 pin_dir / "links" if pin_dir else None)
         statuses.update(attach_statuses)
         broken = [s for s in attach_statuses.values() if s.required and s.is_failure]
         if broken:
             for link in links:
+                link.unpin()
                 link.destroy()
             obj.close()
+            if pin_dir is not None and not any(link.kept for link in links):
+                remove_pinned(pin_dir)  # nothing an earlier sensor left: no set to keep
             raise _HookSetFailed("; ".join(f"{s.program}: {s.detail}" for s in broken))
         ordered = [statuses[name] for name in spec.all_program_names() if name in statuses]
+        replaced: list[str] = []
+        if pin_dir is not None and self._pins is not None:
+            # Ours is attached: now the other versions go (their programs detach; what
+            # their maps held since their last commit is lost, and reported by the sensor).
+            for other in self._pins.versions(spec.name):
+                if other != pin_dir:
+                    remove_pinned(other)
+                    replaced.append(other.name)
         return LoadedObject(spec, obj, links, ordered, hook_set, self._cgroup_root,
-                            self._mode if spec.compat_filename else None)
+                            self._mode if spec.compat_filename else None, pin_dir=pin_dir,
+                            kept_links=tuple(link.name for link in links if link.kept),
+                            replaced=tuple(replaced))
+
+    def _pin_dir(self, spec: ObjectSpec, config: ObjectConfig,
+                 hook_set: HookSet | None) -> Path | None:
+        if self._pins is None or spec.name not in self._pinned_objects:
+            return None
+        settings = repr((sorted(config.rodata.items()), sorted(config.map_entries.items()),
+                         hook_set.name if hook_set else "", self._mode.compat,
+                         self._packet_hooks.syscall_args, self._packet_hooks.on_demand))
+        return self._pins.directory(spec.name, object_version(self._path(spec), settings))
 
     def _not_selected(self, spec: ObjectSpec, program: ProgramSpec) -> str:
         """Why this plan leaves the program out ("" when it does not)."""
@@ -261,7 +330,8 @@ class Loader:
         return ""
 
     def _try_load(self, spec: ObjectSpec, config: ObjectConfig,
-                  statuses: dict[str, ProgramStatus]) -> lb.BpfObject | ProgramStatus:
+                  statuses: dict[str, ProgramStatus],
+                  pin_dir: Path | None = None) -> lb.BpfObject | ProgramStatus:
         """One open+load attempt with the programs in ``statuses`` left out.
 
         Returns the loaded object, or the status of the program that failed (the object is
@@ -281,6 +351,13 @@ class Loader:
                 obj.set_rodata(config.rodata)
             for map_name, entries in config.map_entries.items():
                 obj.map(map_name).set_max_entries(entries)
+            if pin_dir is not None:
+                # libbpf reuses a map pinned there (an earlier sensor's, still holding its
+                # counts) or pins the one it creates; a failed load unpins what it pinned.
+                # bpffs refuses names with dots (reserved): "net.rodata" is "net_rodata".
+                os.makedirs(pin_dir / "maps", exist_ok=True)
+                for bpf_map in obj.maps():
+                    bpf_map.set_pin_path(str(pin_dir / "maps" / bpf_map.name.replace(".", "_")))
             try:
                 obj.load()
             except lb.LoadError as exc:
@@ -300,15 +377,26 @@ class Loader:
         return ProgramStatus(spec.name, name, ProgramState.LOAD_FAILED, required, verdict)
 
 def attach_programs(spec: ObjectSpec, obj: lb.BpfObject, programs: list[ProgramSpec],
-                    cgroup_root: str | None) -> tuple[list[lb.Link], dict[str, ProgramStatus]]:
-    """Attach each program its own way; a failure is a status, not an exception."""
+                    cgroup_root: str | None, links_dir: Path | None = None,
+                    ) -> tuple[list[lb.Link], dict[str, ProgramStatus]]:
+    """Attach each program its own way; a failure is a status, not an exception.
+
+    With ``links_dir``, a link pinned there by an earlier sensor (same version: same
+    program, same maps) is kept as it is, so counting never stopped; a new one is pinned.
+    """
     links: list[lb.Link] = []
     statuses: dict[str, ProgramStatus] = {}
     cgroup_fd = -1
+    if links_dir is not None:
+        os.makedirs(links_dir, exist_ok=True)
     try:
         for program in programs:
             try:
-                if program.attach is AttachKind.CGROUP:
+                pinned = links_dir / program.name if links_dir else None
+                if pinned is not None and pinned.exists():
+                    links.append(lb.Link.open_pinned(str(pinned), program.name))
+                    links[-1].kept = True
+                elif program.attach is AttachKind.CGROUP:
                     if cgroup_fd < 0:
                         if cgroup_root is None:
                             raise FileNotFoundError("no cgroup2 mount")
@@ -316,6 +404,8 @@ def attach_programs(spec: ObjectSpec, obj: lb.BpfObject, programs: list[ProgramS
                     links.append(obj.program(program.name).attach_cgroup(cgroup_fd))
                 else:
                     links.append(obj.program(program.name).attach())
+                if pinned is not None and not links[-1].pinned:
+                    links[-1].pin(str(pinned))
                 state, detail = ProgramState.ATTACHED, ""
             except OSError as exc:
                 state, detail = ProgramState.ATTACH_FAILED, str(exc)

@@ -46,6 +46,9 @@ class WindowBatch:
     events: tuple[Event, ...] = ()
     health: tuple[HealthSample, ...] = ()
     execs: tuple[ExecSighting, ...] = ()
+    #: The window's number in the kernel's `carry` map (0: not carried): committed with the
+    #: rows, then the kernel may let go of it.
+    carry_batch: int = 0
 
 
 @dataclass
@@ -155,9 +158,11 @@ class WindowWriter:
                  retry_delay_s: float = 2.0, ignore: IgnoreRules | None = None,
                  csv_log: CsvLog | None = None, retention: Retention | None = None,
                  shipping: ShippingWatch | None = None,
-                 listen: ListenWatch | None = None) -> None:
+                 listen: ListenWatch | None = None,
+                 on_committed: Callable[[int], None] | None = None) -> None:
         self._store = store
         self._listen = listen
+        self._on_committed = on_committed
         self._shipping = shipping
         self._resolver = resolver
         self._ignore = ignore
@@ -235,7 +240,8 @@ class WindowWriter:
                 self._store.write(kept, batch.events, batch.health, int(self._clock()),
                                   hashes=self._resolver.hashes.take_dirty(),
                                   seen=[r.program.exe for r in ignored], execs=execs,
-                                  listening=listening)
+                                  listening=listening,
+                                  carry_batch=batch.carry_batch)
             except Exception as exc:  # the store failed: keep the window, try again later
                 log.warning("writing window %d failed: %s", batch.window.start, exc)
                 with self._stats_lock:
@@ -243,6 +249,11 @@ class WindowWriter:
                     self.stats.last_error = str(exc)
                 return False
             self._pending.popleft()
+            if batch.carry_batch and self._on_committed is not None:
+                try:
+                    self._on_committed(batch.carry_batch)
+                except OSError as exc:  # kept in the kernel a while longer: not lost
+                    log.warning("releasing window %d from carry: %s", batch.window.start, exc)
             with self._stats_lock:
                 self.stats.windows_written += 1
                 self.stats.rows_written += len(kept)

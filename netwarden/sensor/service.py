@@ -32,8 +32,10 @@ from netwarden.sensor.bpf_records import (
     DatagramNotice,
     DnsEvent,
     ProcEvent,
+    ScanProbe,
 )
 from netwarden.sensor.collectors import (
+    CarriedFlow,
     DrainedFlow,
     EventRings,
     FlowDrainer,
@@ -59,12 +61,14 @@ from netwarden.sensor.loader import (
     cgroup2_root,
     kernel_features,
 )
+from netwarden.sensor.pinning import PinPlace, ensure_bpffs
 from netwarden.sensor.persist import (
     ProgramResolver,
     Retention,
     WindowBatch,
     WindowWriter,
 )
+from netwarden.sensor.scan import ScanDetector, decode_probe, scan_object_config
 from netwarden.sensor.shipping_watch import ShippingWatch
 from netwarden.sensor.silent_zero import SilentZeroDetector, read_interface_totals
 from netwarden.stopper import Stopper
@@ -88,8 +92,16 @@ LOSS_COUNTERS = frozenset({
     "flow_map_full", "flow_insert_failed", "bytes_unattributed", "proc_events_lost",
     "windows_dropped",
     "ringbuf_size_mismatch", "store_write_failures", "sock_storage_fail", "fanotify_overflows",
-    "execs_dropped",
+    "execs_dropped", "scan_probes_lost", "carry_full",
 })
+
+#: `carry` holds this many flow tables' worth of entries (a window's drains, sockets, and the
+#: window being written): allocated as used, so the bound costs nothing until it is needed.
+CARRY_TABLES = 4
+
+#: Bits of a carry batch number below the window start: the run (sensor start) number, so
+#: a restart inside one window never shares a batch with the run before it.
+_RUN_BITS = 16
 
 
 @dataclass
@@ -117,7 +129,10 @@ def object_config(spec: hooks.ObjectSpec, cfg: SensorConfig) -> ObjectConfig:
     if spec is hooks.NET_OBJECT:
         return ObjectConfig(
             rodata={"track_packet_sockets": int(cfg.track_packet_sockets)},
-            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries})
+            map_entries={"flows_a": cfg.flow_table_entries, "flows_b": cfg.flow_table_entries,
+                         # what drains took and the store has not committed: a window or
+                         # two of flows (CARRY_TABLES flow tables' worth)
+                         "carry": CARRY_TABLES * cfg.flow_table_entries})
     if spec is hooks.EXEC_OBJECT:
         return ObjectConfig(map_entries={"proc_events": cfg.proc_ringbuf_kib * 1024})
     return ObjectConfig()
@@ -156,6 +171,11 @@ class Sensor:
         self._datagram_hook: DatagramSourceHook | None = None
         self._health: list[HealthCounters] = []
         self._writer: WindowWriter | None = None
+        self._scans = ScanDetector(config.scan)
+        self._drainer: FlowDrainer | None = None
+        self._run_id = 0
+        #: On a clean stop, leave the pinned programs counting for the next sensor.
+        self.keep_pinned = False
 
     # ---- set-up ----
 
@@ -201,7 +221,19 @@ class Sensor:
             cgroup_root = None
             log.warning("%s: peers of unconnected UDP sockets will be missing", exc)
         self._containers = ContainerResolver(self._procfs.root, cgroup_root)
-        loader = Loader(features, cgroup_root, mode=mode, packet_hooks=packet_hooks)
+        pins = None
+        if cfg.pin_root:
+            try:
+                ensure_bpffs(cfg.pin_root, self._procfs.root)
+                pins = PinPlace.for_store(cfg.pin_root, self._config.db_path)
+            except OSError as exc:  # count on without: a crash then loses what it did
+                log.warning("no pinning: %s", exc)
+                self._record_event(Event.of(
+                    self._clock(), EventKind.SENSOR_ERROR, component="pinning",
+                    state="unavailable", required=False,
+                    message=f"{exc}; counting stops with the sensor and a crash loses the "
+                            "window being counted"))
+        loader = Loader(features, cgroup_root, mode=mode, packet_hooks=packet_hooks, pins=pins)
         now = self._clock()
         self._net = loader.load(hooks.NET_OBJECT, object_config(hooks.NET_OBJECT, cfg), choice)
         self._objects.append(self._net)
@@ -225,6 +257,12 @@ class Sensor:
                                           object_config(hooks.DNS_OBJECT, cfg), now)
             if dns_obj is not None and dns_obj.is_attached("dns_ingress"):
                 self._rings.add(dns_obj.map("dns_events"), DnsEvent, self._on_dns_event)
+        if self._config.scan.enabled:
+            scan_obj = self._load_optional(loader, hooks.SCAN_OBJECT,
+                                           scan_object_config(self._config.scan, features,
+                                                              self._procfs.root), now)
+            if scan_obj is not None:
+                self._rings.add(scan_obj.map("scan_probes"), ScanProbe, self._on_scan_probe)
 
     def _load_optional(self, loader: Loader, spec: hooks.ObjectSpec, config: ObjectConfig,
                        now: float) -> LoadedObject | None:
@@ -252,6 +290,11 @@ class Sensor:
                 self._dns.learn(message, tcp=False)
         else:
             self._dns.learn(payload, tcp=event.transport == IPPROTO_TCP)
+
+    def _on_scan_probe(self, raw: bytes) -> None:
+        probe = decode_probe(raw, self._clock() - time.monotonic())
+        if probe is not None:
+            self._scans.observe(probe)
 
     def _on_datagram_notice(self, raw: bytes) -> None:
         if self._datagram_hook is not None:
@@ -282,7 +325,7 @@ class Sensor:
             ready: Callable[[], None] | None = None) -> None:
         """Drain until ``stop`` is set; hooks must be loaded. Writes everything before return."""
         assert self._net is not None, "load_hooks() first"
-        drainer = FlowDrainer.for_net(self._net)
+        drainer = self._drainer = FlowDrainer.for_net(self._net)
         datagram_hook = self._datagram_hook = DatagramSourceHook(self._net, drainer.control,
                                                                  self._procfs.root)
         if datagram_hook.managed:
@@ -290,8 +333,13 @@ class Sensor:
                             self._on_datagram_notice)
             datagram_hook.start()
         self._start_watch(self._clock())
-        self._report_unclean_stop(store)
-        log.info("%d executable hashes reloaded", self._hashes.load(store.load_hash_cache()))
+        carried = self._take_over(drainer, store)
+        self._report_unclean_stop(store, sum(c.flow.sent_bytes + c.flow.recv_bytes
+                                             for c in carried))
+        self._report_replaced(store)
+        hash_cache = store.load_hash_cache()
+        log.info("%d executable hashes reloaded", self._hashes.load(hash_cache))
+        self._table.learn_paths((h.path, h.dev, h.ino) for h in hash_cache if h.path)
         resolver = ProgramResolver(self._hashes, store.latest_hash_by_path(), self._clock)
         cfg = self._config
         csv_log = (CsvLog(Path(cfg.log.csv_path), cfg.log.csv_max_bytes, cfg.log.csv_backups)
@@ -300,9 +348,11 @@ class Sensor:
             store, resolver, ignore=IgnoreRules.from_config(cfg.ignore), csv_log=csv_log,
             retention=Retention(cfg.store.retention_days),
             shipping=ShippingWatch(Path(cfg.remote.state_path)) if cfg.remote.url else None,
-            listen=ListenWatch(self._procfs.root))
+            listen=ListenWatch(self._procfs.root),
+            on_committed=drainer.forget if drainer.carrying else None)
         self._hashes.start()
         writer.start()
+        self._write_carried(carried, writer)
         poller = threading.Thread(target=self._poll_rings, args=(stop,),
                                   name="rings", daemon=True)
         poller.start()
@@ -314,7 +364,8 @@ class Sensor:
         try:
             while not stop.wait(max(0.0, next_drain - time.monotonic())):
                 next_drain += interval
-                self._drain_once(drainer.drain(), writer)
+                now = self._clock()
+                self._drain_once(drainer.drain(self._carry_batch(now)), writer, now)
                 datagram_hook.review()
                 if time.monotonic() >= next_maintenance:
                     next_maintenance += _MAINTENANCE_INTERVAL_S
@@ -323,21 +374,95 @@ class Sensor:
         finally:
             self._shutdown(drainer, writer, poller)
 
-    def _report_unclean_stop(self, store: SqliteWriter) -> None:
+    # ---- taking over from an earlier sensor (pinned maps) ----
+
+    def _carry_batch(self, now: float) -> int:
+        """The carry number of the window holding ``now``: its start, then this run."""
+        return self._aggregator.window_start(now) << _RUN_BITS | self._run_id
+
+    def _take_over(self, drainer: FlowDrainer, store: SqliteWriter) -> list[CarriedFlow]:
+        """With pinned maps an earlier sensor used: finish its interrupted move, let go of
+        what the store committed, and return what it drained but never committed."""
+        if not drainer.carrying:
+            return []
+        committed = store.committed_batch()
+        # After the newest batch the kernel or the store knows of (a fresh pinned set after
+        # a reboot or an upgrade starts from 0): a batch number is never used twice.
+        previous = max(drainer.control.value.carry_batch, committed)
+        self._run_id = (previous + 1) & ((1 << _RUN_BITS) - 1)
+        moved = drainer.finish_interrupted_move()
+        carried = [c for c in drainer.carried() if c.batch > committed]
+        forgotten = drainer.forget(committed)
+        if moved or carried or forgotten:
+            log.info("pinned maps: finished a move of %d flows; %d flows drained but not "
+                     "committed recovered, %d already committed let go", moved, len(carried),
+                     forgotten)
+        return carried
+
+    def _write_carried(self, carried: list[CarriedFlow], writer: WindowWriter) -> None:
+        """Each uncommitted window of the run before, as it would have been written."""
+        batches: dict[int, list[DrainedFlow]] = {}
+        for item in carried:
+            batches.setdefault(item.batch, []).append(item.flow)
+        now = self._clock()
+        for batch, flows in sorted(batches.items()):
+            window = Window(batch >> _RUN_BITS)
+            for group, sent, recv in self._resolve(flows):
+                window.add(group, sent, recv, now)
+            writer.submit(WindowBatch(window=window, carry_batch=batch))
+
+    def _report_unclean_stop(self, store: SqliteWriter, recovered_bytes: int) -> None:
         """The previous run ended without stopping (kill -9, the OOM killer, a crash, power
         lost): say so, with the span whose traffic may be missing, from its last write to
-        this start (the window it was counting then was never written)."""
+        this start (the window it was counting then was never written). With its programs
+        still attached through their pins, the kernel counted on and what it had drained
+        was recovered from `carry`: then the span is empty."""
         previous = store.unclean_stop()
         if previous is None:
             return
         started, last_written = previous
         now = self._clock()
-        message = (f"the previous sensor run (started {_iso(started)}) ended without "
-                   f"stopping; traffic from {_iso(last_written)} to {_iso(now)} may be missing")
+        assert self._net is not None
+        if self._counting_continued():
+            message = (f"the previous sensor run (started {_iso(started)}) ended without "
+                       f"stopping; its pinned programs kept counting and {recovered_bytes} "
+                       "bytes it had drained but not stored were recovered: no traffic is "
+                       "missing")
+            missing_from = missing_to = now
+        else:
+            message = (f"the previous sensor run (started {_iso(started)}) ended without "
+                       f"stopping; traffic from {_iso(last_written)} to {_iso(now)} may be "
+                       "missing")
+            missing_from, missing_to = last_written, now
         log.warning("%s", message)
         self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component="sensor",
                                     state="unclean_stop", message=message, required=False,
-                                    missing_from=last_written, missing_to=now))
+                                    missing_from=missing_from, missing_to=missing_to,
+                                    recovered_bytes=recovered_bytes))
+
+    def _counting_continued(self) -> bool:
+        """Every byte hook attached now was found attached, pinned by the run before."""
+        assert self._net is not None and self._net.hook_set is not None
+        hooks_now = [p.name for p in self._net.hook_set.programs
+                     if self._net.is_attached(p.name)]
+        return bool(hooks_now) and set(hooks_now) <= set(self._net.kept_links) and \
+            self._drainer is not None and self._drainer.carrying
+
+    def _report_replaced(self, store: SqliteWriter) -> None:
+        """Pinned programs of another version (an upgrade, a changed setting) were
+        replaced: what their maps held since the last commit was not read."""
+        assert self._net is not None
+        if not self._net.replaced:
+            return
+        now = self._clock()
+        since = store.last_written() or now
+        message = (f"pinned programs of another version ({', '.join(self._net.replaced)}) "
+                   f"were replaced; what they counted from {_iso(since)} to {_iso(now)} "
+                   "was not read and may be missing")
+        log.warning("%s", message)
+        self._record_event(Event.of(now, EventKind.SENSOR_ERROR, component="sensor",
+                                    state="pinned_replaced", message=message, required=False,
+                                    missing_from=since, missing_to=now))
 
     def _poll_rings(self, stop: Stopper) -> None:
         if not self._rings:
@@ -354,14 +479,21 @@ class Sensor:
     def _shutdown(self, drainer: FlowDrainer, writer: WindowWriter,
                   poller: threading.Thread) -> None:
         now = self._clock()
-        # Detach the counting hooks first: then both epochs can be read completely. The
-        # release hook stays until after that read (a socket closing meanwhile still hands
-        # its counts over), and so does the iterator that does the reading.
-        for obj in self._objects:
-            obj.detach(keep=DETACH_LAST)
-        flows = drainer.drain_all()
+        keep = self.keep_pinned and drainer.carrying
+        if keep:
+            # The pinned programs go on counting; the next sensor takes what they count.
+            flows = drainer.drain(self._carry_batch(now))
+        else:
+            # Detach the counting hooks first: then both epochs can be read completely. The
+            # release hook stays until after that read (a socket closing meanwhile still
+            # hands its counts over), and so does the iterator that does the reading.
+            for obj in self._objects:
+                obj.detach(keep=DETACH_LAST)
+            flows = drainer.drain_all(self._carry_batch(now))
         poller.join(timeout=2)
         self._rings.consume()  # what arrived before detaching
+        for event in self._scans.tick(now) + self._scans.flush():
+            self._record_event(event)
         self._drain_once(flows, writer, now=now)
         self._record_event(Event.of(self._clock(), EventKind.SENSOR_STOPPED, pid=os.getpid()))
         final = self._aggregator.flush()
@@ -375,13 +507,20 @@ class Sensor:
             self._watch.stop()
         self._rings.close()
         for obj in self._objects:
-            obj.close()
+            if keep and obj.pin_dir is not None:
+                obj.release()
+            else:
+                obj.close()
 
     def _drain_once(self, flows: list[DrainedFlow], writer: WindowWriter,
                     now: float | None = None) -> None:
         now = self._clock() if now is None else now
         # Answers and execs that arrived before these bytes were counted come first.
         self._rings.consume()
+        for event in self._scans.tick(now):
+            log.warning("port scan from %s: %s", event.field_dict()["source"],
+                        event.field_dict()["ports"])
+            self._record_event(event)
         self._check_silence(now, flows)
         groups = self._resolve(flows)
         self._collect_health(self._aggregator.window_start(now))
@@ -410,7 +549,10 @@ class Sensor:
             events, self._pending_events = tuple(self._pending_events), []
             health, self._pending_health = tuple(self._pending_health), []
             execs, self._pending_execs = tuple(self._pending_execs), []
-        return WindowBatch(window=window, events=events, health=health, execs=execs)
+        carrying = self._drainer is not None and self._drainer.carrying
+        return WindowBatch(window=window, events=events, health=health, execs=execs,
+                           carry_batch=window.start << _RUN_BITS | self._run_id
+                           if carrying else 0)
 
     def _resolve(self, flows: list[DrainedFlow]) -> list[tuple[FlowGroup, int, int]]:
         programs: dict[tuple[int, int, int, int, int], ProgramRef] = {}
@@ -448,6 +590,8 @@ class Sensor:
                 samples.append(HealthSample(window_start, counters.source, name, delta))
         self._user_counters.set("ringbuf_size_mismatch", self._rings.size_mismatches)
         self._user_counters.set("dns_malformed", self._dns.malformed)
+        self._user_counters.set("scan_sources_forgotten", self._scans.sources_forgotten)
+        self._user_counters.set("scan_probes_allowed", self._scans.allowed_probes)
         self._user_counters.set("hash_prefetch_dropped", self._hashes.prefetch_dropped)
         if self._datagram_hook is not None and self._datagram_hook.managed:
             self._user_counters.set("datagram_hook_attaches", self._datagram_hook.attaches)
@@ -456,6 +600,8 @@ class Sensor:
         if self._watch is not None:
             self._user_counters.set("fanotify_overflows", self._watch.overflows)
             self._user_counters.set("fanotify_mark_failures", self._watch.mark_failures)
+        if self._drainer is not None:
+            self._user_counters.set("carry_full", self._drainer.carry_full)
         if self._writer is not None:
             stats = self._writer.take_stats()
             self._user_counters.add("windows_dropped", stats.windows_dropped)

@@ -47,12 +47,16 @@ FLOWS_SQL = ("SELECT process_id, SUM(sent), SUM(recv) FROM flows WHERE rowid > ?
              "GROUP BY +process_id")
 HEALTH_SQL = ("SELECT source, counter, SUM(delta) FROM health WHERE rowid > ? AND rowid <= ? "
               "GROUP BY source, counter")
+# detail: a sensor_error's component; for a port scan's first report (a long scan reports
+# again as it goes on, and counts once), the probe kind most of its ports saw.
 EVENTS_SQL = (
     "SELECT kind, IFNULL(CASE WHEN kind = 'sensor_error' THEN "
-    "json_extract(data, '$.component') END, '') AS component, "
+    "json_extract(data, '$.component') WHEN kind = 'port_scan' AND "
+    "json_extract(data, '$.report') = 1 THEN json_extract(data, '$.probe') END, '') "
+    "AS detail, "
     "IFNULL(CASE WHEN kind = 'sensor_error' THEN json_extract(data, '$.direction') END, '') "
     "AS direction, COUNT(*) FROM events WHERE id > ? AND id <= ? "
-    "GROUP BY kind, component, direction")
+    "GROUP BY kind, detail, direction")
 #: What each scrape runs over the growing tables, each given (after, upto).
 RANGE_QUERIES = (FLOWS_SQL, HEALTH_SQL, EVENTS_SQL)
 
@@ -104,13 +108,14 @@ def health_sums(conn: sqlite3.Connection, source: str,
 
 class EventCount(NamedTuple):
     kind: str
-    component: str       # a sensor_error's part of the sensor ("" for other kinds)
+    detail: str          # a sensor_error's part of the sensor; a new port scan's probe kind
     direction: str       # a silent-zero alarm's direction ("" otherwise)
     count: int
 
 
 def events_between(conn: sqlite3.Connection, after: int, upto: int) -> list[EventCount]:
-    """Events in rows (after, upto] per kind, sensor errors per component and direction."""
+    """Events in rows (after, upto] per kind, sensor errors per component and direction,
+    port scans' first reports per probe kind."""
     return [EventCount(*row) for row in conn.execute(EVENTS_SQL, (after, upto))]
 
 

@@ -71,6 +71,23 @@ class SqliteWriter:
                    if row[0] is not None]
         return started, max([started, *written])
 
+    def _carry_key(self) -> str:
+        return f"carry_batch:{self._host_id}"
+
+    def committed_batch(self) -> int:
+        """The newest window (by the sensor's carry number) this host's store committed."""
+        row = self._conn.execute("SELECT value FROM store_meta WHERE key = ?",
+                                 (self._carry_key(),)).fetchone()
+        return int(row[0]) if row else 0
+
+    def last_written(self) -> float | None:
+        """The newest time of any row or event of this host (None: nothing yet)."""
+        # Down the time index to this host's newest row (MAX with a WHERE would scan).
+        times = [row[0] for table in ("flows", "events", "health") for row in
+                 self._conn.execute(f"SELECT time FROM {table} WHERE host_id = ? "  # fixed
+                                    "ORDER BY time DESC LIMIT 1", (self._host_id,))]
+        return max(times) if times else None
+
     def latest_hash_by_path(self) -> dict[str, str]:
         """Each executable path's most recently recorded sha256 (to notice changes)."""
         return {path: sha for path, sha in self._conn.execute(
@@ -80,11 +97,14 @@ class SqliteWriter:
               health: Sequence[HealthSample], now: int,
               hashes: Sequence[HashRecord] = (),
               seen: Sequence[Executable] = (), execs: Sequence[ExecRow] = (),
-              listening: Sequence[ListeningPort] = ()) -> list[Event]:
+              listening: Sequence[ListeningPort] = (),
+              carry_batch: int = 0) -> list[Event]:
         """Write one window atomically. Returns the events it wrote, its own included.
 
         ``seen``: executables to record although none of their flows is stored (ignored).
         ``listening``: this host's listening ports now (for the baseline).
+        ``carry_batch``: the window's number in the sensor's kernel `carry` map, recorded in
+        the same transaction (so a restart knows whether the kernel's copy was committed).
         """
         written = list(events)
         try:
@@ -137,6 +157,10 @@ class SqliteWriter:
                 written.sort(key=lambda e: e.time)
                 insert_events(self._conn, self._host_id, written)
                 insert_health(self._conn, self._host_id, health)
+                if carry_batch:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)",
+                        (self._carry_key(), str(carry_batch)))
         except BaseException:
             # Ids cached inside the rolled-back transaction no longer exist.
             self._exe_ids.clear()

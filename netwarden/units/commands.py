@@ -21,6 +21,7 @@ from pathlib import Path
 
 from netwarden.cmdline import AddCommand
 from netwarden.exits import EXIT_NOPERM, EXIT_OK, EXIT_UNAVAILABLE
+from netwarden.config import DEFAULT_PIN_ROOT
 from netwarden.units import (
     FILES, UnitsError, installed_executable, remove_files, write_files,
 )
@@ -88,6 +89,10 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
         print(f"kept {path}: not written by `netwarden systemd install`", file=sys.stderr)
     if live:
         _run("systemctl", "daemon-reload")
+        # The stopped sensor (--keep-pinned) left its programs pinned, counting for a next
+        # start that will not come: unpinning detaches them (the default [sensor] pin_root).
+        shutil.rmtree(DEFAULT_PIN_ROOT, ignore_errors=True)
+        print(f"removed the sensor's pinned programs and maps ({DEFAULT_PIN_ROOT})")
     print("kept the accounts and /var/lib/netwarden (the recorded data); delete them by hand "
           "if they should go")
     return EXIT_OK

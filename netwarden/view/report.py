@@ -1,9 +1,9 @@
 """`netwarden report`'s shaping: the period's window, a report model built from query rows, and
 its Markdown and HTML renderings. Pure: the command (netwarden/reports/) does the reading.
 
-Scans seen are not recorded by this version, nor outages in a store without the
-connectivity watch's tables (or on a fleet's server, which the watch does not ship to); the
-report says so instead of printing a zero that would read as "none happened".
+Outages are not recorded in a store without the connectivity watch's tables (or on a fleet's
+server, which the watch does not ship to), nor LAN devices without discovery's: the report
+says so instead of printing a zero that would read as "none happened".
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from netwarden.view.watch import duration
 PERIODS: dict[str, int] = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400}
 
 #: What the report says of what this version does not record (issue 23, points 1 and 3).
-NOT_RECORDED = "not recorded by this version"
 
 
 class ReportInputError(ValueError):
@@ -109,6 +108,7 @@ class Report:
     health: tuple[Tally, ...]
     hosts: tuple[Line, ...] | None = None        # per host, from a fleet's server only
     outages: tuple[OutageSummary, ...] | None = None   # None: no watch tables to read
+    scans: tuple[Happening, ...] = ()            # inbound port scans (port_scan events)
 
 
 
@@ -148,6 +148,29 @@ def new_devices(events: Iterable[EventRow]) -> list[Happening]:
         parts = [_field(e, "ip"), _field(e, "vendor") or "unknown vendor", _field(e, "name")]
         return ", ".join(p for p in parts if p)
     return _oldest_first(Happening(e.time, e.host, _field(e, "mac"), detail(e)) for e in events)
+
+
+def port_scans(events: Iterable[EventRow]) -> list[Happening]:
+    """One line per scan: a long scan's several port_scan events (report 1, 2, ...) share its
+    source and first probe, and its latest report holds the totals so far."""
+    latest: dict[tuple[str, str, str], EventRow] = {}
+    for e in events:
+        key = (e.host, _field(e, "source"), _field(e, "first"))
+        held = latest.get(key)
+        if held is None or _number(held, "report") < _number(e, "report"):
+            latest[key] = e
+
+    def detail(e: EventRow) -> str:
+        ports, probe = _field(e, "ports") or "?", _field(e, "probe") or "?"
+        state = "going on" if _field(e, "state") == "ongoing" else "ended"
+        return f"{ports} ports, {probe}, over {duration(_number(e, 'duration_s'))}, {state}"
+    return _oldest_first(Happening(_number(e, "first") or e.time, e.host, _field(e, "source"),
+                                   detail(e)) for e in latest.values())
+
+
+def _number(event: EventRow, name: str) -> float:
+    value = event.fields.get(name)
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _oldest_first(items: Iterable[Happening]) -> list[Happening]:
@@ -213,7 +236,8 @@ def _sections(report: Report, tz: tzinfo | None) -> list[Section]:
          [[t.first, t.second, str(t.count)] for t in report.sensor_errors], "none"),
         ("Health counters", ["source", "counter", "total"],
          [[t.first, t.second, str(t.count)] for t in report.health], "no counter moved"),
-        ("Scans seen", [], [], NOT_RECORDED),
+        ("Scans seen", ["first probe", *host, "source", "detail"], happened(report.scans),
+         "none"),
     ]
     if report.outages is None:
         sections.append(("Outages", [], [], "not recorded: this store has no connectivity "

@@ -15,7 +15,9 @@ from tests.contract.btf_layout import btf_layout, ctypes_layout, differences
 CARRIERS = {"flow_key": ("net.bpf.o",), "flow_value": ("net.bpf.o",),
             "nw_control": ("net.bpf.o",), "flow_record": ("net.bpf.o",),
             "proc_event": ("exec.bpf.o",), "dns_event": ("dns.bpf.o", "net.bpf.o"),
-            "datagram_notice": ("net.bpf.o",), "sock_slot": ("net.bpf.o",)}
+            "datagram_notice": ("net.bpf.o",), "sock_slot": ("net.bpf.o",),
+            "scan_probe": ("scan.bpf.o",),
+            "carry_key": ("net.bpf.o",), "carry_value": ("net.bpf.o",)}
 
 
 def test_every_mirrored_struct_has_a_carrier():

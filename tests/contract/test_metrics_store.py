@@ -176,6 +176,25 @@ def test_health_rows_sink_lag_and_silent_zero(store: Path):
     assert found[("netwarden_sensor_errors_total", (("component", "silent-zero"),))] == 1
 
 
+def test_a_port_scan_counts_once_however_often_it_is_reported(store: Path):
+    now = int(time.time())
+    counter = StoreCounter(top_n=5)
+    first = samples(scrape(counter, store))
+    assert first[("netwarden_port_scans_total", (("probe", "syn"),))] == 0
+
+    def scan(report: int, probe: str, source: str) -> Event:
+        return Event.of(now, EventKind.PORT_SCAN, source=source, ports=40 * report,
+                        probe=probe, first=now - 100, report=report,
+                        state="ongoing" if report < 3 else "ended")
+    write(store, events=[scan(1, "syn", "192.0.2.9"), scan(2, "syn", "192.0.2.9"),
+                         scan(3, "syn", "192.0.2.9"), scan(1, "udp", "192.0.2.10")])
+    found = samples(scrape(counter, store))
+    assert found[("netwarden_port_scans_total", (("probe", "syn"),))] == 1
+    assert found[("netwarden_port_scans_total", (("probe", "udp"),))] == 1
+    assert found[("netwarden_port_scans_total", (("probe", "fin"),))] == 0
+    assert found[("netwarden_events_total", (("kind", "port_scan"),))] == 4
+
+
 def test_a_store_from_before_discovery_has_no_device_metrics(tmp_path: Path):
     old = tmp_path / "old.db"
     store_before_discovery(old, int(time.time()))

@@ -26,6 +26,8 @@
  *   pingpong-udp-unconnected seconds= size=     (the same with sendto() on an unconnected
  *                                                socket and recv(): the sensor's worst case)
  *   pingpong-tcp seconds= size=                 (one thread: send, then read it all back)
+ *   connect-loop seconds=                       (one thread: connect, accept, reset, close;
+ *                                                "sends" counts connections)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -939,6 +941,46 @@ static int mode_pingpong(int tcp, int unconnected)
 	return 0;
 }
 
+/* One thread opens loopback TCP connections one after another: what runs once per
+ * connection (sock_ops, state changes) shows here, not in the byte workloads. The client
+ * closes with a reset (SO_LINGER 0), so no TIME_WAIT exhausts the ports. */
+static int mode_connect_loop(void)
+{
+	double seconds = opt_float("seconds", 3);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int family = make_addr("127.0.0.1", 0, &ss, &len);
+	int lfd = socket(family, SOCK_STREAM, 0);
+	struct linger reset = {.l_onoff = 1, .l_linger = 0};
+	long long rounds = 0;
+
+	if (bind(lfd, (void *)&ss, len) || listen(lfd, 128))
+		die("listen");
+	getsockname(lfd, (void *)&ss, &len);
+	double start = now_s(), until = start + seconds, cpu_start = cpu_s();
+
+	while (1) {
+		if ((rounds & 15) == 0 && now_s() > until)
+			break;
+		int a = socket(family, SOCK_STREAM, 0), b;
+
+		if (connect(a, (void *)&ss, len))
+			die("connect");
+		b = accept(lfd, NULL, NULL);
+		if (b < 0)
+			die("accept");
+		setsockopt(a, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		close(a);
+		close(b);
+		rounds++;
+	}
+	double elapsed = now_s() - start, cpu = cpu_s() - cpu_start;
+
+	printf("{\"sent\": 0, \"recv\": 0, \"pid\": %d, \"sends\": %lld, \"seconds\": %.3f, "
+	       "\"cpu_seconds\": %.4f}\n", getpid(), rounds, elapsed, cpu);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	argc_g = argc;
@@ -978,6 +1020,8 @@ int main(int argc, char **argv)
 		return mode_pingpong(0, 1);
 	if (!strcmp(mode, "pingpong-tcp"))
 		return mode_pingpong(1, 0);
+	if (!strcmp(mode, "connect-loop"))
+		return mode_connect_loop();
 	fprintf(stderr, "trafficgen: unknown mode %s\n", mode);
 	return 64;
 }

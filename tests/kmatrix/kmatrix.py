@@ -38,20 +38,25 @@ DEFAULT_TESTS = ["tests/privileged/test_attribution.py", "tests/privileged/test_
                  "tests/privileged/test_socket_handover.py",
                  "tests/privileged/test_socket_slots.py",
                  "tests/privileged/test_datagram_hook.py",
-                 "tests/privileged/test_dns_names.py"]
+                 "tests/privileged/test_dns_names.py",
+                 "tests/privileged/test_port_scan.py",
+                 "tests/privileged/test_sensor_pinning.py"]
 #: What CI runs in 6.1 on every change: one attribution test per distinct kernel path
 #: (send/recv per family and socket kind, the mmsg, sendfile, splice and io_uring paths,
 #: raw, packet, ICMP, short-lived processes, a namespace, partial sends), a socket changing
 #: hands by exec and by fork, the socket slots (the build the kernel chose), and the doctor's
-#: self-test. The full set is the default.
+#: self-test, and kill -9 of a pinned sensor during traffic. The full set is the default.
 CI_SELECTION = ["tests/privileged/test_attribution.py", "tests/privileged/test_doctor.py",
                 "tests/privileged/test_socket_handover.py",
-                "tests/privileged/test_socket_slots.py", "-k",
+                "tests/privileged/test_socket_slots.py",
+                "tests/privileged/test_port_scan.py",
+                "tests/privileged/test_sensor_pinning.py", "-k",
                 "tcp_upload or tcp_download or tcp_ipv6 or udp_upload_unconnected or "
                 "udp_download_unconnected or udp_connected or udp_ipv6_download or "
                 "sendmmsg or sendfile or splice or io_uring_tcp or icmp or raw_ip or "
                 "af_packet or short_lived or own_netns or partial or doctor or "
-                "(each_owner and not compat) or (slot and chosen)"]
+                "(each_owner and not compat) or (slot and chosen) or "
+                "(nmap_scan and sS) or own_connect_scan or kill9_during_traffic"]
 #: apt package patterns of each kernel line we know how to fetch (newest match wins).
 KERNEL_PACKAGES = {
     "6.1": r"^linux-image-6\.1\.0-\d+-amd64$",

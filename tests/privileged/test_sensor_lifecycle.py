@@ -46,8 +46,9 @@ def test_sigterm_loses_nothing(workdir: Path, peer, gen_factory):
 
 
 def test_kill9_loses_at_most_the_current_window(workdir: Path, peer, gen_factory):
+    """Without pinning (test_sensor_pinning.py has the pinned case, which loses nothing)."""
     sensor = SensorProcess.write_config(workdir / "kill9", write_interval_s=2,
-                                        drain_interval_s=0.25)
+                                        drain_interval_s=0.25, extra='pin_root = ""\n')
     sensor.start()
     gen, receiver = gen_factory("sender"), gen_factory("receiver")
     first = udp_burst(gen, peer, receiver, 22002, count=300, size=1000)

@@ -19,7 +19,7 @@ from tests.privileged.test_attribution import check
 from tests.support.netns import PeerNamespace
 from tests.support.sensor_proc import REPO, SensorProcess, netwarden
 
-OBJECTS = {"net.bpf.o", "net_compat.bpf.o", "exec.bpf.o", "dns.bpf.o"}
+OBJECTS = {"net.bpf.o", "net_compat.bpf.o", "exec.bpf.o", "dns.bpf.o", "scan.bpf.o"}
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -57,6 +57,8 @@ class SensorProcess:
     prefix: tuple[str, ...] = ()
     #: An installed `netwarden` to run (e.g. a wheel's venv); empty: this checkout's.
     command: tuple[str, ...] = ()
+    #: More arguments for `netwarden sensor` (e.g. --keep-pinned).
+    args: tuple[str, ...] = ()
 
     @classmethod
     def write_config(cls, directory: Path, write_interval_s: int = 1,
@@ -73,7 +75,7 @@ class SensorProcess:
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [*self.prefix, *netwarden_cmd("sensor", "--config", str(self.config), "--db",
-                                          str(self.db), command=self.command)],
+                                          str(self.db), *self.args, command=self.command)],
             stdout=log, stderr=subprocess.STDOUT, env=netwarden_env(self.command),
             cwd="/" if self.command else None)
         deadline = time.time() + timeout

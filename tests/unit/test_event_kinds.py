@@ -17,7 +17,7 @@ def test_what_the_table_says():
     assert list(MUTABLE_KINDS) == ["new_executable", "exe_modified", "new_device",
                                    "device_changed", "sensor_error", "host_silent",
                                    "host_back", "target_down", "target_up", "drift",
-                                   "virustotal", "report",
+                                   "port_scan", "virustotal", "report",
                                    "drift:new_program", "drift:new_destination",
                                    "drift:new_listen_port", "drift:new_device",
                                    "drift:new_device_port"]

@@ -1,4 +1,4 @@
-"""netwarden/view/report.py's pure parts: the period, --until, destinations, escaping."""
+"""netwarden/view/report.py's pure parts: the period, --until, destinations, escaping, scans."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from datetime import timezone
 
 import pytest
 
+from netwarden.store.event_queries import EventRow
 from netwarden.store.traffic_queries import TrafficTotal
 from netwarden.view.report import (
-    NOT_RECORDED, Line, Report, ReportInputError, destinations, parse_until, period_seconds,
-    render_markdown,
+    Happening, Line, Report, ReportInputError, destinations, parse_until, period_seconds,
+    port_scans, render_markdown,
 )
 
 
@@ -39,6 +40,21 @@ def test_markdown_escapes_cells_and_says_what_is_not_recorded() -> None:
     text = render_markdown(report, timezone.utc)
     assert "| /opt/a\\|b\\<i>\\*x\\* | 1 B | 2 B | 3 B |" in text
     assert "no LAN discovery tables" in text
-    assert text.count(f"_{NOT_RECORDED}_") == 1
+    assert "## Scans seen\n\n_none_" in text
     assert "no connectivity watch tables" in text
     assert "1970-01-01 00:00 UTC to 1970-01-02 00:00 UTC" in text
+
+
+def test_a_long_scan_is_one_line_with_its_latest_totals() -> None:
+    def scan(time: float, report: int, ports: int, state: str, first: float = 1000.0,
+             source: str = "192.0.2.66") -> EventRow:
+        return EventRow(1, time, "h1", "port_scan", {
+            "source": source, "ports": ports, "probe": "syn", "first": first,
+            "duration_s": time - first, "state": state, "report": report})
+    lines = port_scans([scan(1300, 1, 120, "ongoing"), scan(5000, 3, 900, "ended"),
+                        scan(4000, 2, 700, "ongoing"), scan(2060, 1, 40, "ended", first=2000,
+                                                            source="198.51.100.7")])
+    assert lines == [Happening(1000.0, "h1", "192.0.2.66", "900 ports, syn, over 1 h 6 min, "
+                               "ended"),
+                     Happening(2000.0, "h1", "198.51.100.7", "40 ports, syn, over 1 min 0 s, "
+                               "ended")]

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_render_puts_the_executable_in_every_exec_start() -> None:
     text = (source_dir() / "netwarden-sensor.service").read_text()
     rendered = render(text, Path("/opt/nw/venv/bin/netwarden"))
-    assert "ExecStart=/opt/nw/venv/bin/netwarden sensor\n" in rendered
+    assert "ExecStart=/opt/nw/venv/bin/netwarden sensor --keep-pinned\n" in rendered
     assert "/usr/local/bin/netwarden" not in rendered
     assert rendered.replace("/opt/nw/venv/bin/netwarden", "/usr/local/bin/netwarden") == text
 
