@@ -487,34 +487,19 @@ def map_drain_batches(fd: int, key_size: int, value_stride: int,
     ``value_stride`` is the bytes one key's value takes in the buffer (for per-CPU maps,
     round_up(value_size, 8) * possible CPUs).
     """
-    lib = libbpf()
-    keys = ctypes.create_string_buffer(key_size * batch)
-    values = ctypes.create_string_buffer(value_stride * batch)
-    in_token = ctypes.create_string_buffer(max(key_size, 8))
-    out_token = ctypes.create_string_buffer(max(key_size, 8))
-    opts = _BatchOpts(ctypes.sizeof(_BatchOpts), 0, 0)
-    first = True
-    while True:
-        count = ctypes.c_uint32(batch)
-        ret = lib.bpf_map_lookup_and_delete_batch(
-            fd, None if first else in_token, out_token, keys, values, ctypes.byref(count),
-            ctypes.byref(opts))
-        done = ret == -errno.ENOENT
-        if ret < 0 and not done:
-            _check_int("bpf_map_lookup_and_delete_batch", ret)
-        if count.value:
-            yield keys.raw[: key_size * count.value], values.raw[: value_stride * count.value], \
-                count.value
-        if done:
-            return
-        ctypes.memmove(in_token, out_token, len(out_token))
-        first = False
+    return _map_batches("bpf_map_lookup_and_delete_batch", fd, key_size, value_stride, batch)
 
 
 def map_lookup_batches(fd: int, key_size: int, value_stride: int,
                        batch: int = 1024) -> Iterator[tuple[bytes, bytes, int]]:
     """Like :func:`map_drain_batches`, but the entries stay in the map."""
-    lib = libbpf()
+    return _map_batches("bpf_map_lookup_batch", fd, key_size, value_stride, batch)
+
+
+def _map_batches(call: str, fd: int, key_size: int, value_stride: int,
+                 batch: int) -> Iterator[tuple[bytes, bytes, int]]:
+    """Walk a map with one of libbpf's batch calls (same arguments; ENOENT ends the walk)."""
+    batch_call = getattr(libbpf(), call)
     keys = ctypes.create_string_buffer(key_size * batch)
     values = ctypes.create_string_buffer(value_stride * batch)
     in_token = ctypes.create_string_buffer(max(key_size, 8))
@@ -523,11 +508,11 @@ def map_lookup_batches(fd: int, key_size: int, value_stride: int,
     first = True
     while True:
         count = ctypes.c_uint32(batch)
-        ret = lib.bpf_map_lookup_batch(fd, None if first else in_token, out_token, keys, values,
-                                       ctypes.byref(count), ctypes.byref(opts))
+        ret = batch_call(fd, None if first else in_token, out_token, keys, values,
+                         ctypes.byref(count), ctypes.byref(opts))
         done = ret == -errno.ENOENT
         if ret < 0 and not done:
-            _check_int("bpf_map_lookup_batch", ret)
+            _check_int(call, ret)
         if count.value:
             yield keys.raw[: key_size * count.value], values.raw[: value_stride * count.value], \
                 count.value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import dash
@@ -431,28 +432,17 @@ def _register_callbacks(app: dash.Dash, views: Views) -> None:
         # parts, or are a snapshot by design).
         if dash.ctx.triggered_id == "refresh" and pathname != "/watch":
             return dash.no_update, dash.no_update, dash.no_update, dash.no_update
-        if pathname == "/exe":
-            path = (parse_qs((search or "").lstrip("?")).get("path") or [""])[0]
+        pages: dict[str, Callable[[], list]] = {
+            "/exe": lambda: views.executable(
+                (parse_qs((search or "").lstrip("?")).get("path") or [""])[0]),
+            "/fleet": views.fleet, "/watch": views.watch}
+        if pathname in pages:
             try:
-                body = views.executable(path)
+                body = pages[pathname]()
             except StoreProblem as exc:
                 body = [html.P(str(exc))]
             back = html.P(html.A("<- back to the overview", href="/"))
             return hidden, shown, [back, *body], hidden
-        if pathname == "/fleet":
-            try:
-                body = views.fleet()
-            except StoreProblem as exc:
-                body = [html.P(str(exc))]
-            return hidden, shown, [html.P(html.A("<- back to the overview", href="/")), *body], \
-                hidden
-        if pathname == "/watch":
-            try:
-                body = views.watch()
-            except StoreProblem as exc:
-                body = [html.P(str(exc))]
-            return hidden, shown, [html.P(html.A("<- back to the overview", href="/")), *body], \
-                hidden
         if pathname == "/devices":
             return hidden, hidden, [], shown
         return shown, hidden, [], hidden

@@ -43,13 +43,6 @@ def check_signature(headers: dict[str, str], body: bytes) -> bool:
     return hmac.compare_digest(headers["X-Netwarden-Signature"], expected)
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 def test_webhook_is_signed_and_retried_after_a_500(tmp_path: Path, recorder: Recorder):
     recorder.script = Script(responses=[500, 200])
     create_db(tmp_path / "netwarden.db")

@@ -31,13 +31,6 @@ def scan(source: str, ports: int = 40) -> tuple[str, dict[str, object]]:
                           "probes": {"syn": ports}, "targets": ["192.0.2.1"]})
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
 def test_webhook_and_ntfy_carry_a_scan_once_per_source(tmp_path: Path, recorder: Recorder):
     create_db(tmp_path / "netwarden.db")
     # The same source twice (a second scan within the cooldown), then another source.

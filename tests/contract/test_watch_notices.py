@@ -4,23 +4,14 @@ a receiver would act on; a muted kind stays silent."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 
 from netwarden.notify.delivery import RetryPolicy
 from netwarden.notify.http_channels import WebhookChannel
 from tests.support.http_recorder import Recorder
 from tests.support.notifier_run import RunningNotifier, config
 from tests.support.watch_data import seed_watch
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
 
 
 def test_target_down_and_up_reach_the_webhook(tmp_path: Path, recorder: Recorder):
