@@ -88,7 +88,7 @@ def test_installed_wheel_writes_units_that_start_it(installed: Path, tmp_path: P
     netwarden("systemd", "install", "--root", str(tmp_path),
               command=(str(installed / "netwarden"),))
     sensor_unit = (tmp_path / "etc/systemd/system/netwarden-sensor.service").read_text()
-    assert f"\nExecStart={installed / 'netwarden'} sensor\n" in sensor_unit
+    assert f"\nExecStart={installed / 'netwarden'} sensor --keep-pinned\n" in sensor_unit
     assert (tmp_path / "etc/sysusers.d/netwarden.conf").is_file()
 
 
